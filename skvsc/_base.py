@@ -1,0 +1,503 @@
+"""Private base estimator: every public method, written once.
+
+Subclasses (:class:`~skvsc.VariationalSparseCoder`, :class:`~skvsc.VAETransformer`)
+add their docstring, ``__init__`` and a few hooks:
+
+- ``_model_class``: the torch module of :mod:`skvsc._models`;
+- ``_model_kwargs()``: extra keyword arguments of that module;
+- ``_check_model_params()``: validation of the extra parameters;
+- ``_schedule(total_steps)``: the training schedule.
+"""
+
+import copy
+import secrets
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.sparsefuncs import mean_variance_axis
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import _params
+from ._data import make_source, map_batches
+from ._device import loadable_device, resolve_device, torch_threads
+from ._train import NonFiniteLossError, Stopper, fit_model
+
+_EVAL_BATCH_SIZE = 2048
+#: Number of shared noise draws used by score / score_samples.
+_N_SCORE_DRAWS = 8
+_SCORE_SEED = 0
+
+
+def _data_range(X):
+    if sp.issparse(X):
+        values = X.data
+        if X.nnz < X.shape[0] * X.shape[1]:  # implicit zeros
+            values = np.append(values, 0.0)
+    else:
+        values = X
+    return float(values.min()), float(values.max())
+
+
+def _column_stats(X):
+    """Per-feature mean and standard deviation (1 for constant features)."""
+    if sp.issparse(X):
+        mean, var = mean_variance_axis(sp.csr_matrix(X, dtype=np.float64), axis=0)
+    else:
+        mean, var = X.mean(axis=0, dtype=np.float64), X.var(axis=0, dtype=np.float64)
+    scale = np.sqrt(var)
+    scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    return mean, scale
+
+
+def _seed(random_state):
+    """An int seed; fresh entropy for None so no global RNG is touched."""
+    if random_state is None:
+        return secrets.randbits(63)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Shared implementation of the VAE-family transformers."""
+
+    # -- hooks ---------------------------------------------------------------
+    _model_class = None
+
+    def _model_kwargs(self):
+        return {}
+
+    def _check_model_params(self):
+        pass
+
+    def _schedule(self, total_steps):
+        raise NotImplementedError
+
+    # -- fitting -------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Fit the model to ``X`` for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse input is densified one batch at a time.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_params()
+        resume = self.warm_start and hasattr(self, "module_")
+        X = self._validate_fit_data(X, reset=not resume)
+        if not resume:
+            self._initialize(X)
+        return self._train(X, self.max_iter, early_stopping=self.early_stopping)
+
+    def partial_fit(self, X, y=None):
+        """Train for one epoch over ``X``, keeping the state between calls.
+
+        The first call initialises the model (likelihood, scaling, weights and
+        the schedule over ``max_iter`` epochs of batches of this size).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+        """
+        self._check_params()
+        first = not hasattr(self, "module_")
+        X = self._validate_fit_data(X, reset=first)
+        if first:
+            self._initialize(X)
+        return self._train(X, 1, early_stopping=False)
+
+    def _check_params(self):
+        _params.check_int("n_components", self.n_components, 1)
+        _params.check_options("likelihood", self.likelihood, {"auto", "bernoulli", "gaussian"})
+        _params.check_hidden_layer_sizes(self.hidden_layer_sizes)
+        _params.check_int("max_iter", self.max_iter, 1)
+        _params.check_batch_size(self.batch_size)
+        _params.check_real("learning_rate_init", self.learning_rate_init, 0, open_low=True)
+        _params.check_real("tol", self.tol, 0)
+        _params.check_int("n_iter_no_change", self.n_iter_no_change, 1)
+        _params.check_bool("early_stopping", self.early_stopping)
+        _params.check_real(
+            "validation_fraction", self.validation_fraction, 0, 1, open_low=True, open_high=True
+        )
+        _params.check_bool("warm_start", self.warm_start)
+        _params.check_real("kl_warmup", self.kl_warmup, 0, 1)
+        if self.n_threads is not None:
+            _params.check_int("n_threads", self.n_threads, 1)
+        _params.check_int("verbose", int(self.verbose), 0)
+        resolve_device(self.device)
+        self._check_model_params()
+
+    def _validate_fit_data(self, X, reset):
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=(np.float64, np.float32),
+        )
+        if sp.issparse(X):
+            X = X.tocsr()
+        likelihood = self.likelihood if reset else self.likelihood_
+        if likelihood == "bernoulli":
+            self._check_unit_range(X)
+        return X
+
+    @staticmethod
+    def _check_unit_range(X):
+        low, high = _data_range(X)
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"The Bernoulli likelihood needs X in [0, 1], but X ranges over "
+                f"[{low:.4g}, {high:.4g}]. Scale the data first, e.g. with "
+                "sklearn.preprocessing.MinMaxScaler, or use likelihood='gaussian'."
+            )
+
+    def _initialize(self, X):
+        """Resolve the likelihood and device, build the model and optimizer."""
+        self.device_ = str(resolve_device(self.device))
+        if self.likelihood == "auto":
+            low, high = _data_range(X)
+            self.likelihood_ = "bernoulli" if low >= 0.0 and high <= 1.0 else "gaussian"
+        else:
+            self.likelihood_ = self.likelihood
+        self._module_config = dict(
+            n_features=X.shape[1],
+            n_components=self.n_components,
+            hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+            likelihood=self.likelihood_,
+            **self._model_kwargs(),
+        )
+        seed = _seed(self.random_state)
+        init_generator = torch.Generator().manual_seed(seed)
+        shift = scale = None
+        if self.likelihood_ == "gaussian":
+            shift, scale = _column_stats(X)
+        self.module_ = self._model_class(
+            **self._module_config, generator=init_generator, shift=shift, scale=scale
+        ).to(self.device_)
+        self._make_optimizer()
+        generator = torch.Generator(device=self.device_).manual_seed(seed + 1)
+        self._rng_state = generator.get_state()
+        batch_size = self._batch_size(X.shape[0])
+        n_train = X.shape[0]
+        if self.early_stopping:
+            n_train -= self._validation_size(n_train)
+        steps_per_epoch = -(-n_train // batch_size)
+        self._schedule_ = self._schedule(self.max_iter * steps_per_epoch)
+        self._step = 0
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.history_ = []
+        self._stopper = None
+
+    def _make_optimizer(self, state=None):
+        self._optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate_init)
+        if state is not None:
+            self._optimizer.load_state_dict(state)
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(128, n_samples)
+        return min(self.batch_size, n_samples)
+
+    def _validation_size(self, n_samples):
+        n_val = round(self.validation_fraction * n_samples)
+        if n_val < 1 or n_val >= n_samples:
+            raise ValueError(
+                f"early_stopping with validation_fraction={self.validation_fraction} "
+                f"leaves no training or no validation data for {n_samples} samples."
+            )
+        return n_val
+
+    def _train(self, X, n_epochs, early_stopping):
+        device = torch.device(self.device_)
+        generator = torch.Generator(device=device)
+        generator.set_state(self._rng_state)
+        for group in self._optimizer.param_groups:
+            group["lr"] = self.learning_rate_init
+        self._sync_model_params()
+        validation = None
+        with torch_threads(self.n_threads):
+            if early_stopping:
+                X, X_val = self._split_validation(X, generator)
+                validation = make_source(X_val, device)
+            source = make_source(X, device)
+            stopper = Stopper(self.tol, self.n_iter_no_change)
+            try:
+                history, self._step = fit_model(
+                    self.module_,
+                    self._optimizer,
+                    source,
+                    n_epochs=n_epochs,
+                    batch_size=self._batch_size(X.shape[0]),
+                    schedule=self._schedule_,
+                    generator=generator,
+                    step=self._step,
+                    validation=validation,
+                    score_noises=self._score_noises(torch.float32),
+                    stopper=stopper if n_epochs > 1 else None,
+                    callback=self._report if self.verbose else None,
+                    first_epoch=self.n_iter_ + 1,
+                )
+            except NonFiniteLossError as exc:
+                raise FloatingPointError(
+                    f"{exc}; the last finite weights were kept. Try a lower "
+                    f"learning_rate_init (now {self.learning_rate_init}), scaling the "
+                    "data, or another likelihood."
+                ) from None
+        self._rng_state = generator.get_state()
+        self._record(history)
+        return self
+
+    def _sync_model_params(self):
+        """Copy parameters that may change between fits into the module."""
+
+    def _split_validation(self, X, generator):
+        n_val = self._validation_size(X.shape[0])
+        perm = torch.randperm(X.shape[0], generator=generator, device=generator.device)
+        perm = perm.cpu().numpy()
+        return X[perm[n_val:]], X[perm[:n_val]]
+
+    def _record(self, history):
+        self.n_iter_ += len(history)
+        self.history_.extend(history)
+        self.loss_curve_.extend(h["loss"] for h in history)
+        if self.validation_scores_ is not None:
+            self.validation_scores_.extend(
+                h["validation_score"] for h in history if "validation_score" in h
+            )
+
+    def _report(self, record):
+        parts = (
+            f"Epoch {record['epoch']}: "
+            f"loss (-ELBO) {record['loss']:.4f} "
+            f"(reconstruction {record['reconstruction']:.4f}, KL {record['kl']:.4f}), "
+            f"active units {record['active_units']:.2f}"
+        )
+        if "validation_score" in record:
+            parts += f", validation ELBO {record['validation_score']:.4f}"
+        print(f"{parts}, {record['time']:.2f} s", flush=True)
+
+    # -- inference -----------------------------------------------------------
+    def _validate_input(self, X):
+        check_is_fitted(self)
+        return validate_data(
+            self,
+            X,
+            reset=False,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=(np.float64, np.float32),
+        )
+
+    def _eval_module(self, dtype):
+        """The fitted module in ``dtype`` (a float64 copy for float64 input)."""
+        self.module_.eval()
+        if dtype == torch.float32:
+            return self.module_
+        return _copy_module(self.module_).to(dtype)
+
+    def _map(self, fn_name, X, *, n_outputs=1, dtype=None):
+        """Apply a module method to batches of validated ``X``."""
+        dtype = _torch_dtype(X.dtype if dtype is None else dtype)
+        module = self._eval_module(dtype)
+        fn = getattr(module, fn_name) if isinstance(fn_name, str) else fn_name(module)
+        with torch.no_grad(), torch_threads(self.n_threads):
+            return map_batches(
+                fn,
+                X,
+                batch_size=_EVAL_BATCH_SIZE,
+                device=torch.device(self.device_),
+                dtype=dtype,
+                n_outputs=n_outputs,
+            )
+
+    def transform(self, X):
+        """Encode ``X`` into its latent code (deterministic).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            The code, in the dtype of ``X`` (float32 or float64).
+        """
+        X = self._validate_input(X)
+        return self._map("code", X)
+
+    def inverse_transform(self, X):
+        """Decode latent codes into the data space (the mean of p(x | z)).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, e.g. the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Decoded means: pixel probabilities for the Bernoulli likelihood, the
+            Gaussian mean in the original units otherwise.
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=(np.float64, np.float32), input_name="X")
+        if Z.shape[1] != self.module_.n_components:
+            raise ValueError(
+                f"X has {Z.shape[1]} features (latent codes), but {type(self).__name__} "
+                f"has n_components={self.module_.n_components}."
+            )
+        return self._map("decode_mean", Z)
+
+    def score_samples(self, X):
+        """Evidence lower bound of each sample, in nats.
+
+        ``log p_theta(x | z)`` is averaged over a fixed set of noise draws shared
+        by all samples, so the result is deterministic and does not depend on
+        how rows are batched.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            ELBO per sample (a lower bound on ``log p(x)``).
+        """
+        X = self._validate_input(X)
+        if self.likelihood_ == "bernoulli":
+            self._check_unit_range(X)
+        dtype = _torch_dtype(X.dtype)
+        noises = self._score_noises(dtype)
+        step = self._schedule_.final()
+        return self._map(lambda m: lambda x: m.elbo(x, noises, step), X)
+
+    def score(self, X, y=None):
+        """Mean ELBO per sample, in nats (higher is better).
+
+        Usable as the model-selection criterion of ``GridSearchCV`` without labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Mean ELBO per sample.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw codes from the prior and decode them.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draw.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Decoded means of the prior samples.
+        """
+        check_is_fitted(self)
+        _params.check_int("n_samples", n_samples, 1)
+        generator = torch.Generator(device=self.device_).manual_seed(_seed(random_state))
+        with torch.no_grad():
+            z = self.module_.prior_sample(n_samples, generator)
+        return self.inverse_transform(z.cpu().numpy().astype(np.float64))
+
+    def _score_noises(self, dtype):
+        """Fixed noise draws of shape (1, J), drawn on the CPU so that every
+        device scores with the same noise."""
+        generator = torch.Generator().manual_seed(_SCORE_SEED)
+        shape = (1, self.module_.n_components)
+        return [
+            tuple(t.to(self.device_, dtype) for t in self.module_.draw_noise(shape, generator))
+            for _ in range(_N_SCORE_DRAWS)
+        ]
+
+    # -- scikit-learn plumbing --------------------------------------------------
+    @property
+    def _n_features_out(self):
+        return self.n_components if not hasattr(self, "module_") else self.module_.n_components
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    # -- persistence -----------------------------------------------------------
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: never mutate self
+        if "module_" in state:
+            state["module_"] = _cpu_state(self.module_.state_dict())
+            state["_optimizer"] = _cpu_state(self._optimizer.state_dict())
+        return state
+
+    def __setstate__(self, state):
+        module_state = state.get("module_")
+        if isinstance(module_state, dict):
+            device = loadable_device(state["device_"])
+            state["device_"] = str(device)
+            optimizer_state = state.pop("_optimizer")
+            super().__setstate__(state)
+            self.module_ = self._model_class(**self._module_config, generator=torch.Generator())
+            self.module_.load_state_dict(module_state)
+            self.module_.to(device)
+            self._make_optimizer(optimizer_state)
+            rng = torch.Generator(device=device)
+            if torch.device(self.device_).type != "cpu":
+                self._rng_state = self._rng_state.cpu()
+            try:
+                rng.set_state(self._rng_state)
+            except RuntimeError:  # generator of another device type: reseed
+                self._rng_state = rng.manual_seed(_seed(None)).get_state()
+        else:
+            super().__setstate__(state)
+
+
+def _torch_dtype(np_dtype):
+    return torch.float64 if np.dtype(np_dtype) == np.float64 else torch.float32
+
+
+def _copy_module(module):
+    return copy.deepcopy(module)
+
+
+def _cpu_state(obj):
+    """Recursively move the tensors of a (nested) state dict to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _cpu_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_cpu_state(v) for v in obj]
+    return obj

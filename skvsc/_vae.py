@@ -1,0 +1,172 @@
+"""VAETransformer: the Gaussian VAE baseline."""
+
+from ._base import _BaseVAE
+from ._models import GaussianVAE
+from ._schedule import Schedule
+
+
+class VAETransformer(_BaseVAE):
+    """Gaussian variational auto-encoder as a scikit-learn transformer.
+
+    The baseline of :class:`VariationalSparseCoder`: the same encoder and
+    decoder networks with a standard normal prior N(0, I) and a Gaussian
+    posterior N(mu, sigma^2). :meth:`transform` returns the posterior mean
+    ``mu`` (a dense code).
+
+    Parameters
+    ----------
+    n_components : int, default=32
+        Dimension J of the latent space.
+
+    likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
+        Decoder likelihood. ``"bernoulli"`` needs X in [0, 1] (values strictly
+        inside are allowed; no continuous-Bernoulli correction is applied).
+        ``"gaussian"`` models each standardised feature with a learned variance.
+        ``"auto"`` picks Bernoulli when X lies in [0, 1] and Gaussian otherwise;
+        the choice is stored in ``likelihood_``.
+
+    hidden_layer_sizes : tuple of int, default=(400,)
+        Hidden ReLU layers of the encoder; the decoder mirrors them. ``()``
+        gives a linear encoder and decoder.
+
+    max_iter : int, default=100
+        Number of epochs (passes over the data) of :meth:`fit`.
+
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(128, n_samples)``.
+
+    learning_rate_init : float, default=1e-3
+        Learning rate of the Adam optimizer.
+
+    tol : float, default=1e-4
+        Stop when the monitored loss (training -ELBO, or validation -ELBO with
+        ``early_stopping``) has not improved by ``tol`` nats per sample for
+        ``n_iter_no_change`` consecutive epochs after the warm-up.
+
+    n_iter_no_change : int, default=10
+        Number of epochs without improvement before stopping.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, monitor its ELBO and keep
+        the weights of the best epoch.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out with ``early_stopping``.
+
+    warm_start : bool, default=False
+        Continue training the fitted model on a new call to :meth:`fit` instead
+        of starting from scratch.
+
+    kl_warmup : float, default=0.0
+        Fraction of the training during which the weight of the KL term rises
+        linearly from 0 to 1; 0 disables the warm-up.
+
+    device : str or torch.device, default="auto"
+        Where to train and encode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or
+        ``"auto"`` (CUDA when available, resolved at fit time).
+
+    n_threads : int, default=None
+        Torch intra-op threads used while fitting and encoding. ``None`` leaves
+        torch's setting alone.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and sampling. Pass an int for
+        reproducible results on the CPU. The global numpy and torch RNGs are
+        never used.
+
+    verbose : int, default=0
+        0 is silent; 1 or more prints one line per epoch.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The fitted encoder/decoder (a ``skvsc._models.GaussianVAE``).
+
+    likelihood_ : str
+        The likelihood used, ``"bernoulli"`` or ``"gaussian"``.
+
+    device_ : str
+        The device the model lives on.
+
+    n_iter_ : int
+        Number of epochs trained.
+
+    loss_curve_ : list of float
+        Training -ELBO per sample (nats) of each epoch.
+
+    validation_scores_ : list of float or None
+        Validation ELBO per sample of each epoch with ``early_stopping``.
+
+    history_ : list of dict
+        Per-epoch record: ``epoch``, ``loss``, ``reconstruction``, ``kl``,
+        ``active_units``, ``time`` and ``validation_score`` with
+        ``early_stopping``.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    VariationalSparseCoder : The same networks with a sparse latent space.
+    sklearn.decomposition.PCA : Linear dense codes.
+
+    References
+    ----------
+    .. [1] D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes",
+       ICLR 2014.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvsc import VAETransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = VAETransformer(n_components=8, max_iter=5, random_state=0)
+    >>> vae.fit(X / 16.0).transform(X[:3] / 16.0).shape
+    (3, 8)
+    """
+
+    _model_class = GaussianVAE
+
+    def __init__(
+        self,
+        n_components=32,
+        *,
+        likelihood="auto",
+        hidden_layer_sizes=(400,),
+        max_iter=100,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        warm_start=False,
+        kl_warmup=0.0,
+        device="auto",
+        n_threads=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.likelihood = likelihood
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.kl_warmup = kl_warmup
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _schedule(self, total_steps):
+        return Schedule(total_steps=total_steps, kl_warmup=float(self.kl_warmup))

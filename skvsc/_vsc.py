@@ -1,0 +1,271 @@
+"""VariationalSparseCoder: the spike-and-slab VAE of Tonolini et al."""
+
+from . import _params
+from ._base import _BaseVAE
+from ._models import SpikeSlabVAE
+from ._schedule import Schedule
+
+
+class VariationalSparseCoder(_BaseVAE):
+    """Variational Sparse Coding: a VAE with a spike-and-slab latent space.
+
+    Each sample is encoded by a few active latent units. The prior of every unit
+    is ``alpha * N(0, 1) + (1 - alpha) * delta(0)``, the recognition model is a
+    spike-and-slab posterior with activity probabilities ``gamma``, and the
+    model is trained by maximising the evidence lower bound (ELBO) with
+    reparameterised, relaxed spike-and-slab samples [1]_.
+
+    :meth:`transform` returns an exactly sparse code: the posterior mean ``mu``
+    of a unit where its activity probability ``gamma > 0.5``, and exact zeros
+    elsewhere.
+
+    Parameters
+    ----------
+    n_components : int, default=200
+        Number of latent units J.
+
+    alpha : float, default=0.01
+        Prior probability that a latent unit is active, in the open interval
+        (0, 1). **Small alpha means sparser codes**: this is the opposite of
+        ``alpha`` in :class:`~sklearn.decomposition.DictionaryLearning`, where a
+        larger penalty gives sparser codes.
+
+    likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
+        Decoder likelihood. ``"bernoulli"`` needs X in [0, 1] (values strictly
+        inside are allowed; no continuous-Bernoulli correction is applied).
+        ``"gaussian"`` models each standardised feature with a learned variance.
+        ``"auto"`` picks Bernoulli when X lies in [0, 1] and Gaussian otherwise;
+        the choice is stored in ``likelihood_``.
+
+    hidden_layer_sizes : tuple of int, default=(400,)
+        Hidden ReLU layers of the encoder; the decoder mirrors them. ``()``
+        gives a linear encoder and decoder.
+
+    max_iter : int, default=100
+        Number of epochs (passes over the data) of :meth:`fit`.
+
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(128, n_samples)``.
+
+    learning_rate_init : float, default=1e-3
+        Learning rate of the Adam optimizer.
+
+    tol : float, default=1e-4
+        Stop when the monitored loss (training -ELBO, or validation -ELBO with
+        ``early_stopping``) has not improved by ``tol`` nats per sample for
+        ``n_iter_no_change`` consecutive epochs after the warm-ups.
+
+    n_iter_no_change : int, default=10
+        Number of epochs without improvement before stopping.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, monitor its ELBO and keep
+        the weights of the best epoch.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out with ``early_stopping``.
+
+    warm_start : bool, default=False
+        Continue training the fitted model on a new call to :meth:`fit` instead
+        of starting from scratch.
+
+    sharpness : tuple of two floats, default=(50.0, 200.0)
+        ``(c_start, c_end)`` of the relaxed step ``sigmoid(c y)`` used in the
+        reparameterised spike; ``c`` rises linearly over the ``max_iter``
+        epochs. ``c_end`` is used by :meth:`score`.
+
+    kl_warmup : float, default=0.5
+        Fraction of the training during which the weight of the KL term rises
+        linearly from 0 to 1. It lets units learn to carry information before
+        the sparsity prior switches them off; 0 disables it.
+
+    usage_weight : float, default=1.0
+        Weight of a per-unit usage penalty,
+        ``sum_j KL(Bernoulli(mean_batch gamma_j) || Bernoulli(alpha))``, which
+        keeps every unit in use at rate ``alpha`` on average (no dead units).
+        It regularises training only; reported losses are the plain ELBO.
+
+    spike_pretrain : float, default=0.0
+        Fraction of the training during which the slab is the fixed N(0, 1),
+        so that codes carry information only through which units are on; the
+        slab then moves to the encoder's over as many steps (UAI version of
+        the paper). 0 disables it.
+
+    device : str or torch.device, default="auto"
+        Where to train and encode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or
+        ``"auto"`` (CUDA when available, resolved at fit time).
+
+    n_threads : int, default=None
+        Torch intra-op threads used while fitting and encoding. ``None`` leaves
+        torch's setting alone (which follows ``OMP_NUM_THREADS`` and the limits
+        that joblib sets in its workers).
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and sampling. Pass an int for
+        reproducible results on the CPU. The global numpy and torch RNGs are
+        never used.
+
+    verbose : int, default=0
+        0 is silent; 1 or more prints one line per epoch with the training
+        -ELBO and its parts.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The fitted encoder/decoder (a ``skvsc._models.SpikeSlabVAE``).
+
+    likelihood_ : str
+        The likelihood used, ``"bernoulli"`` or ``"gaussian"``.
+
+    device_ : str
+        The device the model lives on.
+
+    n_iter_ : int
+        Number of epochs trained.
+
+    loss_curve_ : list of float
+        Training -ELBO per sample (nats) of each epoch.
+
+    validation_scores_ : list of float or None
+        Validation ELBO per sample of each epoch with ``early_stopping``.
+
+    history_ : list of dict
+        Per-epoch record: ``epoch``, ``loss``, ``reconstruction``, ``kl``,
+        ``active_units`` (mean number of units with gamma > 0.5), ``time`` and
+        ``validation_score`` with ``early_stopping``.
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    VAETransformer : Gaussian VAE with dense codes.
+    sklearn.neural_network.BernoulliRBM : Binary latent features of an RBM.
+    sklearn.decomposition.MiniBatchDictionaryLearning : Sparse coding with a
+        linear dictionary.
+
+    References
+    ----------
+    .. [1] F. Tonolini, B. S. Jensen and R. Murray-Smith, "Variational Sparse
+       Coding", UAI 2019, PMLR 115 (ICLR 2019 submission SkeJ6iR9Km).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvsc import VariationalSparseCoder
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> X = X / 16.0
+    >>> vsc = VariationalSparseCoder(n_components=32, alpha=0.1, max_iter=5,
+    ...                              random_state=0)
+    >>> Z = vsc.fit_transform(X)
+    >>> Z.shape
+    (1797, 32)
+    >>> bool((Z == 0).mean() > 0.5)
+    True
+    """
+
+    _model_class = SpikeSlabVAE
+
+    def __init__(
+        self,
+        n_components=200,
+        *,
+        alpha=0.01,
+        likelihood="auto",
+        hidden_layer_sizes=(400,),
+        max_iter=100,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        warm_start=False,
+        sharpness=(50.0, 200.0),
+        kl_warmup=0.5,
+        usage_weight=1.0,
+        spike_pretrain=0.0,
+        device="auto",
+        n_threads=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.alpha = alpha
+        self.likelihood = likelihood
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.sharpness = sharpness
+        self.kl_warmup = kl_warmup
+        self.usage_weight = usage_weight
+        self.spike_pretrain = spike_pretrain
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_model_params(self):
+        _params.check_real("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
+        _params.check_sharpness(self.sharpness)
+        _params.check_real("usage_weight", self.usage_weight, 0)
+        _params.check_real("spike_pretrain", self.spike_pretrain, 0, 0.5)
+
+    def _model_kwargs(self):
+        return {"alpha": float(self.alpha)}
+
+    def _schedule(self, total_steps):
+        return Schedule(
+            total_steps=total_steps,
+            sharpness=_params.check_sharpness(self.sharpness),
+            kl_warmup=float(self.kl_warmup),
+            spike_pretrain=float(self.spike_pretrain),
+            usage_weight=float(self.usage_weight),
+        )
+
+    def activity_proba(self, X):
+        """Posterior probability ``gamma`` that each latent unit is active.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        gamma : ndarray of shape (n_samples, n_components)
+            Activity probabilities in (0, 1); :meth:`transform` keeps the units
+            with ``gamma > 0.5``.
+        """
+        X = self._validate_input(X)
+        return self._map(lambda m: lambda x: m.encode(x)[2], X)
+
+    def encode_mean(self, X):
+        """Dense posterior mean ``mu`` of the slab of every unit.
+
+        This is not a sparse code: ``mu`` of an inactive unit is not
+        constrained by the prior. It is what the public reproduction of the
+        paper classified; use :meth:`transform` for the sparse code.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        mu : ndarray of shape (n_samples, n_components)
+            Slab means.
+        """
+        X = self._validate_input(X)
+        return self._map(lambda m: lambda x: m.encode(x)[0], X)
