@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _params
 from ._data import make_source, map_batches
 from ._device import loadable_device, resolve_device, torch_threads
-from ._train import NonFiniteLossError, Stopper, fit_model
+from ._train import NonFiniteLossError, Stopper, fit_model, make_optimizer
 
 _EVAL_BATCH_SIZE = 2048
 #: Number of shared noise draws used by score / score_samples.
@@ -208,7 +208,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self._stopper = None
 
     def _make_optimizer(self, state=None):
-        self._optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate_init)
+        self._optimizer = make_optimizer(self.module_.parameters(), self.learning_rate_init)
         if state is not None:
             self._optimizer.load_state_dict(state)
 
