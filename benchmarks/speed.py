@@ -74,16 +74,31 @@ def timed(fn, *args, **kwargs):
     return time.perf_counter() - start, out
 
 
+def clocked(fn, *args, **kwargs):
+    """``(wall seconds, CPU seconds of this process, result)``.
+
+    On a shared machine CPU time counts only the time our threads ran, so it
+    is steadier than wall time (but includes threads spinning at barriers).
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - wall, time.process_time() - cpu, out
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 
 
-def matmul_gflops(n=2048, reps=4):
-    """float32 GFLOP/s of a large square ``torch.mm`` (current thread setting)."""
+def matmul_gflops(n=2048, reps=4, cpu=False):
+    """float32 GFLOP/s of a large square ``torch.mm`` (current thread setting).
+
+    With ``cpu=True`` returns ``(per wall second, per CPU second)``.
+    """
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b  # warm-up
-    seconds, _ = timed(lambda: [a @ b for _ in range(reps)])
-    return 2 * n**3 * reps / seconds / 1e9
+    wall, cpu_s, _ = clocked(lambda: [a @ b for _ in range(reps)])
+    flop = 2 * n**3 * reps / 1e9
+    return (flop / wall, flop / cpu_s) if cpu else flop / wall
 
 
 def linear_layers(module):
@@ -140,30 +155,33 @@ def hand_loss(model, x, alpha, c, kl_weight, usage_weight):
 
 
 def hand_fit(X, batch_size, epochs, seed, fused=False):
-    """A minimal training loop (torch defaults, global RNG): returns seconds."""
+    """A minimal training loop (torch defaults, global RNG): ``(wall, CPU seconds)``."""
     torch.manual_seed(seed)
-    params = VariationalSparseCoder().get_params()
+    alpha = VariationalSparseCoder().alpha
     model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
-    start = time.perf_counter()
-    Xt = torch.from_numpy(X)
-    n = len(Xt)
-    for _ in range(epochs):
-        perm = torch.randperm(n)
-        for i in range(0, n, batch_size):
-            loss = hand_loss(model, Xt[perm[i : i + batch_size]], params["alpha"], 100.0, 1.0, 1.0)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return time.perf_counter() - start
+
+    def train():
+        Xt = torch.from_numpy(X)
+        n = len(Xt)
+        for _ in range(epochs):
+            perm = torch.randperm(n)
+            for i in range(0, n, batch_size):
+                loss = hand_loss(model, Xt[perm[i : i + batch_size]], alpha, 100.0, 1.0, 1.0)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    wall, cpu, _ = clocked(train)
+    return wall, cpu
 
 
 def skvsc_fit(X, batch_size, epochs, seed, threads):
     est = VariationalSparseCoder(
         batch_size=batch_size, max_iter=epochs, random_state=seed, device="cpu", n_threads=threads
     )
-    seconds, _ = timed(est.fit, X)
-    return seconds, est
+    wall, cpu, _ = clocked(est.fit, X)
+    return wall, cpu, est
 
 
 def default_batch_size(n):
@@ -173,50 +191,108 @@ def default_batch_size(n):
 
 def bench_fit(X, batch_sizes, repeats, epochs, threads):
     """Interleaved repetitions of skvsc fit, the hand loop (default and fused Adam)
-    and the matmul roofline; returns one row per batch size."""
-    n = len(X)
+    and the matmul roofline; returns one row per batch size.
+
+    Every figure is kept per wall second and per CPU second of this process.
+    """
+    n = len(X) * epochs
     rows, flops = [], None
+    names = ("skvsc", "hand", "hand_fused")
     for bs in batch_sizes:
-        runs = {"skvsc": [], "hand": [], "hand_fused": [], "gflops": [], "roofline": []}
+        runs = {f"{k}_{clock}": [] for k in (*names, "gflops") for clock in ("wall", "cpu")}
         skvsc_fit(X[: 4 * bs], bs, 1, 0, threads)  # warm-up (thread pools, allocator)
         hand_fit(X[: 4 * bs], bs, 1, 0)
         for rep in range(repeats):
-            gflops = matmul_gflops()
+            gflops = matmul_gflops(cpu=True)
+            runs["gflops_wall"].append(gflops[0])
+            runs["gflops_cpu"].append(gflops[1])
             # Alternate the order so that neither side always runs first.
-            order = (
-                ("skvsc", "hand", "hand_fused") if rep % 2 == 0 else ("hand_fused", "hand", "skvsc")
-            )
-            for name in order:
+            for name in names if rep % 2 == 0 else names[::-1]:
                 if name == "skvsc":
-                    seconds, est = skvsc_fit(X, bs, epochs, rep, threads)
+                    wall, cpu, est = skvsc_fit(X, bs, epochs, rep, threads)
                     flops = flops or model_flops(est.module_, code_heads=2)
-                    runs["roofline"].append(n * epochs / seconds * flops[0] / (gflops * 1e9))
                 else:
-                    seconds = hand_fit(X, bs, epochs, rep, fused=name == "hand_fused")
-                runs[name].append(n * epochs / seconds)
-            runs["gflops"].append(gflops)
+                    wall, cpu = hand_fit(X, bs, epochs, rep, fused=name == "hand_fused")
+                runs[f"{name}_wall"].append(n / wall)
+                runs[f"{name}_cpu"].append(n / cpu)
             print(
-                f"  fit bs={bs} rep {rep}: skvsc {runs['skvsc'][-1]:.0f}/s, hand "
-                f"{runs['hand'][-1]:.0f}/s, hand+fused Adam {runs['hand_fused'][-1]:.0f}/s, "
-                f"mm {gflops:.1f} GFLOP/s",
+                f"  fit bs={bs} rep {rep}: skvsc {runs['skvsc_wall'][-1]:.0f}/s, hand "
+                f"{runs['hand_wall'][-1]:.0f}/s, hand+fused Adam {runs['hand_fused_wall'][-1]:.0f}"
+                f"/s, mm {gflops[0]:.1f} GFLOP/s (per CPU second: skvsc "
+                f"{runs['skvsc_cpu'][-1]:.0f}, hand {runs['hand_cpu'][-1]:.0f}, hand+fused "
+                f"{runs['hand_fused_cpu'][-1]:.0f}, mm {gflops[1]:.1f})",
                 flush=True,
             )
-        ratios = [s / h for s, h in zip(runs["skvsc"], runs["hand"])]
-        ratios_fused = [s / h for s, h in zip(runs["skvsc"], runs["hand_fused"])]
-        rows.append(
-            {
-                "batch_size": bs,
-                "skvsc_per_s": median(runs["skvsc"]),
-                "hand_per_s": median(runs["hand"]),
-                "hand_fused_per_s": median(runs["hand_fused"]),
-                "ratio": median(ratios),
-                "ratio_fused": median(ratios_fused),
-                "gflops": median(runs["gflops"]),
-                "roofline_fraction": median(runs["roofline"]),
-                "raw": runs,
-            }
-        )
+        row = {"batch_size": bs, "raw": runs}
+        for clock in ("wall", "cpu"):
+            ours, gf = runs[f"skvsc_{clock}"], runs[f"gflops_{clock}"]
+            for name in names:
+                row[f"{name}_{clock}"] = median(runs[f"{name}_{clock}"])
+            for name in names[1:]:
+                theirs = runs[f"{name}_{clock}"]
+                row[f"ratio_{name}_{clock}"] = median([a / b for a, b in zip(ours, theirs)])
+            row[f"gflops_{clock}"] = median(gf)
+            row[f"roofline_{clock}"] = median([r * flops[0] / (g * 1e9) for r, g in zip(ours, gf)])
+        rows.append(row)
     return rows, flops
+
+
+# -- switches: bf16 autocast and torch.compile (core only, off by default) -------------------
+def core_fit(X, X_test, batch_size, seed, **switches):
+    """One epoch through the core API with the given switches.
+
+    Returns ``(samples per wall second, per CPU second, test -ELBO)``; the
+    -ELBO uses fixed noise draws so that every setting is scored identically.
+    """
+    from skvsc._data import make_source
+    from skvsc._models import SpikeSlabVAE
+    from skvsc._train import evaluate_elbo, fit_model, make_optimizer
+
+    est = VariationalSparseCoder()
+    gen = torch.Generator().manual_seed(seed)
+    model = SpikeSlabVAE(784, N_COMPONENTS, (HIDDEN,), "bernoulli", gen, alpha=est.alpha)
+    schedule = est._schedule(-(-len(X) // batch_size))
+    wall, cpu, _ = clocked(
+        fit_model,
+        model,
+        make_optimizer(model.parameters(), est.learning_rate_init),
+        make_source(X, "cpu"),
+        n_epochs=1,
+        batch_size=batch_size,
+        schedule=schedule,
+        generator=torch.Generator().manual_seed(seed + 1),
+        **switches,
+    )
+    noise_gen = torch.Generator().manual_seed(0)
+    noises = [model.draw_noise((1, N_COMPONENTS), noise_gen) for _ in range(8)]
+    neg_elbo = -evaluate_elbo(model, make_source(X_test, "cpu"), noises, schedule.final(), 2048)
+    return len(X) / wall, len(X) / cpu, neg_elbo
+
+
+def bench_switches(X, X_test, batch_size, repeats, with_compile):
+    settings = {"float32": {}, "bf16 autocast": {"amp_dtype": torch.bfloat16}}
+    if with_compile:
+        settings["torch.compile"] = {"compile_objective": True}
+        core_fit(X[: 4 * batch_size], X_test[:256], batch_size, 0, compile_objective=True)
+    runs = {name: {"per_s": [], "per_cpu_s": [], "neg_elbo": []} for name in settings}
+    for rep in range(repeats):
+        for name, switches in settings.items():
+            per_s, per_cpu_s, neg_elbo = core_fit(X, X_test, batch_size, rep, **switches)
+            runs[name]["per_s"].append(per_s)
+            runs[name]["per_cpu_s"].append(per_cpu_s)
+            runs[name]["neg_elbo"].append(neg_elbo)
+            print(f"  switches rep {rep}: {name} {per_s:.0f}/s, -ELBO {neg_elbo:.1f}", flush=True)
+    base = runs["float32"]
+    return [
+        {
+            "setting": name,
+            "per_s": median(r["per_s"]),
+            "speedup": median([a / b for a, b in zip(r["per_s"], base["per_s"])]),
+            "speedup_cpu": median([a / b for a, b in zip(r["per_cpu_s"], base["per_cpu_s"])]),
+            "neg_elbo": median(r["neg_elbo"]),
+        }
+        for name, r in runs.items()
+    ]
 
 
 # -- 3. transform ------------------------------------------------------------------------
@@ -247,15 +323,17 @@ def bench_transform(X, X_test, repeats, threads, quick, flops_transform):
     for algorithm in ("omp", "lasso_lars", "lasso_cd"):
         methods[f"MiniBatchDictionaryLearning ({algorithm})"] = (dico, n_small, algorithm)
     speeds = {name: [] for name in methods}
+    cpu_speeds = {name: [] for name in methods}
     gflops = []
     for rep in range(repeats):
-        gflops.append(matmul_gflops())
+        gflops.append(matmul_gflops(cpu=True))
         for name, (est, n_rows, algorithm) in methods.items():
             if algorithm is not None:
                 est.set_params(transform_algorithm=algorithm)
             rows = X_test if n_rows is None else X_test[:n_rows]
-            seconds, _ = timed(est.transform, rows)
-            speeds[name].append(len(rows) / seconds)
+            wall, cpu, _ = clocked(est.transform, rows)
+            speeds[name].append(len(rows) / wall)
+            cpu_speeds[name].append(len(rows) / cpu)
         done = ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in speeds.items())
         print(f"  transform rep {rep}: {done}", flush=True)
     vsc_speed = median(speeds["VariationalSparseCoder"])
@@ -267,12 +345,19 @@ def bench_transform(X, X_test, repeats, threads, quick, flops_transform):
                 "rows_timed": len(X_test) if n_rows is None else n_rows,
                 "per_s": median(speeds[name]),
                 "vsc_speedup": vsc_speed / median(speeds[name]),
+                "per_cpu_s": median(cpu_speeds[name]),
             }
         )
-    roof = [
-        s * flops_transform / (g * 1e9) for s, g in zip(speeds["VariationalSparseCoder"], gflops)
-    ]
-    return table, median(roof), median(gflops)
+    roof = {
+        clock: median(
+            [
+                s * flops_transform / (g[k] * 1e9)
+                for s, g in zip(runs["VariationalSparseCoder"], gflops)
+            ]
+        )
+        for k, (clock, runs) in enumerate((("wall", speeds), ("cpu", cpu_speeds)))
+    }
+    return table, roof, median([g[0] for g in gflops])
 
 
 # -- 4. memory ---------------------------------------------------------------------------
@@ -496,16 +581,18 @@ def report(results, args):
             f"Fit, {f['epochs']} epoch(s) of {f['n']} samples, medians of {args.repeats} "
             "interleaved repetitions (samples/s):",
             "",
-            "| batch | skvsc | hand loop | ratio | hand loop + fused Adam | ratio "
+            "| batch | skvsc | hand loop | ratio | hand + fused Adam | ratio "
             "| mm GFLOP/s | fit / roofline |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for r in f["rows"]:
-            lines.append(
-                f"| {r['batch_size']} | {r['skvsc_per_s']:.0f} | {r['hand_per_s']:.0f} | "
-                f"{r['ratio']:.2f} | {r['hand_fused_per_s']:.0f} | {r['ratio_fused']:.2f} | "
-                f"{r['gflops']:.1f} | {100 * r['roofline_fraction']:.0f} % |"
-            )
+        for clock, label in (("wall", "per wall second"), ("cpu", "per CPU second")):
+            for r in f["rows"]:
+                lines.append(
+                    f"| {r['batch_size']} ({label}) | {r[f'skvsc_{clock}']:.0f} | "
+                    f"{r[f'hand_{clock}']:.0f} | {r[f'ratio_hand_{clock}']:.2f} | "
+                    f"{r[f'hand_fused_{clock}']:.0f} | {r[f'ratio_hand_fused_{clock}']:.2f} | "
+                    f"{r[f'gflops_{clock}']:.1f} | {100 * r[f'roofline_{clock}']:.0f} % |"
+                )
         lines.append("")
         lines.append(
             f"Matmul FLOPs per sample: training step {train / 1e6:.2f} M, forward "
@@ -517,19 +604,35 @@ def report(results, args):
         lines += [
             "",
             f"Transform at n_components={N_COMPONENTS}, medians of {args.repeats} repetitions; "
-            f"VSC transform at {100 * t['roofline_fraction']:.0f} % of the matmul roofline "
-            f"({t['gflops']:.1f} GFLOP/s):",
+            f"VSC transform at {100 * t['roofline_fraction']['wall']:.0f} % of the matmul "
+            f"roofline per wall second ({t['gflops']:.1f} GFLOP/s), "
+            f"{100 * t['roofline_fraction']['cpu']:.0f} % per CPU second:",
             "",
-            "| method | rows timed | samples/s | VSC is x faster |",
-            "|---|---|---|---|",
+            "| method | rows timed | samples/s | VSC is x faster | samples per CPU second |",
+            "|---|---|---|---|---|",
         ]
         for r in t["rows"]:
             lines.append(
-                f"| {r['method']} | {r['rows_timed']} | {r['per_s']:.0f} | {r['vsc_speedup']:.1f} |"
+                f"| {r['method']} | {r['rows_timed']} | {r['per_s']:.0f} | "
+                f"{r['vsc_speedup']:.1f} | {r['per_cpu_s']:.0f} |"
             )
         lines.append(
             "(Rows timed < 10000: a subsample of the test set, throughput extrapolated linearly.)"
         )
+    if "switches" in results:
+        lines += [
+            "",
+            "Speed switches of the core (one epoch, default batch size, interleaved; test "
+            "-ELBO after that epoch, median over seeds):",
+            "",
+            "| setting | samples/s | speed-up | speed-up per CPU second | test -ELBO |",
+            "|---|---|---|---|---|",
+        ]
+        for r in results["switches"]:
+            lines.append(
+                f"| {r['setting']} | {r['per_s']:.0f} | {r['speedup']:.2f} | "
+                f"{r['speedup_cpu']:.2f} | {r['neg_elbo']:.1f} |"
+            )
     if "memory" in results:
         m = results["memory"]
         mb = 1024**2
@@ -584,8 +687,9 @@ def parse(argv):
     parser.add_argument("--epochs", type=int, default=1, help="epochs per fit measurement")
     parser.add_argument(
         "--sections",
-        default="fit,transform,memory,threads,ttq",
-        help="comma-separated subset of fit,transform,memory,threads,ttq",
+        default="fit,transform,switches,memory,threads,ttq",
+        help="comma-separated subset of fit,transform,switches,compile,memory,threads,ttq "
+        "(compile: switches plus torch.compile, minutes of compilation)",
     )
     parser.add_argument("--ttq-budget", type=float, default=None, help="seconds per method (1800)")
     parser.add_argument("--json", default=None, help="also write the raw results here")
@@ -634,6 +738,10 @@ def main(argv=None):
             X, X_test, args.repeats, args.threads, args.quick, flops[2]
         )
         results["transform"] = {"rows": rows, "roofline_fraction": roof, "gflops": gflops}
+    if "switches" in sections or "compile" in sections:
+        results["switches"] = bench_switches(
+            X[:n_fit], X_test, default_batch_size(n_fit), args.repeats, "compile" in sections
+        )
     if "memory" in sections:
         results["memory"] = bench_memory(directory, args.threads)
     if "threads" in sections:

@@ -13,6 +13,7 @@ import time
 import torch
 
 from ._models import STAT_NAMES
+from ._nn import mixed_precision
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -52,20 +53,20 @@ def train_epoch(
 
     ``stat_sums`` is a device tensor of the sums named in ``STAT_NAMES``.
     ``objective`` replaces ``model.objective`` (e.g. a compiled version);
-    ``amp_dtype=torch.bfloat16`` runs it under autocast.
+    ``amp_dtype=torch.bfloat16`` runs the networks' matrix products under
+    autocast (the ELBO itself stays in float32).
     """
     model.train()
     n = source.n_samples
     device = model.encoder.heads.weight.device
     objective = model.objective if objective is None else objective
-    autocast = torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
     # Drawn where the generator lives, moved once per epoch to where the rows are.
     perm = torch.randperm(n, generator=generator, device=device).to(source.index_device)
     sums = torch.zeros(len(STAT_NAMES), device=device)
     n_steps = 0
     for start in range(0, n, batch_size):
         batch = source.take(perm[start : start + batch_size])
-        with autocast:
+        with mixed_precision(model, amp_dtype):
             loss, stats = objective(batch, schedule.at(step + n_steps), generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -139,7 +140,7 @@ def fit_model(
     of the best validation epoch are restored at the end.
 
     Both speed switches are off by default: ``amp_dtype=torch.bfloat16`` runs
-    the forward pass under autocast; ``compile_objective=True`` compiles the
+    the networks under autocast; ``compile_objective=True`` compiles the
     objective with ``torch.compile`` (a long first epoch).
     """
     if amp_dtype not in (None, torch.bfloat16):

@@ -11,7 +11,8 @@ import torch
 
 from skvsc import VariationalSparseCoder
 from skvsc._data import HostSource, make_source, map_batches, to_tensor
-from skvsc._models import SpikeSlabVAE
+from skvsc._models import SpikeSlabVAE, Step
+from skvsc._nn import mixed_precision
 from skvsc._schedule import Schedule
 from skvsc._train import fit_model, make_optimizer
 
@@ -105,6 +106,19 @@ def test_bf16_autocast_trains():
     assert all(np.isfinite(h["loss"]) for h in history)
     assert all(w.dtype == torch.float32 for w in weights)
     assert history[-1]["loss"] != _train(make_source(X32, "cpu"))[0][-1]["loss"]
+
+
+def test_bf16_networks_leave_the_elbo_in_float32():
+    # gamma = sigmoid(20) is 1 in bfloat16, where the clamped logs of the KL would give NaN.
+    model = SpikeSlabVAE(12, 3, (8,), "bernoulli", torch.Generator().manual_seed(0), alpha=0.3)
+    with torch.no_grad():
+        model.encoder.heads.bias[6:] = 20.0
+    with mixed_precision(model, torch.bfloat16):
+        mu, _, gamma = model.encode(torch.from_numpy(X32))
+        loss, _ = model.objective(torch.from_numpy(X32), Step(), torch.Generator())
+    assert mu.dtype == gamma.dtype == torch.float32
+    assert torch.isfinite(loss)
+    assert model.encoder.amp_dtype is None  # reset after the block
 
 
 def test_only_bf16_autocast_is_accepted():
