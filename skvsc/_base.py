@@ -347,7 +347,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         if self.history_:
             last = self.history_[-1]
             line = (
-                f"Trained {self.n_iter_} epochs; last epoch: -ELBO {last['loss']:.4f} "
+                f"Trained {self.n_iter_} epochs; last epoch: training -ELBO {last['loss']:.4f} "
                 f"(reconstruction {last['reconstruction']:.4f}, KL {last['kl']:.4f})"
             )
             if "validation_score" in last:

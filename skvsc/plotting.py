@@ -170,7 +170,7 @@ def plot_reconstructions(estimator, X, n=8, *, image_shape=None, cmap="gray", fi
     axes[1, 0].set_ylabel("reconstruction")
     if _is_sparse_coder(estimator):
         for ax, z in zip(axes[1], Z):
-            ax.set_title(f"{np.count_nonzero(z)} on", fontsize="small")
+            ax.set_title(f"{np.count_nonzero(z)} active", fontsize="small")
     return fig
 
 

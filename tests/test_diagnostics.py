@@ -196,7 +196,9 @@ def test_summary_vsc(fitted_vsc):
     assert lines[0] == (
         "VariationalSparseCoder: 64 features -> 12 latent units, bernoulli likelihood, device cpu"
     )
-    assert f"Trained 3 epochs; last epoch: -ELBO {fitted_vsc.loss_curve_[-1]:.4f}" in lines[1]
+    assert (
+        f"Trained 3 epochs; last epoch: training -ELBO {fitted_vsc.loss_curve_[-1]:.4f}" in lines[1]
+    )
     assert f"{fitted_vsc.mean_active_units_:.2f} active units per sample" in lines[2]
     assert f"{fitted_vsc.n_dead_units_} dead units" in lines[2]
     assert repr(fitted_vsc).startswith("VariationalSparseCoder(")  # repr untouched

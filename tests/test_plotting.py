@@ -70,7 +70,7 @@ def test_plot_reconstructions(name, request):
     np.testing.assert_allclose(shown[5:].reshape(5, -1), est.inverse_transform(Z), rtol=1e-6)
     titles = [ax.get_title() for ax in fig.axes[5:]]
     if name == "vsc":
-        assert titles == [f"{np.count_nonzero(z)} on" for z in Z]
+        assert titles == [f"{np.count_nonzero(z)} active" for z in Z]
     else:
         assert titles == [""] * 5
 
