@@ -21,8 +21,9 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _params
-from ._data import make_source, map_batches
+from ._data import make_source, map_batches, to_tensor
 from ._device import loadable_device, resolve_device, torch_threads
+from ._progress import Progress
 from ._train import NonFiniteLossError, Stopper, fit_model
 
 _EVAL_BATCH_SIZE = 2048
@@ -95,7 +96,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         X = self._validate_fit_data(X, reset=not resume)
         if not resume:
             self._initialize(X)
-        return self._train(X, self.max_iter, early_stopping=self.early_stopping)
+        self._train(X, self.max_iter, early_stopping=self.early_stopping)
+        return self._store_code_statistics(X)
 
     def partial_fit(self, X, y=None):
         """Train for one epoch over ``X``, keeping the state between calls.
@@ -120,7 +122,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         X = self._validate_fit_data(X, reset=first)
         if first:
             self._initialize(X)
-        return self._train(X, 1, early_stopping=False)
+        self._train(X, 1, early_stopping=False)
+        return self._store_code_statistics(X)
 
     def _check_params(self):
         _params.check_int("n_components", self.n_components, 1)
@@ -234,7 +237,14 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             group["lr"] = self.learning_rate_init
         self._sync_model_params()
         validation = None
-        with torch_threads(self.n_threads):
+        # One epoch (partial_fit) has no known total: lines instead of a bar.
+        progress = Progress(
+            self.verbose,
+            n_epochs if n_epochs > 1 else None,
+            first_epoch=self.n_iter_ + 1,
+            desc=type(self).__name__,
+        )
+        with torch_threads(self.n_threads), progress:
             if early_stopping:
                 X, X_val = self._split_validation(X, generator)
                 validation = make_source(X_val, device)
@@ -253,7 +263,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     validation=validation,
                     score_noises=self._score_noises(torch.float32),
                     stopper=stopper if n_epochs > 1 else None,
-                    callback=self._report if self.verbose else None,
+                    callback=progress if self.verbose else None,
                     first_epoch=self.n_iter_ + 1,
                 )
             except NonFiniteLossError as exc:
@@ -284,16 +294,68 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 h["validation_score"] for h in history if "validation_score" in h
             )
 
-    def _report(self, record):
-        parts = (
-            f"Epoch {record['epoch']}: "
-            f"loss (-ELBO) {record['loss']:.4f} "
-            f"(reconstruction {record['reconstruction']:.4f}, KL {record['kl']:.4f}), "
-            f"active units {record['active_units']:.2f}"
+    # -- diagnostics -------------------------------------------------------------
+    def _code_statistics(self, X):
+        """Hook: dict of statistics of the code of validated ``X`` (see
+        ``sparsity_report``)."""
+        return {}
+
+    def _store_code_statistics(self, X):
+        """Store the statistics of the code of the training data as attributes
+        (one extra encoding pass)."""
+        for name, value in self._code_statistics(X).items():
+            if name != "n_samples":
+                setattr(self, f"{name}_", value)
+        return self
+
+    def _reduce_posterior(self, X, select, reduce):
+        """``reduce`` applied to the batches of ``select(posterior)`` of the rows
+        of validated ``X``, streamed so that no (n_samples, n_components) array
+        is held."""
+        dtype = _torch_dtype(X.dtype)
+        module = self._eval_module(dtype)
+        device = torch.device(self.device_)
+        batches = (
+            select(module.encode(to_tensor(X[start : start + _EVAL_BATCH_SIZE], device, dtype)))
+            for start in range(0, X.shape[0], _EVAL_BATCH_SIZE)
         )
-        if "validation_score" in record:
-            parts += f", validation ELBO {record['validation_score']:.4f}"
-        print(f"{parts}, {record['time']:.2f} s", flush=True)
+        with torch.no_grad(), torch_threads(self.n_threads):
+            return reduce(batches)
+
+    def _summary_lines(self):
+        """Hook: lines on the code of the training data for :meth:`summary`."""
+        return []
+
+    def summary(self):
+        """A short text report of the fitted model.
+
+        The model size and likelihood, the training (epochs, last -ELBO and its
+        parts, validation ELBO) and the code statistics of the training data.
+        The estimator's ``repr`` is left as scikit-learn makes it.
+
+        Returns
+        -------
+        text : str
+            A few lines; ``print(est.summary())`` shows them.
+        """
+        check_is_fitted(self)
+        lines = [
+            f"{type(self).__name__}: {self.n_features_in_} features -> "
+            f"{self.module_.n_components} latent units, {self.likelihood_} likelihood, "
+            f"device {self.device_}"
+        ]
+        if self.history_:
+            last = self.history_[-1]
+            line = (
+                f"Trained {self.n_iter_} epochs; last epoch: training -ELBO {last['loss']:.4f} "
+                f"(reconstruction {last['reconstruction']:.4f}, KL {last['kl']:.4f})"
+            )
+            if "validation_score" in last:
+                best = max(self.validation_scores_)
+                line += f"; validation ELBO {last['validation_score']:.4f} (best {best:.4f})"
+            lines.append(line)
+        lines.extend(self._summary_lines())
+        return "\n".join(lines)
 
     # -- inference -----------------------------------------------------------
     def _validate_input(self, X):

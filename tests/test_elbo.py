@@ -1,0 +1,183 @@
+"""ELBO pieces against independent oracles: closed forms, torch.distributions, Monte Carlo."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+from torch.distributions import Bernoulli, Normal, kl_divergence
+
+from skvsc import VAETransformer, _elbo
+from skvsc._schedule import Schedule
+
+torch_rng = torch.Generator().manual_seed(0)
+
+
+def randn(*shape):
+    return torch.randn(*shape, generator=torch_rng, dtype=torch.float64)
+
+
+def rand(*shape):
+    return torch.rand(*shape, generator=torch_rng, dtype=torch.float64)
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    mu, logvar = randn(50, 7), randn(50, 7)
+    expected = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0))
+    torch.testing.assert_close(_elbo.gaussian_kl(mu, logvar), expected)
+
+
+def test_bernoulli_kl_matches_torch_distributions():
+    gamma = rand(50, 7).clamp(0.01, 0.99)
+    for alpha in (0.01, 0.3, 0.9):
+        expected = kl_divergence(Bernoulli(probs=gamma), Bernoulli(probs=torch.tensor(alpha)))
+        torch.testing.assert_close(_elbo.bernoulli_kl(gamma, alpha), expected)
+
+
+def test_bernoulli_kl_is_finite_at_the_edges():
+    gamma = torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64)
+    assert torch.isfinite(_elbo.bernoulli_kl(gamma, 0.01)).all()
+
+
+def test_spike_slab_kl_is_gamma_weighted_slab_plus_bernoulli():
+    mu, logvar, gamma = randn(20, 5), randn(20, 5), rand(20, 5)
+    slab = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0))
+    spike = kl_divergence(Bernoulli(probs=gamma), Bernoulli(probs=torch.tensor(0.2)))
+    torch.testing.assert_close(_elbo.spike_slab_kl(mu, logvar, gamma, 0.2), gamma * slab + spike)
+
+
+def test_spike_slab_kl_reduces_to_vae_kl_when_always_active():
+    mu, logvar = randn(20, 5), randn(20, 5)
+    ones = torch.ones_like(mu)
+    torch.testing.assert_close(
+        _elbo.spike_slab_kl(mu, logvar, ones, 1.0), _elbo.gaussian_kl(mu, logvar)
+    )
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.2, 0.5])
+def test_spike_slab_kl_is_zero_at_the_prior(alpha):
+    zeros = torch.zeros(4, 3, dtype=torch.float64)
+    kl = _elbo.spike_slab_kl(zeros, zeros, torch.full_like(zeros, alpha), alpha)
+    torch.testing.assert_close(kl, torch.zeros_like(kl), atol=1e-12, rtol=0)
+
+
+def test_spike_slab_kl_is_positive_away_from_the_prior():
+    mu, logvar, gamma = randn(100, 5), randn(100, 5), rand(100, 5)
+    assert (_elbo.spike_slab_kl(mu, logvar, gamma, 0.1) > 0).all()
+
+
+def test_bernoulli_log_likelihood_matches_torch_distributions():
+    logits = randn(30, 11)
+    x = (rand(30, 11) > 0.5).double()
+    expected = Bernoulli(logits=logits).log_prob(x).sum(dim=1)
+    torch.testing.assert_close(_elbo.bernoulli_log_likelihood(x, logits), expected)
+
+
+def test_bernoulli_log_likelihood_accepts_values_inside_the_unit_interval():
+    logits, x = randn(30, 11), rand(30, 11)
+    p = torch.sigmoid(logits)
+    expected = (x * p.log() + (1 - x) * (1 - p).log()).sum(dim=1)
+    torch.testing.assert_close(_elbo.bernoulli_log_likelihood(x, logits), expected)
+
+
+def test_gaussian_log_likelihood_matches_torch_distributions():
+    x, mean, logvar = randn(30, 11), randn(30, 11), randn(11)
+    expected = Normal(mean, (0.5 * logvar).exp()).log_prob(x).sum(dim=1)
+    torch.testing.assert_close(_elbo.gaussian_log_likelihood(x, mean, logvar), expected)
+
+
+def test_gaussian_sample_has_the_posterior_moments():
+    n = 200_000
+    mu, logvar = torch.tensor([1.5]), torch.tensor([math.log(0.25)])
+    z = _elbo.gaussian_sample(mu, logvar, torch.randn(n, 1, generator=torch_rng))
+    # Standard errors of the mean and the variance of n normal draws.
+    assert abs(z.mean().item() - 1.5) < 5 * 0.5 / math.sqrt(n)
+    assert abs(z.var().item() - 0.25) < 5 * 0.25 * math.sqrt(2 / n)
+
+
+@pytest.mark.parametrize("gamma", [0.05, 0.3, 0.8])
+def test_relaxed_spike_is_off_with_probability_one_minus_gamma(gamma):
+    n = 100_000
+    eta = torch.rand(n, generator=torch_rng, dtype=torch.float64)
+    z = _elbo.spike_slab_sample(torch.ones(n, dtype=torch.float64), torch.tensor(gamma), eta, 1e4)
+    off = (z.abs() < 1e-3).double().mean().item()
+    # Binomial standard error; the relaxation at c = 1e4 adds a bias below 1e-3.
+    tol = 5 * math.sqrt(gamma * (1 - gamma) / n) + 1e-3
+    assert abs(off - (1 - gamma)) < tol
+
+
+def test_relaxed_step_sharpens_with_c():
+    y = torch.tensor([-0.1, 0.1])
+    soft, hard = _elbo.relaxed_step(y, 5.0), _elbo.relaxed_step(y, 200.0)
+    assert hard[0] < soft[0] < 0.5 < soft[1] < hard[1]
+
+
+def test_usage_kl_is_per_unit_bernoulli_kl_of_the_batch_mean():
+    gamma = rand(64, 6)
+    expected = kl_divergence(Bernoulli(probs=gamma.mean(0)), Bernoulli(probs=torch.tensor(0.1)))
+    torch.testing.assert_close(_elbo.usage_kl(gamma, 0.1), expected)
+
+
+def test_warmup_slab_interpolates_between_prior_and_posterior():
+    mu, logvar = randn(5, 3), randn(5, 3)
+    assert _elbo.warmup_slab(mu, logvar, 1.0) == (mu, logvar)
+    mean0, logvar0 = _elbo.warmup_slab(mu, logvar, 0.0)
+    torch.testing.assert_close(mean0, torch.zeros_like(mu))
+    torch.testing.assert_close(logvar0, torch.zeros_like(mu))
+    mean, lv = _elbo.warmup_slab(mu, logvar, 0.3)
+    torch.testing.assert_close(lv.exp(), 0.3 * logvar.exp() + 0.7)
+    torch.testing.assert_close(mean, 0.3 * mu)
+
+
+def test_sharpness_schedule_is_linear_and_ends_at_c_end():
+    schedule = Schedule(total_steps=11, sharpness=(50.0, 200.0))
+    assert schedule.at(0).sharpness == 50.0
+    assert schedule.at(5).sharpness == pytest.approx(125.0)
+    assert schedule.at(10).sharpness == 200.0
+    assert schedule.at(500).sharpness == 200.0
+    assert schedule.final().sharpness == 200.0
+
+
+def test_kl_warmup_rises_to_one_and_blocks_stopping():
+    schedule = Schedule(total_steps=100, kl_warmup=0.5)
+    weights = [schedule.at(s).kl_weight for s in range(100)]
+    assert weights[0] == pytest.approx(1 / 50) and weights[49] == 1.0 and weights[99] == 1.0
+    assert np.all(np.diff(weights) >= 0)
+    assert schedule.warming_up(10) and not schedule.warming_up(49)
+
+
+def test_spike_pretrain_holds_the_slab_then_ramps():
+    schedule = Schedule(total_steps=100, spike_pretrain=0.2)
+    lam = [schedule.at(s).slab_weight for s in range(100)]
+    assert lam[:20] == [0.0] * 20
+    assert 0 < lam[25] < 1 and lam[39] == 1.0 and lam[99] == 1.0
+
+
+def test_score_is_a_lower_bound_on_the_exact_log_likelihood():
+    """Linear Gaussian VAE: log p(x) is a closed form (a factor-analysis model)."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(400, 2) @ rng.randn(2, 5) * 3.0 + 10.0 + 0.3 * rng.randn(400, 5)
+    vae = VAETransformer(
+        n_components=2,
+        hidden_layer_sizes=(),
+        likelihood="gaussian",
+        max_iter=30,
+        learning_rate_init=1e-2,
+        device="cpu",
+        random_state=0,
+    ).fit(X)
+    module = vae.module_.double()
+    W = module.decoder.out.weight.detach().numpy()
+    b = module.decoder.out.bias.detach().numpy()
+    var = module.decoder_logvar.detach().clamp(-8, 8).exp().numpy()
+    scale, shift = module.scale.numpy(), module.shift.numpy()
+    # x = shift + scale * (W z + b + noise): Gaussian with this mean and covariance.
+    cov = (W @ W.T + np.diag(var)) * np.outer(scale, scale)
+    log_px = multivariate_normal(shift + scale * b, cov).logpdf(X)
+    vae.module_.float()
+    elbo = vae.score_samples(X)
+    # The ELBO is a bound on average (each sample's value is a noisy 8-draw estimate).
+    assert elbo.mean() <= log_px.mean() + 0.05
+    # ... and a tight one for a model this simple.
+    assert log_px.mean() - elbo.mean() < 1.0
