@@ -11,6 +11,7 @@ Examples that need the MNIST files run only when the data directory holds them
 
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import skvsc  # noqa: E402
 
 project = "skvsc"
 author = "skvsc developers"
-copyright = "skvsc developers"  # noqa: A001
+copyright = "skvsc developers"
 release = skvsc.__version__
 version = ".".join(release.split(".")[:2])
 
@@ -39,9 +40,6 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**/README.md"]
-# The results, performance, reliability and scaling pages are written on other
-# branches; a toctree glob that matches none of them yet is not an error.
-suppress_warnings = ["toc.empty_glob"]
 
 html_theme = "alabaster"
 html_title = f"skvsc {release}"
@@ -54,7 +52,6 @@ html_theme_options = {
 html_static_path = []
 
 # -- autodoc / numpydoc --------------------------------------------------------
-autodoc_default_options = {"members": True, "inherited-members": True}
 autodoc_member_order = "groupwise"
 numpydoc_show_class_members = False  # autodoc lists the members
 numpydoc_class_members_toctree = False
@@ -124,10 +121,15 @@ def _page_exists(name):
 
 
 def _importable(module):
+    """Whether ``module`` can be imported from this checkout (an editable install
+    of another checkout must not fill the gap)."""
     try:
-        return importlib.util.find_spec(module) is not None
+        spec = importlib.util.find_spec(module)
     except ImportError:
         return False
+    if spec is None or spec.origin is None:
+        return False
+    return module.split(".")[0] != "skvsc" or Path(spec.origin).resolve().is_relative_to(ROOT)
 
 
 def _optional_sections():
@@ -152,6 +154,8 @@ def _drop_missing(app, docname, source):
     for name in OPTIONAL_PAGES:
         if not _page_exists(name):
             text = text.replace(f":doc:`{name}`", f"the *{name}* page (not in this build)")
+            if docname == "index":  # its toctree entry
+                text = text.replace(f"\n   {name}\n", "\n")
     if docname == "api":
         for marker, available, note in _optional_sections():
             start, end = f".. {marker}-start", f".. {marker}-end"
@@ -161,5 +165,16 @@ def _drop_missing(app, docname, source):
     source[0] = text
 
 
+_TERM = re.compile(r":term:`([^`<]+)`")
+
+
+def _plain_terms(app, what, name, obj, options, lines):
+    """Docstrings use scikit-learn's glossary terms (:term:`fit`); without
+    intersphinx there is no glossary to link to, so show them as code."""
+    if "sphinx.ext.intersphinx" not in app.config.extensions:
+        lines[:] = [_TERM.sub(r"``\1``", line) for line in lines]
+
+
 def setup(app):
     app.connect("source-read", _drop_missing)
+    app.connect("autodoc-process-docstring", _plain_terms)

@@ -28,7 +28,6 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import BernoulliRBM
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.svm import SVC
 
@@ -105,9 +104,7 @@ for name, r in results.items():
 # not a sparse code: they include the means of the inactive units, which the
 # prior leaves unconstrained and which leak encoder features. They classify
 # better, which is why comparisons of VSC must say which of the two they use.
-mu_accuracy = (
-    SVC().fit(vsc.encode_mean(X_train), y_train).score(vsc.encode_mean(X_test), y_test)
-)
+mu_accuracy = SVC().fit(vsc.encode_mean(X_train), y_train).score(vsc.encode_mean(X_test), y_test)
 print(f"SVC on the dense slab means of VSC: {mu_accuracy:.3f}")
 
 # %%
