@@ -51,6 +51,11 @@ html_theme_options = {
 }
 html_static_path = []
 
+# MathJax comes from a CDN; for offline reading point SKVSC_DOCS_MATHJAX at a local
+# copy, e.g. file:///usr/share/javascript/mathjax/MathJax.js?config=TeX-AMS_CHTML
+if os.environ.get("SKVSC_DOCS_MATHJAX"):
+    mathjax_path = os.environ["SKVSC_DOCS_MATHJAX"]
+
 # -- autodoc / numpydoc --------------------------------------------------------
 autodoc_member_order = "groupwise"
 numpydoc_show_class_members = False  # autodoc lists the members

@@ -119,7 +119,7 @@ used = np.flatnonzero(np.any(Z != 0, axis=0))
 fig, (ax_code, ax_bar) = plt.subplots(
     1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2, 1]}, layout="constrained"
 )
-limit = np.abs(Z).max() or 1.0
+limit = np.percentile(np.abs(Z[Z != 0]), 95) if np.any(Z) else 1.0
 image = ax_code.imshow(Z[:, used], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
 ax_code.set_yticks(range(len(order)), y_test[:40][order], fontsize=6)
 ax_code.set_xticks(range(len(used)), used, fontsize=6, rotation=90)
@@ -130,7 +130,8 @@ fig.colorbar(image, ax=ax_code, shrink=0.8)
 names = list(results)
 ax_bar.barh(names, [results[n]["accuracy"] for n in names], color="tab:blue")
 for i, n in enumerate(names):
-    ax_bar.text(0.02, i, f"{results[n]['active']:.1f} non-zeros", va="center", color="white")
+    label = f"{results[n]['accuracy']:.3f}, {results[n]['active']:.1f} non-zeros per digit"
+    ax_bar.text(0.02, i, label, va="center", color="white")
 ax_bar.set(xlim=(0, 1), xlabel="SVC test accuracy")
 ax_bar.invert_yaxis()
 plt.show()
