@@ -276,7 +276,9 @@ def _read(path):
         ) from None
     with safe_open(path, framework="pt", device="cpu") as f:
         metadata = f.metadata() or {}
-        tensors = {name: f.get_tensor(name) for name in f.keys()}
+        # Copies: the tensors are views of a memory map of the file, which
+        # must not outlive it (rewriting the file would crash the process).
+        tensors = {name: f.get_tensor(name).clone() for name in f.keys()}
     return metadata["skvsc"], metadata["sha256"], tensors
 
 

@@ -78,7 +78,9 @@ class StepGuard:
         bad = ~torch.isfinite(loss.detach() + norm)
         if self.check_every == 1:
             if bad:
-                raise NonFiniteLossError(self._describe("loss or gradient"))
+                raise NonFiniteLossError(
+                    f"non-finite training loss or gradient at step {self.n_steps + 1} of this fit"
+                )
         else:
             self._bad = bad if self._bad is None else self._bad | bad
 
@@ -92,18 +94,17 @@ class StepGuard:
     def check(self):
         """Read the device flag (GPU mode): restore and raise on a fault."""
         if self._bad is not None and bool(self._bad):
+            message = (
+                f"non-finite training loss or gradient within steps {self._good_steps + 1}"
+                f"-{self.n_steps} of this fit (checked every {self.check_every} steps); "
+                f"restored the weights after step {self._good_steps}"
+            )
             restore(self.model, self.optimizer, self._good)
             self.n_steps = self._good_steps
-            raise NonFiniteLossError(self._describe("loss or gradient", restored=True))
+            raise NonFiniteLossError(message)
         if self.check_every > 1 and self._good_steps != self.n_steps:
             self._good, self._good_steps = snapshot(self.model, self.optimizer), self.n_steps
         self._bad = None
-
-    def _describe(self, what, restored=False):
-        where = f"non-finite training {what} at step {self.n_steps + 1} of this fit"
-        if restored:
-            where += f" (detected within {self.check_every} steps; restored step {self.n_steps})"
-        return where
 
     @contextlib.contextmanager
     def deferred_sigint(self):
