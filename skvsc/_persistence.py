@@ -337,7 +337,7 @@ def load(path):
         params = {k: decode(v) for k, v in _typed(meta["params"], dict).items()}
         fitted = {k: decode(v) for k, v in _typed(meta["fitted"], dict).items()}
         estimator = cls(**params)
-        estimator._check_params()
+        _check_loaded_params(estimator)
         state = dict(vars(estimator))
         for name, value in fitted.items():
             if not _ATTRIBUTE.match(name) or name in params:
@@ -357,6 +357,19 @@ def load(path):
     except RuntimeError as exc:  # load_state_dict: missing keys or wrong shapes
         raise ValueError(f"{path!r} is not a valid skvsc model file: {exc}") from exc
     return estimator
+
+
+def _check_loaded_params(estimator):
+    """Validate parameters as ``fit`` does, except that ``device`` may name a
+    GPU this machine lacks (the model is then loaded on the CPU)."""
+    device = estimator.device
+    if device != "auto":
+        torch.device(device)  # parses, or raises on garbage
+    estimator.device = "cpu"
+    try:
+        estimator._check_params()
+    finally:
+        estimator.device = device
 
 
 def _unwrap(value):

@@ -46,17 +46,17 @@ def assert_identical(a, b, X):
 
 def global_rng_states():
     return (
-        pickle.dumps(np.random.get_state()),  # noqa: NPY002 (the global RNG is the point)
+        pickle.dumps(np.random.get_state()),
         torch.get_rng_state().clone(),
         random.getstate(),
     )
 
 
 def disturb_global_rngs(seed):
-    np.random.seed(seed)  # noqa: NPY002
+    np.random.seed(seed)
     torch.manual_seed(seed)
     random.seed(seed)
-    np.random.rand(seed % 7 + 1)  # noqa: NPY002
+    np.random.rand(seed % 7 + 1)
     torch.rand(seed % 5 + 1)
 
 

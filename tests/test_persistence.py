@@ -259,6 +259,11 @@ def test_safe_cuda_file_loads_on_cpu(fitted, backend, tmp_path):
     with pytest.warns(UserWarning, match="CUDA is not available"):
         loaded = skvsc.load(path)
     assert loaded.device_ == "cpu"
+    # The device parameter may name a GPU this machine lacks, as with pickle.
+    rewrite(path, lambda meta: meta["params"].update(device="cuda:1"))
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        loaded = skvsc.load(path)
+    assert loaded.device == "cuda:1" and loaded.device_ == "cpu"
     np.testing.assert_array_equal(loaded.transform(unit_data()), fitted.transform(unit_data()))
 
 
@@ -285,6 +290,10 @@ def _class(meta):
 
 def _param(meta):
     meta["params"]["n_components"] = "rm -rf /"
+
+
+def _device(meta):
+    meta["params"]["device"] = "no such device"
 
 
 def _unknown_param(meta):
@@ -329,6 +338,7 @@ def _reshape_tensor(tensors):
 TAMPERED = {
     "unknown class": (_class, None, "unknown estimator class 'Popen'"),
     "invalid parameter value": (_param, None, "n_components must be an int"),
+    "invalid device": (_device, None, "device"),
     "unknown parameter": (_unknown_param, None, "unexpected keyword argument 'evil'"),
     "unknown value type": (_tag, None, "unknown value type 'pickle'"),
     "dunder attribute": (_attribute, None, "invalid attribute name '__class__'"),
