@@ -40,6 +40,10 @@ class VAETransformer(_BaseVAE):
     learning_rate_init : float, default=1e-3
         Learning rate of the Adam optimizer.
 
+    max_grad_norm : float, default=None
+        Clip the norm of the gradient of each step to this value (None: no
+        clipping). It helps when training stops on a non-finite loss.
+
     tol : float, default=1e-4
         Stop when the monitored loss (training -ELBO, or validation -ELBO with
         ``early_stopping``) has not improved by ``tol`` nats per sample for
@@ -161,6 +165,7 @@ class VAETransformer(_BaseVAE):
         max_iter=100,
         batch_size="auto",
         learning_rate_init=1e-3,
+        max_grad_norm=None,
         tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
@@ -178,6 +183,7 @@ class VAETransformer(_BaseVAE):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.max_grad_norm = max_grad_norm
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
