@@ -11,6 +11,7 @@ add their docstring, ``__init__`` and a few hooks:
 
 import copy
 import secrets
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,15 +21,20 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _params
-from ._data import make_source, map_batches
+from . import _params, _persistence
+from ._data import make_source, map_batches, to_tensor
 from ._device import loadable_device, resolve_device, torch_threads
-from ._train import NonFiniteLossError, Stopper, fit_model, make_optimizer
+from ._progress import Progress
+from ._train import NonFiniteLossError, Stopper, TrainingInterrupted, fit_model, make_optimizer
 
 _EVAL_BATCH_SIZE = 2048
 #: Number of shared noise draws used by score / score_samples.
 _N_SCORE_DRAWS = 8
 _SCORE_SEED = 0
+#: Steps between non-finite checks on a GPU (one host sync each; see StepGuard).
+_GPU_CHECK_EVERY = 32
+#: Training runs in float32: |X| must stay clear of its overflow, also after centring.
+_MAX_ABS_X = float(np.finfo(np.float32).max) / 4
 
 
 def _data_range(X):
@@ -50,6 +56,26 @@ def _column_stats(X):
     scale = np.sqrt(var)
     scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
     return mean, scale
+
+
+def _supported_layout(X):
+    """CSR for sparse input; a positive-stride array for dense input (torch
+    cannot wrap negative strides, e.g. ``X[::-1]``)."""
+    if sp.issparse(X):
+        return X.tocsr()
+    if any(stride < 0 for stride in X.strides):
+        return np.ascontiguousarray(X)
+    return X
+
+
+def _check_magnitude(X):
+    low, high = _data_range(X)
+    if max(-low, high) > _MAX_ABS_X:
+        raise ValueError(
+            f"X has values of magnitude up to {max(-low, high):.3g}, too large for "
+            f"float32 training (limit {_MAX_ABS_X:.3g}). Scale the data first, e.g. "
+            "with sklearn.preprocessing.StandardScaler."
+        )
 
 
 def _seed(random_state):
@@ -95,7 +121,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         X = self._validate_fit_data(X, reset=not resume)
         if not resume:
             self._initialize(X)
-        return self._train(X, self.max_iter, early_stopping=self.early_stopping)
+        self._train(X, self.max_iter, early_stopping=self.early_stopping)
+        return self._store_code_statistics(X)
 
     def partial_fit(self, X, y=None):
         """Train for one epoch over ``X``, keeping the state between calls.
@@ -120,7 +147,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         X = self._validate_fit_data(X, reset=first)
         if first:
             self._initialize(X)
-        return self._train(X, 1, early_stopping=False)
+        self._train(X, 1, early_stopping=False)
+        return self._store_code_statistics(X)
 
     def _check_params(self):
         _params.check_int("n_components", self.n_components, 1)
@@ -129,6 +157,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         _params.check_int("max_iter", self.max_iter, 1)
         _params.check_batch_size(self.batch_size)
         _params.check_real("learning_rate_init", self.learning_rate_init, 0, open_low=True)
+        if self.max_grad_norm is not None:
+            _params.check_real("max_grad_norm", self.max_grad_norm, 0, open_low=True)
         _params.check_real("tol", self.tol, 0)
         _params.check_int("n_iter_no_change", self.n_iter_no_change, 1)
         _params.check_bool("early_stopping", self.early_stopping)
@@ -151,8 +181,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             accept_sparse=("csr", "csc", "coo"),
             dtype=(np.float64, np.float32),
         )
-        if sp.issparse(X):
-            X = X.tocsr()
+        X = _supported_layout(X)
+        _check_magnitude(X)
         likelihood = self.likelihood if reset else self.likelihood_
         if likelihood == "bernoulli":
             self._check_unit_range(X)
@@ -234,14 +264,21 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             group["lr"] = self.learning_rate_init
         self._sync_model_params()
         validation = None
-        with torch_threads(self.n_threads):
+        # One epoch (partial_fit) has no known total: lines instead of a bar.
+        progress = Progress(
+            self.verbose,
+            n_epochs if n_epochs > 1 else None,
+            first_epoch=self.n_iter_ + 1,
+            desc=type(self).__name__,
+        )
+        with torch_threads(self.n_threads), progress:
             if early_stopping:
                 X, X_val = self._split_validation(X, generator)
                 validation = make_source(X_val, device)
             source = make_source(X, device)
             stopper = Stopper(self.tol, self.n_iter_no_change)
             try:
-                history, self._step = fit_model(
+                history, step = fit_model(
                     self.module_,
                     self._optimizer,
                     source,
@@ -253,17 +290,30 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                     validation=validation,
                     score_noises=self._score_noises(torch.float32),
                     stopper=stopper if n_epochs > 1 else None,
-                    callback=self._report if self.verbose else None,
+                    callback=progress if self.verbose else None,
                     first_epoch=self.n_iter_ + 1,
+                    max_grad_norm=self.max_grad_norm,
+                    check_every=1 if device.type == "cpu" else _GPU_CHECK_EVERY,
                 )
             except NonFiniteLossError as exc:
+                self._record(exc.history, exc.step, generator)
                 raise FloatingPointError(
-                    f"{exc}; the last finite weights were kept. Try a lower "
-                    f"learning_rate_init (now {self.learning_rate_init}), scaling the "
-                    "data, or another likelihood."
+                    f"{exc}; the model keeps its last good weights. Try a lower "
+                    f"learning_rate_init (now {self.learning_rate_init}), gradient "
+                    "clipping (max_grad_norm=1.0, say), scaling the data, or "
+                    "likelihood='gaussian' for data that are not in [0, 1]."
                 ) from None
-        self._rng_state = generator.get_state()
-        self._record(history)
+            except TrainingInterrupted as exc:
+                self._record(exc.history, exc.step, generator)
+                warnings.warn(
+                    f"Training interrupted by user after {self.n_iter_} complete epochs "
+                    f"({self._step} steps); the model keeps the weights of the last step "
+                    "(of the best epoch with early_stopping).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return self
+        self._record(history, step, generator)
         return self
 
     def _sync_model_params(self):
@@ -275,7 +325,9 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         perm = perm.cpu().numpy()
         return X[perm[n_val:]], X[perm[:n_val]]
 
-    def _record(self, history):
+    def _record(self, history, step, generator):
+        self._step = step
+        self._rng_state = generator.get_state()
         self.n_iter_ += len(history)
         self.history_.extend(history)
         self.loss_curve_.extend(h["loss"] for h in history)
@@ -284,27 +336,80 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
                 h["validation_score"] for h in history if "validation_score" in h
             )
 
-    def _report(self, record):
-        parts = (
-            f"Epoch {record['epoch']}: "
-            f"loss (-ELBO) {record['loss']:.4f} "
-            f"(reconstruction {record['reconstruction']:.4f}, KL {record['kl']:.4f}), "
-            f"active units {record['active_units']:.2f}"
+    # -- diagnostics -------------------------------------------------------------
+    def _code_statistics(self, X):
+        """Hook: dict of statistics of the code of validated ``X`` (see
+        ``sparsity_report``)."""
+        return {}
+
+    def _store_code_statistics(self, X):
+        """Store the statistics of the code of the training data as attributes
+        (one extra encoding pass)."""
+        for name, value in self._code_statistics(X).items():
+            if name != "n_samples":
+                setattr(self, f"{name}_", value)
+        return self
+
+    def _reduce_posterior(self, X, select, reduce):
+        """``reduce`` applied to the batches of ``select(posterior)`` of the rows
+        of validated ``X``, streamed so that no (n_samples, n_components) array
+        is held."""
+        dtype = _torch_dtype(X.dtype)
+        module = self._eval_module(dtype)
+        device = torch.device(self.device_)
+        batches = (
+            select(module.encode(to_tensor(X[start : start + _EVAL_BATCH_SIZE], device, dtype)))
+            for start in range(0, X.shape[0], _EVAL_BATCH_SIZE)
         )
-        if "validation_score" in record:
-            parts += f", validation ELBO {record['validation_score']:.4f}"
-        print(f"{parts}, {record['time']:.2f} s", flush=True)
+        with torch.no_grad(), torch_threads(self.n_threads):
+            return reduce(batches)
+
+    def _summary_lines(self):
+        """Hook: lines on the code of the training data for :meth:`summary`."""
+        return []
+
+    def summary(self):
+        """A short text report of the fitted model.
+
+        The model size and likelihood, the training (epochs, last -ELBO and its
+        parts, validation ELBO) and the code statistics of the training data.
+        The estimator's ``repr`` is left as scikit-learn makes it.
+
+        Returns
+        -------
+        text : str
+            A few lines; ``print(est.summary())`` shows them.
+        """
+        check_is_fitted(self)
+        lines = [
+            f"{type(self).__name__}: {self.n_features_in_} features -> "
+            f"{self.module_.n_components} latent units, {self.likelihood_} likelihood, "
+            f"device {self.device_}"
+        ]
+        if self.history_:
+            last = self.history_[-1]
+            line = (
+                f"Trained {self.n_iter_} epochs; last epoch: training -ELBO {last['loss']:.4f} "
+                f"(reconstruction {last['reconstruction']:.4f}, KL {last['kl']:.4f})"
+            )
+            if "validation_score" in last:
+                best = max(self.validation_scores_)
+                line += f"; validation ELBO {last['validation_score']:.4f} (best {best:.4f})"
+            lines.append(line)
+        lines.extend(self._summary_lines())
+        return "\n".join(lines)
 
     # -- inference -----------------------------------------------------------
     def _validate_input(self, X):
         check_is_fitted(self)
-        return validate_data(
+        X = validate_data(
             self,
             X,
             reset=False,
             accept_sparse=("csr", "csc", "coo"),
             dtype=(np.float64, np.float32),
         )
+        return _supported_layout(X)
 
     def _eval_module(self, dtype):
         """The fitted module in ``dtype`` (a float64 copy for float64 input)."""
@@ -318,9 +423,21 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         dtype = _torch_dtype(X.dtype if dtype is None else dtype)
         module = self._eval_module(dtype)
         fn = getattr(module, fn_name) if isinstance(fn_name, str) else fn_name(module)
+
+        def checked(x):
+            out = fn(x)
+            for r in out if isinstance(out, tuple) else (out,):
+                if not bool(torch.isfinite(r).all()):
+                    raise ValueError(
+                        f"The model gave non-finite values in {dtype} for this input "
+                        f"(max |X| in the batch: {x.abs().max().item():.3g}). Pass "
+                        "float64 data, or scale X like the training data."
+                    )
+            return out
+
         with torch.no_grad(), torch_threads(self.n_threads):
             return map_batches(
-                fn,
+                checked,
                 X,
                 batch_size=_EVAL_BATCH_SIZE,
                 device=torch.device(self.device_),
@@ -359,7 +476,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Gaussian mean in the original units otherwise.
         """
         check_is_fitted(self)
-        Z = check_array(X, dtype=(np.float64, np.float32), input_name="X")
+        Z = _supported_layout(check_array(X, dtype=(np.float64, np.float32), input_name="X"))
         if Z.shape[1] != self.module_.n_components:
             raise ValueError(
                 f"X has {Z.shape[1]} features (latent codes), but {type(self).__name__} "
@@ -457,12 +574,14 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
     # -- persistence -----------------------------------------------------------
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: never mutate self
+        state.update(_persistence.version_tag())
         if "module_" in state:
             state["module_"] = _cpu_state(self.module_.state_dict())
             state["_optimizer"] = _cpu_state(self._optimizer.state_dict())
         return state
 
     def __setstate__(self, state):
+        _persistence.check_version_tag(state, type(self).__name__)  # pops the tag
         module_state = state.get("module_")
         if isinstance(module_state, dict):
             device = loadable_device(state["device_"])

@@ -82,6 +82,8 @@ class HostSource:
 
 def _as_tensor(X, dtype):
     """``X`` as a CPU tensor of ``dtype``, sharing memory with it when possible."""
+    if isinstance(X, torch.Tensor):
+        return X.to(dtype=dtype).contiguous()
     X = np.asarray(X)
     if X.dtype == torch.empty((), dtype=dtype).numpy().dtype and X.flags.writeable:
         # Row gathers need contiguous rows; a C-ordered float array is wrapped as is.
@@ -106,7 +108,9 @@ def make_source(X, device, dtype=torch.float32, *, resident=None):
     device = torch.device(device)
     if resident is None:
         itemsize = torch.empty((), dtype=dtype).element_size()
-        nbytes = X.data.nbytes + 2 * 8 * X.nnz if sp.issparse(X) else X.size * itemsize
+        nbytes = (
+            X.data.nbytes + 2 * 8 * X.nnz if sp.issparse(X) else X.shape[0] * X.shape[1] * itemsize
+        )
         resident = _fits_on_device(nbytes, device)
     if not resident:
         return HostSource(X, device, dtype)

@@ -1,6 +1,8 @@
 """VAETransformer: the Gaussian VAE baseline."""
 
+from . import _params
 from ._base import _BaseVAE
+from ._diagnostics import ACTIVE_VARIANCE_THRESHOLD, count_active_units, posterior_mean_variance
 from ._models import GaussianVAE
 from ._schedule import Schedule
 
@@ -37,6 +39,10 @@ class VAETransformer(_BaseVAE):
 
     learning_rate_init : float, default=1e-3
         Learning rate of the Adam optimizer.
+
+    max_grad_norm : float, default=None
+        Clip the norm of the gradient of each step to this value (None: no
+        clipping). It helps when training stops on a non-finite loss.
 
     tol : float, default=1e-4
         Stop when the monitored loss (training -ELBO, or validation -ELBO with
@@ -75,7 +81,12 @@ class VAETransformer(_BaseVAE):
         never used.
 
     verbose : int, default=0
-        0 is silent; 1 or more prints one line per epoch.
+        0 is silent; 1 shows a progress bar over the epochs with the current
+        training -ELBO (needs ``tqdm``; short lines are printed without it);
+        2 or more prints one line per epoch: the training -ELBO and its parts
+        (reconstruction and KL), the validation ELBO with ``early_stopping``
+        and the seconds taken. :meth:`partial_fit` prints lines instead of a
+        bar.
 
     Attributes
     ----------
@@ -98,9 +109,21 @@ class VAETransformer(_BaseVAE):
         Validation ELBO per sample of each epoch with ``early_stopping``.
 
     history_ : list of dict
-        Per-epoch record: ``epoch``, ``loss``, ``reconstruction``, ``kl``,
-        ``active_units``, ``time`` and ``validation_score`` with
-        ``early_stopping``.
+        Per-epoch record: ``epoch``, ``loss`` (training -ELBO per sample, at the
+        weights in force during the epoch), ``reconstruction`` (its
+        ``-log p(x | z)`` part) and ``kl`` (its KL part), ``active_units``
+        (always ``n_components``: the code is dense), ``time`` (seconds) and
+        ``validation_score`` (validation ELBO) with ``early_stopping``.
+
+    posterior_mean_variance_ : ndarray of shape (n_components,)
+        Variance across the training samples of each unit's posterior mean
+        (computed in one encoding pass over the data of the last call to
+        :meth:`fit` or :meth:`partial_fit`); see :meth:`sparsity_report`.
+
+    n_active_units_ : int
+        Number of units whose ``posterior_mean_variance_`` exceeds 0.01, the
+        active units of Burda et al. [2]_; the other units carry (almost) no
+        information about the data.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -118,6 +141,8 @@ class VAETransformer(_BaseVAE):
     ----------
     .. [1] D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes",
        ICLR 2014.
+    .. [2] Y. Burda, R. Grosse and R. Salakhutdinov, "Importance Weighted
+       Autoencoders", ICLR 2016.
 
     Examples
     --------
@@ -140,6 +165,7 @@ class VAETransformer(_BaseVAE):
         max_iter=100,
         batch_size="auto",
         learning_rate_init=1e-3,
+        max_grad_norm=None,
         tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
@@ -157,6 +183,7 @@ class VAETransformer(_BaseVAE):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.max_grad_norm = max_grad_norm
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
@@ -170,3 +197,60 @@ class VAETransformer(_BaseVAE):
 
     def _schedule(self, total_steps):
         return Schedule(total_steps=total_steps, kl_warmup=float(self.kl_warmup))
+
+    def _code_statistics(self, X, threshold=ACTIVE_VARIANCE_THRESHOLD):
+        variance = self._reduce_posterior(X, _posterior_mean, posterior_mean_variance)
+        return {
+            "n_samples": X.shape[0],
+            "posterior_mean_variance": variance,
+            "n_active_units": count_active_units(variance, threshold),
+        }
+
+    def sparsity_report(self, X, threshold=ACTIVE_VARIANCE_THRESHOLD):
+        """Active units of the (dense) code of ``X``, as in Burda et al.
+
+        A unit is active when the variance across ``X`` of its posterior mean
+        exceeds ``threshold``. At the end of :meth:`fit` the statistics of
+        the training data are stored as ``posterior_mean_variance_`` and
+        ``n_active_units_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode (streamed in batches).
+        threshold : float, default=0.01
+            Variance above which a unit counts as active.
+
+        Returns
+        -------
+        report : dict
+            ``n_samples``; ``posterior_mean_variance`` (ndarray of shape
+            (n_components,)); ``n_active_units``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skvsc import VAETransformer
+        >>> X = load_digits().data / 16.0
+        >>> vae = VAETransformer(n_components=8, max_iter=2, random_state=0).fit(X)
+        >>> report = vae.sparsity_report(X)
+        >>> report["posterior_mean_variance"].shape
+        (8,)
+        >>> report["n_active_units"] == vae.n_active_units_
+        True
+        """
+        _params.check_real("threshold", threshold, 0)
+        return self._code_statistics(self._validate_input(X), threshold)
+
+    def _summary_lines(self):
+        if not hasattr(self, "n_active_units_"):
+            return []
+        return [
+            f"Code on the training data: {self.n_active_units_} of "
+            f"{self.posterior_mean_variance_.shape[0]} units active (variance of the "
+            f"posterior mean > {ACTIVE_VARIANCE_THRESHOLD})"
+        ]
+
+
+def _posterior_mean(posterior):
+    return posterior[0]

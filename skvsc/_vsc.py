@@ -2,6 +2,7 @@
 
 from . import _params
 from ._base import _BaseVAE
+from ._diagnostics import activation_statistics
 from ._models import SpikeSlabVAE
 from ._schedule import Schedule
 
@@ -49,6 +50,10 @@ class VariationalSparseCoder(_BaseVAE):
 
     learning_rate_init : float, default=1e-3
         Learning rate of the Adam optimizer.
+
+    max_grad_norm : float, default=None
+        Clip the norm of the gradient of each step to this value (None: no
+        clipping). It helps when training stops on a non-finite loss.
 
     tol : float, default=1e-4
         Stop when the monitored loss (training -ELBO, or validation -ELBO with
@@ -106,8 +111,12 @@ class VariationalSparseCoder(_BaseVAE):
         never used.
 
     verbose : int, default=0
-        0 is silent; 1 or more prints one line per epoch with the training
-        -ELBO and its parts.
+        0 is silent; 1 shows a progress bar over the epochs with the current
+        training -ELBO (needs ``tqdm``; short lines are printed without it);
+        2 or more prints one line per epoch: the training -ELBO and its parts
+        (reconstruction and KL), the mean number of active units per sample,
+        the validation ELBO with ``early_stopping`` and the seconds taken.
+        :meth:`partial_fit` prints lines instead of a bar.
 
     Attributes
     ----------
@@ -130,9 +139,27 @@ class VariationalSparseCoder(_BaseVAE):
         Validation ELBO per sample of each epoch with ``early_stopping``.
 
     history_ : list of dict
-        Per-epoch record: ``epoch``, ``loss``, ``reconstruction``, ``kl``,
-        ``active_units`` (mean number of units with gamma > 0.5), ``time`` and
-        ``validation_score`` with ``early_stopping``.
+        Per-epoch record: ``epoch``, ``loss`` (training -ELBO per sample, at the
+        weights in force during the epoch), ``reconstruction`` (its
+        ``-log p(x | z)`` part) and ``kl`` (its KL part), ``active_units`` (mean
+        number of units with gamma > 0.5), ``time`` (seconds) and
+        ``validation_score`` (validation ELBO) with ``early_stopping``.
+
+    activation_rates_ : ndarray of shape (n_components,)
+        Fraction of the training samples on which each unit is active (gamma
+        > 0.5, a non-zero in :meth:`transform`). Like the three attributes
+        below, computed in one encoding pass over the data of the last call
+        to :meth:`fit` or :meth:`partial_fit`; see :meth:`sparsity_report`.
+
+    mean_active_units_ : float
+        Mean number of active units per training sample (the L0 norm of the
+        code).
+
+    n_dead_units_ : int
+        Number of units active on no training sample.
+
+    n_always_on_units_ : int
+        Number of units active on every training sample.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -180,6 +207,7 @@ class VariationalSparseCoder(_BaseVAE):
         max_iter=100,
         batch_size="auto",
         learning_rate_init=1e-3,
+        max_grad_norm=None,
         tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
@@ -201,6 +229,7 @@ class VariationalSparseCoder(_BaseVAE):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
+        self.max_grad_norm = max_grad_norm
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
@@ -232,6 +261,58 @@ class VariationalSparseCoder(_BaseVAE):
             spike_pretrain=float(self.spike_pretrain),
             usage_weight=float(self.usage_weight),
         )
+
+    def _code_statistics(self, X):
+        return self._reduce_posterior(X, _active, activation_statistics)
+
+    def sparsity_report(self, X):
+        """Sparsity statistics of the code of ``X``.
+
+        A unit is active on a sample when its activity probability ``gamma >
+        0.5``, i.e. where :meth:`transform` is non-zero. At the end of
+        :meth:`fit` the statistics of the training data are stored as the
+        attributes ``activation_rates_``, ``mean_active_units_``,
+        ``n_dead_units_`` and ``n_always_on_units_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode (streamed in batches).
+
+        Returns
+        -------
+        report : dict
+            ``n_samples``; ``activation_rates`` (ndarray of shape
+            (n_components,), the fraction of samples on which each unit is
+            active); ``mean_active_units`` (mean number of active units per
+            sample); ``n_dead_units`` (units active on no sample);
+            ``n_always_on_units`` (units active on every sample).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skvsc import VariationalSparseCoder
+        >>> X = load_digits().data / 16.0
+        >>> vsc = VariationalSparseCoder(n_components=16, alpha=0.2, max_iter=2,
+        ...                              random_state=0).fit(X)
+        >>> report = vsc.sparsity_report(X[:100])
+        >>> report["activation_rates"].shape
+        (16,)
+        >>> bool(report["mean_active_units"] == report["activation_rates"].sum())
+        True
+        """
+        return self._code_statistics(self._validate_input(X))
+
+    def _summary_lines(self):
+        if not hasattr(self, "activation_rates_"):
+            return []
+        n_units = self.activation_rates_.shape[0]
+        return [
+            f"Code on the training data: {self.mean_active_units_:.2f} active units per "
+            f"sample ({100 * self.mean_active_units_ / n_units:.1f} % of {n_units}, "
+            f"prior alpha {self.alpha}), {self.n_dead_units_} dead units, "
+            f"{self.n_always_on_units_} always-on units"
+        ]
 
     def activity_proba(self, X):
         """Posterior probability ``gamma`` that each latent unit is active.
@@ -269,3 +350,8 @@ class VariationalSparseCoder(_BaseVAE):
         """
         X = self._validate_input(X)
         return self._map(lambda m: lambda x: m.encode(x)[0], X)
+
+
+def _active(posterior):
+    """Units with activity probability gamma > 0.5 (the non-zeros of the code)."""
+    return posterior[2] > 0.5

@@ -1,0 +1,185 @@
+"""Sphinx configuration of the skvsc documentation.
+
+Build from the repository root with::
+
+    python -m sphinx -b html docs docs/_build/html
+
+The gallery executes ``examples/plot_*.py``; ``-D plot_gallery=0`` skips that.
+Examples that need the MNIST files run only when the data directory holds them
+(``$SKVSC_DATA``, else ``../shared/data`` next to the repository).
+"""
+
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))  # document the checkout, not an installed copy
+
+import skvsc  # noqa: E402
+
+project = "skvsc"
+author = "skvsc developers"
+copyright = "skvsc developers"
+release = skvsc.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.doctest",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**/README.md"]
+
+html_theme = "alabaster"
+html_title = f"skvsc {release}"
+html_theme_options = {
+    "description": "Variational Sparse Coding for scikit-learn",
+    "fixed_sidebar": True,
+    "page_width": "1100px",
+    "sidebar_width": "230px",
+}
+html_static_path = []
+
+# MathJax comes from a CDN; for offline reading point SKVSC_DOCS_MATHJAX at a local
+# copy, e.g. file:///usr/share/javascript/mathjax/MathJax.js?config=TeX-AMS_CHTML
+if os.environ.get("SKVSC_DOCS_MATHJAX"):
+    mathjax_path = os.environ["SKVSC_DOCS_MATHJAX"]
+
+# -- autodoc / numpydoc --------------------------------------------------------
+autodoc_member_order = "groupwise"
+numpydoc_show_class_members = False  # autodoc lists the members
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+# Links to the Python, NumPy, scikit-learn and PyTorch docs need the network;
+# opt in with SKVSC_DOCS_INTERSPHINX=1 so that offline builds stay warning-free.
+if os.environ.get("SKVSC_DOCS_INTERSPHINX"):
+    extensions.append("sphinx.ext.intersphinx")
+    intersphinx_mapping = {
+        "python": ("https://docs.python.org/3", None),
+        "numpy": ("https://numpy.org/doc/stable/", None),
+        "sklearn": ("https://scikit-learn.org/stable/", None),
+        "torch": ("https://docs.pytorch.org/docs/stable/", None),
+    }
+    intersphinx_timeout = 10
+
+# -- myst (the Markdown pages) -------------------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3
+
+
+# -- sphinx-gallery --------------------------------------------------------------
+def _mnist_dir():
+    """The data directory holding the MNIST files, or None."""
+    candidates = [os.environ.get("SKVSC_DATA"), str(ROOT.parent / "shared" / "data")]
+    names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
+    names += ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    for candidate in filter(None, candidates):
+        if all((Path(candidate) / "mnist" / name).is_file() for name in names):
+            return candidate
+    return None
+
+
+MNIST_DIR = _mnist_dir()
+if MNIST_DIR is not None:
+    # Examples run in examples/, where ../shared/data does not resolve.
+    os.environ["SKVSC_DATA"] = MNIST_DIR
+# Examples named *_mnist.py are shown but not executed without the data.
+_run_pattern = r"/plot_" if MNIST_DIR else r"/plot_(?!.*_mnist\.py)"
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": _run_pattern,
+    "within_subsection_order": "FileNameSortKey",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "matplotlib_animations": False,
+    "reference_url": {"skvsc": None},
+    "doc_module": ("skvsc",),
+}
+
+
+# -- parts that land on other branches: optional ---------------------------------
+# The results, performance, reliability and scaling pages, skvsc.save / load and
+# skvsc.plotting (which also needs matplotlib) are written on other branches.
+# Where one is missing, references to it become plain text and its API section
+# a note, so that the build stays warning-free either way.
+OPTIONAL_PAGES = ("results", "performance", "reliability", "scaling")
+
+
+def _page_exists(name):
+    return any((DOCS / f"{name}{suffix}").is_file() for suffix in source_suffix)
+
+
+def _importable(module):
+    """Whether ``module`` can be imported from this checkout (an editable install
+    of another checkout must not fill the gap)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except ImportError:
+        return False
+    if spec is None or spec.origin is None:
+        return False
+    return module.split(".")[0] != "skvsc" or Path(spec.origin).resolve().is_relative_to(ROOT)
+
+
+def _optional_sections():
+    """``(marker, available, note)`` of each optional section of api.rst."""
+    return [
+        (
+            "save-load-api",
+            hasattr(skvsc, "save") and hasattr(skvsc, "load"),
+            "``skvsc.save`` and ``skvsc.load`` are not part of this version of skvsc.",
+        ),
+        (
+            "plotting-api",
+            _importable("skvsc.plotting") and _importable("matplotlib"),
+            "``skvsc.plotting`` is not available in this build (it needs matplotlib: "
+            '``pip install "skvsc[plot]"``).',
+        ),
+    ]
+
+
+def _drop_missing(app, docname, source):
+    text = source[0]
+    for name in OPTIONAL_PAGES:
+        if not _page_exists(name):
+            text = text.replace(f":doc:`{name}`", f"the *{name}* page (not in this build)")
+            if docname == "index":  # its toctree entry
+                text = text.replace(f"\n   {name}\n", "\n")
+    if docname == "api":
+        for marker, available, note in _optional_sections():
+            start, end = f".. {marker}-start", f".. {marker}-end"
+            i, j = text.find(start), text.find(end)
+            if not available and 0 <= i < j:
+                text = text[:i] + f".. note::\n\n   {note}\n" + text[j + len(end) :]
+    source[0] = text
+
+
+_TERM = re.compile(r":term:`([^`<]+)`")
+
+
+def _plain_terms(app, what, name, obj, options, lines):
+    """Docstrings use scikit-learn's glossary terms (:term:`fit`); without
+    intersphinx there is no glossary to link to, so show them as code."""
+    if "sphinx.ext.intersphinx" not in app.config.extensions:
+        lines[:] = [_TERM.sub(r"``\1``", line) for line in lines]
+
+
+def setup(app):
+    app.connect("source-read", _drop_missing)
+    app.connect("autodoc-process-docstring", _plain_terms)

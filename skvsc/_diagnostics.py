@@ -1,0 +1,140 @@
+"""Statistics of the latent code: how sparse it is and which units are used.
+
+Pure functions over batches of torch tensors (or numpy arrays), so that a
+whole data set is never held in memory at once:
+
+- :func:`activation_statistics` for spike-and-slab codes: a unit is active on
+  a sample when its activity probability ``gamma > 0.5`` (the rule of
+  ``transform``);
+- :func:`posterior_mean_variance` and :func:`count_active_units` for dense
+  codes: the activity statistic of Burda et al. (2016),
+  ``A_j = Var_x(E_q(z|x)[z_j])``, and the number of units with ``A_j`` above a
+  threshold (0.01 in the paper);
+- :func:`class_activation`: the class-by-unit mean activation of codes.
+"""
+
+import numpy as np
+import torch
+
+#: Burda et al.'s threshold on the variance of the posterior mean.
+ACTIVE_VARIANCE_THRESHOLD = 0.01
+
+
+def _as_tensor(batch):
+    return batch if isinstance(batch, torch.Tensor) else torch.as_tensor(np.asarray(batch))
+
+
+def _check_batch(batch):
+    if batch.ndim != 2:
+        raise ValueError(f"Expected batches of shape (n, n_components), got {tuple(batch.shape)}.")
+
+
+def activation_statistics(active_batches):
+    """Activation rates of the units, dead and always-on units.
+
+    Parameters
+    ----------
+    active_batches : iterable of bool tensors of shape (batch_size, n_components)
+        Whether each unit is active on each sample, one batch at a time.
+
+    Returns
+    -------
+    stats : dict
+        ``n_samples`` (int); ``activation_rates`` (float64 ndarray of shape
+        (n_components,), the fraction of samples on which each unit is
+        active); ``mean_active_units`` (the mean number of active units per
+        sample, the L0 norm of the code); ``n_dead_units`` (units active on
+        no sample); ``n_always_on_units`` (units active on every sample).
+    """
+    counts = None
+    n_samples = 0
+    for batch in active_batches:
+        batch = _as_tensor(batch)
+        _check_batch(batch)
+        batch_counts = batch.to(torch.int64).sum(dim=0).cpu()
+        counts = batch_counts if counts is None else counts + batch_counts
+        n_samples += batch.shape[0]
+    if counts is None or n_samples == 0:
+        raise ValueError("Cannot compute activation statistics of zero samples.")
+    counts = counts.numpy()
+    rates = counts / n_samples
+    return {
+        "n_samples": n_samples,
+        "activation_rates": rates,
+        "mean_active_units": float(counts.sum() / n_samples),
+        "n_dead_units": int(np.sum(counts == 0)),
+        "n_always_on_units": int(np.sum(counts == n_samples)),
+    }
+
+
+def posterior_mean_variance(mean_batches):
+    """Variance across samples of each unit's posterior mean (``A_j``).
+
+    Batch means and variances are merged with Chan et al.'s pairwise rule in
+    float64, which stays accurate when the means are far from zero.
+
+    Parameters
+    ----------
+    mean_batches : iterable of tensors of shape (batch_size, n_components)
+        Posterior means ``mu``, one batch at a time.
+
+    Returns
+    -------
+    variance : float64 ndarray of shape (n_components,)
+        Population variance (``ddof=0``) of every unit's posterior mean.
+    """
+    n = 0
+    mean = m2 = None
+    for batch in mean_batches:
+        batch = _as_tensor(batch).detach().to("cpu", torch.float64)
+        _check_batch(batch)
+        n_b = batch.shape[0]
+        if n_b == 0:
+            continue
+        mean_b = batch.mean(dim=0)
+        m2_b = ((batch - mean_b) ** 2).sum(dim=0)
+        if mean is None:
+            n, mean, m2 = n_b, mean_b, m2_b
+            continue
+        delta = mean_b - mean
+        total = n + n_b
+        mean = mean + delta * (n_b / total)
+        m2 = m2 + m2_b + delta**2 * (n * n_b / total)
+        n = total
+    if mean is None:
+        raise ValueError("Cannot compute the posterior-mean variance of zero samples.")
+    return (m2 / n).numpy()
+
+
+def count_active_units(variance, threshold=ACTIVE_VARIANCE_THRESHOLD):
+    """Number of units whose posterior-mean variance exceeds ``threshold``."""
+    return int(np.sum(np.asarray(variance) > threshold))
+
+
+def class_activation(Z, y, statistic="magnitude"):
+    """Class-by-unit mean activation of codes ``Z`` with labels ``y``.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_components)
+        Codes, e.g. the output of ``transform``.
+    y : array-like of shape (n_samples,)
+        Class labels.
+    statistic : {"magnitude", "rate"}, default="magnitude"
+        ``"magnitude"``: mean of ``|z_j|`` over the samples of each class;
+        ``"rate"``: fraction of the samples of each class where ``z_j != 0``.
+
+    Returns
+    -------
+    classes : ndarray of shape (n_classes,)
+        Sorted class labels.
+    matrix : ndarray of shape (n_classes, n_components)
+        The statistic of every class (rows) and unit (columns).
+    """
+    if statistic not in ("magnitude", "rate"):
+        raise ValueError(f"statistic must be 'magnitude' or 'rate', got {statistic!r}.")
+    values = np.abs(Z) if statistic == "magnitude" else (Z != 0).astype(np.float64)
+    classes, index = np.unique(y, return_inverse=True)
+    sums = np.zeros((classes.size, Z.shape[1]))
+    np.add.at(sums, index, values)
+    return classes, sums / np.bincount(index)[:, None]

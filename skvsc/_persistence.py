@@ -1,0 +1,383 @@
+"""Saving fitted estimators: version tags for pickles, and a safe file format.
+
+Pickle (and joblib) files can run arbitrary code when loaded, so they must only
+be loaded from trusted sources. :func:`save` / :func:`load` write a format that
+loading never unpickles: tensors are stored with ``safetensors`` when it is
+installed, else with ``torch.save`` of a plain dict read back with
+``torch.load(weights_only=True)``; parameters and fitted attributes are JSON.
+A SHA-256 digest over both detects corrupted or edited files.
+"""
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import re
+import tempfile
+import warnings
+
+import numpy as np
+import torch
+
+#: Layout of the fitted state (attributes and tensors). Bump it when a change
+#: makes older pickles or files unreadable; other version changes only warn.
+STATE_FORMAT = 1
+_FILE_FORMAT = "skvsc-safe"
+_FILE_VERSION = 1
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save files are zip archives
+_ATTRIBUTE = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]*$")
+
+
+class InconsistentVersionWarning(UserWarning):
+    """A model saved by another skvsc version was loaded."""
+
+
+def _version():
+    from . import __version__  # at call time: the package is imported by then
+
+    return __version__
+
+
+def version_tag():
+    """Keys stored in every pickled state and safe file."""
+    return {"_skvsc_version": _version(), "_skvsc_state_format": STATE_FORMAT}
+
+
+def check_version_tag(state, name):
+    """Pop the version tag from ``state``; warn on another version, fail on
+    another state format."""
+    version = state.pop("_skvsc_version", None)
+    state_format = state.pop("_skvsc_state_format", STATE_FORMAT)
+    if state_format != STATE_FORMAT:
+        raise ValueError(
+            f"This {name} was saved by skvsc {version or '(unknown version)'} with "
+            f"state format {state_format!r}; skvsc {_version()} reads format "
+            f"{STATE_FORMAT} only. Load it with the skvsc version that saved it, or "
+            "fit the model again."
+        )
+    if version != _version():
+        warnings.warn(
+            f"This {name} was saved by skvsc {version or '(unknown version)'} and is "
+            f"loaded by skvsc {_version()}. It may behave differently or fail; "
+            "refit it or use the saving version if results matter.",
+            InconsistentVersionWarning,
+            stacklevel=3,
+        )
+
+
+# -- safe format: encoding -----------------------------------------------------
+
+
+def _estimator_classes():
+    from ._vae import VAETransformer
+    from ._vsc import VariationalSparseCoder
+
+    return {cls.__name__: cls for cls in (VariationalSparseCoder, VAETransformer)}
+
+
+class _Encoder:
+    """Turns attribute values into JSON, moving tensors into ``self.tensors``.
+
+    Every value that is not a JSON scalar or list becomes a one-key dict whose
+    key names its type; :class:`_Decoder` accepts those keys only.
+    """
+
+    def __init__(self):
+        self.tensors = {}
+
+    def tensor(self, name, t):
+        self.tensors[name] = t.detach().cpu().contiguous().clone()
+        return {"tensor": name}
+
+    def __call__(self, value, name):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, np.generic):
+            return self(value.item(), name)
+        if isinstance(value, list):
+            return [self(v, f"{name}.{i}") for i, v in enumerate(value)]
+        if isinstance(value, tuple):
+            return {"tuple": [self(v, f"{name}.{i}") for i, v in enumerate(value)]}
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return {"dict": {k: self(v, f"{name}.{k}") for k, v in value.items()}}
+        if isinstance(value, torch.Tensor):
+            return self.tensor(name, value)
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind in "biuf":
+                return {"ndarray": self.tensor(name, torch.from_numpy(np.array(value)))}
+            if value.dtype.kind in "UO" and all(isinstance(v, str) for v in value.flat):
+                return {"strings": value.tolist()}
+        if isinstance(value, torch.device):
+            return {"device": str(value)}
+        if isinstance(value, np.random.RandomState):
+            kind, keys, pos, has_gauss, gauss = value.get_state()
+            return {"random_state": [kind, keys.tolist(), pos, has_gauss, gauss]}
+        if isinstance(value, torch.nn.Module):
+            return {"module": self(dict(value.state_dict()), name)}
+        if isinstance(value, torch.optim.Optimizer):
+            state = value.state_dict()
+            return {
+                "optimizer": {
+                    "state": [[k, self(v, f"{name}.{k}")] for k, v in state["state"].items()],
+                    "param_groups": self(state["param_groups"], f"{name}.groups"),
+                }
+            }
+        if dataclasses.is_dataclass(value) and type(value).__name__ == "Schedule":
+            return {"schedule": self(dataclasses.asdict(value), name)}
+        raise TypeError(
+            f"Cannot save {name} of type {type(value).__name__} in the safe format; "
+            "use joblib.dump for this estimator (and load it from trusted sources only)."
+        )
+
+
+class _Decoder:
+    """Inverse of :class:`_Encoder`; anything unexpected raises ValueError."""
+
+    def __init__(self, tensors):
+        self.tensors = tensors
+
+    def __call__(self, value):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not (isinstance(value, dict) and len(value) == 1):
+            raise ValueError(f"unexpected value {str(value)[:80]!r}")
+        ((kind, payload),) = value.items()
+        if kind == "tuple":
+            return tuple(self(payload))
+        if kind == "dict":
+            return {str(k): self(v) for k, v in _typed(payload, dict).items()}
+        if kind == "tensor":
+            if payload not in self.tensors:
+                raise ValueError(f"missing tensor {payload!r}")
+            return self.tensors[payload]
+        if kind == "ndarray":
+            return self(payload).numpy()
+        if kind == "strings":
+            return np.asarray(_typed(payload, list), dtype=object)
+        if kind == "device":
+            return torch.device(_typed(payload, str))
+        if kind == "random_state":
+            kind_, keys, pos, has_gauss, gauss = payload
+            rs = np.random.RandomState()
+            rs.set_state((kind_, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+            return rs
+        if kind in ("module", "schedule"):
+            return {"__kind__": kind, "value": self(payload)}
+        if kind == "optimizer":
+            payload = _typed(payload, dict)
+            state = {int(k): self(v) for k, v in _typed(payload["state"], list)}
+            return {"state": state, "param_groups": self(payload["param_groups"])}
+        raise ValueError(f"unknown value type {kind!r}")
+
+
+def _typed(value, kind):
+    if not isinstance(value, kind):
+        raise ValueError(f"expected a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _digest(text, tensors):
+    h = hashlib.sha256(text.encode())
+    for name in sorted(tensors):
+        t = tensors[name]
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def save(estimator, path):
+    """Save a (fitted or unfitted) skvsc estimator to ``path`` in a safe format.
+
+    Unlike pickle, the file holds only tensors and JSON: :func:`load` never
+    runs code from it. Tensors are written with ``safetensors`` when it is
+    installed (``pip install skvsc[safe]``), else with ``torch.save`` of a
+    plain dict of tensors. The write is atomic: an interrupted save leaves any
+    previous file at ``path`` intact.
+
+    Parameters
+    ----------
+    estimator : VariationalSparseCoder or VAETransformer
+        The estimator to save.
+    path : str or os.PathLike
+        Destination file.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not a skvsc estimator, or holds a parameter or
+        attribute the format cannot represent (use joblib for those).
+
+    See Also
+    --------
+    load : Read a file written by this function.
+    """
+    classes = _estimator_classes()
+    if type(estimator) not in classes.values():
+        raise TypeError(
+            f"save() takes a VariationalSparseCoder or VAETransformer, got "
+            f"{type(estimator).__name__}; use joblib.dump for pipelines and searches."
+        )
+    encode = _Encoder()
+    params = estimator.get_params(deep=False)
+    meta = {
+        "format": _FILE_FORMAT,
+        "format_version": _FILE_VERSION,
+        "class": type(estimator).__name__,
+        "params": {k: encode(v, k) for k, v in params.items()},
+        "fitted": {
+            k: encode(v, k)
+            for k, v in vars(estimator).items()
+            if k not in params and not k.startswith("__")
+        },
+        **version_tag(),
+    }
+    text = json.dumps(meta, sort_keys=True)
+    digest = _digest(text, encode.tensors)
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+    os.close(fd)
+    try:
+        try:
+            from safetensors.torch import save_file
+        except ImportError:
+            torch.save({"skvsc": text, "sha256": digest, "tensors": encode.tensors}, tmp)
+        else:
+            save_file(encode.tensors, tmp, metadata={"skvsc": text, "sha256": digest})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# -- safe format: decoding -----------------------------------------------------
+
+
+def _read(path):
+    """(text, digest, tensors) of a safe file, whichever backend wrote it."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == _ZIP_MAGIC:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+        content = _typed(content, dict)
+        text, digest = _typed(content["skvsc"], str), _typed(content["sha256"], str)
+        tensors = _typed(content["tensors"], dict)
+        if not all(isinstance(t, torch.Tensor) for t in tensors.values()):
+            raise ValueError("the tensor table holds something other than tensors")
+        return text, digest, tensors
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise ImportError(
+            "This file was written with safetensors, which is not installed: "
+            "pip install safetensors (or skvsc[safe])."
+        ) from None
+    with safe_open(path, framework="pt", device="cpu") as f:
+        metadata = f.metadata() or {}
+        # Copies: the tensors are views of a memory map of the file, which
+        # must not outlive it (rewriting the file would crash the process).
+        tensors = {name: f.get_tensor(name).clone() for name in f.keys()}
+    return metadata["skvsc"], metadata["sha256"], tensors
+
+
+def _check_size(config, tensors):
+    """Refuse configurations that would allocate far more than the file holds,
+    so an edited file cannot make loading exhaust memory."""
+    sizes = [config["n_features"], *config["hidden_layer_sizes"], config["n_components"]]
+    if not all(isinstance(s, int) and s >= 1 for s in sizes):
+        raise ValueError(f"invalid layer sizes {sizes}")
+    weights = 4 * sum(a * b for a, b in itertools.pairwise(sizes))
+    stored = sum(t.numel() for t in tensors.values())
+    if weights > 4 * stored + 1_000_000:
+        raise ValueError("the model configuration does not match the stored weights")
+
+
+def load(path):
+    """Load an estimator written by :func:`save`, without unpickling anything.
+
+    A model saved on a GPU is loaded on the CPU (with a warning) where CUDA is
+    not available. A file from another skvsc version loads with an
+    :class:`InconsistentVersionWarning`, or fails if its layout is not readable.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    estimator : VariationalSparseCoder or VAETransformer
+        The estimator, fitted if it was saved fitted.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a valid skvsc file, or was corrupted or edited.
+    """
+    path = os.fspath(path)
+    try:
+        text, digest, tensors = _read(path)
+        if _digest(text, tensors) != digest:
+            raise ValueError("its checksum does not match its content (corrupted or edited)")
+        meta = _typed(json.loads(text), dict)
+        if meta.get("format") != _FILE_FORMAT:
+            raise ValueError("it is not a skvsc model file")
+        if meta.get("format_version") != _FILE_VERSION:
+            raise ValueError(
+                f"file format version {meta.get('format_version')!r} is not readable by "
+                f"skvsc {_version()} (reads {_FILE_VERSION}); load it with the skvsc "
+                "version that saved it"
+            )
+        cls = _estimator_classes().get(meta.get("class"))
+        if cls is None:
+            raise ValueError(f"unknown estimator class {meta.get('class')!r}")
+        decode = _Decoder(tensors)
+        params = {k: decode(v) for k, v in _typed(meta["params"], dict).items()}
+        fitted = {k: decode(v) for k, v in _typed(meta["fitted"], dict).items()}
+        estimator = cls(**params)
+        _check_loaded_params(estimator)
+        state = dict(vars(estimator))
+        for name, value in fitted.items():
+            if not _ATTRIBUTE.match(name) or name in params:
+                raise ValueError(f"invalid attribute name {name!r}")
+            state[name] = _unwrap(value)
+        if "module_" in state:
+            _check_size(_typed(state["_module_config"], dict), tensors)
+        state["_skvsc_version"] = meta.get("_skvsc_version")
+        state["_skvsc_state_format"] = meta.get("_skvsc_state_format")
+    except (FileNotFoundError, ImportError):
+        raise
+    except Exception as exc:  # whatever a damaged or edited file provokes
+        raise ValueError(f"{path!r} is not a valid skvsc model file: {exc}") from exc
+    estimator = cls.__new__(cls)
+    try:
+        estimator.__setstate__(state)
+    except RuntimeError as exc:  # load_state_dict: missing keys or wrong shapes
+        raise ValueError(f"{path!r} is not a valid skvsc model file: {exc}") from exc
+    return estimator
+
+
+def _check_loaded_params(estimator):
+    """Validate parameters as ``fit`` does, except that ``device`` may name a
+    GPU this machine lacks (the model is then loaded on the CPU)."""
+    device = estimator.device
+    if device != "auto":
+        torch.device(device)  # parses, or raises on garbage
+    estimator.device = "cpu"
+    try:
+        estimator._check_params()
+    finally:
+        estimator.device = device
+
+
+def _unwrap(value):
+    """Rebuild the objects that decode to tagged dicts (module, schedule)."""
+    if isinstance(value, dict) and value.get("__kind__") == "schedule":
+        from ._schedule import Schedule
+
+        return Schedule(**value["value"])
+    if isinstance(value, dict) and value.get("__kind__") == "module":
+        return value["value"]  # a state dict: __setstate__ builds the module
+    return value
