@@ -689,7 +689,7 @@ def parse(argv):
     parser.add_argument("--quick", action="store_true", help="a short version (minutes)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--repeats", type=int, default=None, help="repetitions (3; quick: 2)")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs per fit measurement")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per fit (3; quick: 1)")
     parser.add_argument(
         "--sections",
         default="fit,transform,switches,memory,threads,ttq",
@@ -701,6 +701,7 @@ def parse(argv):
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (2 if args.quick else 3)
+    args.epochs = args.epochs or (1 if args.quick else 3)
     args.ttq_budget = args.ttq_budget or (120.0 if args.quick else 1800.0)
     return args
 
