@@ -43,6 +43,8 @@ from skvsc import VAETransformer, VariationalSparseCoder  # noqa: E402
 from skvsc._device import torch_threads  # noqa: E402
 from skvsc.datasets import load_mnist  # noqa: E402
 
+#: Where skvsc and the torch loops run (``--device``); scikit-learn always runs on the CPU.
+DEVICE = torch.device("cpu")
 TARGET_NEG_ELBO = 111.6  # reproduction: MNIST, VSC alpha=0.5, J=24 (method.md)
 HIDDEN = 400
 N_COMPONENTS = 200
@@ -69,6 +71,15 @@ def load_data(directory, seed=0):
 
 
 # -- small helpers -----------------------------------------------------------------------
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        return names[0]
+    except (OSError, IndexError):
+        return platform.processor() or platform.machine()
+
+
 def timed(fn, *args, **kwargs):
     start = time.perf_counter()
     out = fn(*args, **kwargs)
@@ -86,6 +97,12 @@ def clocked(fn, *args, **kwargs):
     return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
+def sync():
+    """Wait for queued GPU work, so that clocks measure it."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 
@@ -95,9 +112,11 @@ def matmul_gflops(n=2048, reps=4, cpu=False):
 
     With ``cpu=True`` returns ``(per wall second, per CPU second)``.
     """
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     a @ b  # warm-up
-    wall, cpu_s, _ = clocked(lambda: [a @ b for _ in range(reps)])
+    sync()
+    reps = reps if DEVICE.type == "cpu" else 50 * reps
+    wall, cpu_s, _ = clocked(lambda: ([a @ b for _ in range(reps)], sync()))
     flop = 2 * n**3 * reps / 1e9
     return (flop / wall, flop / cpu_s) if cpu else flop / wall
 
@@ -159,19 +178,20 @@ def hand_fit(X, batch_size, epochs, seed, fused=False):
     """A minimal training loop (torch defaults, global RNG): ``(wall, CPU seconds)``."""
     torch.manual_seed(seed)
     alpha = VariationalSparseCoder().alpha
-    model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS)
+    model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS).to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
 
     def train():
-        Xt = torch.from_numpy(X)
+        Xt = torch.from_numpy(X).to(DEVICE)
         n = len(Xt)
         for _ in range(epochs):
-            perm = torch.randperm(n)
+            perm = torch.randperm(n, device=DEVICE)
             for i in range(0, n, batch_size):
                 loss = hand_loss(model, Xt[perm[i : i + batch_size]], alpha, 100.0, 1.0, 1.0)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+        sync()
 
     wall, cpu, _ = clocked(train)
     return wall, cpu
@@ -179,7 +199,7 @@ def hand_fit(X, batch_size, epochs, seed, fused=False):
 
 def skvsc_fit(X, batch_size, epochs, seed, threads):
     est = VariationalSparseCoder(
-        batch_size=batch_size, max_iter=epochs, random_state=seed, device="cpu", n_threads=threads
+        batch_size=batch_size, max_iter=epochs, random_state=seed, device=DEVICE, n_threads=threads
     )
     wall, cpu, _ = clocked(est.fit, X)
     return wall, cpu, est
@@ -252,21 +272,25 @@ def core_fit(X, X_test, batch_size, seed, **switches):
     est = VariationalSparseCoder()
     gen = torch.Generator().manual_seed(seed)
     model = SpikeSlabVAE(784, N_COMPONENTS, (HIDDEN,), "bernoulli", gen, alpha=est.alpha)
+    model.to(DEVICE)
     schedule = est._schedule(-(-len(X) // batch_size))
     wall, cpu, _ = clocked(
         fit_model,
         model,
         make_optimizer(model.parameters(), est.learning_rate_init),
-        make_source(X, "cpu"),
+        make_source(X, DEVICE),
         n_epochs=1,
         batch_size=batch_size,
         schedule=schedule,
-        generator=torch.Generator().manual_seed(seed + 1),
+        generator=torch.Generator(DEVICE).manual_seed(seed + 1),
         **switches,
     )
     noise_gen = torch.Generator().manual_seed(0)
-    noises = [model.draw_noise((1, N_COMPONENTS), noise_gen) for _ in range(8)]
-    neg_elbo = -evaluate_elbo(model, make_source(X_test, "cpu"), noises, schedule.final(), 2048)
+    noises = [
+        tuple(t.to(DEVICE) for t in model.draw_noise((1, N_COMPONENTS), noise_gen))
+        for _ in range(8)
+    ]
+    neg_elbo = -evaluate_elbo(model, make_source(X_test, DEVICE), noises, schedule.final(), 2048)
     return len(X) / wall, len(X) / cpu, neg_elbo
 
 
@@ -304,9 +328,9 @@ def bench_transform(X, X_test, repeats, threads, quick, flops_transform):
     from sklearn.neural_network import BernoulliRBM
 
     fit_rows = X[:10_000]
-    vsc = VariationalSparseCoder(max_iter=1, random_state=0, device="cpu", n_threads=threads)
+    vsc = VariationalSparseCoder(max_iter=1, random_state=0, device=DEVICE, n_threads=threads)
     vae = VAETransformer(
-        n_components=N_COMPONENTS, max_iter=1, random_state=0, device="cpu", n_threads=threads
+        n_components=N_COMPONENTS, max_iter=1, random_state=0, device=DEVICE, n_threads=threads
     )
     dico_fit = X[:2_000] if quick else X[:10_000]
     dico = MiniBatchDictionaryLearning(N_COMPONENTS, batch_size=256, max_iter=1, random_state=0)
@@ -449,6 +473,7 @@ def repro_epoch(model, opt, loader, alpha):
     model.train()
     total = 0.0
     for (x,) in loader:
+        x = x.to(DEVICE)
         opt.zero_grad()
         loss = model.loss(x, alpha)
         loss.backward()
@@ -460,7 +485,7 @@ def repro_epoch(model, opt, loader, alpha):
 @torch.no_grad()
 def repro_test_neg_elbo(model, X_test, alpha):
     model.eval()
-    Xt = torch.from_numpy(X_test)
+    Xt = torch.from_numpy(X_test).to(DEVICE)
     return sum(model.loss(Xt[i : i + 1000], alpha).item() for i in range(0, len(Xt), 1000)) / len(
         Xt
     )
@@ -483,7 +508,7 @@ def bench_time_to_quality(X, X_test, budget, threads):
     steps = {}
     for name, params in TTQ_CONFIGS.items():
         est = VariationalSparseCoder(
-            n_components=J, alpha=alpha, random_state=0, device="cpu", n_threads=threads
+            n_components=J, alpha=alpha, random_state=0, device=DEVICE, n_threads=threads
         ).set_params(**params)
         steps[name] = (
             lambda est=est: est.partial_fit(X),
@@ -491,7 +516,7 @@ def bench_time_to_quality(X, X_test, budget, threads):
             est.max_iter,
         )
     torch.manual_seed(0)
-    repro = ReproVSC(J)
+    repro = ReproVSC(J).to(DEVICE)
     opt = torch.optim.Adam(repro.parameters(), lr=1e-3)
     loader = DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=32, shuffle=True)
     steps["reproduction-style loop"] = (
@@ -576,7 +601,8 @@ def report(results, args):
     info = results["machine"]
     lines.append(
         f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']} "
-        f"({info['threads']} intra-op threads), skvsc {info['skvsc']}; data: {info['data']}"
+        f"({info['threads']} intra-op threads), device {info['device']}, skvsc {info['skvsc']}; "
+        f"data: {info['data']}"
     )
     if "fit" in results:
         f = results["fit"]
@@ -697,6 +723,9 @@ def parse(argv):
         "(compile: switches plus torch.compile, minutes of compilation)",
     )
     parser.add_argument("--ttq-budget", type=float, default=None, help="seconds per method (1800)")
+    parser.add_argument(
+        "--device", default="cpu", help="skvsc and the torch loops: cpu or cuda (memory: CPU)"
+    )
     parser.add_argument("--json", default=None, help="also write the raw results here")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -707,7 +736,9 @@ def parse(argv):
 
 
 def main(argv=None):
+    global DEVICE
     args = parse(argv)
+    DEVICE = torch.device(args.device)
     directory = data_dir(args.data_dir)
     if args.memory_child:
         if args.threads is not None:
@@ -721,9 +752,10 @@ def main(argv=None):
     results = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_name(),
             "cores": os.cpu_count(),
             "threads": torch.get_num_threads(),
+            "device": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu",
             "torch": torch.__version__,
             "skvsc": f"{skvsc.__version__} ({Path(skvsc.__file__).parent})",
             "data": source,
