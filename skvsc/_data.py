@@ -73,10 +73,12 @@ class HostSource:
     def take(self, idx):
         if sp.issparse(self.X):
             rows = torch.from_numpy(self.X[idx.numpy()].toarray()).to(self.dtype)
+            rows = rows.pin_memory() if self._pin else rows
+        elif self._pin:  # gather straight into pinned memory
+            out = torch.empty((len(idx), *self.X.shape[1:]), dtype=self.dtype, pin_memory=True)
+            rows = torch.index_select(self.X, 0, idx, out=out)
         else:
             rows = self.X.index_select(0, idx)
-        if self._pin:
-            rows = rows.pin_memory()
         return rows.to(self.device, non_blocking=True)
 
 
