@@ -36,17 +36,26 @@ def add_common_args(parser):
     parser.add_argument("--data-dir", default=None, help="folder with mnist/ and fashion-mnist/")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (n_threads)")
     parser.add_argument("--out", default=None, help="append one JSON line per result here")
+    parser.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        help="use only the first N images of each split "
+        "(smoke tests; results are then not comparable)",
+    )
     return parser
 
 
-def load(dataset, directory, split):
+def load(dataset, directory, split, n=None):
+    """Images in [0, 1] and labels of a split (the first ``n`` with ``n``)."""
     X, y = LOADERS[dataset](directory, split=split, download=False, progress=False)
-    return X, y
+    return X[:n], y[:n]
 
 
 def label_subset(n_train, n_labels=N_LABELS, seed=LABEL_SEED):
     """Fixed random subset of training indices that keep their labels."""
-    return np.sort(np.random.RandomState(seed).choice(n_train, n_labels, replace=False))
+    rng = np.random.RandomState(seed)
+    return np.sort(rng.choice(n_train, min(n_labels, n_train), replace=False))
 
 
 def logreg_accuracy(Z_train, y_train, Z_test, y_test):
@@ -132,7 +141,7 @@ def fit_cached(kind, dataset, X, params, cache=None, out=None):
 
     cls = VAETransformer if kind == "vae" else VariationalSparseCoder
     key = {k: v for k, v in sorted(params.items()) if k != "n_threads"}
-    name = f"{dataset}-{kind}-" + "-".join(f"{k}={v}" for k, v in key.items()) + ".pkl"
+    name = f"{dataset}{X.shape[0]}-{kind}-" + "-".join(f"{k}={v}" for k, v in key.items()) + ".pkl"
     path = Path(cache) / name.replace(" ", "") if cache else None
     if path is not None and path.exists():
         with open(path, "rb") as f:

@@ -23,14 +23,15 @@ MODELS = (("vae", None), ("vsc", 0.2), ("vsc", 0.5))
 
 def run(args, dataset):
     directory = data_dir(args.data_dir)
-    X, _ = load(dataset, directory, "train")
-    X_test, _ = load(dataset, directory, "test")
+    X, _ = load(dataset, directory, "train", args.n_train)
+    X_test, _ = load(dataset, directory, "test", args.n_train)
     rows = []
     for J in args.n_components:
         row = {"dataset": dataset, "J": J}
         for kind, alpha in MODELS:
             name = "vae" if kind == "vae" else f"vsc{alpha}"
-            params = model_params(kind, J, alpha, args.epochs, args.seed, args.threads)
+            epochs = args.vae_epochs if kind == "vae" else args.epochs
+            params = model_params(kind, J, alpha, epochs, args.seed, args.threads)
             model, seconds = fit_cached(kind, dataset, X, params, args.cache)
             row[name] = -model.score(X_test)
             row[f"{name}_train"] = model.loss_curve_[-1]
@@ -68,11 +69,14 @@ def main():
     p.add_argument("--datasets", nargs="+", default=["mnist", "fashion"])
     p.add_argument("--n-components", type=int, nargs="+", default=[8, 16, 32, 64, 128, 200])
     p.add_argument("--epochs", type=int, default=None, help="default: the estimators' max_iter")
+    p.add_argument("--vae-epochs", type=int, default=None, help="default: --epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="folder of pickled fits, shared by the scripts")
     args = p.parse_args()
     if args.quick:
         args.datasets, args.n_components, args.epochs = ["mnist"], [8, 32], args.epochs or 3
+    if args.vae_epochs is None:
+        args.vae_epochs = args.epochs
     for dataset in args.datasets:
         run(args, dataset)
 

@@ -93,8 +93,8 @@ def main():
     fig_dir = Path(args.fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
     for dataset in args.datasets:
-        X, _ = load(dataset, data_dir(args.data_dir), "train")
-        X_test, _ = load(dataset, data_dir(args.data_dir), "test")
+        X, _ = load(dataset, data_dir(args.data_dir), "train", args.n_train)
+        X_test, _ = load(dataset, data_dir(args.data_dir), "test", args.n_train)
         params = model_params("vsc", args.n_components, 0.01, args.epochs, args.seed, args.threads)
         model, _ = fit_cached("vsc", dataset, X, params, args.cache)
         indices = np.random.RandomState(args.seed).choice(len(X_test), 4, replace=False)

@@ -28,8 +28,8 @@ from _common import (
 
 def run(args, dataset):
     directory = data_dir(args.data_dir)
-    X, y = load(dataset, directory, "train")
-    X_test, y_test = load(dataset, directory, "test")
+    X, y = load(dataset, directory, "train", args.n_train)
+    X_test, y_test = load(dataset, directory, "test", args.n_train)
     labelled = label_subset(len(X))
     rows = []
     for alpha in args.alphas:
