@@ -25,7 +25,7 @@ from . import _params, _persistence
 from ._data import make_source, map_batches, to_tensor
 from ._device import loadable_device, resolve_device, torch_threads
 from ._progress import Progress
-from ._train import NonFiniteLossError, Stopper, TrainingInterrupted, fit_model
+from ._train import NonFiniteLossError, Stopper, TrainingInterrupted, fit_model, make_optimizer
 
 _EVAL_BATCH_SIZE = 2048
 #: Number of shared noise draws used by score / score_samples.
@@ -238,7 +238,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         self._stopper = None
 
     def _make_optimizer(self, state=None):
-        self._optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate_init)
+        self._optimizer = make_optimizer(self.module_.parameters(), self.learning_rate_init)
         if state is not None:
             self._optimizer.load_state_dict(state)
 

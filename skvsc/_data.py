@@ -1,8 +1,19 @@
-"""Moving data between numpy/scipy and torch: training sources and batched maps."""
+"""Moving data between numpy/scipy and torch: training sources and batched maps.
+
+A training source hands out batches of rows by index. Where the data go is
+decided once, in :func:`make_source`: on the CPU the source wraps ``X``
+without copying it; on a GPU the whole training set is moved to the device
+once when it fits, otherwise it stays on the host and each batch is gathered
+into pinned memory and copied asynchronously.
+"""
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+#: A training set is made device-resident when it takes at most this
+#: fraction of the free device memory (the rest is left to the model).
+_RESIDENT_FRACTION = 0.5
 
 
 class DenseSource:
@@ -11,6 +22,7 @@ class DenseSource:
     def __init__(self, X, device):
         self.X = X.to(device)
         self.n_samples = X.shape[0]
+        self.index_device = self.X.device
 
     def take(self, idx):
         return self.X.index_select(0, idx)
@@ -26,6 +38,7 @@ class CSRSource:
         self.indptr = torch.as_tensor(X.indptr, dtype=torch.int64, device=device)
         self.indices = torch.as_tensor(X.indices, dtype=torch.int64, device=device)
         self.data = torch.as_tensor(X.data, dtype=dtype, device=device)
+        self.index_device = self.data.device
 
     def take(self, idx):
         starts = self.indptr[idx]
@@ -40,18 +53,85 @@ class CSRSource:
         return out
 
 
-def make_source(X, device, dtype=torch.float32):
-    """Training source for a validated numpy array or scipy sparse matrix."""
+class HostSource:
+    """Rows kept on the host, copied to ``device`` one batch at a time.
+
+    Used when the training set does not fit on the GPU. Indices are CPU
+    tensors (``index_device``); each batch is gathered into pinned memory and
+    copied with ``non_blocking=True``, so the copy overlaps the queued GPU
+    work. The caching host allocator keeps a pinned block alive until its
+    copy has completed.
+    """
+
+    def __init__(self, X, device, dtype):
+        self.X = X if sp.issparse(X) else _as_tensor(X, dtype)
+        self.n_samples = X.shape[0]
+        self.device, self.dtype = torch.device(device), dtype
+        self.index_device = torch.device("cpu")
+        self._pin = self.device.type == "cuda"
+
+    def take(self, idx):
+        if sp.issparse(self.X):
+            rows = torch.from_numpy(self.X[idx.numpy()].toarray()).to(self.dtype)
+        else:
+            rows = self.X.index_select(0, idx)
+        if self._pin:
+            rows = rows.pin_memory()
+        return rows.to(self.device, non_blocking=True)
+
+
+def _as_tensor(X, dtype):
+    """``X`` as a CPU tensor of ``dtype``, sharing memory with it when possible."""
+    if isinstance(X, torch.Tensor):
+        return X.to(dtype=dtype).contiguous()
+    X = np.asarray(X)
+    if X.dtype == torch.empty((), dtype=dtype).numpy().dtype and X.flags.writeable:
+        # Row gathers need contiguous rows; a C-ordered float array is wrapped as is.
+        return torch.from_numpy(np.ascontiguousarray(X))
+    return torch.tensor(X, dtype=dtype)
+
+
+def _fits_on_device(nbytes, device):
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= _RESIDENT_FRACTION * free
+
+
+def make_source(X, device, dtype=torch.float32, *, resident=None):
+    """Training source for a validated numpy array or scipy sparse matrix.
+
+    ``resident`` (None: when it fits) holds the whole training set on
+    ``device``; otherwise batches are copied from the host (pinned memory on
+    a GPU). On the CPU a float array of ``dtype`` is used without a copy.
+    """
+    device = torch.device(device)
+    if resident is None:
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        nbytes = (
+            X.data.nbytes + 2 * 8 * X.nnz if sp.issparse(X) else X.shape[0] * X.shape[1] * itemsize
+        )
+        resident = _fits_on_device(nbytes, device)
+    if not resident:
+        return HostSource(X, device, dtype)
     if sp.issparse(X):
         return CSRSource(X, device, dtype)
-    return DenseSource(torch.tensor(np.asarray(X), dtype=dtype), device)
+    return DenseSource(_as_tensor(X, dtype), device)
 
 
 def to_tensor(X_batch, device, dtype):
-    """A host batch (numpy rows or sparse rows) as a dense tensor on ``device``."""
+    """A host batch (numpy rows or sparse rows) as a dense tensor on ``device``.
+
+    On the CPU a float array of ``dtype`` is wrapped without a copy; on a GPU
+    the batch goes through pinned memory and is copied asynchronously.
+    """
     if sp.issparse(X_batch):
         X_batch = X_batch.toarray()
-    return torch.tensor(X_batch, dtype=dtype).to(device, non_blocking=True)
+    t = _as_tensor(X_batch, dtype)
+    device = torch.device(device)
+    if device.type == "cuda":
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
 
 
 def map_batches(fn, X, *, batch_size, device, dtype, n_outputs=1):

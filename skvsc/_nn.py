@@ -2,8 +2,14 @@
 
 Layers are created on the ``meta`` device and initialised with an explicit
 ``torch.Generator``, so building a model never touches torch's global RNG.
+
+Both networks can run their matrix products under autocast (``amp_dtype``,
+set by the training loop; None by default) and return outputs in the dtype of
+their input, so that the ELBO is always computed in full precision: in
+bfloat16, ``1 - 1e-6`` rounds to 1 and the clamped logs of the KL break.
 """
 
+import contextlib
 import itertools
 import math
 
@@ -33,7 +39,36 @@ def mlp(sizes, generator):
     return nn.Sequential(*layers)
 
 
-class Encoder(nn.Module):
+class _MixedPrecision(nn.Module):
+    """Runs ``_forward`` under autocast when ``amp_dtype`` is set."""
+
+    amp_dtype = None
+
+    def forward(self, x):
+        if self.amp_dtype is None:
+            return self._forward(x)
+        with torch.autocast(x.device.type, dtype=self.amp_dtype):
+            out = self._forward(x)
+        return out.to(x.dtype)
+
+
+@contextlib.contextmanager
+def mixed_precision(model, amp_dtype):
+    """Within the block, the networks of ``model`` compute in ``amp_dtype``."""
+    if amp_dtype is None:
+        yield
+        return
+    networks = [m for m in model.modules() if isinstance(m, _MixedPrecision)]
+    for m in networks:
+        m.amp_dtype = amp_dtype
+    try:
+        yield
+    finally:
+        for m in networks:
+            m.amp_dtype = None
+
+
+class Encoder(_MixedPrecision):
     """Shared trunk followed by one linear head per posterior parameter.
 
     ``forward`` returns a tuple in the order of ``heads``, e.g.
@@ -49,10 +84,13 @@ class Encoder(nn.Module):
         self.n_heads = n_heads
 
     def forward(self, x):
-        return self.heads(self.trunk(x)).chunk(self.n_heads, dim=1)
+        return super().forward(x).chunk(self.n_heads, dim=1)
+
+    def _forward(self, x):
+        return self.heads(self.trunk(x))
 
 
-class Decoder(nn.Module):
+class Decoder(_MixedPrecision):
     """MLP from the latent space to the data space (hidden sizes reversed)."""
 
     def __init__(self, n_components, hidden_layer_sizes, n_features, generator):
@@ -61,5 +99,5 @@ class Decoder(nn.Module):
         self.trunk = mlp(sizes, generator)
         self.out = _linear(sizes[-1], n_features, generator)
 
-    def forward(self, z):
+    def _forward(self, z):
         return self.out(self.trunk(z))

@@ -3,6 +3,9 @@
 Batch statistics are summed on the device and read once per epoch. The
 per-step safety checks (:class:`StepGuard`) read one scalar per step on the
 CPU, where that costs nothing, and a device flag every few steps on a GPU.
+Adam runs as one fused kernel per step where torch supports it (CPU and
+CUDA): the unfused update costs more than the matrix products of a small
+batch (docs/performance.md).
 """
 
 import contextlib
@@ -15,6 +18,7 @@ import time
 import torch
 
 from ._models import STAT_NAMES
+from ._nn import mixed_precision
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -127,6 +131,13 @@ class StepGuard:
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def make_optimizer(params, lr):
+    """Adam over ``params``, fused into one kernel when every parameter allows it."""
+    params = list(params)
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, fused=fused or None)
+
+
 def snapshot(model, optimizer):
     """Detached copies of the model and optimizer state (to restore later)."""
     return copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
@@ -137,21 +148,39 @@ def restore(model, optimizer, state):
     optimizer.load_state_dict(state[1])
 
 
-def train_epoch(model, optimizer, source, *, batch_size, schedule, step, generator, guard=None):
+def train_epoch(
+    model,
+    optimizer,
+    source,
+    *,
+    batch_size,
+    schedule,
+    step,
+    generator,
+    guard=None,
+    objective=None,
+    amp_dtype=None,
+):
     """One shuffled pass over ``source``. Returns ``(stat_sums, n_steps)``.
 
     ``stat_sums`` is a device tensor of the sums named in ``STAT_NAMES``.
     ``guard`` (a :class:`StepGuard`) checks and clips every step.
+    ``objective`` replaces ``model.objective`` (e.g. a compiled version);
+    ``amp_dtype=torch.bfloat16`` runs the networks' matrix products under
+    autocast (the ELBO itself stays in float32).
     """
     model.train()
     n = source.n_samples
     device = model.encoder.heads.weight.device
-    perm = torch.randperm(n, generator=generator, device=device)
+    objective = model.objective if objective is None else objective
+    # Drawn where the generator lives, moved once per epoch to where the rows are.
+    perm = torch.randperm(n, generator=generator, device=device).to(source.index_device)
     sums = torch.zeros(len(STAT_NAMES), device=device)
     n_steps = 0
     for start in range(0, n, batch_size):
         batch = source.take(perm[start : start + batch_size])
-        loss, stats = model.objective(batch, schedule.at(step + n_steps), generator)
+        with mixed_precision(model, amp_dtype):
+            loss, stats = objective(batch, schedule.at(step + n_steps), generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if guard is not None:
@@ -172,7 +201,7 @@ def evaluate_elbo(model, source, noises, step, batch_size):
     device = model.encoder.heads.weight.device
     total = torch.zeros((), device=device)
     for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(n, start + batch_size), device=device)
+        idx = torch.arange(start, min(n, start + batch_size), device=source.index_device)
         total += model.elbo(source.take(idx), noises, step).sum()
     return total.item() / n
 
@@ -217,6 +246,8 @@ def fit_model(
     first_epoch=1,
     max_grad_norm=None,
     check_every=1,
+    amp_dtype=None,
+    compile_objective=False,
 ):
     """Train for up to ``n_epochs`` epochs; return ``(history, step)``.
 
@@ -231,7 +262,14 @@ def fit_model(
     last good weights restored (see :class:`StepGuard` for ``check_every``);
     a ``KeyboardInterrupt`` stops after the current step and raises
     :class:`TrainingInterrupted`. Both carry ``history`` and ``step``.
+
+    Both speed switches are off by default: ``amp_dtype=torch.bfloat16`` runs
+    the networks under autocast; ``compile_objective=True`` compiles the
+    objective with ``torch.compile`` (a long first epoch).
     """
+    if amp_dtype not in (None, torch.bfloat16):
+        raise ValueError(f"amp_dtype must be None or torch.bfloat16, got {amp_dtype!r}.")
+    objective = torch.compile(model.objective) if compile_objective else model.objective
     history = []
     guard = StepGuard(model, optimizer, max_grad_norm=max_grad_norm, check_every=check_every)
     first_step = step
@@ -242,7 +280,7 @@ def fit_model(
                 n_epochs=n_epochs, batch_size=batch_size, schedule=schedule,
                 generator=generator, step=step, validation=validation,
                 score_noises=score_noises, stopper=stopper, callback=callback,
-                first_epoch=first_epoch,
+                first_epoch=first_epoch, objective=objective, amp_dtype=amp_dtype,
             )  # fmt: skip
         interrupted = False
     except KeyboardInterrupt:
@@ -280,6 +318,8 @@ def _fit_epochs(
     stopper,
     callback,
     first_epoch,
+    objective,
+    amp_dtype,
 ):
     """The epoch loop of :func:`fit_model`; appends to ``history``, returns the step."""
     for epoch in range(first_epoch, first_epoch + n_epochs):
@@ -293,6 +333,8 @@ def _fit_epochs(
             step=step,
             generator=generator,
             guard=guard,
+            objective=objective,
+            amp_dtype=amp_dtype,
         )
         guard.check()
         record = {"epoch": epoch}
