@@ -56,6 +56,19 @@ def usage_kl(gamma, alpha):
     return bernoulli_kl(gamma.mean(dim=0), alpha)
 
 
+def balance_kl(gamma):
+    """Per-unit balance penalty: ``KL(Bernoulli(mean_n gamma_nj) || Bernoulli(r))``.
+
+    ``r = mean_nj gamma_nj`` is the batch's mean activity over all units, held
+    fixed (no gradient). Returns one value per latent unit, shape ``(J,)``.
+    Unlike ``usage_kl`` it does not pull the total activity toward
+    ``J * alpha`` (the ELBO decides how many units a sample uses); it only
+    moves activity from over-used units to under-used ones. A regulariser,
+    not part of the ELBO.
+    """
+    return bernoulli_kl(gamma.mean(dim=0), gamma.mean().detach())
+
+
 def bernoulli_log_likelihood(x, logits):
     """Bernoulli log-likelihood per sample, from logits, summed over features.
 

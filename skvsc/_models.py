@@ -188,13 +188,16 @@ class SpikeSlabVAE(GaussianVAE):
     ---------------
     alpha : float
         Prior probability that a latent unit is active (small = sparse).
+    usage : {"prior", "balance"}
+        Form of the per-unit usage penalty (see ``regularizer``).
     """
 
     n_heads = 3
 
-    def __init__(self, *args, alpha, **kwargs):
+    def __init__(self, *args, alpha, usage="prior", **kwargs):
         super().__init__(*args, **kwargs)
         self.alpha = float(alpha)
+        self.usage = usage
 
     def encode(self, x):
         """Posterior parameters ``(mu, logvar, gamma)``; gamma = sigmoid(v)."""
@@ -222,8 +225,11 @@ class SpikeSlabVAE(GaussianVAE):
         return _elbo.spike_slab_kl(mean, logvar, gamma, self.alpha).sum(dim=1)
 
     def regularizer(self, posterior, step):
+        """``sum_j balance_kl_j``, or ``sum_j usage_kl_j`` with ``usage="prior"``."""
         if step.usage_weight == 0.0:
             return None
+        if self.usage == "balance":
+            return _elbo.balance_kl(posterior[2]).sum()
         return _elbo.usage_kl(posterior[2], self.alpha).sum()
 
     def active_units(self, posterior):

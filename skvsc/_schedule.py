@@ -29,7 +29,8 @@ class Schedule:
         Fraction of ``total_steps`` during which the slab is fixed to N(0, 1);
         lambda then rises linearly to 1 over the same number of steps.
     usage_weight : float
-        Weight of the per-unit usage penalty (constant).
+        Weight of the per-unit usage penalty once the KL warm-up is over; it
+        rises with the KL weight.
     """
 
     total_steps: int
@@ -42,11 +43,14 @@ class Schedule:
         c_start, c_end = self.sharpness
         frac = min(1.0, step / max(1, self.total_steps - 1))
         pre = round(self.spike_pretrain * self.total_steps)
+        kl_weight = _ramp(step, 0, round(self.kl_warmup * self.total_steps))
         return Step(
             sharpness=c_start + (c_end - c_start) * frac,
-            kl_weight=_ramp(step, 0, round(self.kl_warmup * self.total_steps)),
+            kl_weight=kl_weight,
             slab_weight=_ramp(step, pre, pre) if pre else 1.0,
-            usage_weight=self.usage_weight,
+            # The usage penalty warms up with the KL: units first learn to
+            # carry information, then activity is pruned and rebalanced.
+            usage_weight=self.usage_weight * kl_weight,
         )
 
     def final(self):

@@ -260,3 +260,19 @@ def test_cuda_request_without_cuda_is_a_clear_error(small):
         pytest.skip("CUDA is available here")
     with pytest.raises(ValueError, match="CUDA is not available"):
         ESTIMATORS[0](device="cuda").fit(small[0])
+
+
+def test_all_zero_codes_warn(digits):
+    # 8x8 digits under the Bernoulli likelihood: no unit is worth log(1/alpha) nats of KL.
+    X, _ = digits
+    est = VariationalSparseCoder(
+        n_components=16,
+        alpha=0.01,
+        hidden_layer_sizes=(32,),
+        max_iter=10,
+        device="cpu",
+        random_state=0,
+    )
+    with pytest.warns(UserWarning, match="all-zero sparse code"):
+        est.fit(X)
+    assert est.mean_active_units_ == 0 and np.all(est.transform(X) == 0)

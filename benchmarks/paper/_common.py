@@ -1,0 +1,158 @@
+"""Shared helpers of the paper benchmarks: data, splits, metrics, tables.
+
+Only the public estimator API is used. Data come from ``--data-dir``, else the
+``SKVSC_DATA`` environment variable, else ``../shared/data`` relative to the
+repository root.
+"""
+
+import argparse
+import json
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # benchmark the checkout this script lives in
+
+from skvsc.datasets import load_fashion_mnist, load_mnist  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
+#: Seed of the fixed random subset of labelled training images.
+LABEL_SEED = 0
+N_LABELS = 5000
+
+
+def data_dir(arg):
+    return arg or os.environ.get("SKVSC_DATA") or str(DEFAULT_DATA)
+
+
+def add_common_args(parser):
+    parser.add_argument("--data-dir", default=None, help="folder with mnist/ and fashion-mnist/")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (n_threads)")
+    parser.add_argument("--out", default=None, help="append one JSON line per result here")
+    parser.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        help="use only the first N images of each split "
+        "(smoke tests; results are then not comparable)",
+    )
+    return parser
+
+
+def load(dataset, directory, split, n=None):
+    """Images in [0, 1] and labels of a split (the first ``n`` with ``n``)."""
+    X, y = LOADERS[dataset](directory, split=split, download=False, progress=False)
+    return X[:n], y[:n]
+
+
+def label_subset(n_train, n_labels=N_LABELS, seed=LABEL_SEED):
+    """Fixed random subset of training indices that keep their labels."""
+    rng = np.random.RandomState(seed)
+    return np.sort(rng.choice(n_train, min(n_labels, n_train), replace=False))
+
+
+def logreg_accuracy(Z_train, y_train, Z_test, y_test):
+    """Test accuracy of LogisticRegression on codes (fixed settings)."""
+    clf = LogisticRegression(max_iter=1000)
+    clf.fit(Z_train, y_train)
+    return float(clf.score(Z_test, y_test))
+
+
+def sparsity_stats(Z_train, Z_test):
+    """Dead units (never non-zero on the training set), non-zero fraction and
+    active units per sample on the test set."""
+    alive = np.asarray((Z_train != 0).any(axis=0))
+    active = np.asarray((Z_test != 0).sum(axis=1), dtype=float)
+    return {
+        "dead": int((~alive).sum()),
+        "alive": int(alive.sum()),
+        "nonzero": float(active.mean() / Z_test.shape[1]),
+        "active_per_sample": float(active.mean()),
+        "empty_codes": float((active == 0).mean()),
+    }
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def emit(row, out=None):
+    """Print a result row as JSON and append it to ``out``."""
+    line = json.dumps(row, default=float)
+    print(line, flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(line + "\n")
+
+
+def print_table(rows, columns, title=None):
+    """Markdown table of the given columns of a list of dicts."""
+    if title:
+        print(f"\n### {title}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        cells = []
+        for col in columns:
+            value = row.get(col, "")
+            if isinstance(value, float):
+                value = f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+            cells.append(str(value))
+        print("| " + " | ".join(cells) + " |")
+    print(flush=True)
+
+
+def parser(description):
+    return add_common_args(argparse.ArgumentParser(description=description))
+
+
+# -- fitting with a cache of fitted estimators ---------------------------------
+def model_params(kind, n_components, alpha, epochs, seed, threads, extra=None):
+    """Constructor arguments of a benchmark model; everything else is default."""
+    params = dict(n_components=n_components, random_state=seed, n_threads=threads)
+    if epochs is not None:  # None: the estimator's default max_iter
+        params["max_iter"] = epochs
+    if kind == "vsc":
+        params["alpha"] = alpha
+    params.update(extra or {})
+    return params
+
+
+def fit_cached(kind, dataset, X, params, cache=None, out=None):
+    """Fit ``VAETransformer`` (kind "vae") or ``VariationalSparseCoder`` ("vsc")
+    on ``X``; reuse a pickled fit from ``cache`` when the same one was made.
+
+    Returns ``(model, fit_seconds)``; the fit time of a cached model is the one
+    measured when it was fitted.
+    """
+    from skvsc import VAETransformer, VariationalSparseCoder
+
+    cls = VAETransformer if kind == "vae" else VariationalSparseCoder
+    key = {k: v for k, v in sorted(params.items()) if k != "n_threads"}
+    name = f"{dataset}{X.shape[0]}-{kind}-" + "-".join(f"{k}={v}" for k, v in key.items()) + ".pkl"
+    path = Path(cache) / name.replace(" ", "") if cache else None
+    if path is not None and path.exists():
+        with open(path, "rb") as f:
+            model, seconds = pickle.load(f)
+        model.set_params(n_threads=params.get("n_threads"))
+        return model, seconds
+    model = cls(**params)
+    with Timer() as t:
+        model.fit(X)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            pickle.dump((model, t.seconds), f)
+    return model, t.seconds
