@@ -159,8 +159,12 @@ def bernoulli_kl(g, a):
     return g * torch.log(g / a) + (1 - g) * torch.log((1 - g) / (1 - a))
 
 
-def hand_loss(model, x, alpha, c, kl_weight, usage_weight):
-    """The objective of skvsc's defaults: -ELBO (+ KL weight) + usage penalty."""
+def hand_loss(model, x, alpha, c, kl_weight, usage_weight, usage):
+    """The objective of skvsc's defaults: -ELBO (+ KL weight) + usage penalty.
+
+    ``usage="balance"``: pull each unit's batch activity toward the batch's
+    mean activity; ``"prior"``: toward ``alpha``.
+    """
     mu, logvar, v = model.heads(F.relu(model.enc(x))).chunk(3, dim=1)
     logvar = logvar.clamp(-14.0, 8.0)
     gamma = torch.sigmoid(v)
@@ -170,14 +174,20 @@ def hand_loss(model, x, alpha, c, kl_weight, usage_weight):
     rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
     g = gamma.clamp(1e-6, 1 - 1e-6)
     kl = (g * 0.5 * (mu**2 + logvar.exp() - 1 - logvar) + bernoulli_kl(g, alpha)).sum(1)
-    usage = bernoulli_kl(gamma.mean(0).clamp(1e-6, 1 - 1e-6), alpha).sum()
-    return (rec + kl_weight * kl).mean() + usage_weight * usage
+    target = gamma.mean().detach() if usage == "balance" else alpha
+    penalty = bernoulli_kl(gamma.mean(0).clamp(1e-6, 1 - 1e-6), target).sum()
+    return (rec + kl_weight * kl).mean() + usage_weight * penalty
 
 
 def hand_fit(X, batch_size, epochs, seed, fused=False):
     """A minimal training loop (torch defaults, global RNG): ``(wall, CPU seconds)``."""
     torch.manual_seed(seed)
-    alpha = VariationalSparseCoder().alpha
+    defaults = VariationalSparseCoder().get_params()
+    alpha, usage, weight = (
+        defaults["alpha"],
+        defaults.get("usage", "prior"),
+        defaults["usage_weight"],
+    )
     model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS).to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
 
@@ -187,7 +197,8 @@ def hand_fit(X, batch_size, epochs, seed, fused=False):
         for _ in range(epochs):
             perm = torch.randperm(n, device=DEVICE)
             for i in range(0, n, batch_size):
-                loss = hand_loss(model, Xt[perm[i : i + batch_size]], alpha, 100.0, 1.0, 1.0)
+                x = Xt[perm[i : i + batch_size]]
+                loss = hand_loss(model, x, alpha, 100.0, 1.0, weight, usage)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
