@@ -737,11 +737,15 @@ def parse(argv):
     parser.add_argument(
         "--device", default="cpu", help="skvsc and the torch loops: cpu or cuda (memory: CPU)"
     )
+    parser.add_argument(
+        "--batch-sizes", default="32,128,default", help="fit section (default: 32,128,default)"
+    )
     parser.add_argument("--json", default=None, help="also write the raw results here")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (2 if args.quick else 3)
     args.epochs = args.epochs or (1 if args.quick else 3)
+    args.batch_sizes = args.batch_sizes.split(",")
     args.ttq_budget = args.ttq_budget or (120.0 if args.quick else 1800.0)
     return args
 
@@ -776,7 +780,9 @@ def main(argv=None):
     print(f"data: {source}; threads {torch.get_num_threads()}; load {os.getloadavg()[0]:.1f}")
     flops = None
     if "fit" in sections:
-        batch_sizes = sorted({32, 128, default_batch_size(n_fit)})
+        batch_sizes = sorted(
+            {default_batch_size(n_fit) if b == "default" else int(b) for b in args.batch_sizes}
+        )
         rows, flops = bench_fit(X[:n_fit], batch_sizes, args.repeats, args.epochs, args.threads)
         results["fit"] = {"n": n_fit, "epochs": args.epochs, "rows": rows, "flops": flops}
     if "transform" in sections:
