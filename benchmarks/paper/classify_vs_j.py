@@ -80,7 +80,8 @@ def run(args, dataset):
         seeds = args.seeds if J == max(args.n_components) else args.seeds[:1]
         for seed in seeds:
             all_labels = args.all_labels and seed == args.seeds[0]
-            for kind in ("vae", "vsc"):
+            kinds = ("vsc",) if args.seeds_vsc_only and seed != args.seeds[0] else ("vae", "vsc")
+            for kind in kinds:
                 epochs = args.vae_epochs if kind == "vae" else args.epochs
                 params = model_params(kind, J, 0.01, epochs, seed, args.threads)
                 model, fit_s = fit_cached(kind, dataset, X, params, args.cache)
@@ -173,6 +174,9 @@ def main():
         help="J values with baselines (default: all)",
     )
     p.add_argument("--epochs", type=int, default=None, help="default: the estimators' max_iter")
+    p.add_argument(
+        "--seeds-vsc-only", action="store_true", help="run the extra seeds for the VSC only"
+    )
     p.add_argument("--vae-epochs", type=int, default=None, help="default: --epochs")
     p.add_argument("--baseline-epochs", type=int, default=10, help="BernoulliRBM n_iter")
     p.add_argument(

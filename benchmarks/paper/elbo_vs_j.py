@@ -30,6 +30,8 @@ def run(args, dataset):
         row = {"dataset": dataset, "J": J}
         for kind, alpha in MODELS:
             name = "vae" if kind == "vae" else f"vsc{alpha}"
+            if name not in args.models:
+                continue
             epochs = args.vae_epochs if kind == "vae" else args.epochs
             params = model_params(kind, J, alpha, epochs, args.seed, args.threads)
             model, seconds = fit_cached(kind, dataset, X, params, args.cache)
@@ -50,7 +52,7 @@ def run(args, dataset):
             )
         rows.append(row)
     best = {"J": "best (ours)", "dataset": dataset}
-    for name in ("vae", "vsc0.2", "vsc0.5"):
+    for name in args.models:
         i = int(np.argmin([r[name] for r in rows]))
         best[name] = f"{rows[i][name]:.1f} (J={rows[i]['J']})"
     published = {"J": "published best", "dataset": dataset, **PUBLISHED[dataset]}
@@ -69,6 +71,12 @@ def main():
     p.add_argument("--datasets", nargs="+", default=["mnist", "fashion"])
     p.add_argument("--n-components", type=int, nargs="+", default=[8, 16, 32, 64, 128, 200])
     p.add_argument("--epochs", type=int, default=None, help="default: the estimators' max_iter")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["vae", "vsc0.2", "vsc0.5"],
+        choices=["vae", "vsc0.2", "vsc0.5"],
+    )
     p.add_argument("--vae-epochs", type=int, default=None, help="default: --epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="folder of pickled fits, shared by the scripts")
