@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # benchmark the checkout this script lives in
 
 from skvsc import VariationalSparseCoder  # noqa: E402
+from skvsc._device import torch_threads  # noqa: E402
 from skvsc.datasets import load_mnist  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -101,16 +102,6 @@ class Clock:
         now = self._cpu_times()
         cpu = sum(value - self._cpu.get(key, 0.0) for key, value in now.items())
         return time.perf_counter() - self._wall, cpu
-
-
-@contextlib.contextmanager
-def torch_threads(n):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def run_mode(mode, args, X, y):
