@@ -117,7 +117,11 @@ class GaussianVAE(nn.Module):
 
     def code(self, x):
         """Deterministic code: the posterior mean."""
-        return self.encode(x)[0]
+        return self.posterior_mean(x)
+
+    def posterior_mean(self, x):
+        """``mu`` alone (skips the log-variance head)."""
+        return self.encoder.heads_only(self._standardize(x), (0,))[0]
 
     def draw_noise(self, shape, generator):
         """Standard noise for one reparameterised sample of the given shape."""
@@ -143,10 +147,18 @@ class GaussianVAE(nn.Module):
     def prior_sample(self, n_samples, generator):
         return self._randn((n_samples, self.n_components), generator)
 
+    #: Per-unit count of active training samples, accumulated by ``objective``
+    #: when the training loop sets it to a tensor (dead-unit revival), else None.
+    unit_counts = None
+
+    def count_active(self, posterior):
+        """Add this batch's per-unit active counts to ``unit_counts`` (VSC only)."""
+
     # -- objectives ---------------------------------------------------------
     def objective(self, x, step, generator):
         """Training loss of a batch and its summed statistics (see STAT_NAMES)."""
         posterior = self.encode(x)
+        self.count_active(posterior)
         noise = self.draw_noise(posterior[0].shape, generator)
         z = self.latent_sample(posterior, noise, step)
         nll = -self.log_likelihood(x, z)
@@ -206,8 +218,12 @@ class SpikeSlabVAE(GaussianVAE):
 
     def code(self, x):
         """Exactly sparse code: ``mu`` where ``gamma > 0.5``, else 0."""
-        mu, _, gamma = self.encode(x)
-        return torch.where(gamma > 0.5, mu, torch.zeros_like(mu))
+        mu, gamma_logit = self.encoder.heads_only(self._standardize(x), (0, 2))
+        return torch.where(torch.sigmoid(gamma_logit) > 0.5, mu, torch.zeros_like(mu))
+
+    def activity(self, x):
+        """``gamma`` alone (skips the other heads)."""
+        return torch.sigmoid(self.encoder.heads_only(self._standardize(x), (2,))[0])
 
     def draw_noise(self, shape, generator):
         return self._randn(shape, generator), self._rand(shape, generator)
@@ -234,6 +250,10 @@ class SpikeSlabVAE(GaussianVAE):
 
     def active_units(self, posterior):
         return (posterior[2] > 0.5).sum(dim=1).to(posterior[0].dtype)
+
+    def count_active(self, posterior):
+        if self.unit_counts is not None:
+            self.unit_counts += (posterior[2] > 0.5).sum(dim=0)
 
     def prior_sample(self, n_samples, generator):
         slab = super().prior_sample(n_samples, generator)

@@ -89,6 +89,20 @@ class Encoder(_MixedPrecision):
     def _forward(self, x):
         return self.heads(self.trunk(x))
 
+    def heads_only(self, x, which):
+        """Outputs of the heads numbered in ``which`` only, for inference.
+
+        Skips the matrix products of the heads that are not asked for (the
+        log-variance head is not needed to encode: 14 % of the VSC encoder's
+        products, a third of the VAE's heads). Runs in the input's dtype.
+        """
+        hidden = self.trunk(x)
+        size = self.heads.out_features // self.n_heads
+        rows = [slice(i * size, (i + 1) * size) for i in which]
+        return tuple(
+            nn.functional.linear(hidden, self.heads.weight[r], self.heads.bias[r]) for r in rows
+        )
+
 
 class Decoder(_MixedPrecision):
     """MLP from the latent space to the data space (hidden sizes reversed)."""

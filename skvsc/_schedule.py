@@ -31,6 +31,9 @@ class Schedule:
     usage_weight : float
         Weight of the per-unit usage penalty once the KL warm-up is over; it
         rises with the KL weight.
+    revive : float
+        Fraction of ``total_steps`` during which units that were never active
+        in an epoch are re-seeded at its end (dead-unit revival; 0: never).
     """
 
     total_steps: int
@@ -38,6 +41,7 @@ class Schedule:
     kl_warmup: float = 0.0
     spike_pretrain: float = 0.0
     usage_weight: float = 0.0
+    revive: float = 0.0
 
     def at(self, step):
         c_start, c_end = self.sharpness
@@ -52,6 +56,10 @@ class Schedule:
             # carry information, then activity is pruned and rebalanced.
             usage_weight=self.usage_weight * kl_weight,
         )
+
+    def reviving(self, step):
+        """Whether dead units are re-seeded after an epoch ending at ``step``."""
+        return step < self.revive * self.total_steps
 
     def final(self):
         """The step values used for evaluation: the ELBO at ``c_end``."""

@@ -19,6 +19,7 @@ import torch
 
 from ._models import STAT_NAMES
 from ._nn import mixed_precision
+from ._revive import split_units
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -324,6 +325,11 @@ def _fit_epochs(
     """The epoch loop of :func:`fit_model`; appends to ``history``, returns the step."""
     for epoch in range(first_epoch, first_epoch + n_epochs):
         start_time = time.perf_counter()
+        reviving = schedule.reviving(step)
+        if reviving:
+            model.unit_counts = torch.zeros(
+                model.n_components, dtype=torch.long, device=model.encoder.heads.weight.device
+            )
         sums, n_steps = train_epoch(
             model,
             optimizer,
@@ -338,6 +344,9 @@ def _fit_epochs(
         )
         guard.check()
         record = {"epoch": epoch}
+        if reviving:
+            record["revived"] = split_units(model, optimizer, model.unit_counts, generator)
+            model.unit_counts = None
         record.update(zip(STAT_NAMES, (sums / source.n_samples).tolist()))
         record["loss"] = record["reconstruction"] + record["kl"]
         step += n_steps

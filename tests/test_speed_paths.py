@@ -163,3 +163,19 @@ def test_grid_search_workers_use_one_thread_each():
         est.set_params(device="cpu"), {"alpha": [0.2, 0.4]}, cv=2, n_jobs=2, scoring=threads
     ).fit(X32)
     assert set(search.cv_results_["mean_test_score"]) == {1.0}
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_inference_heads_match_the_full_encoder(likelihood):
+    # transform, encode_mean and activity_proba skip the heads they do not need.
+    from skvsc._models import GaussianVAE
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(50, 12, generator=g, dtype=torch.float64)
+    vsc = SpikeSlabVAE(12, 7, (9,), likelihood, g, alpha=0.1).double()
+    mu, _, gamma = vsc.encode(x)
+    torch.testing.assert_close(vsc.posterior_mean(x), mu)
+    torch.testing.assert_close(vsc.activity(x), gamma)
+    torch.testing.assert_close(vsc.code(x), torch.where(gamma > 0.5, mu, torch.zeros_like(mu)))
+    vae = GaussianVAE(12, 7, (), likelihood, g).double()
+    torch.testing.assert_close(vae.code(x), vae.encode(x)[0])

@@ -1,0 +1,64 @@
+"""Dead-unit revival: re-seed latent units that stopped firing by splitting busy ones.
+
+A VSC unit whose spike probability stays below 1/2 on every training sample
+carries no information and receives almost no gradient to come back (its
+``gamma`` sits at the prior ``alpha``, where its KL is zero). Like the
+codebook splitting of vector quantisation (Linde-Buzo-Gray), a dead unit is
+given a copy of one of the busiest units, and the pair is pushed apart by a
+small symmetric perturbation of their encoder rows; their decoder columns are
+halved, so the decoded mean is unchanged while both fire. Training then lets
+the two units share the donor's samples.
+"""
+
+import torch
+
+
+def _first_decoder_layer(model):
+    linears = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)]
+    return linears[0]
+
+
+def _copy_moments(optimizer, param, index_pairs, dim):
+    """Copy Adam's moments of ``param`` along ``dim`` from donors to targets."""
+    state = optimizer.state.get(param, {})
+    for key in ("exp_avg", "exp_avg_sq"):
+        if key in state:
+            moments = state[key]
+            dst, src = index_pairs
+            moments.index_copy_(dim, dst, moments.index_select(dim, src))
+
+
+@torch.no_grad()
+def split_units(model, optimizer, counts, generator, scale=0.05):
+    """Re-seed the units with ``counts == 0`` from the units with the largest counts.
+
+    ``counts`` holds, per latent unit, how many training samples of the last
+    epoch had ``gamma > 0.5``. Each dead unit takes one donor, busiest first;
+    only donors that fired on at least two samples are split. Returns the
+    number of units re-seeded.
+    """
+    dead = torch.nonzero(counts == 0).flatten()
+    donors = torch.argsort(counts, descending=True, stable=True)[: dead.numel()]
+    donors = donors[counts[donors] >= 2]
+    dead = dead[: donors.numel()]
+    if dead.numel() == 0:
+        return 0
+    n_components = model.n_components
+    heads = model.encoder.heads
+    # Rows of unit j in the fused heads: j, J + j, 2J + j (mu, logvar, gamma logit).
+    offsets = torch.arange(model.n_heads, device=dead.device) * n_components
+    dst = (offsets[:, None] + dead[None, :]).flatten()
+    src = (offsets[:, None] + donors[None, :]).flatten()
+    for param in (heads.weight, heads.bias):
+        rows = param.index_select(0, src)
+        noise = torch.randn(rows.shape, generator=generator, device=generator.device)
+        noise = noise.to(rows.device) * scale * rows.std(dim=-1, keepdim=True)
+        param.index_copy_(0, src, rows - noise)
+        param.index_copy_(0, dst, rows + noise)
+        _copy_moments(optimizer, param, (dst, src), 0)
+    weight = _first_decoder_layer(model).weight  # (n_out, n_components)
+    half = weight.index_select(1, donors) / 2
+    weight.index_copy_(1, donors, half)
+    weight.index_copy_(1, dead, half)
+    _copy_moments(optimizer, weight, (dead, donors), 1)
+    return int(dead.numel())
