@@ -26,7 +26,7 @@ def model_and_optimizer(seed=0, hidden=(5,)):
 
 
 def decoder_weight(model):
-    return [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)][0].weight
+    return next(m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)).weight
 
 
 @pytest.mark.parametrize("hidden", [(5,), ()])
