@@ -10,19 +10,23 @@ add their docstring, ``__init__`` and a few hooks:
 """
 
 import copy
-import secrets
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_array, check_random_state
-from sklearn.utils.sparsefuncs import mean_variance_axis
+from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _params, _persistence
 from ._data import make_source, map_batches, to_tensor
+from ._data_checks import (
+    check_magnitude,
+    check_unit_range,
+    column_stats,
+    data_range,
+    supported_layout,
+)
 from ._device import loadable_device, resolve_device, torch_threads
 from ._progress import Progress
 from ._train import NonFiniteLossError, Stopper, TrainingInterrupted, fit_model, make_optimizer
@@ -33,56 +37,6 @@ _N_SCORE_DRAWS = 8
 _SCORE_SEED = 0
 #: Steps between non-finite checks on a GPU (one host sync each; see StepGuard).
 _GPU_CHECK_EVERY = 32
-#: Training runs in float32: |X| must stay clear of its overflow, also after centring.
-_MAX_ABS_X = float(np.finfo(np.float32).max) / 4
-
-
-def _data_range(X):
-    if sp.issparse(X):
-        values = X.data
-        if X.nnz < X.shape[0] * X.shape[1]:  # implicit zeros
-            values = np.append(values, 0.0)
-    else:
-        values = X
-    return float(values.min()), float(values.max())
-
-
-def _column_stats(X):
-    """Per-feature mean and standard deviation (1 for constant features)."""
-    if sp.issparse(X):
-        mean, var = mean_variance_axis(sp.csr_matrix(X, dtype=np.float64), axis=0)
-    else:
-        mean, var = X.mean(axis=0, dtype=np.float64), X.var(axis=0, dtype=np.float64)
-    scale = np.sqrt(var)
-    scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-    return mean, scale
-
-
-def _supported_layout(X):
-    """CSR for sparse input; a positive-stride array for dense input (torch
-    cannot wrap negative strides, e.g. ``X[::-1]``)."""
-    if sp.issparse(X):
-        return X.tocsr()
-    if any(stride < 0 for stride in X.strides):
-        return np.ascontiguousarray(X)
-    return X
-
-
-def _check_magnitude(X):
-    low, high = _data_range(X)
-    if max(-low, high) > _MAX_ABS_X:
-        raise ValueError(
-            f"X has values of magnitude up to {max(-low, high):.3g}, too large for "
-            f"float32 training (limit {_MAX_ABS_X:.3g}). Scale the data first, e.g. "
-            "with sklearn.preprocessing.StandardScaler."
-        )
-
-
-def _seed(random_state):
-    """An int seed; fresh entropy for None so no global RNG is touched."""
-    if random_state is None:
-        return secrets.randbits(63)
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -181,28 +135,18 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             accept_sparse=("csr", "csc", "coo"),
             dtype=(np.float64, np.float32),
         )
-        X = _supported_layout(X)
-        _check_magnitude(X)
+        X = supported_layout(X)
+        check_magnitude(X)
         likelihood = self.likelihood if reset else self.likelihood_
         if likelihood == "bernoulli":
-            self._check_unit_range(X)
+            check_unit_range(X)
         return X
-
-    @staticmethod
-    def _check_unit_range(X):
-        low, high = _data_range(X)
-        if low < 0.0 or high > 1.0:
-            raise ValueError(
-                f"The Bernoulli likelihood needs X in [0, 1], but X ranges over "
-                f"[{low:.4g}, {high:.4g}]. Scale the data first, e.g. with "
-                "sklearn.preprocessing.MinMaxScaler, or use likelihood='gaussian'."
-            )
 
     def _initialize(self, X):
         """Resolve the likelihood and device, build the model and optimizer."""
         self.device_ = str(resolve_device(self.device))
         if self.likelihood == "auto":
-            low, high = _data_range(X)
+            low, high = data_range(X)
             self.likelihood_ = "bernoulli" if low >= 0.0 and high <= 1.0 else "gaussian"
         else:
             self.likelihood_ = self.likelihood
@@ -213,11 +157,11 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             likelihood=self.likelihood_,
             **self._model_kwargs(),
         )
-        seed = _seed(self.random_state)
+        seed = _params.seed_from(self.random_state)
         init_generator = torch.Generator().manual_seed(seed)
         shift = scale = None
         if self.likelihood_ == "gaussian":
-            shift, scale = _column_stats(X)
+            shift, scale = column_stats(X)
         self.module_ = self._model_class(
             **self._module_config, generator=init_generator, shift=shift, scale=scale
         ).to(self.device_)
@@ -409,7 +353,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             accept_sparse=("csr", "csc", "coo"),
             dtype=(np.float64, np.float32),
         )
-        return _supported_layout(X)
+        return supported_layout(X)
 
     def _eval_module(self, dtype):
         """The fitted module in ``dtype`` (a float64 copy for float64 input)."""
@@ -476,7 +420,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             Gaussian mean in the original units otherwise.
         """
         check_is_fitted(self)
-        Z = _supported_layout(check_array(X, dtype=(np.float64, np.float32), input_name="X"))
+        Z = supported_layout(check_array(X, dtype=(np.float64, np.float32), input_name="X"))
         if Z.shape[1] != self.module_.n_components:
             raise ValueError(
                 f"X has {Z.shape[1]} features (latent codes), but {type(self).__name__} "
@@ -503,7 +447,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """
         X = self._validate_input(X)
         if self.likelihood_ == "bernoulli":
-            self._check_unit_range(X)
+            check_unit_range(X)
         dtype = _torch_dtype(X.dtype)
         noises = self._score_noises(dtype)
         step = self._schedule_.final()
@@ -545,7 +489,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         """
         check_is_fitted(self)
         _params.check_int("n_samples", n_samples, 1)
-        generator = torch.Generator(device=self.device_).manual_seed(_seed(random_state))
+        seed = _params.seed_from(random_state)
+        generator = torch.Generator(device=self.device_).manual_seed(seed)
         with torch.no_grad():
             z = self.module_.prior_sample(n_samples, generator)
         return self.inverse_transform(z.cpu().numpy().astype(np.float64))
@@ -576,8 +521,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         state = dict(super().__getstate__())  # a copy: never mutate self
         state.update(_persistence.version_tag())
         if "module_" in state:
-            state["module_"] = _cpu_state(self.module_.state_dict())
-            state["_optimizer"] = _cpu_state(self._optimizer.state_dict())
+            state["module_"] = _persistence.cpu_state(self.module_.state_dict())
+            state["_optimizer"] = _persistence.cpu_state(self._optimizer.state_dict())
         return state
 
     def __setstate__(self, state):
@@ -598,7 +543,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             try:
                 rng.set_state(self._rng_state)
             except RuntimeError:  # generator of another device type: reseed
-                self._rng_state = rng.manual_seed(_seed(None)).get_state()
+                self._rng_state = rng.manual_seed(_params.seed_from(None)).get_state()
         else:
             super().__setstate__(state)
 
@@ -609,14 +554,3 @@ def _torch_dtype(np_dtype):
 
 def _copy_module(module):
     return copy.deepcopy(module)
-
-
-def _cpu_state(obj):
-    """Recursively move the tensors of a (nested) state dict to the CPU."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().clone()
-    if isinstance(obj, dict):
-        return {k: _cpu_state(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_cpu_state(v) for v in obj]
-    return obj

@@ -1,9 +1,14 @@
 """Checks of constructor parameters with messages that name the parameter.
 
 Plain Python on purpose: scikit-learn's constraint machinery is private API.
+``seed_from`` turns ``random_state`` into the seed of the torch generators.
 """
 
 import numbers
+import secrets
+
+import numpy as np
+from sklearn.utils import check_random_state
 
 
 def _is_int(value):
@@ -78,3 +83,10 @@ def check_sharpness(value):
     check_real("sharpness[0]", c_start, 0, open_low=True)
     check_real("sharpness[1]", c_end, 0, open_low=True)
     return float(c_start), float(c_end)
+
+
+def seed_from(random_state):
+    """An int seed; fresh entropy for None so no global RNG is touched."""
+    if random_state is None:
+        return secrets.randbits(63)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))

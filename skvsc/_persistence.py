@@ -381,3 +381,14 @@ def _unwrap(value):
     if isinstance(value, dict) and value.get("__kind__") == "module":
         return value["value"]  # a state dict: __setstate__ builds the module
     return value
+
+
+def cpu_state(obj):
+    """Recursively move the tensors of a (nested) state dict to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: cpu_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [cpu_state(v) for v in obj]
+    return obj

@@ -1,0 +1,59 @@
+"""Checks and statistics of the data passed to the estimators (after ``validate_data``)."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.sparsefuncs import mean_variance_axis
+
+#: Training runs in float32: |X| must stay clear of its overflow, also after centring.
+MAX_ABS_X = float(np.finfo(np.float32).max) / 4
+
+
+def data_range(X):
+    if sp.issparse(X):
+        values = X.data
+        if X.nnz < X.shape[0] * X.shape[1]:  # implicit zeros
+            values = np.append(values, 0.0)
+    else:
+        values = X
+    return float(values.min()), float(values.max())
+
+
+def column_stats(X):
+    """Per-feature mean and standard deviation (1 for constant features)."""
+    if sp.issparse(X):
+        mean, var = mean_variance_axis(sp.csr_matrix(X, dtype=np.float64), axis=0)
+    else:
+        mean, var = X.mean(axis=0, dtype=np.float64), X.var(axis=0, dtype=np.float64)
+    scale = np.sqrt(var)
+    scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    return mean, scale
+
+
+def supported_layout(X):
+    """CSR for sparse input; a positive-stride array for dense input (torch
+    cannot wrap negative strides, e.g. ``X[::-1]``)."""
+    if sp.issparse(X):
+        return X.tocsr()
+    if any(stride < 0 for stride in X.strides):
+        return np.ascontiguousarray(X)
+    return X
+
+
+def check_magnitude(X):
+    low, high = data_range(X)
+    if max(-low, high) > MAX_ABS_X:
+        raise ValueError(
+            f"X has values of magnitude up to {max(-low, high):.3g}, too large for "
+            f"float32 training (limit {MAX_ABS_X:.3g}). Scale the data first, e.g. "
+            "with sklearn.preprocessing.StandardScaler."
+        )
+
+
+def check_unit_range(X):
+    low, high = data_range(X)
+    if low < 0.0 or high > 1.0:
+        raise ValueError(
+            f"The Bernoulli likelihood needs X in [0, 1], but X ranges over "
+            f"[{low:.4g}, {high:.4g}]. Scale the data first, e.g. with "
+            "sklearn.preprocessing.MinMaxScaler, or use likelihood='gaussian'."
+        )
