@@ -56,7 +56,7 @@ vsc = VariationalSparseCoder(
     n_components=64,
     alpha=0.05,
     hidden_layer_sizes=(256,),
-    max_iter=2 if SMOKE else 15,
+    max_iter=6 if SMOKE else 15,
     learning_rate_init=2e-3,
     random_state=0,
     verbose=2,
@@ -127,11 +127,11 @@ plt.show()
 # %%
 # Latent traversals
 # -----------------
-# Take the code of one test digit and move each of its active units over a
-# range of values, the others fixed; the middle column is the reconstruction.
-# Single units change recognisable features: the width of the stroke, the
-# slant, the length of a bar.
-digit = X_test[0]
+# Take the code of one test digit (among the first 100, the one with the most
+# active units) and move each of its active units over a range of values, the
+# others fixed; the middle column is the reconstruction. Single units change
+# recognisable features: the width of the stroke, the slant, the length of a bar.
+digit = X_test[np.argmax(active[:100].sum(axis=1))]
 if plotting is not None:
     plotting.plot_traversals(vsc, digit, max_units=5)
 else:
