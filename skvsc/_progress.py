@@ -17,6 +17,8 @@ def format_epoch(record, n_epochs=None):
     )
     if "validation_score" in record:
         line += f", validation ELBO {record['validation_score']:.4f}"
+    if record.get("revived"):
+        line += f", {record['revived']} dead units re-seeded"
     return f"{line}, {record['time']:.2f} s"
 
 

@@ -146,6 +146,8 @@ def test_format_epoch():
     with_val = format_epoch({**RECORD, "validation_score": -99.5})
     assert with_val.startswith("Epoch 3: ")
     assert with_val.endswith(", validation ELBO -99.5000, 0.25 s")
+    assert format_epoch({**RECORD, "revived": 3}).endswith(", 3 dead units re-seeded, 0.25 s")
+    assert format_epoch({**RECORD, "revived": 0}) == format_epoch(RECORD)
 
 
 def test_progress_closes_its_bar_on_error():
