@@ -135,7 +135,8 @@ class VariationalSparseCoder(_BaseVAE):
         training -ELBO (needs ``tqdm``; short lines are printed without it);
         2 or more prints one line per epoch: the training -ELBO and its parts
         (reconstruction and KL), the mean number of active units per sample,
-        the validation ELBO with ``early_stopping`` and the seconds taken.
+        the validation ELBO with ``early_stopping``, the units re-seeded with
+        ``revive`` and the seconds taken.
         :meth:`partial_fit` prints lines instead of a bar.
 
     Attributes
