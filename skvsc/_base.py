@@ -10,6 +10,7 @@ add their docstring, ``__init__`` and a few hooks:
 """
 
 import copy
+import inspect
 import warnings
 
 import numpy as np
@@ -527,6 +528,11 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
     def __setstate__(self, state):
         _persistence.check_version_tag(state, type(self).__name__)  # pops the tag
+        # Parameters added after the pickle was made take their defaults, which
+        # keep the old behaviour, so that get_params / clone keep working.
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                state.setdefault(name, param.default)
         module_state = state.get("module_")
         if isinstance(module_state, dict):
             device = loadable_device(state["device_"])

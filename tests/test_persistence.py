@@ -155,6 +155,16 @@ def test_unversioned_pickle_warns(fitted, monkeypatch):
         loaded.__setstate__(state)
 
 
+def test_pickle_from_before_a_parameter_existed_gets_its_default(fitted):
+    state = fitted.__getstate__()
+    del state["max_grad_norm"]  # as pickled by a version without that parameter
+    loaded = type(fitted).__new__(type(fitted))
+    loaded.__setstate__(state)
+    assert loaded.get_params()["max_grad_norm"] is None
+    clone(loaded)
+    np.testing.assert_array_equal(loaded.transform(unit_data()), fitted.transform(unit_data()))
+
+
 def test_incompatible_state_format_fails(fitted, monkeypatch):
     data = _pickled_with(monkeypatch, fitted, _skvsc_version="9.0", _skvsc_state_format=99)
     with pytest.raises(ValueError, match="state format 99.*reads format 1 only"):

@@ -65,7 +65,12 @@ def main():
         model = VariationalSparseCoder(**params)
         with Timer() as t:
             model.fit(X_tr)
-        row = {"dataset": args.dataset, "config": config, "seed": args.seed, "epochs": model.n_iter_}
+        row = {
+            "dataset": args.dataset,
+            "config": config,
+            "seed": args.seed,
+            "epochs": model.n_iter_,
+        }
         row.update(evaluate(model, X_tr, y_tr, X_val, y_val, labelled))
         row["fit_s"] = t.seconds
         row["train_active_curve"] = [round(h["active_units"], 2) for h in model.history_]
