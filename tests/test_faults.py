@@ -244,8 +244,26 @@ def _raise_interrupt(module, loss):
     raise KeyboardInterrupt
 
 
+@pytest.fixture
+def default_sigint():
+    """Python's own Ctrl-C handler, whatever the test runner inherited: a job
+    started in the background by a non-interactive shell ignores SIGINT."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_an_ignored_sigint_stays_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        clone(ESTIMATORS["vsc"]).fit(unit_data())
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("name", list(ESTIMATORS))
-def test_keyboard_interrupt_stops_cleanly(name, monkeypatch):
+def test_keyboard_interrupt_stops_cleanly(name, monkeypatch, default_sigint):
     X = unit_data()
     at_call = 6
     seen = inject(monkeypatch, name, at_call, _raise_interrupt)
@@ -264,7 +282,7 @@ def test_keyboard_interrupt_stops_cleanly(name, monkeypatch):
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))
-def test_ctrl_c_finishes_the_current_step(name, monkeypatch):
+def test_ctrl_c_finishes_the_current_step(name, monkeypatch, default_sigint):
     """A real SIGINT in the middle of a step: the step completes, then fit stops."""
     X = unit_data()
     at_call = 3
@@ -282,7 +300,7 @@ def test_ctrl_c_finishes_the_current_step(name, monkeypatch):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_second_ctrl_c_interrupts_at_once(monkeypatch):
+def test_second_ctrl_c_interrupts_at_once(monkeypatch, default_sigint):
     module, optimizer, source = _small_problem()
     original = SpikeSlabVAE.objective
 
