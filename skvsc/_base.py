@@ -296,14 +296,14 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         return self
 
     def _reduce_posterior(self, X, select, reduce):
-        """``reduce`` applied to the batches of ``select(posterior)`` of the rows
-        of validated ``X``, streamed so that no (n_samples, n_components) array
-        is held."""
+        """``reduce`` applied to the batches of ``select(module, x)`` over the
+        rows ``x`` of validated ``X``, streamed so that no (n_samples,
+        n_components) array is held."""
         dtype = _torch_dtype(X.dtype)
         module = self._eval_module(dtype)
         device = torch.device(self.device_)
         batches = (
-            select(module.encode(to_tensor(X[start : start + _EVAL_BATCH_SIZE], device, dtype)))
+            select(module, to_tensor(X[start : start + _EVAL_BATCH_SIZE], device, dtype))
             for start in range(0, X.shape[0], _EVAL_BATCH_SIZE)
         )
         with torch.no_grad(), torch_threads(self.n_threads):

@@ -13,9 +13,9 @@ the two units share the donor's samples.
 import torch
 
 
-def _first_decoder_layer(model):
-    linears = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)]
-    return linears[0]
+def first_decoder_layer(model):
+    """The decoder's first linear layer: its column j is unit j's weight."""
+    return next(m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear))
 
 
 def _copy_moments(optimizer, param, index_pairs, dim):
@@ -56,7 +56,7 @@ def split_units(model, optimizer, counts, generator, scale=0.05):
         param.index_copy_(0, src, rows - noise)
         param.index_copy_(0, dst, rows + noise)
         _copy_moments(optimizer, param, (dst, src), 0)
-    weight = _first_decoder_layer(model).weight  # (n_out, n_components)
+    weight = first_decoder_layer(model).weight  # (n_out, n_components)
     half = weight.index_select(1, donors) / 2
     weight.index_copy_(1, donors, half)
     weight.index_copy_(1, dead, half)

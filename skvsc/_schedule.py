@@ -58,7 +58,7 @@ class Schedule:
         )
 
     def reviving(self, step):
-        """Whether dead units are re-seeded after an epoch ending at ``step``."""
+        """Whether dead units are re-seeded at the end of an epoch starting at ``step``."""
         return step < self.revive * self.total_steps
 
     def final(self):

@@ -325,28 +325,31 @@ def _fit_epochs(
     """The epoch loop of :func:`fit_model`; appends to ``history``, returns the step."""
     for epoch in range(first_epoch, first_epoch + n_epochs):
         start_time = time.perf_counter()
-        reviving = schedule.reviving(step)
-        if reviving:
-            model.unit_counts = torch.zeros(
-                model.n_components, dtype=torch.long, device=model.encoder.heads.weight.device
+        counts = None
+        if schedule.reviving(step):  # the objective counts active samples per unit
+            device = model.encoder.heads.weight.device
+            counts = model.unit_counts = torch.zeros(
+                model.n_components, dtype=torch.long, device=device
             )
-        sums, n_steps = train_epoch(
-            model,
-            optimizer,
-            source,
-            batch_size=batch_size,
-            schedule=schedule,
-            step=step,
-            generator=generator,
-            guard=guard,
-            objective=objective,
-            amp_dtype=amp_dtype,
-        )
-        guard.check()
-        record = {"epoch": epoch}
-        if reviving:
-            record["revived"] = split_units(model, optimizer, model.unit_counts, generator)
+        try:
+            sums, n_steps = train_epoch(
+                model,
+                optimizer,
+                source,
+                batch_size=batch_size,
+                schedule=schedule,
+                step=step,
+                generator=generator,
+                guard=guard,
+                objective=objective,
+                amp_dtype=amp_dtype,
+            )
+            guard.check()
+        finally:  # also on a fault or an interrupt: later steps must not keep counting
             model.unit_counts = None
+        record = {"epoch": epoch}
+        if counts is not None:
+            record["revived"] = split_units(model, optimizer, counts, generator)
         record.update(zip(STAT_NAMES, (sums / source.n_samples).tolist()))
         record["loss"] = record["reconstruction"] + record["kl"]
         step += n_steps

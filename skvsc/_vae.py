@@ -252,5 +252,5 @@ class VAETransformer(_BaseVAE):
         ]
 
 
-def _posterior_mean(posterior):
-    return posterior[0]
+def _posterior_mean(module, x):
+    return module.posterior_mean(x)

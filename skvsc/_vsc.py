@@ -409,6 +409,6 @@ class VariationalSparseCoder(_BaseVAE):
         return self._map("posterior_mean", X)
 
 
-def _active(posterior):
+def _active(module, x):
     """Units with activity probability gamma > 0.5 (the non-zeros of the code)."""
-    return posterior[2] > 0.5
+    return module.activity(x) > 0.5
