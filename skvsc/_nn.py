@@ -94,7 +94,7 @@ class Encoder(_MixedPrecision):
 
         Skips the matrix products of the heads that are not asked for (the
         log-variance head is not needed to encode: 14 % of the VSC encoder's
-        products, a third of the VAE's heads). Runs in the input's dtype.
+        products, half of the VAE's heads). Runs in the input's dtype.
         """
         hidden = self.trunk(x)
         size = self.heads.out_features // self.n_heads
