@@ -4,6 +4,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.sparsefuncs import mean_variance_axis
 
+from ._core.likelihoods import LIKELIHOODS
+
 #: Training runs in float32: |X| must stay clear of its overflow, also after centring.
 MAX_ABS_X = float(np.finfo(np.float32).max) / 4
 
@@ -39,8 +41,8 @@ def supported_layout(X):
     return X
 
 
-def check_magnitude(X):
-    low, high = data_range(X)
+def check_magnitude(low, high):
+    """Data ranging over ``[low, high]`` can be trained in float32."""
     if max(-low, high) > MAX_ABS_X:
         raise ValueError(
             f"X has values of magnitude up to {max(-low, high):.3g}, too large for "
@@ -49,11 +51,10 @@ def check_magnitude(X):
         )
 
 
-def check_unit_range(X):
-    low, high = data_range(X)
-    if low < 0.0 or high > 1.0:
-        raise ValueError(
-            f"The Bernoulli likelihood needs X in [0, 1], but X ranges over "
-            f"[{low:.4g}, {high:.4g}]. Scale the data first, e.g. with "
-            "sklearn.preprocessing.MinMaxScaler, or use likelihood='gaussian'."
-        )
+def check_support(X, likelihood, value_range=None):
+    """``X`` lies where the likelihood named ``likelihood`` is defined (e.g.
+    [0, 1] for Bernoulli), else a ValueError with the data range and remedies.
+    ``value_range`` is ``data_range(X)`` when it is known."""
+    likelihood = LIKELIHOODS[likelihood]
+    if likelihood.support != (-np.inf, np.inf):
+        likelihood.check_range(*(value_range or data_range(X)))
