@@ -328,7 +328,7 @@ def load(path):
     estimator = cls.__new__(cls)
     try:
         _state.set_state(estimator, state)
-    except (RuntimeError, TypeError, KeyError) as exc:  # e.g. weights of other shapes
+    except (RuntimeError, TypeError, KeyError, ValueError) as exc:  # e.g. other shapes
         raise ValueError(f"{path!r} is not a valid skvsc model file: {exc}") from exc
     return estimator
 

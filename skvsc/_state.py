@@ -186,6 +186,7 @@ def set_state(estimator, state):
     estimator.module_ = module.to(device)
     estimator._optimizer = make_optimizer(module.parameters(), estimator.learning_rate_init)
     if optimizer_state is not None:
+        _check_optimizer_state(optimizer_state, list(module.parameters()))
         estimator._optimizer.load_state_dict(optimizer_state)
     rng = torch.Generator(device=device)
     estimator._rng_state = estimator._rng_state.cpu()
@@ -193,6 +194,20 @@ def set_state(estimator, state):
         rng.set_state(estimator._rng_state)
     except RuntimeError:  # the state of another device type's generator: reseed
         estimator._rng_state = rng.manual_seed(seed_from(None)).get_state()
+
+
+def _check_optimizer_state(state, params):
+    """The moments of a saved optimizer state have the shapes of the parameters
+    they belong to (a fused optimizer would write past them otherwise)."""
+    for index, moments in state["state"].items():
+        if not 0 <= index < len(params):
+            raise ValueError(f"the optimizer state names parameter {index} of {len(params)}")
+        for name, value in moments.items():
+            if name != "step" and tuple(value.shape) != tuple(params[index].shape):
+                raise ValueError(
+                    f"the optimizer state of parameter {index} ({name}) has shape "
+                    f"{tuple(value.shape)}, not {tuple(params[index].shape)}"
+                )
 
 
 def migrate_v1(flat, param_names):

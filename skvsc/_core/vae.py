@@ -86,10 +86,12 @@ class VAE(nn.Module):
 
     def __init__(self, encoder, decoder, latent, likelihood):
         super().__init__()
+        # Registration order is parameter order, by which optimizer states are
+        # indexed: the likelihood's parameters first, as in state format 1.
+        self.likelihood = likelihood
+        self.latent = latent
         self.encoder = encoder
         self.decoder = decoder
-        self.latent = latent
-        self.likelihood = likelihood
 
     @property
     def n_components(self):
