@@ -5,8 +5,8 @@ Build from the repository root with::
     python -m sphinx -b html docs docs/_build/html
 
 The gallery executes ``examples/plot_*.py``; ``-D plot_gallery=0`` skips that.
-Examples that need the MNIST files run only when the data directory holds them
-(``$SKVSC_DATA``, else ``../shared/data`` next to the repository).
+Examples that need the MNIST files run only when ``$SKVSC_DATA`` names a folder
+that holds them.
 """
 
 import importlib.util
@@ -82,19 +82,15 @@ myst_heading_anchors = 3
 # -- sphinx-gallery --------------------------------------------------------------
 def _mnist_dir():
     """The data directory holding the MNIST files, or None."""
-    candidates = [os.environ.get("SKVSC_DATA"), str(ROOT.parent / "shared" / "data")]
+    candidate = os.environ.get("SKVSC_DATA")
     names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
     names += ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-    for candidate in filter(None, candidates):
-        if all((Path(candidate) / "mnist" / name).is_file() for name in names):
-            return candidate
+    if candidate and all((Path(candidate) / "mnist" / name).is_file() for name in names):
+        return candidate
     return None
 
 
 MNIST_DIR = _mnist_dir()
-if MNIST_DIR is not None:
-    # Examples run in examples/, where ../shared/data does not resolve.
-    os.environ["SKVSC_DATA"] = MNIST_DIR
 # Examples named *_mnist.py are shown but not executed without the data.
 _run_pattern = r"/plot_" if MNIST_DIR else r"/plot_(?!.*_mnist\.py)"
 

@@ -127,16 +127,6 @@ def test_non_finite_loss_in_partial_fit(name, monkeypatch):
     assert_usable(est, X)
 
 
-
-
-
-
-
-
-
-
-
-
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_max_grad_norm_parameter(name):
     X = unit_data()
@@ -223,8 +213,6 @@ def test_ctrl_c_finishes_the_current_step(name, monkeypatch, default_sigint):
     assert est._step == at_call and est.n_iter_ == 0
     assert_usable(est, X)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))

@@ -83,9 +83,7 @@ def test_public_helpers_use_the_public_api(prefix):
 
 
 def test_no_import_circle():
-    graph = {
-        name: {m for m, _ in imports(name) if m in MODULES and m != name} for name in MODULES
-    }
+    graph = {name: {m for m, _ in imports(name) if m in MODULES and m != name} for name in MODULES}
     # Importing a module runs its package's __init__ first: skvsc/__init__ is the
     # top floor, so no module may need it back (plotting and datasets use the
     # public names at call time only, through the package itself).
@@ -93,7 +91,7 @@ def test_no_import_circle():
 
     def visit(name):
         if name in on_path:
-            cycle = on_path[on_path.index(name) :] + [name]
+            cycle = [*on_path[on_path.index(name) :], name]
             pytest.fail("import circle: " + " -> ".join(cycle))
         if name in done:
             return

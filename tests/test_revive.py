@@ -7,6 +7,7 @@ import torch
 from skvsc import VariationalSparseCoder
 from skvsc._core.vae import VAE
 
+
 @pytest.fixture(scope="module")
 def images():
     # Stripes of random widths: some units die at alpha=0.02 within a few epochs.

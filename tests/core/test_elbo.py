@@ -2,11 +2,11 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
-from skvsc._core import elbo as _elbo
 from torch.distributions import Bernoulli, Normal, kl_divergence
+
+from skvsc._core import elbo as _elbo
 
 torch_rng = torch.Generator().manual_seed(0)
 

@@ -69,7 +69,9 @@ def test_elbo_with_shared_noise_is_deterministic_and_batch_independent():
     noises = [model.draw_noise((1, 3), g) for _ in range(4)]
     noises = [tuple(t.double() for t in n) for n in noises]
     whole = model.elbo(x, noises, StepValues(200.0))
-    parts = torch.cat([model.elbo(x[i : i + 7], noises, StepValues(200.0)) for i in range(0, 60, 7)])
+    parts = torch.cat(
+        [model.elbo(x[i : i + 7], noises, StepValues(200.0)) for i in range(0, 60, 7)]
+    )
     torch.testing.assert_close(parts, whole)
     assert whole.shape == (60,) and (whole < 0).all()
 
