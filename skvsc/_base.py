@@ -354,7 +354,10 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             accept_sparse=("csr", "csc", "coo"),
             dtype=(np.float64, np.float32),
         )
-        return supported_layout(X)
+        X = supported_layout(X)
+        if not LIKELIHOODS[self.likelihood_].encodes_outside_support:
+            check_support(X, self.likelihood_)
+        return X
 
     def transform(self, X):
         """Encode ``X`` into its latent code (deterministic).

@@ -11,6 +11,8 @@ variances) with this protocol:
   (``inverse_transform``);
 - ``check_range(low, high)``: raises a ``ValueError`` when data ranging over
   ``[low, high]`` are outside the support (used by the estimators' checks);
+  class attribute ``encodes_outside_support``: whether the encoder accepts
+  such data all the same (``transform`` then skips the check);
 - class attribute ``standardizes``: the constructor takes the per-feature
   ``shift`` and ``scale`` of the training data.
 
@@ -70,6 +72,8 @@ class Likelihood(nn.Module):
     remedy = ""
     #: Whether the constructor takes the ``shift`` and ``scale`` of the data.
     standardizes = False
+    #: Whether the encoder accepts data outside the support.
+    encodes_outside_support = True
 
     def __init__(self, n_features):
         super().__init__()
@@ -159,6 +163,7 @@ class PoissonLikelihood(Likelihood):
     support = (0.0, math.inf)
     requirement = ">= 0 (counts)"
     remedy = "Pass non-negative data, or use likelihood='gaussian'."
+    encodes_outside_support = False  # log(1 + x) is not defined below -1
 
     def encoder_input(self, x):
         return torch.log1p(x)
