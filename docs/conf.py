@@ -114,7 +114,7 @@ sphinx_gallery_conf = {
 # skvsc.plotting (which also needs matplotlib) are written on other branches.
 # Where one is missing, references to it become plain text and its API section
 # a note, so that the build stays warning-free either way.
-OPTIONAL_PAGES = ("results", "performance", "reliability", "scaling")
+OPTIONAL_PAGES = ("results", "performance", "reliability", "scaling", "architecture")
 
 
 def _page_exists(name):

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _inference, _params, _state
@@ -32,7 +31,8 @@ from ._data_checks import (
     data_range,
     supported_layout,
 )
-from ._device import resolve_device, same_device, torch_threads
+from ._device import resolve_device, torch_threads
+from ._inference import InferenceMixin
 from ._progress import Progress
 
 #: Steps between non-finite checks on a GPU (one host sync each; see StepGuard).
@@ -51,7 +51,7 @@ class Family:
     schedule_params: dict
 
 
-class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _BaseVAE(InferenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Shared implementation of the VAE-family transformers."""
 
     # -- fitting -------------------------------------------------------------
@@ -96,7 +96,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
         family = self._check_params()
         resume = resume and hasattr(self, "module_")
         if resume:
-            self._check_unchanged(family)
+            _params.check_unchanged(self, family)
         X, (low, high) = self._validate_fit_data(X, reset=not resume)
         if not resume:
             self._initialize(X, family, low, high)
@@ -105,56 +105,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
 
     def _check_params(self):
         """Check every parameter; return the estimator's :class:`Family`."""
-        _params.check_int("n_components", self.n_components, 1)
-        _params.check_options("likelihood", self.likelihood, {"auto", *LIKELIHOODS})
-        _params.check_hidden_layer_sizes(self.hidden_layer_sizes)
-        _params.check_int("max_iter", self.max_iter, 1)
-        _params.check_batch_size(self.batch_size)
-        _params.check_real("learning_rate_init", self.learning_rate_init, 0, open_low=True)
-        if self.max_grad_norm is not None:
-            _params.check_real("max_grad_norm", self.max_grad_norm, 0, open_low=True)
-        _params.check_real("tol", self.tol, 0)
-        _params.check_int("n_iter_no_change", self.n_iter_no_change, 1)
-        _params.check_bool("early_stopping", self.early_stopping)
-        _params.check_real(
-            "validation_fraction", self.validation_fraction, 0, 1, open_low=True, open_high=True
-        )
-        _params.check_bool("warm_start", self.warm_start)
-        _params.check_real("kl_warmup", self.kl_warmup, 0, 1)
-        if self.n_threads is not None:
-            _params.check_int("n_threads", self.n_threads, 1)
-        _params.check_int("verbose", int(self.verbose), 0)
-        resolve_device(self.device)
+        _params.check_shared(self)
         return self._family()
-
-    def _check_unchanged(self, family):
-        """Continuing training: the parameters fixed at initialisation must not
-        have changed (never ignore them silently)."""
-        config = self._model_config
-        fixed = {
-            "n_components": (self.n_components, config.n_components),
-            "hidden_layer_sizes": (
-                tuple(self.hidden_layer_sizes),
-                config.network_params["hidden_layer_sizes"],
-            ),
-            "likelihood": (self.likelihood, self.likelihood_),
-            "latent family": (family.latent, config.latent),
-            **{k: (v, config.latent_params.get(k)) for k, v in family.latent_params.items()},
-            **{k: (v, getattr(self._schedule_, k)) for k, v in family.schedule_params.items()},
-        }
-        changed = [
-            f"{name}={new!r} (the model has {old!r})"
-            for name, (new, old) in fixed.items()
-            if new != old and not (name == "likelihood" and new == "auto")
-        ]
-        if not same_device(resolve_device(self.device), self.device_):
-            changed.append(f"device={self.device!r} (the model is on {self.device_!r})")
-        if changed:
-            raise ValueError(
-                f"{'; '.join(changed)}: these parameters are fixed when the model is "
-                "initialised, and training continues the fitted model (warm_start=True "
-                "or partial_fit). Set warm_start=False and call fit to train a new model."
-            )
 
     def _validate_fit_data(self, X, reset):
         """Validated ``X`` and its value range."""
@@ -343,126 +295,6 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator)
             lines.append(line)
         lines.extend(self._summary_lines())
         return "\n".join(lines)
-
-    # -- inference -----------------------------------------------------------
-    def _validate_input(self, X):
-        check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            accept_sparse=("csr", "csc", "coo"),
-            dtype=(np.float64, np.float32),
-        )
-        X = supported_layout(X)
-        if not LIKELIHOODS[self.likelihood_].encodes_outside_support:
-            check_support(X, self.likelihood_)
-        return X
-
-    def transform(self, X):
-        """Encode ``X`` into its latent code (deterministic).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, n_components)
-            The code, in the dtype of ``X`` (float32 or float64).
-        """
-        return _inference.map_module(self, "code", self._validate_input(X))
-
-    def inverse_transform(self, X):
-        """Decode latent codes into the data space (the mean of p(x | z)).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components)
-            Latent codes, e.g. the output of :meth:`transform`.
-
-        Returns
-        -------
-        X_original : ndarray of shape (n_samples, n_features)
-            Decoded means in the original units: pixel probabilities for the
-            Bernoulli likelihood, the Gaussian mean, the Poisson rate.
-        """
-        check_is_fitted(self)
-        Z = supported_layout(check_array(X, dtype=(np.float64, np.float32), input_name="X"))
-        if Z.shape[1] != self.module_.n_components:
-            raise ValueError(
-                f"X has {Z.shape[1]} features (latent codes), but {type(self).__name__} "
-                f"has n_components={self.module_.n_components}."
-            )
-        return _inference.map_module(self, "decode_mean", Z)
-
-    def score_samples(self, X):
-        """Evidence lower bound of each sample, in nats.
-
-        ``log p_theta(x | z)`` is averaged over a fixed set of noise draws shared
-        by all samples, so the result is deterministic and does not depend on
-        how rows are batched.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to score.
-
-        Returns
-        -------
-        elbo : ndarray of shape (n_samples,)
-            ELBO per sample (a lower bound on ``log p(x)``).
-        """
-        X = self._validate_input(X)
-        check_support(X, self.likelihood_)
-        noises = _inference.score_noises(
-            self.module_, _inference.torch_dtype(X.dtype), self.device_
-        )
-        values = self._schedule_.final()
-        return _inference.map_module(self, lambda m: lambda x: m.elbo(x, noises, values), X)
-
-    def score(self, X, y=None):
-        """Mean ELBO per sample, in nats (higher is better).
-
-        Usable as the model-selection criterion of ``GridSearchCV`` without labels.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to score.
-        y : Ignored
-            Not used, present for API consistency by convention.
-
-        Returns
-        -------
-        score : float
-            Mean ELBO per sample.
-        """
-        return float(np.mean(self.score_samples(X)))
-
-    def sample(self, n_samples=1, random_state=None):
-        """Draw codes from the prior and decode them.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of samples.
-        random_state : int, RandomState instance or None, default=None
-            Seed of the draw.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-            Decoded means of the prior samples.
-        """
-        check_is_fitted(self)
-        _params.check_int("n_samples", n_samples, 1)
-        seed = _params.seed_from(random_state)
-        generator = torch.Generator(device=self.device_).manual_seed(seed)
-        with torch.no_grad():
-            z = self.module_.prior_sample(n_samples, generator)
-        return self.inverse_transform(z.cpu().numpy().astype(np.float64))
 
     # -- scikit-learn plumbing and persistence -----------------------------------
     @property

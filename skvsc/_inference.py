@@ -1,17 +1,22 @@
-"""Running a fitted model over validated data: batches, dtypes, devices, checks.
+"""Running a fitted model over data: the estimators' inference methods.
 
-Helpers of the estimators' inference methods (``transform``, ``score``, the
-diagnostics): rows are streamed in batches from the host, computed under
-``no_grad`` in eval mode in the dtype of the input, and gathered into NumPy
-arrays.
+:class:`InferenceMixin` holds ``transform``, ``inverse_transform``,
+``score_samples``, ``score`` and ``sample``. Rows are streamed in batches from
+the host, computed under ``no_grad`` in eval mode in the dtype of the input,
+and gathered into NumPy arrays.
 """
 
 import copy
 
 import numpy as np
 import torch
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _params
 from ._core.data import map_batches, to_tensor
+from ._core.likelihoods import LIKELIHOODS
+from ._data_checks import check_support, supported_layout
 from ._device import torch_threads
 
 _EVAL_BATCH_SIZE = 2048
@@ -83,3 +88,124 @@ def score_noises(module, dtype, device):
         tuple(t.to(device, dtype) for t in module.draw_noise(shape, generator))
         for _ in range(_N_SCORE_DRAWS)
     ]
+
+
+class InferenceMixin:
+    """The inference methods of a fitted VAE-family estimator."""
+
+    def _validate_input(self, X):
+        check_is_fitted(self)
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=(np.float64, np.float32),
+        )
+        X = supported_layout(X)
+        if not LIKELIHOODS[self.likelihood_].encodes_outside_support:
+            check_support(X, self.likelihood_)
+        return X
+
+    def transform(self, X):
+        """Encode ``X`` into its latent code (deterministic).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            The code, in the dtype of ``X`` (float32 or float64).
+        """
+        return map_module(self, "code", self._validate_input(X))
+
+    def inverse_transform(self, X):
+        """Decode latent codes into the data space (the mean of p(x | z)).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, e.g. the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Decoded means in the original units: pixel probabilities for the
+            Bernoulli likelihood, the Gaussian mean, the Poisson rate.
+        """
+        check_is_fitted(self)
+        Z = supported_layout(check_array(X, dtype=(np.float64, np.float32), input_name="X"))
+        if Z.shape[1] != self.module_.n_components:
+            raise ValueError(
+                f"X has {Z.shape[1]} features (latent codes), but {type(self).__name__} "
+                f"has n_components={self.module_.n_components}."
+            )
+        return map_module(self, "decode_mean", Z)
+
+    def score_samples(self, X):
+        """Evidence lower bound of each sample, in nats.
+
+        ``log p_theta(x | z)`` is averaged over a fixed set of noise draws shared
+        by all samples, so the result is deterministic and does not depend on
+        how rows are batched.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            ELBO per sample (a lower bound on ``log p(x)``).
+        """
+        X = self._validate_input(X)
+        check_support(X, self.likelihood_)
+        noises = score_noises(self.module_, torch_dtype(X.dtype), self.device_)
+        values = self._schedule_.final()
+        return map_module(self, lambda m: lambda x: m.elbo(x, noises, values), X)
+
+    def score(self, X, y=None):
+        """Mean ELBO per sample, in nats (higher is better).
+
+        Usable as the model-selection criterion of ``GridSearchCV`` without labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Mean ELBO per sample.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw codes from the prior and decode them.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draw.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Decoded means of the prior samples.
+        """
+        check_is_fitted(self)
+        _params.check_int("n_samples", n_samples, 1)
+        seed = _params.seed_from(random_state)
+        generator = torch.Generator(device=self.device_).manual_seed(seed)
+        with torch.no_grad():
+            z = self.module_.prior_sample(n_samples, generator)
+        return self.inverse_transform(z.cpu().numpy().astype(np.float64))
