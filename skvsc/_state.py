@@ -72,6 +72,9 @@ _V1_ATTRIBUTES = {
     "_schedule_": "schedule",
 }
 _V1_DROPPED = ("_stopper",)
+#: Parameters added with a default that changes the model: the value that
+#: keeps the behaviour of states saved before the parameter existed.
+_LEGACY_PARAMS = {"prior": "fixed"}
 _V1_MODULE_KEYS = {
     "shift": "likelihood.shift",
     "scale": "likelihood.scale",
@@ -119,7 +122,8 @@ def read_state(state, cls):
     Warns (:class:`~skvsc.exceptions.InconsistentVersionWarning`) when
     another skvsc version saved it; raises a ValueError for a state format
     this version cannot read. Parameters added since the state was saved take
-    their defaults, which keep the old behaviour. The values of ``fitted``
+    their defaults, or the value in :data:`_LEGACY_PARAMS` where the default
+    would change the model. The values of ``fitted``
     are as stored (dicts and state dicts).
     """
     state = dict(state)
@@ -151,8 +155,9 @@ def read_state(state, cls):
     defaults = {p.name: p.default for p in signature if p.default is not p.empty}
     if state_format == 1:
         state = migrate_v1(state, [p.name for p in signature if p.name != "self"])
+    legacy = {k: v for k, v in _LEGACY_PARAMS.items() if k in defaults}
     return {
-        "params": {**defaults, **state["params"]},
+        "params": {**defaults, **legacy, **state["params"]},
         "fitted": dict(state.get("fitted") or {}),
         "other": dict(state.get("other") or {}),
     }

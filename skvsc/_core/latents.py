@@ -30,12 +30,10 @@ import torch
 from torch import nn
 
 from . import elbo
-from .penalties import USAGE_PENALTIES
+from .penalties import ACTIVE_PROBABILITY, USAGE_PENALTIES, aggregate_spike_kl
 
 # Log-variances are clamped to keep exp() finite.
 _LOGVAR_RANGE = (-14.0, 8.0)
-#: A spike-and-slab unit is active where its activity probability exceeds this.
-ACTIVE_PROBABILITY = 0.5
 
 
 class NormalPosterior(NamedTuple):
@@ -189,5 +187,43 @@ class SpikeSlabLatent(Latent):
         return torch.where(u < self.alpha, slab, torch.zeros_like(slab))
 
 
+class AggregateSpikeSlabLatent(SpikeSlabLatent):
+    """Spike-and-slab codes whose activity prior acts on the aggregate code.
+
+    Prior, posterior, KL (:meth:`kl`, hence the reported -ELBO and the
+    score) and code are those of :class:`SpikeSlabLatent`; only the training
+    objective differs. The fixed prior charges every activation of a unit the
+    per-sample spike KL ``KL(Bern(gamma_nj) || Bern(alpha))`` (about
+    ``log(1 / alpha)`` nats, whatever the data). Here that term is replaced by
+    the aggregate term of :func:`~.penalties.aggregate_spike_kl`,
+    ``sum_j KL(Bern(r_j) || Bern(alpha))`` per sample, with ``r_j`` the
+    fraction of the batch on which unit j is active. The training loss is
+
+    ``mean_n [-log p(x_n | z_n) + w sum_j gamma_nj KL(N(mu_nj, sigma_nj^2) || N(0, 1))]
+    + w sum_j KL(Bern(r_j) || Bern(alpha))``
+
+    (``w`` the KL warm-up weight): the likelihood decides which units a
+    sample uses, and ``alpha`` sets the fraction of active units. It is the
+    ELBO plus the information the spikes carry about the samples, not a bound
+    itself; :meth:`kl` stays the fixed prior's, so scores remain ELBOs.
+    """
+
+    def regularizer(self, posterior, values):
+        """``w * (aggregate term - mean per-sample spike KL)`` plus the usage penalty.
+
+        The subtracted spike KL cancels the one in :meth:`kl` inside the
+        training loss, so the loss is the one of the class docstring.
+        """
+        gamma = posterior.gamma
+        spike = elbo.bernoulli_kl(gamma, self.alpha).sum(dim=1).mean()
+        term = values.kl_weight * (aggregate_spike_kl(gamma, self.alpha).sum() - spike)
+        usage = super().regularizer(posterior, values)
+        return term if usage is None else term + usage
+
+
 #: Latent families by name (the estimators choose one).
-LATENTS = {"normal": NormalLatent, "spike_slab": SpikeSlabLatent}
+LATENTS = {
+    "normal": NormalLatent,
+    "spike_slab": SpikeSlabLatent,
+    "spike_slab_aggregate": AggregateSpikeSlabLatent,
+}

@@ -6,7 +6,13 @@ plain ELBO. Each returns one value per latent unit, shape ``(J,)``, from the
 activity probabilities ``gamma`` of a mini-batch, shape ``(n, J)``.
 """
 
+import torch
+
 from .elbo import bernoulli_kl
+
+#: A spike-and-slab unit is active where its activity probability exceeds this
+#: (the rule of ``transform``; :mod:`.latents` uses the same constant).
+ACTIVE_PROBABILITY = 0.5
 
 
 def usage_kl(gamma, alpha):
@@ -27,6 +33,32 @@ def balance_kl(gamma):
     uses); it only moves activity from over-used units to under-used ones.
     """
     return bernoulli_kl(gamma.mean(dim=0), gamma.mean().detach())
+
+
+def aggregate_activity(gamma):
+    """Fraction of a batch on which each unit is active, counted as ``transform`` counts.
+
+    The value is ``r_j = mean_n [gamma_nj > 1/2]``, the activity of the exact-sparse
+    code; its gradient is that of ``mean_n gamma_nj`` (a straight-through estimate),
+    so that every sample's activity probability receives one. Returns shape ``(J,)``.
+    """
+    soft = gamma.mean(dim=0)
+    hard = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype).mean(dim=0)
+    return soft + (hard - soft).detach()
+
+
+def aggregate_spike_kl(gamma, alpha):
+    """Aggregate activity prior: ``KL(Bernoulli(r_j) || Bernoulli(alpha))`` per unit.
+
+    ``r_j`` is :func:`aggregate_activity`. The fixed prior's per-sample spike
+    term splits exactly as ``mean_n KL(Bern(gamma_nj) || Bern(alpha)) = I_j +
+    KL(Bern(mean_n gamma_nj) || Bern(alpha))``, where ``I_j`` is the
+    information the spike of unit j carries about the sample (the "fee" of
+    every activation). This term keeps the second part only, with the rate of
+    the exact-sparse code: ``alpha`` becomes the target fraction of active
+    units instead of a per-activation fee. Returns shape ``(J,)``.
+    """
+    return bernoulli_kl(aggregate_activity(gamma), alpha)
 
 
 #: The forms of the usage penalty, by the name the estimators use

@@ -19,7 +19,7 @@ def small_vae(
     """A VAE with an MLP of ``hidden`` layers, weights drawn from ``seed``
     (or ``generator``); spike-and-slab with alpha=0.3 and the "prior" usage
     penalty unless told otherwise."""
-    if latent == "spike_slab":
+    if latent.startswith("spike_slab"):
         latent_params = {"alpha": 0.3, "usage": "prior", **latent_params}
     config = ModelConfig(
         n_features,

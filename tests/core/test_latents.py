@@ -25,7 +25,7 @@ def heads(n=7, names=("mu", "logvar", "gamma")):
 
 
 def make(name, **params):
-    if name == "spike_slab":
+    if name.startswith("spike_slab"):
         params = {"alpha": 0.1, "usage": "balance", **params}
     return LATENTS[name](J, **params)
 

@@ -1,0 +1,106 @@
+"""The aggregate activity prior (``prior="aggregate"``) against independent oracles.
+
+The oracles use ``torch.distributions`` and explicit loops, never the
+functions under test: the straight-through activity rate, the aggregate KL,
+the exact split of the fixed prior's spike KL, and the training loss of
+:class:`AggregateSpikeSlabLatent` inside the model's objective.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Bernoulli, Normal, kl_divergence
+
+from skvsc._core.latents import LATENTS, AggregateSpikeSlabLatent, SpikeSlabLatent
+from skvsc._core.penalties import aggregate_activity, aggregate_spike_kl
+from skvsc._core.schedule import StepValues
+
+from .helpers import small_vae
+
+GAMMA = torch.tensor(
+    [[0.2, 0.9, 0.01, 0.6], [0.7, 0.3, 0.02, 0.4], [0.1, 0.95, 0.05, 0.8]], dtype=torch.float64
+)
+
+
+def _bernoulli_kl(p, q):
+    p, q = torch.tensor(p, dtype=torch.float64), torch.tensor(q, dtype=torch.float64)
+    return float(kl_divergence(Bernoulli(p), Bernoulli(q)))
+
+
+def test_aggregate_activity_counts_like_transform_with_the_soft_gradient():
+    gamma = GAMMA.clone().requires_grad_(True)
+    rate = aggregate_activity(gamma)
+    # Value: the fraction of rows with gamma > 1/2 (the non-zeros of transform).
+    np.testing.assert_allclose(rate.detach().numpy(), [1 / 3, 2 / 3, 0.0, 2 / 3])
+    # Gradient: that of the mean of gamma over the rows.
+    rate.sum().backward()
+    torch.testing.assert_close(gamma.grad, torch.full_like(GAMMA, 1 / 3))
+
+
+def test_aggregate_spike_kl_is_the_bernoulli_kl_of_the_hard_rate():
+    alpha = 0.3
+    expected = [_bernoulli_kl(min(max(r, 1e-6), 1 - 1e-6), alpha) for r in (1 / 3, 2 / 3, 0, 2 / 3)]
+    np.testing.assert_allclose(aggregate_spike_kl(GAMMA, alpha).numpy(), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.2, 0.7])
+def test_fixed_spike_kl_splits_into_information_and_aggregate_terms(alpha):
+    # mean_n KL(Bern(g_n) || Bern(a)) = mean_n KL(Bern(g_n) || Bern(r)) + KL(Bern(r) || Bern(a)),
+    # r = mean_n g_n: the identity behind prior="aggregate" (it drops the first term).
+    for j in range(GAMMA.shape[1]):
+        column = GAMMA[:, j].tolist()
+        rate = sum(column) / len(column)
+        fixed = sum(_bernoulli_kl(gn, alpha) for gn in column) / len(column)
+        information = sum(_bernoulli_kl(gn, rate) for gn in column) / len(column)
+        assert math.isclose(fixed, information + _bernoulli_kl(rate, alpha), rel_tol=1e-9)
+
+
+def _oracle_loss(model, x, values, generator):
+    """The training loss of the aggregate family written out with torch.distributions."""
+    post = model.encode(x)
+    noise = model.draw_noise(post.mu.shape, generator)
+    z = model.latent.rsample(post, noise, values)
+    nll = -model.log_likelihood(x, z)
+    sigma = torch.exp(0.5 * post.logvar)
+    slab = kl_divergence(Normal(post.mu, sigma), Normal(0.0, 1.0))
+    per_sample = nll + values.kl_weight * (post.gamma * slab).sum(dim=1)
+    rate = (post.gamma > 0.5).to(x.dtype).mean(dim=0).clamp(1e-6, 1 - 1e-6)
+    alpha = torch.tensor(model.latent.alpha, dtype=x.dtype)
+    aggregate = kl_divergence(Bernoulli(rate), Bernoulli(alpha)).sum()
+    return per_sample.mean() + values.kl_weight * aggregate
+
+
+@pytest.mark.parametrize("kl_weight", [1.0, 0.3])
+def test_training_loss_is_reconstruction_slab_kl_and_aggregate_term(kl_weight):
+    model = small_vae(6, 5, latent="spike_slab_aggregate", alpha=0.2, usage="balance").double()
+    x = torch.rand(9, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    values = StepValues(sharpness=100.0, kl_weight=kl_weight, usage_weight=0.0)
+    loss, stats = model.objective(x, values, torch.Generator().manual_seed(4))
+    expected = _oracle_loss(model, x, values, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(loss, expected)
+    # The reported KL is still the fixed prior's (the loss is not the -ELBO).
+    post = model.encode(x)
+    fixed_kl = LATENTS["spike_slab"](5, alpha=0.2, usage="balance").kl(post, values)
+    torch.testing.assert_close(stats[1], fixed_kl.sum())
+
+
+def test_fixed_family_trains_the_elbo():
+    model = small_vae(6, 5, latent="spike_slab", alpha=0.2, usage="balance").double()
+    x = torch.rand(9, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    values = StepValues(sharpness=100.0, usage_weight=0.0)
+    loss, _ = model.objective(x, values, torch.Generator().manual_seed(4))
+    elbo = model.elbo(x, [model.draw_noise((9, 5), torch.Generator().manual_seed(4))], values)
+    torch.testing.assert_close(loss, -elbo.mean())
+
+
+def test_aggregate_family_scores_and_codes_like_the_fixed_one():
+    fixed = SpikeSlabLatent(4, alpha=0.1, usage="balance")
+    aggregate = AggregateSpikeSlabLatent(4, alpha=0.1, usage="balance")
+    post = fixed.posterior(
+        {k: torch.randn(5, 4, dtype=torch.float64) for k in ("mu", "logvar", "gamma")}
+    )
+    values = StepValues(sharpness=200.0)
+    torch.testing.assert_close(aggregate.kl(post, values), fixed.kl(post, values))
+    torch.testing.assert_close(aggregate.code(post), fixed.code(post))
