@@ -6,8 +6,6 @@ plain ELBO. Each returns one value per latent unit, shape ``(J,)``, from the
 activity probabilities ``gamma`` of a mini-batch, shape ``(n, J)``.
 """
 
-import torch
-
 from .elbo import bernoulli_kl
 
 #: A spike-and-slab unit is active where its activity probability exceeds this
