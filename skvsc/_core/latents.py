@@ -200,23 +200,26 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     fraction of the batch on which unit j is active. The training loss is
 
     ``mean_n [-log p(x_n | z_n) + w sum_j gamma_nj KL(N(mu_nj, sigma_nj^2) || N(0, 1))]
-    + w sum_j KL(Bern(r_j) || Bern(alpha))``
+    + sum_j KL(Bern(r_j) || Bern(alpha))``
 
-    (``w`` the KL warm-up weight): the likelihood decides which units a
+    (``w`` the KL warm-up weight, which the aggregate term does not wait for): the likelihood decides which units a
     sample uses, and ``alpha`` sets the fraction of active units. It is the
     ELBO plus the information the spikes carry about the samples, not a bound
     itself; :meth:`kl` stays the fixed prior's, so scores remain ELBOs.
     """
 
     def regularizer(self, posterior, values):
-        """``w * (aggregate term - mean per-sample spike KL)`` plus the usage penalty.
+        """``aggregate term - w * mean per-sample spike KL`` plus the usage penalty.
 
         The subtracted spike KL cancels the one in :meth:`kl` inside the
         training loss, so the loss is the one of the class docstring.
         """
         gamma = posterior.gamma
         spike = elbo.bernoulli_kl(gamma, self.alpha).sum(dim=1).mean()
-        term = values.kl_weight * (aggregate_spike_kl(gamma, self.alpha).sum() - spike)
+        # The aggregate term is not warmed up: it charges no per-sample fee, and
+        # at full weight from the first step it keeps units from saturating on
+        # (gamma = 1, where the sigmoid passes no gradient) during the warm-up.
+        term = aggregate_spike_kl(gamma, self.alpha).sum() - values.kl_weight * spike
         usage = super().regularizer(posterior, values)
         return term if usage is None else term + usage
 
