@@ -202,8 +202,9 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     ``mean_n [-log p(x_n | z_n) + w sum_j gamma_nj KL(N(mu_nj, sigma_nj^2) || N(0, 1))]
     + sum_j KL(Bern(r_j) || Bern(alpha))``
 
-    (``w`` the KL warm-up weight, which the aggregate term does not wait for): the likelihood decides which units a
-    sample uses, and ``alpha`` sets the fraction of active units. It is the
+    (``w`` the KL warm-up weight, which the aggregate term does not wait
+    for): the likelihood decides which units a sample uses, and ``alpha``
+    sets the fraction of active units. It is the
     ELBO plus the information the spikes carry about the samples, not a bound
     itself; :meth:`kl` stays the fixed prior's, so scores remain ELBOs.
     """
