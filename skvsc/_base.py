@@ -39,6 +39,13 @@ from ._progress import Progress
 _GPU_CHECK_EVERY = 32
 
 
+#: ``max_iter="auto"``: the optimizer steps to aim for, and the bounds on the epochs.
+#: Large data sets converge in fewer epochs, small ones need more passes
+#: (e.g. 8x8 digits, whose epochs are a few steps each).
+_AUTO_STEPS = 8000
+_AUTO_EPOCHS = (10, 200)
+
+
 @dataclass(frozen=True)
 class Family:
     """What an estimator adds to the shared parameters: the latent family
@@ -70,7 +77,7 @@ class _BaseVAE(InferenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         self : object
             The fitted estimator.
         """
-        return self._fit(X, self.max_iter, resume=self.warm_start, early_stopping=True)
+        return self._fit(X, None, resume=self.warm_start, early_stopping=True)
 
     def partial_fit(self, X, y=None):
         """Train for one epoch over ``X``, keeping the state between calls.
@@ -93,6 +100,8 @@ class _BaseVAE(InferenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         return self._fit(X, 1, resume=True, early_stopping=False)
 
     def _fit(self, X, n_epochs, *, resume, early_stopping):
+        """Validate, initialise unless resuming, and train ``n_epochs`` epochs
+        (None: ``max_iter``, resolved for ``X``)."""
         family = self._check_params()
         resume = resume and hasattr(self, "module_")
         if resume:
@@ -100,6 +109,8 @@ class _BaseVAE(InferenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         X, (low, high) = self._validate_fit_data(X, reset=not resume)
         if not resume:
             self._initialize(X, family, low, high)
+        if n_epochs is None:
+            n_epochs = self._max_epochs(X.shape[0])
         self._train(X, n_epochs, early_stopping=early_stopping and self.early_stopping)
         return self._store_code_statistics(X)
 
@@ -148,17 +159,28 @@ class _BaseVAE(InferenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin
         self._optimizer = make_optimizer(self.module_.parameters(), self.learning_rate_init)
         generator = torch.Generator(device=self.device_).manual_seed(seed + 1)
         self._rng_state = generator.get_state()
-        batch_size = self._batch_size(X.shape[0])
-        n_train = X.shape[0]
-        if self.early_stopping:
-            n_train -= self._validation_size(n_train)
-        steps_per_epoch = -(-n_train // batch_size)
-        self._schedule_ = Schedule(self.max_iter * steps_per_epoch, **family.schedule_params)
+        total_steps = self._max_epochs(X.shape[0]) * self._steps_per_epoch(X.shape[0])
+        self._schedule_ = Schedule(total_steps, **family.schedule_params)
         self._step = 0
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.validation_scores_ = [] if self.early_stopping else None
         self.history_ = []
+
+    def _steps_per_epoch(self, n_samples):
+        """Optimizer steps of one epoch over ``n_samples`` (less the validation part)."""
+        n_train = n_samples
+        if self.early_stopping:
+            n_train -= self._validation_size(n_train)
+        return -(-n_train // self._batch_size(n_train))
+
+    def _max_epochs(self, n_samples):
+        """``max_iter``, with ``"auto"`` resolved for ``n_samples`` training samples:
+        the epochs of about ``_AUTO_STEPS`` optimizer steps, within ``_AUTO_EPOCHS``."""
+        if self.max_iter != "auto":
+            return self.max_iter
+        epochs = -(-_AUTO_STEPS // self._steps_per_epoch(n_samples))
+        return min(max(epochs, _AUTO_EPOCHS[0]), _AUTO_EPOCHS[1])
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":

@@ -29,8 +29,12 @@ hidden_layer_sizes : tuple of int, default=(400,)
     gives a linear encoder and decoder.
 """,
     "max_iter": """\
-max_iter : int, default=100
-    Number of epochs (passes over the data) of :meth:`fit`.
+max_iter : int or "auto", default="auto"
+    Most epochs (passes over the data) of :meth:`fit`; training stops
+    earlier when the loss stops improving (``tol``, ``n_iter_no_change``).
+    ``"auto"`` gives about 8,000 optimizer steps, at least 10 and at most
+    200 epochs: about 18 epochs on 60,000 samples at the default batch size,
+    200 on a thousand. The warm-ups are fractions of these epochs.
 """,
     "batch_size": """\
 batch_size : int or "auto", default="auto"

@@ -103,7 +103,10 @@ def check_shared(est):
     check_int("n_components", est.n_components, 1)
     check_options("likelihood", est.likelihood, {"auto", *LIKELIHOODS})
     check_hidden_layer_sizes(est.hidden_layer_sizes)
-    check_int("max_iter", est.max_iter, 1)
+    if est.max_iter != "auto":
+        if not _is_int(est.max_iter):
+            raise TypeError(f"max_iter must be 'auto' or an int, got {est.max_iter!r}.")
+        check_int("max_iter", est.max_iter, 1)
     check_batch_size(est.batch_size)
     check_real("learning_rate_init", est.learning_rate_init, 0, open_low=True)
     if est.max_grad_norm is not None:

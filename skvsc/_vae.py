@@ -123,7 +123,7 @@ class VAETransformer(_BaseVAE):
         *,
         likelihood="auto",
         hidden_layer_sizes=(400,),
-        max_iter=100,
+        max_iter="auto",
         batch_size="auto",
         learning_rate_init=1e-3,
         max_grad_norm=None,

@@ -224,7 +224,7 @@ class VariationalSparseCoder(_BaseVAE):
         prior="aggregate",
         likelihood="auto",
         hidden_layer_sizes=(400,),
-        max_iter=100,
+        max_iter="auto",
         batch_size="auto",
         learning_rate_init=1e-3,
         max_grad_norm=None,
