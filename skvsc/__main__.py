@@ -269,9 +269,7 @@ def main(argv=None):
         "mean non-zero entries of a test code, test images whose code is all zeros (empty)\n"
         "and seconds to fit the encoder:\n"
     )
-    print(
-        f"{'encoder':<52}{'LogReg':>7}{'SVC':>7}  {'non-zeros':<22}{'empty':>7}{'fit (s)':>9}"
-    )
+    print(f"{'encoder':<52}{'LogReg':>7}{'SVC':>7}  {'non-zeros':<22}{'empty':>7}{'fit (s)':>9}")
     results = []
     for label, cls, params in MODELS:
         estimator = cls(**params, **common)
