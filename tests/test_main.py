@@ -103,3 +103,16 @@ def test_mnist_mode_with_a_stand_in_loader(monkeypatch, capsys):
     assert calls == [("somewhere", "train", True), ("somewhere", "test", True)]
     out = capsys.readouterr().out
     assert "MNIST" in out and "40 training and 20 test images" in out
+
+
+def test_readme_quick_start_is_two_commands():
+    """The README opens with two complete commands; CI runs the second one as written."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sections = readme.split("\n## ")
+    assert sections[1].startswith("Quick start on a fresh machine")
+    block = sections[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    install_and_run, install_and_test = block.strip().splitlines()
+    assert install_and_run.startswith("pip install") and "python -m skvsc" in install_and_run
+    assert install_and_test.startswith("pip install") and "pytest" in install_and_test
+    assert "index-url" not in block  # the default package index only
+    assert "README" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
