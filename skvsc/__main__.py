@@ -59,10 +59,11 @@ def _parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n"
-            f"  {PROG}                                   # digits, a minute or less\n"
+            f"  {PROG}                                   # digits, the estimators' defaults\n"
+            f"  {PROG} --threads 1                       # faster when other jobs share the cores\n"
             f"  {PROG} --max-iter 2                      # a quick check that it runs\n"
             f"  {PROG} --dataset mnist --data-dir DIR --n-train 10000 --max-iter 20\n"
-            f"  SKVSC_DATA=DIR {PROG} --dataset fashion --download\n"
+            f"  SKVSC_DATA=DIR {PROG} --dataset fashion --download --n-train 10000\n"
             "\n"
             "MNIST files: DIR/mnist/ holds train-images-idx3-ubyte.gz,\n"
             "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and\n"
