@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 import skvsc  # noqa: E402
 from skvsc import VAETransformer, VariationalSparseCoder  # noqa: E402
 from skvsc._device import torch_threads  # noqa: E402
-from skvsc.datasets import load_mnist  # noqa: E402
+from skvsc.datasets import get_data_home, load_mnist  # noqa: E402
 
 #: Where skvsc and the torch loops run (``--device``); scikit-learn always runs on the CPU.
 DEVICE = torch.device("cpu")
@@ -52,9 +52,11 @@ N_COMPONENTS = 200
 
 # -- data ------------------------------------------------------------------------------
 def data_dir(arg):
-    for candidate in (arg, os.environ.get("SKVSC_DATA"), REPO.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / "mnist" / "train-images-idx3-ubyte.gz").exists():
-            return Path(candidate)
+    """The data home (``--data-dir``, else ``$SKVSC_DATA``, else skvsc's cache) when it
+    holds MNIST, else None."""
+    candidate = Path(get_data_home(arg))
+    if (candidate / "mnist" / "train-images-idx3-ubyte.gz").exists():
+        return candidate
     return None
 
 
@@ -276,25 +278,33 @@ def core_fit(X, X_test, batch_size, seed, **switches):
     Returns ``(samples per wall second, per CPU second, test -ELBO)``; the
     -ELBO uses fixed noise draws so that every setting is scored identically.
     """
-    from skvsc._data import make_source
-    from skvsc._models import SpikeSlabVAE
-    from skvsc._train import evaluate_elbo, fit_model, make_optimizer
+    from skvsc._core.data import make_source
+    from skvsc._core.schedule import Schedule
+    from skvsc._core.train import TrainConfig, evaluate_elbo, fit_model, make_optimizer
+    from skvsc._core.vae import ModelConfig, build_vae
 
-    est = VariationalSparseCoder()
-    gen = torch.Generator().manual_seed(seed)
-    model = SpikeSlabVAE(784, N_COMPONENTS, (HIDDEN,), "bernoulli", gen, alpha=est.alpha)
-    model.to(DEVICE)
-    schedule = est._schedule(-(-len(X) // batch_size))
+    est = VariationalSparseCoder()  # its defaults
+    family = est._family()
+    config = ModelConfig(
+        784,
+        N_COMPONENTS,
+        "bernoulli",
+        family.latent,
+        family.latent_params,
+        "mlp",
+        {"hidden_layer_sizes": (HIDDEN,)},
+    )
+    model = build_vae(config, torch.Generator().manual_seed(seed)).to(DEVICE)
+    schedule = Schedule(-(-len(X) // batch_size), **family.schedule_params)
     wall, cpu, _ = clocked(
         fit_model,
         model,
         make_optimizer(model.parameters(), est.learning_rate_init),
         make_source(X, DEVICE),
         n_epochs=1,
-        batch_size=batch_size,
         schedule=schedule,
         generator=torch.Generator(DEVICE).manual_seed(seed + 1),
-        **switches,
+        config=TrainConfig(batch_size=batch_size, **switches),
     )
     noise_gen = torch.Generator().manual_seed(0)
     noises = [

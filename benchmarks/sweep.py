@@ -47,7 +47,6 @@ from skvsc import VariationalSparseCoder  # noqa: E402
 from skvsc._device import torch_threads  # noqa: E402
 from skvsc.datasets import load_mnist  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data"
 MODES = ("serial-1t", "serial", "loky", "dask", "dask-notrim")
 CLUSTER = dict(
     n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
@@ -171,8 +170,8 @@ def main(argv=None):
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     args = parser.parse_args(argv)
 
-    data_dir = args.data_dir or os.environ.get("SKVSC_DATA") or str(DEFAULT_DATA)
-    X, y = load_mnist(data_dir, download=False, progress=False)
+    # --data-dir, else $SKVSC_DATA, else skvsc's data home.
+    X, y = load_mnist(args.data_dir, download=False, progress=False)
     X, y = X[: args.n_samples], y[: args.n_samples]
     n_fits = len(args.alpha) * len(args.n_components) * args.cv
     print(

@@ -113,10 +113,10 @@ sphinx_gallery_conf = {
 
 # -- optional parts ---------------------------------------------------------------
 # skvsc.plotting needs matplotlib, and a version of skvsc may lack skvsc.save / load
-# or one of the results, performance, reliability and scaling pages. Where one is
-# missing, references to it become plain text and its API section a note, so that
-# the build stays warning-free either way.
-OPTIONAL_PAGES = ("results", "performance", "reliability", "scaling")
+# or one of the results, performance, reliability, scaling and architecture pages.
+# Where one is missing, references to it become plain text and its API section a
+# note, so that the build stays warning-free either way.
+OPTIONAL_PAGES = ("results", "performance", "reliability", "scaling", "architecture")
 
 
 def _page_exists(name):

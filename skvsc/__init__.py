@@ -1,9 +1,8 @@
 """skvsc: Variational Sparse Coding as scikit-learn transformers."""
 
-from ._persistence import load, save
+from ._io import load, save
 from ._vae import VAETransformer
+from ._version import __version__
 from ._vsc import VariationalSparseCoder
-
-__version__ = "0.1.0.dev0"
 
 __all__ = ["VAETransformer", "VariationalSparseCoder", "__version__", "load", "save"]

@@ -3,6 +3,9 @@
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.sparsefuncs import mean_variance_axis
+from sklearn.utils.validation import validate_data
+
+from ._core.likelihoods import LIKELIHOODS
 
 #: Training runs in float32: |X| must stay clear of its overflow, also after centring.
 MAX_ABS_X = float(np.finfo(np.float32).max) / 4
@@ -29,6 +32,19 @@ def column_stats(X):
     return mean, scale
 
 
+def validated(estimator, X, *, reset):
+    """``X`` checked by scikit-learn's ``validate_data`` (float32 or float64,
+    dense or sparse) in a layout the core reads (:func:`supported_layout`)."""
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        accept_sparse=("csr", "csc", "coo"),
+        dtype=(np.float64, np.float32),
+    )
+    return supported_layout(X)
+
+
 def supported_layout(X):
     """CSR for sparse input; a positive-stride array for dense input (torch
     cannot wrap negative strides, e.g. ``X[::-1]``)."""
@@ -39,8 +55,8 @@ def supported_layout(X):
     return X
 
 
-def check_magnitude(X):
-    low, high = data_range(X)
+def check_magnitude(low, high):
+    """Data ranging over ``[low, high]`` can be trained in float32."""
     if max(-low, high) > MAX_ABS_X:
         raise ValueError(
             f"X has values of magnitude up to {max(-low, high):.3g}, too large for "
@@ -49,11 +65,10 @@ def check_magnitude(X):
         )
 
 
-def check_unit_range(X):
-    low, high = data_range(X)
-    if low < 0.0 or high > 1.0:
-        raise ValueError(
-            f"The Bernoulli likelihood needs X in [0, 1], but X ranges over "
-            f"[{low:.4g}, {high:.4g}]. Scale the data first, e.g. with "
-            "sklearn.preprocessing.MinMaxScaler, or use likelihood='gaussian'."
-        )
+def check_support(X, likelihood, value_range=None):
+    """``X`` lies where the likelihood named ``likelihood`` is defined (e.g.
+    [0, 1] for Bernoulli), else a ValueError with the data range and remedies.
+    ``value_range`` is ``data_range(X)`` when it is known."""
+    likelihood = LIKELIHOODS[likelihood]
+    if likelihood.support != (-np.inf, np.inf):
+        likelihood.check_range(*(value_range or data_range(X)))

@@ -45,6 +45,17 @@ def loadable_device(device_name):
     return device
 
 
+def same_device(a, b):
+    """Whether two device specifications name the same device (``"cuda"`` is
+    the current CUDA device)."""
+    a, b = torch.device(a), torch.device(b)
+    if a.type == "cuda" and a.index is None:
+        a = torch.device("cuda", torch.cuda.current_device())
+    if b.type == "cuda" and b.index is None:
+        b = torch.device("cuda", torch.cuda.current_device())
+    return a == b
+
+
 @contextlib.contextmanager
 def torch_threads(n_threads):
     """Use ``n_threads`` intra-op threads inside the block (None: leave as is)."""

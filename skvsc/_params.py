@@ -1,7 +1,10 @@
 """Checks of constructor parameters with messages that name the parameter.
 
 Plain Python on purpose: scikit-learn's constraint machinery is private API.
-``seed_from`` turns ``random_state`` into the seed of the torch generators.
+:func:`check_shared` checks the parameters both estimators share and
+:func:`check_unchanged` those fixed when a model is initialised, when training
+continues. ``seed_from`` turns ``random_state`` into the seed of the torch
+generators.
 """
 
 import numbers
@@ -9,6 +12,9 @@ import secrets
 
 import numpy as np
 from sklearn.utils import check_random_state
+
+from ._core.likelihoods import LIKELIHOODS
+from ._device import resolve_device, same_device
 
 
 def _is_int(value):
@@ -90,3 +96,56 @@ def seed_from(random_state):
     if random_state is None:
         return secrets.randbits(63)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def check_shared(est):
+    """Check the parameters both estimators share."""
+    check_int("n_components", est.n_components, 1)
+    check_options("likelihood", est.likelihood, {"auto", *LIKELIHOODS})
+    check_hidden_layer_sizes(est.hidden_layer_sizes)
+    check_int("max_iter", est.max_iter, 1)
+    check_batch_size(est.batch_size)
+    check_real("learning_rate_init", est.learning_rate_init, 0, open_low=True)
+    if est.max_grad_norm is not None:
+        check_real("max_grad_norm", est.max_grad_norm, 0, open_low=True)
+    check_real("tol", est.tol, 0)
+    check_int("n_iter_no_change", est.n_iter_no_change, 1)
+    check_bool("early_stopping", est.early_stopping)
+    check_real("validation_fraction", est.validation_fraction, 0, 1, open_low=True, open_high=True)
+    check_bool("warm_start", est.warm_start)
+    check_real("kl_warmup", est.kl_warmup, 0, 1)
+    if est.n_threads is not None:
+        check_int("n_threads", est.n_threads, 1)
+    check_int("verbose", int(est.verbose), 0)
+    resolve_device(est.device)
+
+
+def check_unchanged(est, family):
+    """Training continues the fitted model of ``est`` (warm_start or partial_fit):
+    the parameters fixed when it was initialised must not have changed, which
+    would otherwise be ignored. ``family`` is the estimator's current Family."""
+    config = est._model_config
+    fixed = {
+        "n_components": (est.n_components, config.n_components),
+        "hidden_layer_sizes": (
+            tuple(est.hidden_layer_sizes),
+            config.network_params["hidden_layer_sizes"],
+        ),
+        "likelihood": (est.likelihood, est.likelihood_),
+        "latent family": (family.latent, config.latent),
+        **{k: (v, config.latent_params.get(k)) for k, v in family.latent_params.items()},
+        **{k: (v, getattr(est._schedule_, k)) for k, v in family.schedule_params.items()},
+    }
+    changed = [
+        f"{name}={new!r} (the model has {old!r})"
+        for name, (new, old) in fixed.items()
+        if new != old and not (name == "likelihood" and new == "auto")
+    ]
+    if not same_device(resolve_device(est.device), est.device_):
+        changed.append(f"device={est.device!r} (the model is on {est.device_!r})")
+    if changed:
+        raise ValueError(
+            f"{'; '.join(changed)}: these parameters are fixed when the model is "
+            "initialised, and training continues the fitted model (warm_start=True "
+            "or partial_fit). Set warm_start=False and call fit to train a new model."
+        )

@@ -1,4 +1,4 @@
-"""Progress reports while fitting, fed with the per-epoch records of ``fit_model``.
+"""Progress reports while fitting: an epoch callback of the training loop.
 
 ``verbose=0`` reports nothing, ``verbose=1`` shows a tqdm bar over the epochs
 (plain short lines when tqdm is not installed) and ``verbose>=2`` prints one
@@ -6,6 +6,8 @@ line per epoch with every number of the record.
 """
 
 import sys
+
+from ._core.train import Callback
 
 
 def format_epoch(record, n_epochs=None):
@@ -42,8 +44,8 @@ def _tqdm():
     return tqdm
 
 
-class Progress:
-    """Context manager whose instances are the ``callback`` of ``fit_model``.
+class Progress(Callback):
+    """Epoch callback (and context manager) that reports each epoch's record.
 
     Parameters
     ----------
@@ -86,6 +88,10 @@ class Progress:
 
     def __exit__(self, *exc_info):
         self.close()
+        return False
+
+    def on_epoch_end(self, record, context):
+        self(record)
         return False
 
     def __call__(self, record):

@@ -1,12 +1,11 @@
 """VAETransformer: the Gaussian VAE baseline."""
 
-from . import _params
-from ._base import _BaseVAE
+from . import _docs, _inference, _params
+from ._base import Family, _BaseVAE
 from ._diagnostics import ACTIVE_VARIANCE_THRESHOLD, count_active_units, posterior_mean_variance
-from ._models import GaussianVAE
-from ._schedule import Schedule
 
 
+@_docs.fill
 class VAETransformer(_BaseVAE):
     """Gaussian variational auto-encoder as a scikit-learn transformer.
 
@@ -17,84 +16,49 @@ class VAETransformer(_BaseVAE):
 
     Parameters
     ----------
-    n_components : int, default=32
-        Dimension J of the latent space.
+    {{n_components}}
 
-    likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
-        Decoder likelihood. ``"bernoulli"`` needs X in [0, 1] (values strictly
-        inside are allowed; no continuous-Bernoulli correction is applied).
-        ``"gaussian"`` models each standardised feature with a learned variance.
-        ``"auto"`` picks Bernoulli when X lies in [0, 1] and Gaussian otherwise;
-        the choice is stored in ``likelihood_``.
+    {{likelihood}}
 
-    hidden_layer_sizes : tuple of int, default=(400,)
-        Hidden ReLU layers of the encoder; the decoder mirrors them. ``()``
-        gives a linear encoder and decoder.
+    {{hidden_layer_sizes}}
 
-    max_iter : int, default=100
-        Number of epochs (passes over the data) of :meth:`fit`.
+    {{max_iter}}
 
-    batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(128, n_samples)``.
+    {{batch_size}}
 
-    learning_rate_init : float, default=1e-3
-        Learning rate of the Adam optimizer.
+    {{learning_rate_init}}
 
-    max_grad_norm : float, default=None
-        Clip the norm of the gradient of each step to this value (None: no
-        clipping). It helps when training stops on a non-finite loss.
+    {{max_grad_norm}}
 
-    tol : float, default=1e-4
-        Stop when the monitored loss (training -ELBO, or validation -ELBO with
-        ``early_stopping``) has not improved by ``tol`` nats per sample for
-        ``n_iter_no_change`` consecutive epochs after the warm-up.
+    {{tol}}
 
-    n_iter_no_change : int, default=10
-        Number of epochs without improvement before stopping.
+    {{n_iter_no_change}}
 
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, monitor its ELBO and keep
-        the weights of the best epoch.
+    {{early_stopping}}
 
-    validation_fraction : float, default=0.1
-        Fraction of the training data held out with ``early_stopping``.
+    {{validation_fraction}}
 
-    warm_start : bool, default=False
-        Continue training the fitted model on a new call to :meth:`fit` instead
-        of starting from scratch.
+    {{warm_start}}
 
-    kl_warmup : float, default=0.0
-        Fraction of the training during which the weight of the KL term rises
-        linearly from 0 to 1; 0 disables the warm-up.
+    {{kl_warmup}}
 
-    device : str or torch.device, default="auto"
-        Where to train and encode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or
-        ``"auto"`` (CUDA when available, resolved at fit time).
+    {{device}}
 
-    n_threads : int, default=None
-        Torch intra-op threads used while fitting and encoding. ``None`` leaves
-        torch's setting alone.
+    {{n_threads}}
 
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and sampling. Pass an int for
-        reproducible results on the CPU. The global numpy and torch RNGs are
-        never used.
+    {{random_state}}
 
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar over the epochs with the current
-        training -ELBO (needs ``tqdm``; short lines are printed without it);
-        2 or more prints one line per epoch: the training -ELBO and its parts
-        (reconstruction and KL), the validation ELBO with ``early_stopping``
-        and the seconds taken. :meth:`partial_fit` prints lines instead of a
-        bar.
+    {{verbose}}
 
     Attributes
     ----------
     module_ : torch.nn.Module
-        The fitted encoder/decoder (a ``skvsc._models.GaussianVAE``).
+        The fitted model: encoder and decoder networks, the normal latent
+        family and the likelihood (see the architecture page of the
+        documentation).
 
     likelihood_ : str
-        The likelihood used, ``"bernoulli"`` or ``"gaussian"``.
+        The likelihood used, ``"bernoulli"``, ``"gaussian"`` or ``"poisson"``.
 
     device_ : str
         The device the model lives on.
@@ -154,8 +118,6 @@ class VAETransformer(_BaseVAE):
     (3, 8)
     """
 
-    _model_class = GaussianVAE
-
     def __init__(
         self,
         n_components=32,
@@ -195,11 +157,13 @@ class VAETransformer(_BaseVAE):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _schedule(self, total_steps):
-        return Schedule(total_steps=total_steps, kl_warmup=float(self.kl_warmup))
+    def _family(self):
+        return Family(
+            latent="normal", latent_params={}, schedule_params={"kl_warmup": float(self.kl_warmup)}
+        )
 
     def _code_statistics(self, X, threshold=ACTIVE_VARIANCE_THRESHOLD):
-        variance = self._reduce_posterior(X, _posterior_mean, posterior_mean_variance)
+        variance = _inference.reduce_rows(self, X, _posterior_mean, posterior_mean_variance)
         return {
             "n_samples": X.shape[0],
             "posterior_mean_variance": variance,

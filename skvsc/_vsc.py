@@ -2,13 +2,13 @@
 
 import warnings
 
-from . import _params
-from ._base import _BaseVAE
+from . import _docs, _inference, _params
+from ._base import Family, _BaseVAE
+from ._core.penalties import USAGE_PENALTIES
 from ._diagnostics import activation_statistics
-from ._models import SpikeSlabVAE
-from ._schedule import Schedule
 
 
+@_docs.fill
 class VariationalSparseCoder(_BaseVAE):
     """Variational Sparse Coding: a VAE with a spike-and-slab latent space.
 
@@ -24,8 +24,7 @@ class VariationalSparseCoder(_BaseVAE):
 
     Parameters
     ----------
-    n_components : int, default=200
-        Number of latent units J.
+    {{n_components}}
 
     alpha : float, default=0.01
         Prior probability that a latent unit is active, in the open interval
@@ -33,58 +32,34 @@ class VariationalSparseCoder(_BaseVAE):
         ``alpha`` in :class:`~sklearn.decomposition.DictionaryLearning`, where a
         larger penalty gives sparser codes.
 
-    likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
-        Decoder likelihood. ``"bernoulli"`` needs X in [0, 1] (values strictly
-        inside are allowed; no continuous-Bernoulli correction is applied).
-        ``"gaussian"`` models each standardised feature with a learned variance.
-        ``"auto"`` picks Bernoulli when X lies in [0, 1] and Gaussian otherwise;
-        the choice is stored in ``likelihood_``.
+    {{likelihood}}
 
-    hidden_layer_sizes : tuple of int, default=(400,)
-        Hidden ReLU layers of the encoder; the decoder mirrors them. ``()``
-        gives a linear encoder and decoder.
+    {{hidden_layer_sizes}}
 
-    max_iter : int, default=100
-        Number of epochs (passes over the data) of :meth:`fit`.
+    {{max_iter}}
 
-    batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(128, n_samples)``.
+    {{batch_size}}
 
-    learning_rate_init : float, default=1e-3
-        Learning rate of the Adam optimizer.
+    {{learning_rate_init}}
 
-    max_grad_norm : float, default=None
-        Clip the norm of the gradient of each step to this value (None: no
-        clipping). It helps when training stops on a non-finite loss.
+    {{max_grad_norm}}
 
-    tol : float, default=1e-4
-        Stop when the monitored loss (training -ELBO, or validation -ELBO with
-        ``early_stopping``) has not improved by ``tol`` nats per sample for
-        ``n_iter_no_change`` consecutive epochs after the warm-ups.
+    {{tol}}
 
-    n_iter_no_change : int, default=10
-        Number of epochs without improvement before stopping.
+    {{n_iter_no_change}}
 
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, monitor its ELBO and keep
-        the weights of the best epoch.
+    {{early_stopping}}
 
-    validation_fraction : float, default=0.1
-        Fraction of the training data held out with ``early_stopping``.
+    {{validation_fraction}}
 
-    warm_start : bool, default=False
-        Continue training the fitted model on a new call to :meth:`fit` instead
-        of starting from scratch.
+    {{warm_start}}
 
     sharpness : tuple of two floats, default=(50.0, 200.0)
         ``(c_start, c_end)`` of the relaxed step ``sigmoid(c y)`` used in the
         reparameterised spike; ``c`` rises linearly over the ``max_iter``
         epochs. ``c_end`` is used by :meth:`score`.
 
-    kl_warmup : float, default=0.5
-        Fraction of the training during which the weight of the KL term rises
-        linearly from 0 to 1. It lets units learn to carry information before
-        the sparsity prior switches them off; 0 disables it.
+    {{kl_warmup}}
 
     usage_weight : float, default=5.0
         Weight of a per-unit usage penalty that keeps latent units from dying
@@ -117,36 +92,23 @@ class VariationalSparseCoder(_BaseVAE):
         validation splits, but cost 1.5 points on Fashion-MNIST in short
         (15-epoch) runs; off by default (``docs/results.md``). 0 disables it.
 
-    device : str or torch.device, default="auto"
-        Where to train and encode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or
-        ``"auto"`` (CUDA when available, resolved at fit time).
+    {{device}}
 
-    n_threads : int, default=None
-        Torch intra-op threads used while fitting and encoding. ``None`` leaves
-        torch's setting alone (which follows ``OMP_NUM_THREADS`` and the limits
-        that joblib sets in its workers).
+    {{n_threads}}
 
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and sampling. Pass an int for
-        reproducible results on the CPU. The global numpy and torch RNGs are
-        never used.
+    {{random_state}}
 
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar over the epochs with the current
-        training -ELBO (needs ``tqdm``; short lines are printed without it);
-        2 or more prints one line per epoch: the training -ELBO and its parts
-        (reconstruction and KL), the mean number of active units per sample,
-        the validation ELBO with ``early_stopping``, the units re-seeded with
-        ``revive`` and the seconds taken.
-        :meth:`partial_fit` prints lines instead of a bar.
+    {{verbose}}
 
     Attributes
     ----------
     module_ : torch.nn.Module
-        The fitted encoder/decoder (a ``skvsc._models.SpikeSlabVAE``).
+        The fitted model: encoder and decoder networks, the spike-and-slab
+        latent family and the likelihood (see the architecture page of the
+        documentation).
 
     likelihood_ : str
-        The likelihood used, ``"bernoulli"`` or ``"gaussian"``.
+        The likelihood used, ``"bernoulli"``, ``"gaussian"`` or ``"poisson"``.
 
     device_ : str
         The device the model lives on.
@@ -231,8 +193,6 @@ class VariationalSparseCoder(_BaseVAE):
     True
     """
 
-    _model_class = SpikeSlabVAE
-
     def __init__(
         self,
         n_components=200,
@@ -284,29 +244,26 @@ class VariationalSparseCoder(_BaseVAE):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_model_params(self):
+    def _family(self):
         _params.check_real("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
-        _params.check_sharpness(self.sharpness)
         _params.check_real("usage_weight", self.usage_weight, 0)
-        _params.check_options("usage", self.usage, {"prior", "balance"})
+        _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
         _params.check_real("spike_pretrain", self.spike_pretrain, 0, 0.5)
         _params.check_real("revive", self.revive, 0, 1)
-
-    def _model_kwargs(self):
-        return {"alpha": float(self.alpha), "usage": self.usage}
-
-    def _schedule(self, total_steps):
-        return Schedule(
-            total_steps=total_steps,
-            sharpness=_params.check_sharpness(self.sharpness),
-            kl_warmup=float(self.kl_warmup),
-            spike_pretrain=float(self.spike_pretrain),
-            usage_weight=float(self.usage_weight),
-            revive=float(self.revive),
+        return Family(
+            latent="spike_slab",
+            latent_params={"alpha": float(self.alpha), "usage": self.usage},
+            schedule_params={
+                "sharpness": _params.check_sharpness(self.sharpness),
+                "kl_warmup": float(self.kl_warmup),
+                "spike_pretrain": float(self.spike_pretrain),
+                "usage_weight": float(self.usage_weight),
+                "revive": float(self.revive),
+            },
         )
 
     def _code_statistics(self, X):
-        return self._reduce_posterior(X, _active, activation_statistics)
+        return _inference.reduce_rows(self, X, _active, activation_statistics)
 
     def _store_code_statistics(self, X):
         super()._store_code_statistics(X)
@@ -318,7 +275,7 @@ class VariationalSparseCoder(_BaseVAE):
                 f"its KL cost at alpha={self.alpha} with the {self.likelihood_} likelihood. "
                 "Use a larger alpha, another likelihood, or encode_mean() for dense features.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return self
 
@@ -385,8 +342,7 @@ class VariationalSparseCoder(_BaseVAE):
             Activity probabilities in (0, 1); :meth:`transform` keeps the units
             with ``gamma > 0.5``.
         """
-        X = self._validate_input(X)
-        return self._map("activity", X)
+        return _inference.map_module(self, "activity", self._validate_input(X))
 
     def encode_mean(self, X):
         """Dense posterior mean ``mu`` of the slab of every unit.
@@ -405,10 +361,9 @@ class VariationalSparseCoder(_BaseVAE):
         mu : ndarray of shape (n_samples, n_components)
             Slab means.
         """
-        X = self._validate_input(X)
-        return self._map("posterior_mean", X)
+        return _inference.map_module(self, "posterior_mean", self._validate_input(X))
 
 
 def _active(module, x):
-    """Units with activity probability gamma > 0.5 (the non-zeros of the code)."""
-    return module.activity(x) > 0.5
+    """Whether each unit is active on each row (gamma > 0.5, the non-zeros of the code)."""
+    return module.active(x)

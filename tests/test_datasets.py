@@ -16,6 +16,7 @@ import pytest
 from skvsc import datasets
 from skvsc.datasets import (
     DownloadError,
+    _checksums,
     get_data_home,
     load_fashion_mnist,
     load_mnist,
@@ -83,7 +84,7 @@ def use_checksums_of(monkeypatch, dataset, directory):
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
-    """No user configuration, no real ../shared/data, an empty hash cache."""
+    """No user configuration, a working directory of its own, an empty hash cache."""
     for var in ("SKVSC_DATA", *datasets.URL_ENV_VARS.values()):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
@@ -92,7 +93,7 @@ def isolated_env(monkeypatch, tmp_path):
     cwd = tmp_path / "project" / "repo"
     cwd.mkdir(parents=True)
     monkeypatch.chdir(cwd)
-    monkeypatch.setattr(datasets, "_HASH_CACHE", {})
+    monkeypatch.setattr(_checksums, "_HASH_CACHE", {})
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -282,7 +283,7 @@ def test_hash_computed_once_per_file(monkeypatch, tmp_path):
         calls.append(args)
         return real_sha256(*args, **kwargs)
 
-    monkeypatch.setattr(datasets.hashlib, "sha256", counting_sha256)
+    monkeypatch.setattr(_checksums.hashlib, "sha256", counting_sha256)
     load_mnist(tmp_path, download=False)
     assert len(calls) == 2
     load_mnist(tmp_path, download=False)
@@ -427,17 +428,9 @@ def test_download_only_missing_files(monkeypatch, tmp_path, http_server):
 
 
 def test_get_data_home_precedence(monkeypatch, tmp_path):
-    shared = tmp_path / "project" / "shared" / "data"  # ../shared/data from cwd
     cache = tmp_path / "xdg-cache" / "skvsc"
-
     assert get_data_home() == str(cache)
     assert not cache.exists()
-
-    # An incomplete ../shared/data is ignored.
-    (shared / "mnist").mkdir(parents=True)
-    assert get_data_home() == str(cache)
-    make_dataset(shared, "mnist")
-    assert Path(get_data_home()) == shared
 
     monkeypatch.setenv("SKVSC_DATA", str(tmp_path / "env"))
     assert get_data_home() == str(tmp_path / "env")
@@ -446,6 +439,9 @@ def test_get_data_home_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
     assert get_data_home("~/data") == str(tmp_path / "user" / "data")
 
+    monkeypatch.setenv("SKVSC_DATA", "")  # empty: not set
+    assert get_data_home() == str(cache)
+
 
 def test_get_data_home_default_cache(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
@@ -453,22 +449,23 @@ def test_get_data_home_default_cache(monkeypatch, tmp_path):
     assert get_data_home() == str(tmp_path / "user" / ".cache" / "skvsc")
 
 
-def test_loaders_use_shared_data_only_when_complete(monkeypatch, tmp_path):
-    shared = tmp_path / "project" / "shared" / "data"
+def test_folders_near_the_working_directory_are_never_used(monkeypatch, tmp_path):
+    """A library does not guess data folders from where it is run (such as a
+    ../shared/data holding every file): only data_home, SKVSC_DATA or the cache."""
+    shared = tmp_path / "project" / "shared" / "data"  # ../shared/data from cwd
     directory, data = make_dataset(shared, "mnist")
     use_checksums_of(monkeypatch, "mnist", directory)
-
-    _, y = load_mnist(split="test", download=False)
-    np.testing.assert_array_equal(y, data["test"][1])
-
-    # Fashion-MNIST is not in ../shared/data: it resolves to the cache.
+    assert get_data_home() == str(tmp_path / "xdg-cache" / "skvsc")
     with pytest.raises(FileNotFoundError) as excinfo:
-        load_fashion_mnist(download=False)
+        load_mnist(split="test", download=False)
     _assert_manual_instructions(
         str(excinfo.value),
-        tmp_path / "xdg-cache" / "skvsc" / "fashion-mnist",
-        datasets.FILENAMES["train"],
+        tmp_path / "xdg-cache" / "skvsc" / "mnist",
+        datasets.FILENAMES["test"],
     )
+    monkeypatch.setenv("SKVSC_DATA", str(shared))  # named: used
+    _, y = load_mnist(split="test", download=False)
+    np.testing.assert_array_equal(y, data["test"][1])
 
 
 # ---------------------------------------------------------------------------
@@ -477,18 +474,20 @@ def test_loaders_use_shared_data_only_when_complete(monkeypatch, tmp_path):
 
 
 def _real_data_home():
-    candidates = [os.environ.get("SKVSC_DATA")]
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data")
-    for candidate in candidates:
-        if candidate and all((Path(candidate) / "mnist" / name).is_file() for name in ALL_FILES):
-            return Path(candidate)
+    """The data home named by SKVSC_DATA when it holds the MNIST files."""
+    candidate = os.environ.get("SKVSC_DATA")
+    if candidate and all((Path(candidate) / "mnist" / name).is_file() for name in ALL_FILES):
+        return Path(candidate)
     return None
 
 
 REAL_DATA_HOME = _real_data_home()
 
 
-@pytest.mark.skipif(REAL_DATA_HOME is None, reason="real MNIST files not available")
+@pytest.mark.skipif(
+    REAL_DATA_HOME is None,
+    reason="real MNIST files not found: set SKVSC_DATA to a folder with mnist/",
+)
 def test_real_mnist():
     X, y = load_mnist(REAL_DATA_HOME, download=False)
     assert X.shape == (60000, 784) and X.dtype == np.float32
@@ -510,7 +509,7 @@ def test_real_mnist():
 @pytest.mark.skipif(
     REAL_DATA_HOME is None
     or not all((REAL_DATA_HOME / "fashion-mnist" / name).is_file() for name in ALL_FILES),
-    reason="real Fashion-MNIST files not available",
+    reason="real Fashion-MNIST files not found: set SKVSC_DATA to a folder with fashion-mnist/",
 )
 def test_real_fashion_mnist():
     X, y = load_fashion_mnist(REAL_DATA_HOME, split="test", download=False)

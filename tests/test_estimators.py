@@ -239,7 +239,7 @@ def test_bernoulli_rejects_data_outside_the_unit_interval(small):
         ({"n_components": 0}, ValueError, "n_components"),
         ({"n_components": 2.5}, TypeError, "n_components"),
         ({"device": "tpu"}, ValueError, "device"),
-        ({"likelihood": "poisson"}, ValueError, "likelihood"),
+        ({"likelihood": "gamma"}, ValueError, "likelihood"),
         ({"hidden_layer_sizes": (10, -1)}, ValueError, "hidden_layer_sizes"),
         ({"batch_size": 0}, ValueError, "batch_size"),
         ({"learning_rate_init": -1.0}, ValueError, "learning_rate_init"),

@@ -31,9 +31,10 @@ MNIST_FILES = (
 
 
 def _mnist_dir():
-    for candidate in (os.environ.get("SKVSC_DATA"), str(ROOT.parent / "shared" / "data")):
-        if candidate and all((Path(candidate) / "mnist" / f).is_file() for f in MNIST_FILES):
-            return candidate
+    """The folder named by SKVSC_DATA, when it holds the MNIST files."""
+    candidate = os.environ.get("SKVSC_DATA")
+    if candidate and all((Path(candidate) / "mnist" / f).is_file() for f in MNIST_FILES):
+        return candidate
     return None
 
 

@@ -8,10 +8,9 @@ import torch
 from sklearn.base import clone
 
 from skvsc import VAETransformer, VariationalSparseCoder
-from skvsc._data import make_source
-from skvsc._models import GaussianVAE, SpikeSlabVAE
-from skvsc._schedule import Schedule
-from skvsc._train import NonFiniteLossError, TrainingInterrupted, fit_model
+from skvsc._core.vae import VAE
+
+from .core.helpers import assert_same_weights, weights
 
 FAST = dict(
     hidden_layer_sizes=(8,), max_iter=3, batch_size=10, device="cpu", n_threads=1, random_state=0
@@ -20,22 +19,11 @@ ESTIMATORS = {
     "vsc": VariationalSparseCoder(n_components=3, alpha=0.3, **FAST),
     "vae": VAETransformer(n_components=3, **FAST),
 }
-MODULES = {"vsc": SpikeSlabVAE, "vae": GaussianVAE}
 N_SAMPLES = 40  # 4 steps per epoch
 
 
 def unit_data(n=N_SAMPLES, d=5, seed=0):
     return np.random.default_rng(seed).random((n, d))
-
-
-def weights(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
 
 
 def assert_usable(est, X):
@@ -71,24 +59,23 @@ FAULTS = {
 
 
 def inject(monkeypatch, name, at_call, effect):
-    """Patch the module's objective: call ``at_call`` (1-based) gets ``effect``.
+    """Patch the model's objective: call ``at_call`` (1-based) gets ``effect``.
 
     Returns a dict that receives the weights seen at that call (those after the
     previous step) under ``"before"``.
     """
-    cls = MODULES[name]
-    original = cls.objective
+    original = VAE.objective
     seen = {"calls": 0}
 
-    def objective(self, x, step, generator):
+    def objective(self, x, values, generator, unit_counts=None):
         seen["calls"] += 1
-        loss, stats = original(self, x, step, generator)
+        loss, stats = original(self, x, values, generator, unit_counts)
         if seen["calls"] == at_call:
             seen["before"] = weights(self)
             return effect(self, loss), stats
         return loss, stats
 
-    monkeypatch.setattr(cls, "objective", objective)
+    monkeypatch.setattr(VAE, "objective", objective)
     return seen
 
 
@@ -130,86 +117,6 @@ def test_non_finite_loss_in_partial_fit(name, monkeypatch):
     assert_same_weights(weights(est.module_), good)
     assert est.n_iter_ == 1
     assert_usable(est, X)
-
-
-def _small_problem(seed=0):
-    X = torch.as_tensor(unit_data(), dtype=torch.float32)
-    module = SpikeSlabVAE(5, 3, (8,), "bernoulli", torch.Generator().manual_seed(seed), alpha=0.3)
-    optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
-    return module, optimizer, make_source(X, "cpu")
-
-
-def _run(module, optimizer, source, n_epochs=3, **kwargs):
-    return fit_model(
-        module,
-        optimizer,
-        source,
-        n_epochs=n_epochs,
-        batch_size=10,
-        schedule=Schedule(total_steps=12, kl_warmup=0.2),
-        generator=torch.Generator().manual_seed(1),
-        **kwargs,
-    )
-
-
-@pytest.mark.parametrize("check_every", [2, 3, 4])
-def test_periodic_check_restores_last_checked_weights(check_every, monkeypatch):
-    """The GPU mode: a device flag read every ``check_every`` steps."""
-    module, optimizer, source = _small_problem()
-    at_call = 6
-    after_step = {}
-    original = SpikeSlabVAE.objective
-    calls = {"n": 0}
-
-    def objective(self, x, step, generator):
-        calls["n"] += 1
-        after_step[calls["n"] - 1] = weights(self)
-        loss, stats = original(self, x, step, generator)
-        return (loss * float("nan") if calls["n"] == at_call else loss), stats
-
-    monkeypatch.setattr(SpikeSlabVAE, "objective", objective)
-    with pytest.raises(NonFiniteLossError, match=f"checked every {check_every} steps") as info:
-        _run(module, optimizer, source, check_every=check_every)
-    # Checks run every check_every steps and at each epoch end (4 steps).
-    checks = [s for s in range(1, 13) if s % check_every == 0 or s % 4 == 0]
-    last_good = max(s for s in checks if s < at_call)
-    assert info.value.step == last_good
-    assert len(info.value.history) == last_good // 4
-    assert_same_weights(weights(module), after_step[last_good])
-    # Detected at the first check after the fault, not at the end of the fit.
-    assert calls["n"] == min(s for s in checks if s >= at_call)
-
-
-def test_periodic_check_is_bit_identical_to_per_step_check():
-    results = []
-    for check_every in (1, 5):
-        module, optimizer, source = _small_problem()
-        history, step = _run(module, optimizer, source, check_every=check_every)
-        results.append((weights(module), [h["loss"] for h in history], step))
-    assert_same_weights(results[0][0], results[1][0])
-    assert results[0][1:] == results[1][1:]
-
-
-def test_gradient_clipping(monkeypatch):
-    module, optimizer, source = _small_problem()
-    norms = []
-    original_step = optimizer.step
-
-    def step(*args, **kwargs):
-        grads = [p.grad for p in module.parameters() if p.grad is not None]
-        norms.append(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item())
-        return original_step(*args, **kwargs)
-
-    monkeypatch.setattr(optimizer, "step", step)
-    _run(module, optimizer, source, max_grad_norm=0.05)
-    assert len(norms) == 12
-    assert max(norms) <= 0.05 * (1 + 1e-5)
-    # Without clipping the same problem has larger gradients: the test can fail.
-    module, optimizer, source = _small_problem()
-    norms.clear()
-    monkeypatch.setattr(optimizer, "step", step)
-    _run(module, optimizer, source)
-    assert max(norms) > 0.05
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))
@@ -297,24 +204,6 @@ def test_ctrl_c_finishes_the_current_step(name, monkeypatch, default_sigint):
         est.fit(X)
     assert est._step == at_call and est.n_iter_ == 0
     assert_usable(est, X)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-def test_second_ctrl_c_interrupts_at_once(monkeypatch, default_sigint):
-    module, optimizer, source = _small_problem()
-    original = SpikeSlabVAE.objective
-
-    def objective(self, x, step, generator):
-        signal.raise_signal(signal.SIGINT)  # the first only asks to stop
-        signal.raise_signal(signal.SIGINT)  # the second raises KeyboardInterrupt here
-        return original(self, x, step, generator)
-
-    before = weights(module)
-    monkeypatch.setattr(SpikeSlabVAE, "objective", objective)
-    with pytest.raises(TrainingInterrupted) as info:
-        _run(module, optimizer, source)
-    assert info.value.step == 0
-    assert_same_weights(weights(module), before)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 

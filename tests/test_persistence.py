@@ -16,8 +16,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
 import skvsc
-from skvsc import VAETransformer, VariationalSparseCoder, _persistence
-from skvsc._persistence import InconsistentVersionWarning
+from skvsc import VAETransformer, VariationalSparseCoder, _io, _state
+from skvsc.exceptions import InconsistentVersionWarning
 
 FAST = dict(
     hidden_layer_sizes=(8,), max_iter=2, batch_size=16, device="cpu", n_threads=1, random_state=0
@@ -107,13 +107,15 @@ def test_joblib_roundtrip_grid_search(tmp_path):
     assert loaded.score(X) == search.score(X)
 
 
-def _pickled_with(monkeypatch, est, **changes):
-    """Pickle ``est`` as if its state had ``changes`` (e.g. fitted on CUDA)."""
+def _pickled_with(monkeypatch, est, fitted=None, **changes):
+    """Pickle ``est`` as if its state had ``changes`` (e.g. another version) and
+    its fitted state ``fitted`` (e.g. fitted on CUDA)."""
     original = type(est).__getstate__
 
     def getstate(self):
         state = original(self)
         state.update(changes)
+        state["fitted"].update(fitted or {})
         return state
 
     monkeypatch.setattr(type(est), "__getstate__", getstate)
@@ -127,7 +129,9 @@ def test_cuda_pickle_loads_on_cpu(fitted, monkeypatch):
     X = unit_data()
     # A CUDA generator's state is 16 bytes (seed and offset), unlike the CPU's.
     data = _pickled_with(
-        monkeypatch, fitted, device_="cuda:0", _rng_state=torch.zeros(16, dtype=torch.uint8)
+        monkeypatch,
+        fitted,
+        fitted={"device_": "cuda:0", "rng_state": torch.zeros(16, dtype=torch.uint8)},
     )
     with pytest.warns(UserWarning, match="fitted on 'cuda:0' but CUDA is not available"):
         loaded = pickle.loads(data)
@@ -157,7 +161,7 @@ def test_unversioned_pickle_warns(fitted, monkeypatch):
 
 def test_pickle_from_before_a_parameter_existed_gets_its_default(fitted):
     state = fitted.__getstate__()
-    del state["max_grad_norm"]  # as pickled by a version without that parameter
+    del state["params"]["max_grad_norm"]  # as pickled by a version without that parameter
     loaded = type(fitted).__new__(type(fitted))
     loaded.__setstate__(state)
     assert loaded.get_params()["max_grad_norm"] is None
@@ -167,7 +171,7 @@ def test_pickle_from_before_a_parameter_existed_gets_its_default(fitted):
 
 def test_incompatible_state_format_fails(fitted, monkeypatch):
     data = _pickled_with(monkeypatch, fitted, _skvsc_version="9.0", _skvsc_state_format=99)
-    with pytest.raises(ValueError, match="state format 99.*reads format 1 only"):
+    with pytest.raises(ValueError, match="state format 99.*reads state formats 1 to 2"):
         pickle.loads(data)
 
 
@@ -283,14 +287,14 @@ def test_safe_cuda_file_loads_on_cpu(fitted, backend, tmp_path):
 def rewrite(path, edit_meta=None, edit_tensors=None):
     """Re-write a safe file the way an attacker who knows the format would:
     edited content with a valid checksum."""
-    text, _, tensors = _persistence._read(path)
+    text, _, tensors = _io._read(path)
     meta = json.loads(text)
     if edit_meta:
         edit_meta(meta)
     if edit_tensors:
         edit_tensors(tensors)
     text = json.dumps(meta)
-    digest = _persistence._digest(text, tensors)
+    digest = _io._digest(text, tensors)
     torch.save({"skvsc": text, "sha256": digest, "tensors": tensors}, path)
 
 
@@ -323,12 +327,13 @@ def _future(meta):
 
 
 def _config(meta):
-    config = meta["fitted"]["_module_config"]["dict"]
+    config = meta["fitted"]["model_config"]["dict"]
     config["n_features"] = 10**9  # would allocate gigabytes
 
 
 def _layers(meta):
-    meta["fitted"]["_module_config"]["dict"]["hidden_layer_sizes"] = {"tuple": [9]}
+    network = meta["fitted"]["model_config"]["dict"]["network_params"]["dict"]
+    network["hidden_layer_sizes"] = {"tuple": [9]}
 
 
 def _drop_tensor(tensors):
@@ -336,8 +341,14 @@ def _drop_tensor(tensors):
 
 
 def _drop_weight(meta):
-    module = meta["fitted"]["module_"]["module"]["dict"]
+    module = meta["fitted"]["module_state"]["dict"]
     del module[sorted(module)[0]]
+
+
+def _swap_moments(tensors):
+    # The first two parameters' Adam moments swapped: shapes that do not fit.
+    a, b = "optimizer_state.state.0.exp_avg", "optimizer_state.state.1.exp_avg"
+    tensors[a], tensors[b] = tensors[b], tensors[a]
 
 
 def _reshape_tensor(tensors):
@@ -358,6 +369,7 @@ TAMPERED = {
     "missing tensor": (None, _drop_tensor, "missing tensor 'module_"),
     "missing weight": (_drop_weight, _drop_tensor, "Missing key"),
     "wrong tensor shape": (None, _reshape_tensor, "size mismatch"),
+    "optimizer state of other shapes": (None, _swap_moments, "optimizer state of parameter"),
 }
 
 
@@ -381,7 +393,7 @@ def test_edited_weight_fails_checksum(fitted, backend, tmp_path):
         path.write_bytes(bytes(data))
     else:  # change one weight, keep the old checksum
         content = torch.load(path, weights_only=True)
-        content["tensors"]["module_.decoder.out.bias"][0] += 1e-3
+        content["tensors"]["module_state.decoder.out.bias"][0] += 1e-3
         torch.save(content, path)
     with pytest.raises(ValueError, match="checksum does not match"):
         skvsc.load(path)
@@ -405,7 +417,7 @@ def _mark(value):
 def test_malicious_pickle_is_not_run(fitted, tmp_path):
     path = tmp_path / "m"
     skvsc.save(fitted, path)
-    text, digest, tensors = _persistence._read(path)
+    text, digest, tensors = _io._read(path)
     torch.save({"skvsc": text, "sha256": digest, "tensors": tensors, "x": _Payload()}, path)
     with pytest.raises(ValueError, match="not a valid skvsc model file"):
         skvsc.load(path)
@@ -455,4 +467,49 @@ def test_safetensors_file_without_safetensors(fitted, tmp_path, monkeypatch):
     skvsc.save(fitted, path)
     monkeypatch.setitem(sys.modules, "safetensors", None)
     with pytest.raises(ImportError, match="pip install safetensors"):
+        skvsc.load(path)
+
+
+# -- the state schema ------------------------------------------------------------------
+
+
+FIT_VARIANTS = {
+    "fit": dict(),
+    "early stopping": dict(early_stopping=True, max_iter=3),
+    "gaussian": dict(likelihood="gaussian"),
+    "poisson": dict(likelihood="poisson"),
+}
+
+
+@pytest.mark.parametrize("variant", list(FIT_VARIANTS))
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_the_schema_holds_every_fitted_attribute(name, variant):
+    est = clone(ESTIMATORS[name]).set_params(**FIT_VARIANTS[variant])
+    X = pd.DataFrame(unit_data() * 3, columns=list("abcde"))
+    est.fit(X).partial_fit(X)
+    state = est.__getstate__()
+    assert set(state) == {"_skvsc_version", "_skvsc_state_format", "params", "fitted", "other"}
+    assert state["_skvsc_state_format"] == _state.STATE_FORMAT == 2
+    assert state["params"] == est.get_params(deep=False)
+    assert state["other"] == {}  # nothing fit sets escapes the schema
+    assert set(state["fitted"]) <= set(_state.FITTED)
+    assert {"module_state", "optimizer_state", "model_config", "schedule"} <= set(state["fitted"])
+    # Plain data: the module and optimizer as state dicts, the rest as dicts.
+    assert all(isinstance(v, torch.Tensor) for v in state["fitted"]["module_state"].values())
+    assert isinstance(state["fitted"]["schedule"], dict)
+
+
+def test_other_attributes_are_kept(fitted):
+    fitted.set_output(transform="pandas")
+    fitted.note_ = "kept"
+    loaded = pickle.loads(pickle.dumps(fitted))
+    assert loaded.note_ == "kept"
+    assert isinstance(loaded.transform(unit_data()), pd.DataFrame)
+
+
+def test_safe_file_with_an_unknown_fitted_key_fails(fitted, tmp_path):
+    path = tmp_path / "m"
+    skvsc.save(fitted, path)
+    rewrite(path, lambda meta: meta["fitted"].update(surprise_=1))
+    with pytest.raises(ValueError, match="unknown fitted attributes"):
         skvsc.load(path)

@@ -9,6 +9,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from skvsc import VAETransformer, VariationalSparseCoder, plotting
+from skvsc.plotting._common import checked_image_shape
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -48,13 +49,13 @@ def test_missing_matplotlib_names_the_extra(vsc, monkeypatch):
 
 
 def test_image_shape():
-    assert plotting._image_shape(64, None) == (8, 8)
-    assert plotting._image_shape(784, None) == (28, 28)
-    assert plotting._image_shape(10, (2, 5)) == (2, 5)
+    assert checked_image_shape(64, None) == (8, 8)
+    assert checked_image_shape(784, None) == (28, 28)
+    assert checked_image_shape(10, (2, 5)) == (2, 5)
     with pytest.raises(ValueError, match="image_shape"):
-        plotting._image_shape(10, None)
+        checked_image_shape(10, None)
     with pytest.raises(ValueError, match="does not hold 10 features"):
-        plotting._image_shape(10, (3, 3))
+        checked_image_shape(10, (3, 3))
 
 
 @pytest.mark.parametrize("name", ["vsc", "vae"])

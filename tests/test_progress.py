@@ -9,7 +9,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from skvsc import VAETransformer, VariationalSparseCoder
-from skvsc._elbo import gaussian_kl
+from skvsc._core.elbo import gaussian_kl
 from skvsc._progress import Progress, format_epoch
 
 X = (load_digits().data[:300] / 16.0).astype(np.float32)

@@ -1,13 +1,12 @@
 """Shared helpers of the paper benchmarks: data, splits, metrics, tables.
 
 Only the public estimator API is used. Data come from ``--data-dir``, else the
-``SKVSC_DATA`` environment variable, else ``../shared/data`` relative to the
-repository root.
+``SKVSC_DATA`` environment variable, else skvsc's data home (see
+``skvsc.datasets.get_data_home``).
 """
 
 import argparse
 import json
-import os
 import pickle
 import sys
 import time
@@ -19,9 +18,8 @@ from sklearn.linear_model import LogisticRegression
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # benchmark the checkout this script lives in
 
-from skvsc.datasets import load_fashion_mnist, load_mnist  # noqa: E402
+from skvsc.datasets import get_data_home, load_fashion_mnist, load_mnist  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data"
 LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
 #: Seed of the fixed random subset of labelled training images.
 LABEL_SEED = 0
@@ -29,7 +27,7 @@ N_LABELS = 5000
 
 
 def data_dir(arg):
-    return arg or os.environ.get("SKVSC_DATA") or str(DEFAULT_DATA)
+    return get_data_home(arg)  # --data-dir, else $SKVSC_DATA, else skvsc's cache
 
 
 def add_common_args(parser):

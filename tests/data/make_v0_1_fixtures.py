@@ -25,8 +25,12 @@ def fixtures():
         n_components=6, alpha=0.5, hidden_layer_sizes=(16,), max_iter=3, random_state=0
     ).fit(X)
     vae = skvsc.VAETransformer(
-        n_components=4, likelihood="gaussian", hidden_layer_sizes=(16,), max_iter=3,
-        early_stopping=True, random_state=0,
+        n_components=4,
+        likelihood="gaussian",
+        hidden_layer_sizes=(16,),
+        max_iter=3,
+        early_stopping=True,
+        random_state=0,
     ).fit(X * 16.0)
     return X, {"vsc": vsc, "vae": vae}
 

@@ -1,4 +1,20 @@
-"""Torch building blocks: MLP encoder with several heads, MLP decoder.
+"""The networks: an encoder with one head per posterior field, a decoder.
+
+Network contract (what :class:`~.vae.VAE` and dead-unit revival use):
+
+- encoder: ``forward(x)`` returns ``n_heads`` tensors of shape ``(n, J)``,
+  in the order of the latent family's posterior fields;
+  ``heads_only(x, indices)`` computes only the heads numbered in
+  ``indices`` (inference); ``head_parameters()`` and ``unit_rows(units)``
+  give the parameters whose rows hold the heads and the rows of the given
+  units in every head (the head layout lives here only);
+- decoder: ``forward(z)`` returns the likelihood's parameters, shape
+  ``(n, n_features)``; ``first_layer()`` is the linear layer whose column
+  ``j`` is unit j's weight.
+
+:data:`NETWORKS` maps a family name to its ``(encoder, decoder)`` classes;
+:func:`make_networks` builds them. Adding a network family (e.g.
+convolutional) is one entry there and the estimator parameter that names it.
 
 Layers are created on the ``meta`` device and initialised with an explicit
 ``torch.Generator``, so building a model never touches torch's global RNG.
@@ -68,14 +84,15 @@ def mixed_precision(model, amp_dtype):
             m.amp_dtype = None
 
 
-class Encoder(_MixedPrecision):
-    """Shared trunk followed by one linear head per posterior parameter.
+class MLPEncoder(_MixedPrecision):
+    """Shared ReLU trunk followed by one linear head per posterior field.
 
-    ``forward`` returns a tuple in the order of ``heads``, e.g.
-    ``(mu, logvar)`` or ``(mu, logvar, gamma_logit)``.
+    The heads are one fused ``nn.Linear`` of ``n_heads * J`` rows (one
+    matrix product): rows ``[i J, (i + 1) J)`` are head ``i``, e.g.
+    ``(mu, logvar)`` or ``(mu, logvar, gamma logit)``.
     """
 
-    def __init__(self, n_features, hidden_layer_sizes, n_components, n_heads, generator):
+    def __init__(self, n_features, *, n_components, n_heads, generator, hidden_layer_sizes):
         super().__init__()
         sizes = [n_features, *hidden_layer_sizes]
         self.trunk = mlp(sizes, generator)
@@ -103,11 +120,21 @@ class Encoder(_MixedPrecision):
             nn.functional.linear(hidden, self.heads.weight[r], self.heads.bias[r]) for r in rows
         )
 
+    def head_parameters(self):
+        """The parameters whose first dimension runs over the rows of the heads."""
+        return (self.heads.weight, self.heads.bias)
 
-class Decoder(_MixedPrecision):
+    def unit_rows(self, units):
+        """Rows of the given units in every head: ``units + i J`` for each head ``i``."""
+        size = self.heads.out_features // self.n_heads
+        offsets = torch.arange(self.n_heads, device=units.device) * size
+        return (offsets[:, None] + units[None, :]).flatten()
+
+
+class MLPDecoder(_MixedPrecision):
     """MLP from the latent space to the data space (hidden sizes reversed)."""
 
-    def __init__(self, n_components, hidden_layer_sizes, n_features, generator):
+    def __init__(self, n_features, *, n_components, generator, hidden_layer_sizes):
         super().__init__()
         sizes = [n_components, *reversed(hidden_layer_sizes)]
         self.trunk = mlp(sizes, generator)
@@ -115,3 +142,23 @@ class Decoder(_MixedPrecision):
 
     def _forward(self, z):
         return self.out(self.trunk(z))
+
+    def first_layer(self):
+        """The linear layer that reads the code: its column j is unit j's weight."""
+        return next(m for m in self.modules() if isinstance(m, nn.Linear))
+
+
+#: Network families by name: ``(encoder class, decoder class)``.
+NETWORKS = {"mlp": (MLPEncoder, MLPDecoder)}
+
+
+def make_networks(kind, n_features, n_components, n_heads, generator, **options):
+    """The encoder and decoder of family ``kind``, initialised from ``generator``
+    (encoder first). ``options`` are the family's own (``hidden_layer_sizes``
+    for ``"mlp"``)."""
+    encoder_class, decoder_class = NETWORKS[kind]
+    encoder = encoder_class(
+        n_features, n_components=n_components, n_heads=n_heads, generator=generator, **options
+    )
+    decoder = decoder_class(n_features, n_components=n_components, generator=generator, **options)
+    return encoder, decoder

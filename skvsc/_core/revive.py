@@ -12,10 +12,7 @@ the two units share the donor's samples.
 
 import torch
 
-
-def first_decoder_layer(model):
-    """The decoder's first linear layer: its column j is unit j's weight."""
-    return next(m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear))
+from .train import Callback
 
 
 def _copy_moments(optimizer, param, index_pairs, dim):
@@ -33,7 +30,7 @@ def split_units(model, optimizer, counts, generator, scale=0.05):
     """Re-seed the units with ``counts == 0`` from the units with the largest counts.
 
     ``counts`` holds, per latent unit, how many training samples of the last
-    epoch had ``gamma > 0.5``. Each dead unit takes one donor, busiest first;
+    epoch had the unit active. Each dead unit takes one donor, busiest first;
     only donors that fired on at least two samples are split. Returns the
     number of units re-seeded.
     """
@@ -43,22 +40,36 @@ def split_units(model, optimizer, counts, generator, scale=0.05):
     dead = dead[: donors.numel()]
     if dead.numel() == 0:
         return 0
-    n_components = model.n_components
-    heads = model.encoder.heads
-    # Rows of unit j in the fused heads: j, J + j, 2J + j (mu, logvar, gamma logit).
-    offsets = torch.arange(model.n_heads, device=dead.device) * n_components
-    dst = (offsets[:, None] + dead[None, :]).flatten()
-    src = (offsets[:, None] + donors[None, :]).flatten()
-    for param in (heads.weight, heads.bias):
+    dst = model.encoder.unit_rows(dead)  # the unit's row in every head
+    src = model.encoder.unit_rows(donors)
+    for param in model.encoder.head_parameters():
         rows = param.index_select(0, src)
         noise = torch.randn(rows.shape, generator=generator, device=generator.device)
         noise = noise.to(rows.device) * scale * rows.std(dim=-1, keepdim=True)
         param.index_copy_(0, src, rows - noise)
         param.index_copy_(0, dst, rows + noise)
         _copy_moments(optimizer, param, (dst, src), 0)
-    weight = first_decoder_layer(model).weight  # (n_out, n_components)
+    weight = model.decoder.first_layer().weight  # (n_out, n_components)
     half = weight.index_select(1, donors) / 2
     weight.index_copy_(1, donors, half)
     weight.index_copy_(1, dead, half)
     _copy_moments(optimizer, weight, (dead, donors), 1)
     return int(dead.numel())
+
+
+class Revival(Callback):
+    """Epoch callback: counts each unit's active rows during the epochs the
+    schedule marks for revival (``schedule.reviving``) and splits the dead
+    units at their end; the record gets ``revived``, the units re-seeded."""
+
+    def on_epoch_start(self, context):
+        if context.schedule.reviving(context.step):
+            context.unit_counts = torch.zeros(
+                context.model.n_components, dtype=torch.long, device=context.model.device
+            )
+
+    def on_steps_end(self, context):
+        counts, context.unit_counts = context.unit_counts, None
+        if counts is None:
+            return None
+        return {"revived": split_units(context.model, context.optimizer, counts, context.generator)}

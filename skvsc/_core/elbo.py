@@ -1,17 +1,18 @@
-"""ELBO pieces as pure functions on tensors (method.md, "ELBO").
+"""The latent space's terms of the ELBO as pure functions on tensors.
 
-Every function returns per-element (``(n, J)`` or ``(n, D)``) or per-sample
-(``(n,)``) values; callers decide how to reduce. Nothing here holds state.
+KL divergences in closed form and reparameterised samples, as in the paper
+(see the "What VSC is" section of the documentation). The likelihood term
+``log p(x | z)`` lives with each likelihood in :mod:`.likelihoods`, and the
+training penalties, which are not part of the ELBO, in :mod:`.penalties`.
+
+Every function returns per-element (``(n, J)``) values; callers decide how to
+reduce. Nothing here holds state.
 """
 
-import math
-
 import torch
-import torch.nn.functional as F
 
 #: Probabilities are clamped to [EPS, 1 - EPS] wherever a log is taken.
 EPS = 1e-6
-_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def gaussian_kl(mu, logvar):
@@ -44,47 +45,6 @@ def spike_slab_kl(mu, logvar, gamma, alpha):
     (the Dirac cross terms are dropped, as in the paper).
     """
     return gamma * gaussian_kl(mu, logvar) + bernoulli_kl(gamma, alpha)
-
-
-def usage_kl(gamma, alpha):
-    """Per-unit usage penalty: ``KL(Bernoulli(mean_n gamma_nj) || Bernoulli(alpha))``.
-
-    Returns one value per latent unit, shape ``(J,)``. It pulls the batch-average
-    activity of every unit toward ``alpha``, which keeps units from dying
-    (method.md, "quick leads"). It is a regulariser, not part of the ELBO.
-    """
-    return bernoulli_kl(gamma.mean(dim=0), alpha)
-
-
-def balance_kl(gamma):
-    """Per-unit balance penalty: ``KL(Bernoulli(mean_n gamma_nj) || Bernoulli(r))``.
-
-    ``r = mean_nj gamma_nj`` is the batch's mean activity over all units, held
-    fixed (no gradient). Returns one value per latent unit, shape ``(J,)``.
-    Unlike ``usage_kl`` it does not pull the total activity toward
-    ``J * alpha`` (the ELBO decides how many units a sample uses); it only
-    moves activity from over-used units to under-used ones. A regulariser,
-    not part of the ELBO.
-    """
-    return bernoulli_kl(gamma.mean(dim=0), gamma.mean().detach())
-
-
-def bernoulli_log_likelihood(x, logits):
-    """Bernoulli log-likelihood per sample, from logits, summed over features.
-
-    ``sum_d x_d log p_d + (1 - x_d) log(1 - p_d)`` with ``p = sigmoid(logits)``;
-    ``x`` may lie anywhere in [0, 1] (no continuous-Bernoulli normalisation).
-    """
-    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
-
-
-def gaussian_log_likelihood(x, mean, logvar):
-    """Gaussian log-likelihood per sample, summed over features, in nats.
-
-    ``sum_d -0.5 * (log 2 pi + log var_d + (x_d - mean_d)^2 / var_d)``.
-    """
-    per_element = (x - mean).square() * torch.exp(-logvar) + logvar + _LOG_2PI
-    return -0.5 * per_element.sum(dim=1)
 
 
 def gaussian_sample(mu, logvar, eps):

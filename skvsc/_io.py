@@ -1,4 +1,4 @@
-"""Saving fitted estimators: version tags for pickles, and a safe file format.
+"""Saving and loading estimators in a safe format: :func:`save` and :func:`load`.
 
 Pickle (and joblib) files can run arbitrary code when loaded, so they must only
 be loaded from trusted sources. :func:`save` / :func:`load` write a format that
@@ -6,9 +6,12 @@ loading never unpickles: tensors are stored with ``safetensors`` when it is
 installed, else with ``torch.save`` of a plain dict read back with
 ``torch.load(weights_only=True)``; parameters and fitted attributes are JSON.
 A SHA-256 digest over both detects corrupted or edited files.
+
+The file holds the estimator's state as :mod:`skvsc._state` defines it (the
+same state pickling stores). This is the only module that knows the
+estimator classes.
 """
 
-import dataclasses
 import hashlib
 import itertools
 import json
@@ -20,64 +23,23 @@ import warnings
 import numpy as np
 import torch
 
-#: Layout of the fitted state (attributes and tensors). Bump it when a change
-#: makes older pickles or files unreadable; other version changes only warn.
-STATE_FORMAT = 1
+from . import _state
+from ._vae import VAETransformer
+from ._version import __version__
+from ._vsc import VariationalSparseCoder
+
 _FILE_FORMAT = "skvsc-safe"
 _FILE_VERSION = 1
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save files are zip archives
 _ATTRIBUTE = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]*$")
-
-
-class InconsistentVersionWarning(UserWarning):
-    """A model saved by another skvsc version was loaded."""
-
-
-def _version():
-    from . import __version__  # at call time: the package is imported by then
-
-    return __version__
-
-
-def version_tag():
-    """Keys stored in every pickled state and safe file."""
-    return {"_skvsc_version": _version(), "_skvsc_state_format": STATE_FORMAT}
-
-
-def check_version_tag(state, name):
-    """Pop the version tag from ``state``; warn on another version, fail on
-    another state format."""
-    version = state.pop("_skvsc_version", None)
-    state_format = state.pop("_skvsc_state_format", STATE_FORMAT)
-    if state_format != STATE_FORMAT:
-        raise ValueError(
-            f"This {name} was saved by skvsc {version or '(unknown version)'} with "
-            f"state format {state_format!r}; skvsc {_version()} reads format "
-            f"{STATE_FORMAT} only. Load it with the skvsc version that saved it, or "
-            "fit the model again."
-        )
-    if version != _version():
-        warnings.warn(
-            f"This {name} was saved by skvsc {version or '(unknown version)'} and is "
-            f"loaded by skvsc {_version()}. It may behave differently or fail; "
-            "refit it or use the saving version if results matter.",
-            InconsistentVersionWarning,
-            stacklevel=3,
-        )
+_CLASSES = {cls.__name__: cls for cls in (VariationalSparseCoder, VAETransformer)}
 
 
 # -- safe format: encoding -----------------------------------------------------
 
 
-def _estimator_classes():
-    from ._vae import VAETransformer
-    from ._vsc import VariationalSparseCoder
-
-    return {cls.__name__: cls for cls in (VariationalSparseCoder, VAETransformer)}
-
-
 class _Encoder:
-    """Turns attribute values into JSON, moving tensors into ``self.tensors``.
+    """Turns state values into JSON, moving tensors into ``self.tensors``.
 
     Every value that is not a JSON scalar or list becomes a one-key dict whose
     key names its type; :class:`_Decoder` accepts those keys only.
@@ -101,6 +63,8 @@ class _Encoder:
             return {"tuple": [self(v, f"{name}.{i}") for i, v in enumerate(value)]}
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
             return {"dict": {k: self(v, f"{name}.{k}") for k, v in value.items()}}
+        if isinstance(value, dict) and all(isinstance(k, int) for k in value):
+            return {"int_keys": [[k, self(v, f"{name}.{k}")] for k, v in value.items()]}
         if isinstance(value, torch.Tensor):
             return self.tensor(name, value)
         if isinstance(value, np.ndarray):
@@ -113,18 +77,6 @@ class _Encoder:
         if isinstance(value, np.random.RandomState):
             kind, keys, pos, has_gauss, gauss = value.get_state()
             return {"random_state": [kind, keys.tolist(), pos, has_gauss, gauss]}
-        if isinstance(value, torch.nn.Module):
-            return {"module": self(dict(value.state_dict()), name)}
-        if isinstance(value, torch.optim.Optimizer):
-            state = value.state_dict()
-            return {
-                "optimizer": {
-                    "state": [[k, self(v, f"{name}.{k}")] for k, v in state["state"].items()],
-                    "param_groups": self(state["param_groups"], f"{name}.groups"),
-                }
-            }
-        if dataclasses.is_dataclass(value) and type(value).__name__ == "Schedule":
-            return {"schedule": self(dataclasses.asdict(value), name)}
         raise TypeError(
             f"Cannot save {name} of type {type(value).__name__} in the safe format; "
             "use joblib.dump for this estimator (and load it from trusted sources only)."
@@ -132,7 +84,11 @@ class _Encoder:
 
 
 class _Decoder:
-    """Inverse of :class:`_Encoder`; anything unexpected raises ValueError."""
+    """Inverse of :class:`_Encoder`; anything unexpected raises ValueError.
+
+    It also reads the tags of state format 1 files (``module``,
+    ``optimizer``, ``schedule``), as the plain values the migration expects.
+    """
 
     def __init__(self, tensors):
         self.tensors = tensors
@@ -149,6 +105,8 @@ class _Decoder:
             return tuple(self(payload))
         if kind == "dict":
             return {str(k): self(v) for k, v in _typed(payload, dict).items()}
+        if kind == "int_keys":
+            return {int(k): self(v) for k, v in _typed(payload, list)}
         if kind == "tensor":
             if payload not in self.tensors:
                 raise ValueError(f"missing tensor {payload!r}")
@@ -164,9 +122,9 @@ class _Decoder:
             rs = np.random.RandomState()
             rs.set_state((kind_, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
             return rs
-        if kind in ("module", "schedule"):
-            return {"__kind__": kind, "value": self(payload)}
-        if kind == "optimizer":
+        if kind in ("module", "schedule"):  # format 1
+            return _typed(self(payload), dict)
+        if kind == "optimizer":  # format 1
             payload = _typed(payload, dict)
             state = {int(k): self(v) for k, v in _typed(payload["state"], list)}
             return {"state": state, "param_groups": self(payload["param_groups"])}
@@ -214,25 +172,22 @@ def save(estimator, path):
     --------
     load : Read a file written by this function.
     """
-    classes = _estimator_classes()
-    if type(estimator) not in classes.values():
+    if type(estimator) not in _CLASSES.values():
         raise TypeError(
             f"save() takes a VariationalSparseCoder or VAETransformer, got "
             f"{type(estimator).__name__}; use joblib.dump for pipelines and searches."
         )
     encode = _Encoder()
-    params = estimator.get_params(deep=False)
+    state = _state.get_state(estimator)
     meta = {
         "format": _FILE_FORMAT,
         "format_version": _FILE_VERSION,
         "class": type(estimator).__name__,
-        "params": {k: encode(v, k) for k, v in params.items()},
-        "fitted": {
-            k: encode(v, k)
-            for k, v in vars(estimator).items()
-            if k not in params and not k.startswith("__")
+        **{k: v for k, v in state.items() if k.startswith("_skvsc")},
+        **{
+            part: {k: encode(v, k) for k, v in state[part].items() if not k.startswith("__")}
+            for part in ("params", "fitted", "other")
         },
-        **version_tag(),
     }
     text = json.dumps(meta, sort_keys=True)
     digest = _digest(text, encode.tensors)
@@ -252,7 +207,7 @@ def save(estimator, path):
             os.remove(tmp)
 
 
-# -- safe format: decoding -----------------------------------------------------
+# -- decoding --------------------------------------------------------------------
 
 
 def _read(path):
@@ -285,7 +240,9 @@ def _read(path):
 def _check_size(config, tensors):
     """Refuse configurations that would allocate far more than the file holds,
     so an edited file cannot make loading exhaust memory."""
-    sizes = [config["n_features"], *config["hidden_layer_sizes"], config["n_components"]]
+    config = _typed(config, dict)
+    hidden = _typed(config.get("network_params", {}), dict).get("hidden_layer_sizes", ())
+    sizes = [config.get("n_features"), *_typed(hidden, tuple), config.get("n_components")]
     if not all(isinstance(s, int) and s >= 1 for s in sizes):
         raise ValueError(f"invalid layer sizes {sizes}")
     weights = 4 * sum(a * b for a, b in itertools.pairwise(sizes))
@@ -294,12 +251,34 @@ def _check_size(config, tensors):
         raise ValueError("the model configuration does not match the stored weights")
 
 
+def _state_from_meta(meta, tensors):
+    """``(params, state)`` of a file's metadata: its decoded constructor
+    parameters and the saved state (format 1 or 2) to read."""
+    decode = _Decoder(tensors)
+    parts = {
+        part: {k: decode(v) for k, v in _typed(meta.get(part, {}), dict).items()}
+        for part in ("params", "fitted", "other")
+    }
+    params = parts["params"]
+    for name in (*parts["fitted"], *parts["other"]):
+        if not _ATTRIBUTE.match(name) or name in params:
+            raise ValueError(f"invalid attribute name {name!r}")
+    tag = {k: meta.get(k) for k in ("_skvsc_version", "_skvsc_state_format")}
+    if tag["_skvsc_state_format"] == 1:  # the estimator's __dict__, split in two
+        return params, {**tag, **params, **parts["fitted"]}
+    unknown = set(parts["fitted"]) - set(_state.FITTED)
+    if unknown:
+        raise ValueError(f"unknown fitted attributes {sorted(unknown)}")
+    return params, {**tag, **parts}
+
+
 def load(path):
     """Load an estimator written by :func:`save`, without unpickling anything.
 
     A model saved on a GPU is loaded on the CPU (with a warning) where CUDA is
     not available. A file from another skvsc version loads with an
-    :class:`InconsistentVersionWarning`, or fails if its layout is not readable.
+    :class:`~skvsc.exceptions.InconsistentVersionWarning`, or fails if its
+    layout is not readable.
 
     Parameters
     ----------
@@ -327,34 +306,29 @@ def load(path):
         if meta.get("format_version") != _FILE_VERSION:
             raise ValueError(
                 f"file format version {meta.get('format_version')!r} is not readable by "
-                f"skvsc {_version()} (reads {_FILE_VERSION}); load it with the skvsc "
+                f"skvsc {__version__} (reads {_FILE_VERSION}); load it with the skvsc "
                 "version that saved it"
             )
-        cls = _estimator_classes().get(meta.get("class"))
+        cls = _CLASSES.get(meta.get("class"))
         if cls is None:
             raise ValueError(f"unknown estimator class {meta.get('class')!r}")
-        decode = _Decoder(tensors)
-        params = {k: decode(v) for k, v in _typed(meta["params"], dict).items()}
-        fitted = {k: decode(v) for k, v in _typed(meta["fitted"], dict).items()}
-        estimator = cls(**params)
-        _check_loaded_params(estimator)
-        state = dict(vars(estimator))
-        for name, value in fitted.items():
-            if not _ATTRIBUTE.match(name) or name in params:
-                raise ValueError(f"invalid attribute name {name!r}")
-            state[name] = _unwrap(value)
-        if "module_" in state:
-            _check_size(_typed(state["_module_config"], dict), tensors)
-        state["_skvsc_version"] = meta.get("_skvsc_version")
-        state["_skvsc_state_format"] = meta.get("_skvsc_state_format")
+        params, saved = _state_from_meta(meta, tensors)
+        _check_loaded_params(cls(**params))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            state = _state.read_state(saved, cls)
+        if "module_state" in state["fitted"]:
+            _check_size(state["fitted"].get("model_config"), tensors)
     except (FileNotFoundError, ImportError):
         raise
     except Exception as exc:  # whatever a damaged or edited file provokes
         raise ValueError(f"{path!r} is not a valid skvsc model file: {exc}") from exc
+    for warning in caught:  # the version warning, outside the conversion above
+        warnings.warn(warning.message, stacklevel=2)
     estimator = cls.__new__(cls)
     try:
-        estimator.__setstate__(state)
-    except RuntimeError as exc:  # load_state_dict: missing keys or wrong shapes
+        _state.set_state(estimator, state)
+    except (RuntimeError, TypeError, KeyError, ValueError) as exc:  # e.g. other shapes
         raise ValueError(f"{path!r} is not a valid skvsc model file: {exc}") from exc
     return estimator
 
@@ -370,25 +344,3 @@ def _check_loaded_params(estimator):
         estimator._check_params()
     finally:
         estimator.device = device
-
-
-def _unwrap(value):
-    """Rebuild the objects that decode to tagged dicts (module, schedule)."""
-    if isinstance(value, dict) and value.get("__kind__") == "schedule":
-        from ._schedule import Schedule
-
-        return Schedule(**value["value"])
-    if isinstance(value, dict) and value.get("__kind__") == "module":
-        return value["value"]  # a state dict: __setstate__ builds the module
-    return value
-
-
-def cpu_state(obj):
-    """Recursively move the tensors of a (nested) state dict to the CPU."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().clone()
-    if isinstance(obj, dict):
-        return {k: cpu_state(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [cpu_state(v) for v in obj]
-    return obj

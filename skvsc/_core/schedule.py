@@ -1,0 +1,107 @@
+"""Training schedules: sharpness of the relaxed step, KL warm-up, spike pre-training.
+
+The training loop asks a :class:`Schedule` for the :class:`StepValues` of a
+step and hands them to the model's objective without reading them, so a new
+schedule value is a field of both classes and nothing else.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+
+def _ramp(step, start, length):
+    """0 before ``start``, then linear up to 1 over ``length`` steps."""
+    if length <= 0:
+        return 1.0 if step >= start else 0.0
+    return min(1.0, max(0.0, (step - start + 1) / length))
+
+
+@dataclass(frozen=True)
+class StepValues:
+    """Schedule values in force at one training step.
+
+    sharpness: c of the relaxed step T(y) = sigmoid(c y) (None: no relaxed step).
+    kl_weight: weight of the KL term (KL warm-up), 1 is the ELBO.
+    slab_weight: lambda of the spike pre-training, 1 is the ELBO.
+    usage_weight: weight of the per-unit usage penalty (0: off).
+    """
+
+    sharpness: float | None = None
+    kl_weight: float = 1.0
+    slab_weight: float = 1.0
+    usage_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Maps a training step to the :class:`StepValues` in force.
+
+    Parameters
+    ----------
+    total_steps : int
+        Steps of the whole scheduled training (``max_iter`` epochs of the
+        first fit).
+    sharpness : (float, float) or None
+        ``(c_start, c_end)``; c rises linearly and reaches ``c_end`` at the last
+        scheduled step, then stays there. None for latent families without a
+        relaxed step.
+    kl_warmup : float
+        Fraction of ``total_steps`` over which the KL weight rises from 0 to 1.
+    spike_pretrain : float
+        Fraction of ``total_steps`` during which the slab is fixed to N(0, 1);
+        lambda then rises linearly to 1 over the same number of steps.
+    usage_weight : float
+        Weight of the per-unit usage penalty once the KL warm-up is over; it
+        rises with the KL weight.
+    revive : float
+        Fraction of ``total_steps`` during which units that were never active
+        in an epoch are re-seeded at its end (dead-unit revival; 0: never).
+    """
+
+    total_steps: int
+    sharpness: tuple | None = None
+    kl_warmup: float = 0.0
+    spike_pretrain: float = 0.0
+    usage_weight: float = 0.0
+    revive: float = 0.0
+
+    def at(self, step):
+        kl_weight = _ramp(step, 0, round(self.kl_warmup * self.total_steps))
+        pre = round(self.spike_pretrain * self.total_steps)
+        return StepValues(
+            sharpness=self._sharpness(min(1.0, step / max(1, self.total_steps - 1))),
+            kl_weight=kl_weight,
+            slab_weight=_ramp(step, pre, pre) if pre else 1.0,
+            # The usage penalty warms up with the KL: units first learn to
+            # carry information, then activity is pruned and rebalanced.
+            usage_weight=self.usage_weight * kl_weight,
+        )
+
+    def _sharpness(self, frac):
+        if self.sharpness is None:
+            return None
+        c_start, c_end = self.sharpness
+        return c_start + (c_end - c_start) * frac
+
+    def reviving(self, step):
+        """Whether dead units are re-seeded at the end of an epoch starting at ``step``."""
+        return step < self.revive * self.total_steps
+
+    def final(self):
+        """The step values used for evaluation: the ELBO at ``c_end``."""
+        return StepValues(sharpness=None if self.sharpness is None else self.sharpness[1])
+
+    def warming_up(self, step):
+        """Whether the objective still differs from its final form."""
+        values = self.at(step)
+        return values.kl_weight < 1.0 or values.slab_weight < 1.0
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        values = dict(values)
+        if values.get("sharpness") is not None:
+            values["sharpness"] = tuple(float(c) for c in values["sharpness"])
+        return cls(**values)

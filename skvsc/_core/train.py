@@ -1,0 +1,284 @@
+"""The training loop: shuffled mini-batches on the device, Adam, schedules, callbacks.
+
+Batch statistics are summed on the device and read once per epoch; the
+per-step safety checks are :class:`~.guard.StepGuard`'s. Adam runs as one
+fused kernel per step where torch supports it (CPU and CUDA): the unfused
+update costs more than the matrix products of a small batch
+(docs/performance.md).
+
+Everything that happens between epochs is an epoch callback
+(:class:`Callback`): progress reports, stopping, dead-unit revival.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .guard import NonFiniteLossError, StepGuard, TrainingInterrupted, restore, snapshot
+from .networks import mixed_precision
+from .vae import STAT_NAMES
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train, as opposed to what (the model) and how long (``n_epochs``).
+
+    ``max_grad_norm`` clips every step's gradient norm (None: no clipping);
+    ``check_every`` is the period of the non-finite check (see
+    :class:`~.guard.StepGuard`). Both speed switches are off by default:
+    ``amp_dtype=torch.bfloat16`` runs the networks under autocast (the ELBO
+    stays in float32); ``compile_objective=True`` compiles the objective with
+    ``torch.compile`` (a long first epoch).
+    """
+
+    batch_size: int
+    max_grad_norm: float | None = None
+    check_every: int = 1
+    amp_dtype: torch.dtype | None = None
+    compile_objective: bool = False
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Held-out data (a source of :mod:`.data`) and the fixed noise draws that score it."""
+
+    source: object
+    noises: list
+
+
+@dataclass
+class TrainContext:
+    """What the callbacks see: the model, its optimizer, the schedule, the
+    generator and ``step``, the steps applied so far (at the start of an
+    epoch, then at its end). ``unit_counts``, when a callback sets it to a
+    ``(J,)`` integer tensor at the start of an epoch, receives each unit's
+    count of active training rows during that epoch."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: object
+    generator: torch.Generator
+    step: int
+    unit_counts: torch.Tensor | None = None
+
+
+class Callback:
+    """An epoch callback; every hook is optional.
+
+    - ``on_epoch_start(context)``: before the first step of an epoch;
+    - ``on_steps_end(context)``: after its last step, before it is evaluated;
+      may change the model and returns fields for the epoch's record (or None);
+    - ``on_epoch_end(record, context)``: the finished record; returning True
+      stops training (every callback still sees the record);
+    - ``on_train_end(context)``: once at the end, also after an interrupt
+      (not after a numerical fault).
+    """
+
+    def on_epoch_start(self, context):
+        pass
+
+    def on_steps_end(self, context):
+        return None
+
+    def on_epoch_end(self, record, context):
+        return False
+
+    def on_train_end(self, context):
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stops when the monitored loss (training -ELBO, or validation -ELBO when
+    the record has one) has not improved by ``tol`` for ``n_iter_no_change``
+    consecutive epochs (scikit-learn's MLP rule). Epochs inside a warm-up do
+    not count. With ``restore_best`` the weights of the best epoch are
+    restored at the end."""
+
+    def __init__(self, tol, n_iter_no_change, *, restore_best=False):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.restore_best = restore_best
+        self.best_loss = math.inf
+        self.bad_epochs = 0
+        self.best_state = None
+
+    def on_epoch_end(self, record, context):
+        if context.schedule.warming_up(context.step - 1):
+            return False
+        loss = -record.get("validation_score", -record["loss"])
+        if self.restore_best and loss < self.best_loss:
+            self.best_state = snapshot(context.model, context.optimizer)
+        if loss < self.best_loss - self.tol:
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+        self.best_loss = min(self.best_loss, loss)
+        return self.bad_epochs >= self.n_iter_no_change
+
+    def on_train_end(self, context):
+        if self.best_state is not None:
+            restore(context.model, context.optimizer, self.best_state)
+
+
+def make_optimizer(params, lr):
+    """Adam over ``params``, fused into one kernel when every parameter allows it."""
+    params = list(params)
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, fused=fused or None)
+
+
+def train_epoch(
+    model,
+    optimizer,
+    source,
+    *,
+    batch_size,
+    schedule,
+    step,
+    generator,
+    guard=None,
+    objective=None,
+    amp_dtype=None,
+    unit_counts=None,
+):
+    """One shuffled pass over ``source``. Returns ``(stat_sums, n_steps)``.
+
+    ``stat_sums`` is a device tensor of the sums named in ``STAT_NAMES``.
+    ``guard`` (a :class:`~.guard.StepGuard`) checks and clips every step.
+    ``objective`` replaces ``model.objective`` (e.g. a compiled version).
+    """
+    model.train()
+    n = source.n_samples
+    device = model.device
+    objective = model.objective if objective is None else objective
+    # Drawn where the generator lives, moved once per epoch to where the rows are.
+    perm = torch.randperm(n, generator=generator, device=device).to(source.index_device)
+    sums = torch.zeros(len(STAT_NAMES), device=device)
+    n_steps = 0
+    for start in range(0, n, batch_size):
+        batch = source.take(perm[start : start + batch_size])
+        with mixed_precision(model, amp_dtype):
+            loss, stats = objective(batch, schedule.at(step + n_steps), generator, unit_counts)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if guard is not None:
+            guard.before_update(loss)
+        optimizer.step()
+        sums += stats
+        if guard is not None:
+            guard.after_update()
+        n_steps += 1
+    return sums, n_steps
+
+
+@torch.no_grad()
+def evaluate_elbo(model, source, noises, values, batch_size):
+    """Mean ELBO per sample of a device-resident source (deterministic)."""
+    model.eval()
+    n = source.n_samples
+    total = torch.zeros((), device=model.device)
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(n, start + batch_size), device=source.index_device)
+        total += model.elbo(source.take(idx), noises, values).sum()
+    return total.item() / n
+
+
+def fit_model(
+    model,
+    optimizer,
+    source,
+    *,
+    n_epochs,
+    schedule,
+    generator,
+    config,
+    step=0,
+    validation=None,
+    callbacks=(),
+    first_epoch=1,
+):
+    """Train for up to ``n_epochs`` epochs; return ``(history, step)``.
+
+    ``history`` holds one dict per epoch: ``epoch``, fields added by the
+    callbacks, ``loss`` (training -ELBO per sample, at the weights in force
+    during the epoch), its parts, mean active units, ``validation_score``
+    (ELBO per sample) with a :class:`Validation`, and ``time``. A callback
+    stops training by returning True from ``on_epoch_end``.
+
+    A non-finite loss or gradient raises :class:`~.guard.NonFiniteLossError`
+    with the last good weights restored (see ``config.check_every``); a
+    ``KeyboardInterrupt`` stops after the current step and raises
+    :class:`~.guard.TrainingInterrupted`. Both carry ``history`` and ``step``.
+    """
+    if config.amp_dtype not in (None, torch.bfloat16):
+        raise ValueError(f"amp_dtype must be None or torch.bfloat16, got {config.amp_dtype!r}.")
+    objective = torch.compile(model.objective) if config.compile_objective else model.objective
+    history = []
+    guard = StepGuard(
+        model, optimizer, max_grad_norm=config.max_grad_norm, check_every=config.check_every
+    )
+    context = TrainContext(model, optimizer, schedule, generator, step)
+    epochs = range(first_epoch, first_epoch + n_epochs)
+    try:
+        with guard.deferred_sigint():
+            for epoch in epochs:
+                record = _epoch(context, source, guard, objective, config, validation, callbacks)
+                history.append({"epoch": epoch, **record})
+                if any([c.on_epoch_end(history[-1], context) for c in callbacks]):
+                    break
+        interrupted = False
+    except KeyboardInterrupt:
+        interrupted = True
+    except NonFiniteLossError as exc:
+        exc.history, exc.step = history, step + guard.n_steps
+        raise
+    if interrupted:
+        try:
+            guard.check()  # a pending fault (GPU mode) wins over the interrupt
+        except NonFiniteLossError as exc:
+            exc.history, exc.step = history, step + guard.n_steps
+            raise
+    for callback in callbacks:
+        callback.on_train_end(context)
+    if interrupted:
+        raise TrainingInterrupted(history, step + guard.n_steps)
+    return history, context.step
+
+
+def _epoch(context, source, guard, objective, config, validation, callbacks):
+    """One epoch of :func:`fit_model`: steps, callbacks' changes, statistics."""
+    start_time = time.perf_counter()
+    for callback in callbacks:
+        callback.on_epoch_start(context)
+    sums, n_steps = train_epoch(
+        context.model,
+        context.optimizer,
+        source,
+        batch_size=config.batch_size,
+        schedule=context.schedule,
+        step=context.step,
+        generator=context.generator,
+        guard=guard,
+        objective=objective,
+        amp_dtype=config.amp_dtype,
+        unit_counts=context.unit_counts,
+    )
+    guard.check()
+    context.step += n_steps
+    record = {}
+    for callback in callbacks:
+        record.update(callback.on_steps_end(context) or {})
+    record.update(zip(STAT_NAMES, (sums / source.n_samples).tolist()))
+    record["loss"] = record["reconstruction"] + record["kl"]
+    if validation is not None:
+        record["validation_score"] = evaluate_elbo(
+            context.model,
+            validation.source,
+            validation.noises,
+            context.schedule.final(),
+            4 * config.batch_size,
+        )
+    record["time"] = time.perf_counter() - start_time
+    return record

@@ -1,0 +1,139 @@
+"""The documentation of the parameters both estimators share, written once.
+
+Class docstrings hold a line ``{{name}}`` where a shared parameter goes;
+:func:`fill` replaces it with the numpydoc block below, indented like the
+line. ``{default}`` in a block is the default of the estimator's signature
+(for the parameters whose default differs between the estimators).
+"""
+
+import inspect
+import re
+
+SHARED = {
+    "n_components": """\
+n_components : int, default={default}
+    Number of latent units J, the width of the code.
+""",
+    "likelihood": """\
+likelihood : {"auto", "bernoulli", "gaussian", "poisson"}, default="auto"
+    Decoder likelihood p(x | z). ``"bernoulli"`` needs X in [0, 1] (values
+    strictly inside are allowed; no continuous-Bernoulli correction is
+    applied). ``"gaussian"`` models each standardised feature with a learned
+    variance. ``"poisson"`` models counts (X >= 0; non-integer values are
+    treated as counts); the encoder sees ``log(1 + X)``. ``"auto"`` picks
+    Bernoulli when X lies in [0, 1] and Gaussian otherwise (never Poisson);
+    the choice is stored in ``likelihood_``.
+""",
+    "hidden_layer_sizes": """\
+hidden_layer_sizes : tuple of int, default=(400,)
+    Hidden ReLU layers of the encoder; the decoder mirrors them. ``()``
+    gives a linear encoder and decoder.
+""",
+    "max_iter": """\
+max_iter : int, default=100
+    Number of epochs (passes over the data) of :meth:`fit`.
+""",
+    "batch_size": """\
+batch_size : int or "auto", default="auto"
+    Mini-batch size; ``"auto"`` is ``min(128, n_samples)``.
+""",
+    "learning_rate_init": """\
+learning_rate_init : float, default=1e-3
+    Learning rate of the Adam optimizer.
+""",
+    "max_grad_norm": """\
+max_grad_norm : float, default=None
+    Clip the norm of the gradient of each step to this value (None: no
+    clipping). It helps when training stops on a non-finite loss.
+""",
+    "tol": """\
+tol : float, default=1e-4
+    Stop when the monitored loss (training -ELBO, or validation -ELBO with
+    ``early_stopping``) has not improved by ``tol`` nats per sample for
+    ``n_iter_no_change`` consecutive epochs after the warm-ups.
+""",
+    "n_iter_no_change": """\
+n_iter_no_change : int, default=10
+    Number of epochs without improvement before stopping.
+""",
+    "early_stopping": """\
+early_stopping : bool, default=False
+    Hold out ``validation_fraction`` of the data, monitor its ELBO and keep
+    the weights of the best epoch.
+""",
+    "validation_fraction": """\
+validation_fraction : float, default=0.1
+    Fraction of the training data held out with ``early_stopping``.
+""",
+    "warm_start": """\
+warm_start : bool, default=False
+    Continue training the fitted model on a new call to :meth:`fit` (for
+    ``max_iter`` more epochs) instead of starting from scratch. The
+    parameters of the model and its schedule are fixed when it is
+    initialised: changing ``n_components``, ``hidden_layer_sizes``,
+    ``likelihood``, ``kl_warmup``, ``device`` or, for
+    :class:`~skvsc.VariationalSparseCoder`, the prior (``alpha``,
+    ``usage``) and the schedule (``sharpness``, ``usage_weight``,
+    ``spike_pretrain``, ``revive``) and continuing, here or with
+    :meth:`partial_fit`, raises a ValueError. The other parameters
+    (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
+    ``tol``, ``n_iter_no_change``, ``early_stopping``,
+    ``validation_fraction``, ``n_threads``, ``verbose``) take effect on the
+    next call; ``random_state`` only seeds a new model.
+""",
+    "kl_warmup": """\
+kl_warmup : float, default={default}
+    Fraction of the training during which the weight of the KL term rises
+    linearly from 0 to 1; 0 disables the warm-up. It lets units learn to
+    carry information before the prior's pressure switches them off.
+""",
+    "device": """\
+device : str or torch.device, default="auto"
+    Where to train and encode: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or
+    ``"auto"`` (CUDA when available, resolved at fit time).
+""",
+    "n_threads": """\
+n_threads : int, default=None
+    Torch intra-op threads used while fitting and encoding. ``None`` leaves
+    torch's setting alone (which follows ``OMP_NUM_THREADS`` and the limits
+    that joblib sets in its workers).
+""",
+    "random_state": """\
+random_state : int, RandomState instance or None, default=None
+    Seeds weight initialisation, shuffling and sampling. Pass an int for
+    reproducible results on the CPU. The global numpy and torch RNGs are
+    never used.
+""",
+    "verbose": """\
+verbose : int, default=0
+    0 is silent; 1 shows a progress bar over the epochs with the current
+    training -ELBO (needs ``tqdm``; short lines are printed without it);
+    2 or more prints one line per epoch: the training -ELBO and its parts
+    (reconstruction and KL), the mean number of active units per sample,
+    the validation ELBO with ``early_stopping``, the units re-seeded with
+    ``revive`` and the seconds taken. :meth:`partial_fit` prints lines
+    instead of a bar.
+""",
+}
+
+_PLACEHOLDER = re.compile(r"^( *)\{\{(\w+)\}\}$", flags=re.MULTILINE)
+
+
+def fill(cls):
+    """Replace each ``{{name}}`` line of the docstring of class ``cls`` by the
+    shared block of ``name``; return the class (a decorator)."""
+    parameters = inspect.signature(cls).parameters
+    cls.__doc__ = _fill(cls.__doc__, {k: p.default for k, p in parameters.items()})
+    return cls
+
+
+def _fill(doc, defaults):
+
+    def block(match):
+        indent, name = match.groups()
+        text = SHARED[name]
+        if "{default}" in text:
+            text = text.replace("{default}", repr(defaults[name]))
+        return "\n".join(indent + line if line else line for line in text.splitlines())
+
+    return _PLACEHOLDER.sub(block, doc)

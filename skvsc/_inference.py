@@ -1,0 +1,206 @@
+"""Running a fitted model over data: the estimators' inference methods.
+
+:class:`InferenceMixin` holds ``transform``, ``inverse_transform``,
+``score_samples``, ``score`` and ``sample``. Rows are streamed in batches from
+the host, computed under ``no_grad`` in eval mode in the dtype of the input,
+and gathered into NumPy arrays.
+"""
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.base import TransformerMixin
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
+
+from . import _params
+from ._core.data import map_batches, to_tensor
+from ._core.likelihoods import LIKELIHOODS
+from ._data_checks import check_support, supported_layout, validated
+from ._device import torch_threads
+
+_EVAL_BATCH_SIZE = 2048
+#: Number of shared noise draws used by score / score_samples.
+_N_SCORE_DRAWS = 8
+_SCORE_SEED = 0
+
+
+def torch_dtype(np_dtype):
+    return torch.float64 if np.dtype(np_dtype) == np.float64 else torch.float32
+
+
+def eval_module(estimator, dtype):
+    """The fitted module in ``dtype`` (a float64 copy for float64 input)."""
+    estimator.module_.eval()
+    if dtype == torch.float32:
+        return estimator.module_
+    return copy.deepcopy(estimator.module_).to(dtype)
+
+
+def map_module(estimator, fn_name, X, *, dtype=None):
+    """Apply a module method (a name, or ``module -> function``) to batches of
+    validated ``X``; non-finite results raise a ValueError."""
+    dtype = torch_dtype(X.dtype if dtype is None else dtype)
+    module = eval_module(estimator, dtype)
+    fn = getattr(module, fn_name) if isinstance(fn_name, str) else fn_name(module)
+
+    def checked(x):
+        out = fn(x)
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(
+                f"The model gave non-finite values in {dtype} for this input "
+                f"(max |X| in the batch: {x.abs().max().item():.3g}). Pass "
+                "float64 data, or scale X like the training data."
+            )
+        return out
+
+    with torch.no_grad(), torch_threads(estimator.n_threads):
+        return map_batches(
+            checked,
+            X,
+            batch_size=_EVAL_BATCH_SIZE,
+            device=torch.device(estimator.device_),
+            dtype=dtype,
+        )
+
+
+def reduce_rows(estimator, X, select, reduce):
+    """``reduce`` applied to the batches of ``select(module, x)`` over the
+    rows ``x`` of validated ``X``, streamed so that no (n_samples,
+    n_components) array is held."""
+    dtype = torch_dtype(X.dtype)
+    module = eval_module(estimator, dtype)
+    device = torch.device(estimator.device_)
+    batches = (
+        select(module, to_tensor(X[start : start + _EVAL_BATCH_SIZE], device, dtype))
+        for start in range(0, X.shape[0], _EVAL_BATCH_SIZE)
+    )
+    with torch.no_grad(), torch_threads(estimator.n_threads):
+        return reduce(batches)
+
+
+def score_noises(module, dtype, device):
+    """Fixed noise draws of shape (1, J), drawn on the CPU so that every
+    device scores with the same noise."""
+    generator = torch.Generator().manual_seed(_SCORE_SEED)
+    shape = (1, module.n_components)
+    return [
+        tuple(t.to(device, dtype) for t in module.draw_noise(shape, generator))
+        for _ in range(_N_SCORE_DRAWS)
+    ]
+
+
+class InferenceMixin(TransformerMixin):
+    """The inference methods of a fitted VAE-family estimator (a transformer:
+    scikit-learn wraps its ``transform`` for ``set_output``)."""
+
+    def _validate_input(self, X):
+        check_is_fitted(self)
+        X = validated(self, X, reset=False)
+        if not LIKELIHOODS[self.likelihood_].encodes_outside_support:
+            check_support(X, self.likelihood_)
+        return X
+
+    def transform(self, X):
+        """Encode ``X`` into its latent code (deterministic).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components)
+            The code, in the dtype of ``X`` (float32 or float64).
+        """
+        return map_module(self, "code", self._validate_input(X))
+
+    def inverse_transform(self, X):
+        """Decode latent codes into the data space (the mean of p(x | z)).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Latent codes, e.g. the output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Decoded means in the original units: pixel probabilities for the
+            Bernoulli likelihood, the Gaussian mean, the Poisson rate.
+        """
+        check_is_fitted(self)
+        Z = supported_layout(check_array(X, dtype=(np.float64, np.float32), input_name="X"))
+        if Z.shape[1] != self.module_.n_components:
+            raise ValueError(
+                f"X has {Z.shape[1]} features (latent codes), but {type(self).__name__} "
+                f"has n_components={self.module_.n_components}."
+            )
+        return map_module(self, "decode_mean", Z)
+
+    def score_samples(self, X):
+        """Evidence lower bound of each sample, in nats.
+
+        ``log p_theta(x | z)`` is averaged over a fixed set of noise draws shared
+        by all samples, so the result is deterministic and does not depend on
+        how rows are batched.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            ELBO per sample (a lower bound on ``log p(x)``).
+        """
+        X = self._validate_input(X)
+        check_support(X, self.likelihood_)
+        noises = score_noises(self.module_, torch_dtype(X.dtype), self.device_)
+        values = self._schedule_.final()
+        return map_module(self, lambda m: lambda x: m.elbo(x, noises, values), X)
+
+    def score(self, X, y=None):
+        """Mean ELBO per sample, in nats (higher is better).
+
+        Usable as the model-selection criterion of ``GridSearchCV`` without labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to score.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            Mean ELBO per sample.
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples=1, random_state=None):
+        """Draw codes from the prior and decode them.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draw.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            Decoded means of the prior samples.
+        """
+        check_is_fitted(self)
+        _params.check_int("n_samples", n_samples, 1)
+        seed = _params.seed_from(random_state)
+        generator = torch.Generator(device=self.device_).manual_seed(seed)
+        with torch.no_grad():
+            z = self.module_.prior_sample(n_samples, generator)
+        return self.inverse_transform(z.cpu().numpy().astype(np.float64))

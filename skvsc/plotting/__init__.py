@@ -1,0 +1,22 @@
+"""Plots of fitted models: reconstructions, atoms, traversals, class activations, training.
+
+matplotlib is an optional dependency (``pip install "skvsc[plot]"``), imported
+only when a function is called. Functions drawing one panel take an ``ax`` and
+return it; functions drawing a grid take a ``fig`` (a Figure or SubFigure) and
+return it.
+
+Image data are shown as ``image_shape`` images; when it is not given, a square
+shape is inferred from the number of features (8 x 8 for scikit-learn's digits,
+28 x 28 for MNIST).
+"""
+
+from ._charts import plot_class_activation, plot_training_curves
+from ._images import plot_atoms, plot_reconstructions, plot_traversals
+
+__all__ = [
+    "plot_atoms",
+    "plot_class_activation",
+    "plot_reconstructions",
+    "plot_training_curves",
+    "plot_traversals",
+]

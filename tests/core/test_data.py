@@ -1,0 +1,68 @@
+"""Training sources and batched maps: no copies of X, host-batched sources."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from skvsc._core.data import HostSource, make_source, map_batches, to_tensor
+
+from .helpers import train_tiny
+
+RNG = np.random.default_rng(0)
+X32 = RNG.random((60, 12), dtype=np.float32)
+
+
+def test_float32_training_data_is_not_copied():
+    source = make_source(X32, "cpu")
+    assert source.X.data_ptr() == X32.ctypes.data
+
+
+def _read_only(X):
+    X = X.copy()
+    X.flags.writeable = False
+    return X
+
+
+@pytest.mark.parametrize(
+    "X",
+    [X32.astype(np.float64), np.asfortranarray(X32), _read_only(X32)],
+    ids=["float64", "fortran", "read-only"],
+)
+def test_other_layouts_are_copied_once_without_warnings(X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        source = make_source(X, "cpu")
+    assert source.X.dtype == torch.float32 and source.X.is_contiguous()
+    np.testing.assert_array_equal(source.X.numpy(), X32)
+
+
+def test_transform_input_is_wrapped_and_left_unchanged():
+    X = X32.copy()
+    assert to_tensor(X, torch.device("cpu"), torch.float32).data_ptr() == X.ctypes.data
+    out = map_batches(
+        lambda x: x * 2, X, batch_size=7, device=torch.device("cpu"), dtype=torch.float32
+    )
+    np.testing.assert_array_equal(X, X32)
+    np.testing.assert_array_equal(out, 2 * X32)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_host_batched_source_trains_like_the_resident_one(sparse):
+    X = sp.csr_matrix(np.where(X32 > 0.5, X32, 0)) if sparse else X32
+    host = make_source(X, "cpu", resident=False)
+    assert isinstance(host, HostSource)
+    resident_history, resident_weights = train_tiny(make_source(X, "cpu"))
+    host_history, host_weights = train_tiny(host)
+    assert [h["loss"] for h in host_history] == [h["loss"] for h in resident_history]
+    for a, b in zip(host_weights, resident_weights):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_csr_source_densifies_the_rows_it_is_asked_for():
+    X = sp.random(20, 7, density=0.3, format="csr", random_state=0, dtype=np.float32)
+    source = make_source(X, "cpu")
+    idx = torch.tensor([3, 0, 19, 3])
+    np.testing.assert_array_equal(source.take(idx).numpy(), X.toarray()[[3, 0, 19, 3]])

@@ -1,0 +1,104 @@
+"""Models saved by skvsc 0.1 (state format 1) load, transform and score identically.
+
+The files in tests/data were written before the remodel into named parts
+(``make_v0_1_fixtures.py`` shows how) and must never be regenerated. The math
+did not change, so outputs are compared bit for bit.
+"""
+
+import pickle
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import skvsc
+from skvsc import VAETransformer, VariationalSparseCoder
+from skvsc.exceptions import InconsistentVersionWarning
+
+DATA = Path(__file__).parent / "data"
+EXPECTED = np.load(DATA / "v0_1_expected.npz")
+X = EXPECTED["X"]
+CLASSES = {"vsc": VariationalSparseCoder, "vae": VAETransformer}
+LOADERS = {"skvsc": skvsc.load, "joblib": joblib.load}
+
+
+def data(name):
+    return X if name == "vsc" else X * 16.0
+
+
+def load(name, kind):
+    with pytest.warns(InconsistentVersionWarning, match=r"state format 1\).*state format 2\)"):
+        return LOADERS[kind](DATA / f"{name}_v0_1.{kind}")
+
+
+@pytest.mark.parametrize("kind", list(LOADERS))
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_format_1_files_give_the_stored_outputs(name, kind):
+    est = load(name, kind)
+    assert type(est) is CLASSES[name]
+    Xn = data(name)
+    np.testing.assert_array_equal(est.transform(Xn), EXPECTED[f"{name}_transform"])
+    np.testing.assert_array_equal(est.score_samples(Xn), EXPECTED[f"{name}_score_samples"])
+    np.testing.assert_array_equal(
+        est.inverse_transform(EXPECTED[f"{name}_transform"]), EXPECTED[f"{name}_inverse"]
+    )
+
+
+@pytest.mark.parametrize("kind", list(LOADERS))
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_format_1_files_migrate_to_the_named_parts(name, kind):
+    est = load(name, kind)
+    config = est._model_config
+    assert config.latent == ("spike_slab" if name == "vsc" else "normal")
+    assert config.network_params == {"hidden_layer_sizes": (16,)}
+    assert config.likelihood == est.likelihood_ == ("bernoulli" if name == "vsc" else "gaussian")
+    if name == "vsc":
+        assert config.latent_params == {"alpha": 0.5, "usage": "balance"}
+    else:  # the Gaussian likelihood's buffers and variance moved into it
+        assert {"likelihood.shift", "likelihood.scale", "likelihood.logvar"} <= set(
+            est.module_.state_dict()
+        )
+    assert not hasattr(est, "_stopper") and not hasattr(est, "_module_config")
+    state = est.__getstate__()  # saved again in the current format
+    assert state["_skvsc_state_format"] == 2 and state["other"] == {}
+
+
+@pytest.mark.parametrize("kind", list(LOADERS))
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_get_params_clone_and_refit_work(name, kind):
+    est = load(name, kind)
+    params = est.get_params()
+    assert params["hidden_layer_sizes"] == (16,) and params["random_state"] == 0
+    Xn = data(name)
+    fresh = clone(est)
+    assert fresh.get_params() == params
+    fresh.fit(Xn)
+    assert fresh.n_iter_ >= 1 and np.isfinite(fresh.score(Xn))
+
+
+@pytest.mark.parametrize("kind", list(LOADERS))
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_training_continues_from_a_format_1_file(name, kind):
+    est = load(name, kind)
+    n_iter, step = est.n_iter_, est._step
+    Xn = data(name)
+    est.partial_fit(Xn)
+    assert est.n_iter_ == n_iter + 1 and est._step > step
+    assert np.isfinite(est.transform(Xn)).all()
+    # Both loaders restore the same optimizer and generator state: the same future.
+    other = load(name, "joblib" if kind == "skvsc" else "skvsc")
+    other.partial_fit(Xn)
+    np.testing.assert_array_equal(other.transform(Xn), est.transform(Xn))
+
+
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_a_migrated_model_round_trips_in_format_2_silently(name, tmp_path, recwarn):
+    est = load(name, "joblib")
+    loaded = pickle.loads(pickle.dumps(est))
+    skvsc.save(est, tmp_path / "m.skvsc")
+    reloaded = skvsc.load(tmp_path / "m.skvsc")
+    assert not [w for w in recwarn if issubclass(w.category, InconsistentVersionWarning)]
+    for copy in (loaded, reloaded):
+        np.testing.assert_array_equal(copy.transform(data(name)), EXPECTED[f"{name}_transform"])
