@@ -5,8 +5,9 @@ Build from the repository root with::
     python -m sphinx -b html docs docs/_build/html
 
 The gallery executes ``examples/plot_*.py``; ``-D plot_gallery=0`` skips that.
-Examples that need the MNIST files run only when ``$SKVSC_DATA`` names a folder
-that holds them.
+Examples that need the MNIST files run only when the directory named by
+``$SKVSC_DATA`` holds them. Equations are rendered by a copy of MathJax that
+ships with the site (``sphinx-mathjax-offline``), so the pages need no network.
 """
 
 import importlib.util
@@ -31,6 +32,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
+    # MathJax 3 bundled into _static/, instead of loading it from a CDN.
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -50,11 +53,6 @@ html_theme_options = {
     "sidebar_width": "230px",
 }
 html_static_path = []
-
-# MathJax comes from a CDN; for offline reading point SKVSC_DOCS_MATHJAX at a local
-# copy, e.g. file:///usr/share/javascript/mathjax/MathJax.js?config=TeX-AMS_CHTML
-if os.environ.get("SKVSC_DOCS_MATHJAX"):
-    mathjax_path = os.environ["SKVSC_DOCS_MATHJAX"]
 
 # -- autodoc / numpydoc --------------------------------------------------------
 autodoc_member_order = "groupwise"
@@ -82,15 +80,17 @@ myst_heading_anchors = 3
 # -- sphinx-gallery --------------------------------------------------------------
 def _mnist_dir():
     """The data directory holding the MNIST files, or None."""
-    candidate = os.environ.get("SKVSC_DATA")
+    data_home = os.environ.get("SKVSC_DATA")
     names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
     names += ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-    if candidate and all((Path(candidate) / "mnist" / name).is_file() for name in names):
-        return candidate
+    if data_home and all((Path(data_home) / "mnist" / name).is_file() for name in names):
+        return str(Path(data_home).resolve())
     return None
 
 
 MNIST_DIR = _mnist_dir()
+if MNIST_DIR is not None:
+    os.environ["SKVSC_DATA"] = MNIST_DIR  # absolute: the examples run in examples/
 # Examples named *_mnist.py are shown but not executed without the data.
 _run_pattern = r"/plot_" if MNIST_DIR else r"/plot_(?!.*_mnist\.py)"
 
@@ -106,14 +106,16 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "reference_url": {"skvsc": None},
     "doc_module": ("skvsc",),
+    # The execution-times page loads its table scripts from CDNs: not written.
+    "write_computation_times": False,
 }
 
 
-# -- parts that land on other branches: optional ---------------------------------
-# The results, performance, reliability and scaling pages, skvsc.save / load and
-# skvsc.plotting (which also needs matplotlib) are written on other branches.
-# Where one is missing, references to it become plain text and its API section
-# a note, so that the build stays warning-free either way.
+# -- optional parts ---------------------------------------------------------------
+# skvsc.plotting needs matplotlib, and a version of skvsc may lack skvsc.save / load
+# or one of the results, performance, reliability, scaling and architecture pages.
+# Where one is missing, references to it become plain text and its API section a
+# note, so that the build stays warning-free either way.
 OPTIONAL_PAGES = ("results", "performance", "reliability", "scaling", "architecture")
 
 

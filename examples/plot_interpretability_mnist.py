@@ -3,8 +3,8 @@ What the units of a sparse code mean (MNIST)
 ============================================
 
 **Needs the MNIST files.** They are read with
-:func:`skvsc.datasets.load_mnist` from ``$SKVSC_DATA/mnist/`` (or skvsc's data
-home, ``~/.cache/skvsc/mnist/``); set ``download=True`` below to fetch them
+:func:`skvsc.datasets.load_mnist` from ``$SKVSC_DATA/mnist/`` or skvsc's data
+home (see the user guide's data section); set ``download=True`` below to fetch them
 instead. The documentation is built without running this script
 when the files are absent. It trains for about half a minute on two CPU cores.
 

@@ -11,10 +11,9 @@ add their docstring, ``__init__`` and:
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin
+from sklearn.utils.validation import check_is_fitted
 
 from . import _inference, _params, _state
 from ._core.data import make_source
@@ -29,7 +28,7 @@ from ._data_checks import (
     check_support,
     column_stats,
     data_range,
-    supported_layout,
+    validated,
 )
 from ._device import resolve_device, torch_threads
 from ._inference import InferenceMixin
@@ -58,7 +57,7 @@ class Family:
     schedule_params: dict
 
 
-class _BaseVAE(InferenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
     """Shared implementation of the VAE-family transformers."""
 
     # -- fitting -------------------------------------------------------------
@@ -121,14 +120,7 @@ class _BaseVAE(InferenceMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
     def _validate_fit_data(self, X, reset):
         """Validated ``X`` and its value range."""
-        X = validate_data(
-            self,
-            X,
-            reset=reset,
-            accept_sparse=("csr", "csc", "coo"),
-            dtype=(np.float64, np.float32),
-        )
-        X = supported_layout(X)
+        X = validated(self, X, reset=reset)
         value_range = data_range(X)
         check_magnitude(*value_range)
         likelihood = self.likelihood if reset else self.likelihood_

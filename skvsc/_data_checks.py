@@ -3,6 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.sparsefuncs import mean_variance_axis
+from sklearn.utils.validation import validate_data
 
 from ._core.likelihoods import LIKELIHOODS
 
@@ -29,6 +30,19 @@ def column_stats(X):
     scale = np.sqrt(var)
     scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
     return mean, scale
+
+
+def validated(estimator, X, *, reset):
+    """``X`` checked by scikit-learn's ``validate_data`` (float32 or float64,
+    dense or sparse) in a layout the core reads (:func:`supported_layout`)."""
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        accept_sparse=("csr", "csc", "coo"),
+        dtype=(np.float64, np.float32),
+    )
+    return supported_layout(X)
 
 
 def supported_layout(X):

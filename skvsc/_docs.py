@@ -2,10 +2,11 @@
 
 Class docstrings hold a line ``{{name}}`` where a shared parameter goes;
 :func:`fill` replaces it with the numpydoc block below, indented like the
-line. ``{default}`` in a block is the estimator's default (for the parameters
-whose default differs between the estimators).
+line. ``{default}`` in a block is the default of the estimator's signature
+(for the parameters whose default differs between the estimators).
 """
 
+import inspect
 import re
 
 SHARED = {
@@ -74,9 +75,10 @@ warm_start : bool, default=False
     ``max_iter`` more epochs) instead of starting from scratch. The
     parameters of the model and its schedule are fixed when it is
     initialised: changing ``n_components``, ``hidden_layer_sizes``,
-    ``likelihood``, the prior (``alpha``, ``usage``), the schedule
-    (``sharpness``, ``kl_warmup``, ``usage_weight``, ``spike_pretrain``,
-    ``revive``) or ``device`` and continuing, here or with
+    ``likelihood``, ``kl_warmup``, ``device`` or, for
+    :class:`~skvsc.VariationalSparseCoder`, the prior (``alpha``,
+    ``usage``) and the schedule (``sharpness``, ``usage_weight``,
+    ``spike_pretrain``, ``revive``) and continuing, here or with
     :meth:`partial_fit`, raises a ValueError. The other parameters
     (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
     ``tol``, ``n_iter_no_change``, ``early_stopping``,
@@ -121,15 +123,21 @@ verbose : int, default=0
 _PLACEHOLDER = re.compile(r"^( *)\{\{(\w+)\}\}$", flags=re.MULTILINE)
 
 
-def fill(doc, **defaults):
-    """``doc`` with each ``{{name}}`` line replaced by the shared block of
-    ``name`` (``defaults[name]`` fills its ``{default}``)."""
+def fill(cls):
+    """Replace each ``{{name}}`` line of the docstring of class ``cls`` by the
+    shared block of ``name``; return the class (a decorator)."""
+    parameters = inspect.signature(cls).parameters
+    cls.__doc__ = _fill(cls.__doc__, {k: p.default for k, p in parameters.items()})
+    return cls
+
+
+def _fill(doc, defaults):
 
     def block(match):
         indent, name = match.groups()
         text = SHARED[name]
         if "{default}" in text:
-            text = text.replace("{default}", str(defaults[name]))
+            text = text.replace("{default}", repr(defaults[name]))
         return "\n".join(indent + line if line else line for line in text.splitlines())
 
     return _PLACEHOLDER.sub(block, doc)

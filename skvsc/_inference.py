@@ -10,13 +10,14 @@ import copy
 
 import numpy as np
 import torch
+from sklearn.base import TransformerMixin
 from sklearn.utils import check_array
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from . import _params
 from ._core.data import map_batches, to_tensor
 from ._core.likelihoods import LIKELIHOODS
-from ._data_checks import check_support, supported_layout
+from ._data_checks import check_support, supported_layout, validated
 from ._device import torch_threads
 
 _EVAL_BATCH_SIZE = 2048
@@ -90,19 +91,13 @@ def score_noises(module, dtype, device):
     ]
 
 
-class InferenceMixin:
-    """The inference methods of a fitted VAE-family estimator."""
+class InferenceMixin(TransformerMixin):
+    """The inference methods of a fitted VAE-family estimator (a transformer:
+    scikit-learn wraps its ``transform`` for ``set_output``)."""
 
     def _validate_input(self, X):
         check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            accept_sparse=("csr", "csc", "coo"),
-            dtype=(np.float64, np.float32),
-        )
-        X = supported_layout(X)
+        X = validated(self, X, reset=False)
         if not LIKELIHOODS[self.likelihood_].encodes_outside_support:
             check_support(X, self.likelihood_)
         return X

@@ -5,6 +5,7 @@ from ._base import Family, _BaseVAE
 from ._diagnostics import ACTIVE_VARIANCE_THRESHOLD, count_active_units, posterior_mean_variance
 
 
+@_docs.fill
 class VAETransformer(_BaseVAE):
     """Gaussian variational auto-encoder as a scikit-learn transformer.
 
@@ -217,6 +218,3 @@ class VAETransformer(_BaseVAE):
 
 def _posterior_mean(module, x):
     return module.posterior_mean(x)
-
-
-VAETransformer.__doc__ = _docs.fill(VAETransformer.__doc__, n_components=32, kl_warmup=0.0)

@@ -8,6 +8,7 @@ from ._core.penalties import USAGE_PENALTIES
 from ._diagnostics import activation_statistics
 
 
+@_docs.fill
 class VariationalSparseCoder(_BaseVAE):
     """Variational Sparse Coding: a VAE with a spike-and-slab latent space.
 
@@ -398,8 +399,3 @@ _LATENT_BY_PRIOR = {"aggregate": "spike_slab_aggregate", "fixed": "spike_slab"}
 def _active(module, x):
     """Whether each unit is active on each row (gamma > 0.5, the non-zeros of the code)."""
     return module.active(x)
-
-
-VariationalSparseCoder.__doc__ = _docs.fill(
-    VariationalSparseCoder.__doc__, n_components=200, kl_warmup=0.5
-)

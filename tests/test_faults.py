@@ -10,6 +10,8 @@ from sklearn.base import clone
 from skvsc import VAETransformer, VariationalSparseCoder
 from skvsc._core.vae import VAE
 
+from .core.helpers import assert_same_weights, weights
+
 FAST = dict(
     hidden_layer_sizes=(8,), max_iter=3, batch_size=10, device="cpu", n_threads=1, random_state=0
 )
@@ -22,16 +24,6 @@ N_SAMPLES = 40  # 4 steps per epoch
 
 def unit_data(n=N_SAMPLES, d=5, seed=0):
     return np.random.default_rng(seed).random((n, d))
-
-
-def weights(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
 
 
 def assert_usable(est, X):

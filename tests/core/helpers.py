@@ -1,4 +1,4 @@
-"""Small models for the tests of the core."""
+"""Small models and weight comparisons for the tests (of the core and of faults)."""
 
 import torch
 
@@ -53,3 +53,14 @@ def train_tiny(source, n_epochs=2, *, validation=None, **switches):
         validation=validation,
     )
     return history, [p.detach().clone() for p in model.parameters()]
+
+
+def weights(module):
+    """Copies of a module's state dict."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)

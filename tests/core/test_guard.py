@@ -12,21 +12,11 @@ from skvsc._core.schedule import Schedule
 from skvsc._core.train import TrainConfig, fit_model
 from skvsc._core.vae import VAE
 
-from .helpers import small_vae
+from .helpers import assert_same_weights, small_vae, weights
 
 
 def unit_data(n=40, d=5, seed=0):
     return np.random.default_rng(seed).random((n, d))
-
-
-def weights(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
 
 
 @pytest.fixture
