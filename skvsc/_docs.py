@@ -76,7 +76,7 @@ warm_start : bool, default=False
     parameters of the model and its schedule are fixed when it is
     initialised: changing ``n_components``, ``hidden_layer_sizes``,
     ``likelihood``, ``kl_warmup``, ``device`` or, for
-    :class:`~skvsc.VariationalSparseCoder`, the prior (``alpha``,
+    :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
     ``usage``) and the schedule (``sharpness``, ``usage_weight``,
     ``spike_pretrain``, ``revive``) and continuing, here or with
     :meth:`partial_fit`, raises a ValueError. The other parameters
