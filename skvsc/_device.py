@@ -115,7 +115,7 @@ def _own_running_threads():
     return max(n, 1)
 
 
-def busy_cpus(samples=5, interval=0.002):
+def busy_cpus(samples=3, interval=0.001):
     """CPUs kept busy by other processes: the number of runnable threads on the
     machine less this process's own, averaged over a few snapshots.
 
