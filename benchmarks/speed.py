@@ -147,7 +147,9 @@ def model_flops(module, code_heads):
     train = 3 * forward - sizes[0]
     heads = module.encoder.heads
     trunk = sum(2 * m.in_features * m.out_features for m in enc if m is not heads)
-    transform = trunk + 2 * heads.in_features * heads.out_features * code_heads // module.n_heads
+    transform = (
+        trunk + 2 * heads.in_features * heads.out_features * code_heads // module.encoder.n_heads
+    )
     return train, forward, transform
 
 
