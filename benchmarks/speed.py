@@ -12,7 +12,13 @@ reported, so that the noise of a shared machine mostly cancels):
 4. peak resident memory of fitting on 60,000 x 784 float32 data (a subprocess);
 5. wall time to reach the public reproduction's test ELBO (VSC alpha=0.5, J=24,
    -ELBO 111.6 nats) with skvsc defaults against a reproduction-style loop;
-6. threads inside ``GridSearchCV(n_jobs=2)`` workers.
+6. threads: seconds per epoch for ``n_threads`` 1, 2 and None (automatic) on
+   the machine as it is and with one extra CPU-bound process, and the threads
+   inside ``GridSearchCV(n_jobs=2)`` workers;
+7. ttq-defaults: the estimator defaults of an earlier checkout (``--before``)
+   against this one, each imported in a subprocess, and the reproduction-style
+   loop, on the same data: time to the reproduction's ELBO, and the final test
+   ELBO and LogisticRegression accuracy of the full defaults.
 
 Run ``python benchmarks/speed.py --help``; see benchmarks/README.md.
 """
@@ -141,7 +147,9 @@ def model_flops(module, code_heads):
     train = 3 * forward - sizes[0]
     heads = module.encoder.heads
     trunk = sum(2 * m.in_features * m.out_features for m in enc if m is not heads)
-    transform = trunk + 2 * heads.in_features * heads.out_features * code_heads // module.n_heads
+    transform = (
+        trunk + 2 * heads.in_features * heads.out_features * code_heads // module.encoder.n_heads
+    )
     return train, forward, transform
 
 
@@ -616,6 +624,174 @@ def bench_threads(X):
     }
 
 
+# -- 7. automatic threads: seconds per epoch for n_threads in {1, 2, None} -------------------
+def _busy_loop():
+    """A CPU-bound process (the other user of the machine), killed by the caller."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def bench_thread_epochs(X, repeats, with_busy=True):
+    """Seconds per epoch of the default VSC (J=200, batch 128) on ``X`` for
+    ``n_threads`` 1, 2 and None (automatic), interleaved, on the machine as it is
+    and with one extra CPU-bound process started here; medians and the ratio of
+    the automatic setting to the best fixed one."""
+    from skvsc._device import auto_threads, busy_cpus
+
+    settings = (1, 2, None)
+    states = ["as is", "one extra busy process"] if with_busy else ["as is"]
+    out = {}
+    for state in states:
+        busy = _busy_loop() if state != "as is" else None
+        try:
+            if busy is not None:
+                time.sleep(2.0)  # let it start before the load is read
+            VariationalSparseCoder(max_iter=1, batch_size=128, random_state=0).fit(X[:512])
+            runs = {str(t): [] for t in settings}
+            chosen, loads = [], []
+            for rep in range(repeats):
+                for t in settings if rep % 2 == 0 else settings[::-1]:
+                    if t is None:
+                        chosen.append(auto_threads())
+                    loads.append(os.getloadavg()[0])
+                    est = VariationalSparseCoder(
+                        max_iter=1, batch_size=128, random_state=rep, n_threads=t
+                    )
+                    seconds, _ = timed(est.fit, X)
+                    runs[str(t)].append(seconds)
+                    print(f"  threads [{state}] n_threads={t}: {seconds:.2f} s/epoch", flush=True)
+            med = {t: median(v) for t, v in runs.items()}
+            out[state] = {
+                "seconds_per_epoch": med,
+                "raw": runs,
+                "auto_chose": chosen,
+                "busy_cpus_seen": busy_cpus(),
+                "load_1min": [min(loads), max(loads)],
+                "auto_over_best": med["None"] / min(med["1"], med["2"]),
+            }
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
+    return {"n": len(X), "states": out}
+
+
+# -- 8. time to quality of the estimator defaults: the commit before against this checkout ---
+_TTQ_CHILD = r"""
+import json, sys, time
+import numpy as np
+args = json.loads(sys.argv[1])
+import skvsc
+from skvsc import VariationalSparseCoder
+from sklearn.linear_model import LogisticRegression
+X, X_test = np.load(args["X"]), np.load(args["X_test"])
+y, y_test = np.load(args["y"]), np.load(args["y_test"])
+out = {"skvsc": skvsc.__file__}
+# (a) VSC alpha=0.5, J=24, other parameters at their defaults: one epoch at a time
+# (partial_fit follows the schedule of max_iter), scored after each (not timed).
+est = VariationalSparseCoder(n_components=24, alpha=0.5, random_state=0)
+cap = est.max_iter if isinstance(est.max_iter, int) else 200
+cap = min(cap, args["max_epochs"] or cap)
+train_s, curve, reached = 0.0, [], None
+while len(curve) < cap and train_s < args["budget"] and reached is None:
+    start = time.perf_counter()
+    est.partial_fit(X)
+    train_s += time.perf_counter() - start
+    curve.append((train_s, float(-est.score(X_test))))
+    if curve[-1][1] <= args["target"]:
+        reached = train_s
+out["target"] = {"epochs": len(curve), "train_s": train_s, "reached_s": reached, "curve": curve}
+# (b) the full defaults: fit, then the final test -ELBO and the accuracy of a
+# LogisticRegression on the sparse code of the first 5,000 labelled images.
+params = {"random_state": 0}
+if args["max_iter"]:
+    params["max_iter"] = args["max_iter"]
+est = VariationalSparseCoder(**params)
+start = time.perf_counter()
+est.fit(X)
+fit_s = time.perf_counter() - start
+Z, Z_test = est.transform(X[: args["n_labels"]]), est.transform(X_test)
+clf = LogisticRegression(max_iter=1000).fit(Z, y[: args["n_labels"]])
+out["defaults"] = {
+    "params": {k: repr(v) for k, v in est.get_params().items()},
+    "epochs": int(est.n_iter_),
+    "fit_s": fit_s,
+    "neg_elbo": float(-est.score(X_test)),
+    "accuracy": float(clf.score(Z_test, y_test)),
+    "active_fraction": float(np.mean(Z_test != 0)),
+}
+print("TTQ_RESULT " + json.dumps(out))
+"""
+
+
+def bench_ttq_defaults(directory, before, budget, quick, threads):
+    """The estimator defaults of the checkout at ``before`` and of this one, each
+    in a subprocess with its own ``PYTHONPATH``, then the reproduction-style loop,
+    on the same data, one after the other."""
+    import tempfile
+
+    if directory is None:
+        raise SystemExit("the ttq-defaults section needs MNIST (--data-dir or SKVSC_DATA)")
+    X, y = load_mnist(directory, download=False, progress=False)
+    X_test, y_test = load_mnist(directory, split="test", download=False, progress=False)
+    if quick:
+        X, y, X_test, y_test = X[:6000], y[:6000], X_test[:2000], y_test[:2000]
+    results = {"n": len(X), "n_test": len(X_test)}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for name, array in (("X", X), ("X_test", X_test), ("y", y), ("y_test", y_test)):
+            paths[name] = str(Path(tmp) / f"{name}.npy")
+            np.save(paths[name], array)
+        child_args = {
+            **paths,
+            "budget": budget,
+            "target": TARGET_NEG_ELBO,
+            "max_epochs": 3 if quick else None,
+            "max_iter": 2 if quick else None,
+            "n_labels": min(5000, len(X)),
+        }
+        env = dict(os.environ)
+        if threads is not None:
+            env["OMP_NUM_THREADS"] = str(threads)
+        for label, root in (("before", Path(before)), ("after", REPO)):
+            env["PYTHONPATH"] = str(root)
+            wall, proc = timed(
+                subprocess.run,
+                [sys.executable, "-c", _TTQ_CHILD, json.dumps(child_args)],
+                env=env,
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+            )
+            line = [x for x in proc.stdout.splitlines() if x.startswith("TTQ_RESULT ")]
+            if proc.returncode or not line:
+                raise RuntimeError(f"ttq-defaults child ({label}) failed:\n{proc.stderr[-3000:]}")
+            results[label] = {**json.loads(line[0].split(" ", 1)[1]), "wall_s": wall}
+            print(f"  ttq-defaults {label}: {results[label]['defaults']}", flush=True)
+    # The reproduction-style loop, same data, bounded like the children.
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    repro = ReproVSC(24).to(DEVICE)
+    opt = torch.optim.Adam(repro.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=32, shuffle=True)
+    train_s, curve, reached = 0.0, [], None
+    max_epochs = 3 if quick else 200
+    while len(curve) < max_epochs and train_s < budget and reached is None:
+        with torch_threads(threads):
+            seconds, _ = timed(repro_epoch, repro, opt, loader, 0.5)
+            train_s += seconds
+            curve.append((train_s, repro_test_neg_elbo(repro, X_test, 0.5)))
+        if curve[-1][1] <= TARGET_NEG_ELBO:
+            reached = train_s
+    results["reproduction-style loop"] = {
+        "epochs": len(curve),
+        "train_s": train_s,
+        "reached_s": reached,
+        "curve": curve,
+    }
+    return results
+
+
 # -- report ----------------------------------------------------------------------------
 def report(results, args):
     lines = ["", "## Results", ""]
@@ -727,6 +903,50 @@ def report(results, args):
             f"{t['worker_torch_threads']} torch threads (OMP_NUM_THREADS in workers: "
             f"{t['worker_OMP_NUM_THREADS']}); search took {t['fit_s']:.1f} s.",
         ]
+    if "thread_epochs" in results:
+        t = results["thread_epochs"]
+        lines += [
+            "",
+            f"Seconds per epoch of the default VSC on {t['n']} images (batch 128, J=200), "
+            f"medians of {args.repeats} interleaved repetitions:",
+            "",
+            "| machine | 1-min load | n_threads=1 | 2 | None (auto) | auto chose | auto / best |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for state, r in t["states"].items():
+            sec = r["seconds_per_epoch"]
+            lines.append(
+                f"| {state} | {r['load_1min'][0]:.1f}-{r['load_1min'][1]:.1f} | "
+                f"{sec['1']:.2f} | {sec['2']:.2f} | {sec['None']:.2f} | "
+                f"{sorted(set(r['auto_chose']))} | {r['auto_over_best']:.2f} |"
+            )
+    if "ttq_defaults" in results:
+        q = results["ttq_defaults"]
+        lines += [
+            "",
+            f"Estimator defaults, before and after, on {q['n']} training images "
+            f"({q['n_test']} test): (a) VSC alpha=0.5, J=24, time to test -ELBO <= "
+            f"{TARGET_NEG_ELBO}; (b) the full defaults: fit time, test -ELBO, accuracy of "
+            "LogisticRegression on the code (5,000 labels):",
+            "",
+            "| method | (a) epochs | (a) train s | (a) reached at (s) | (a) best -ELBO "
+            "| (b) epochs | (b) fit s | (b) -ELBO | (b) accuracy |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name in ("before", "after", "reproduction-style loop"):
+            r = q[name]
+            a = r.get("target", r)
+            reached = f"{a['reached_s']:.0f}" if a["reached_s"] is not None else "not reached"
+            best = min(c[1] for c in a["curve"]) if a["curve"] else float("nan")
+            b = r.get("defaults")
+            tail = (
+                f"{b['epochs']} | {b['fit_s']:.0f} | {b['neg_elbo']:.1f} | {b['accuracy']:.3f}"
+                if b
+                else "- | - | - | -"
+            )
+            lines.append(
+                f"| {name} | {a['epochs']} | {a['train_s']:.0f} | {reached} | {best:.1f} | {tail} |"
+            )
     return "\n".join(lines)
 
 
@@ -740,8 +960,10 @@ def parse(argv):
     parser.add_argument(
         "--sections",
         default="fit,transform,switches,memory,threads,ttq",
-        help="comma-separated subset of fit,transform,switches,compile,memory,threads,ttq "
-        "(compile: switches plus torch.compile, minutes of compilation)",
+        help="comma-separated subset of fit,transform,switches,compile,memory,threads,ttq,"
+        "ttq-defaults (compile: switches plus torch.compile, minutes of compilation; threads: "
+        "seconds per epoch for n_threads 1, 2 and automatic, and the threads of GridSearchCV "
+        "workers; ttq-defaults: the estimator defaults of --before against this checkout)",
     )
     parser.add_argument("--ttq-budget", type=float, default=None, help="seconds per method (1800)")
     parser.add_argument(
@@ -749,6 +971,14 @@ def parse(argv):
     )
     parser.add_argument(
         "--batch-sizes", default="32,128,default", help="fit section (default: 32,128,default)"
+    )
+    parser.add_argument(
+        "--before",
+        default=os.environ.get("SKVSC_BEFORE"),
+        help="ttq-defaults: a checkout of the skvsc to compare with ($SKVSC_BEFORE)",
+    )
+    parser.add_argument(
+        "--no-busy", action="store_true", help="threads: skip the run with an extra busy process"
     )
     parser.add_argument("--json", default=None, help="also write the raw results here")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
@@ -810,7 +1040,17 @@ def main(argv=None):
     if "memory" in sections:
         results["memory"] = bench_memory(directory, args.threads)
     if "threads" in sections:
+        n_epoch = 2_000 if args.quick else 10_000
+        results["thread_epochs"] = bench_thread_epochs(
+            X[:n_epoch], args.repeats, with_busy=not args.no_busy
+        )
         results["threads"] = bench_threads(X)
+    if "ttq-defaults" in sections:
+        if not args.before:
+            raise SystemExit("ttq-defaults needs --before (a checkout of the earlier skvsc)")
+        results["ttq_defaults"] = bench_ttq_defaults(
+            directory, args.before, args.ttq_budget, args.quick, args.threads
+        )
     if "ttq" in sections:
         results["time_to_quality"] = bench_time_to_quality(X, X_test, args.ttq_budget, args.threads)
     results["machine"]["load_1min_end"] = os.getloadavg()[0]

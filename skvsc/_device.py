@@ -1,9 +1,24 @@
 """Device and thread housekeeping (skorch-style ``device`` parameter)."""
 
 import contextlib
+import math
+import os
+import time
 import warnings
 
 import torch
+
+#: Matrix-product FLOPs of one unit of parallel work (a training step, an
+#: inference batch) below which a second intra-op thread is not worth it:
+#: such kernels are shorter than what an OpenMP fork-join costs, so the step
+#: is no faster on two threads, and any competing process turns every barrier
+#: into a wait. Measured in docs/performance.md ("Threads").
+MIN_PARALLEL_FLOPS = 50e6
+
+#: How long a measurement of the other processes' load is reused (seconds):
+#: ``transform`` is called often on small inputs, and the load moves slowly.
+_LOAD_TTL = 5.0
+_load_cache = {"time": -math.inf, "busy": None}
 
 
 def resolve_device(device):
@@ -56,13 +71,151 @@ def same_device(a, b):
     return a == b
 
 
+def usable_cpus():
+    """CPUs this process may run on: its affinity mask where the OS has one,
+    lowered to a cgroup v2 CPU quota (a container's ``--cpus``) if any."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return n
+
+
+def env_thread_limit(environ=None):
+    """The smallest thread count set by ``OMP_NUM_THREADS`` or
+    ``MKL_NUM_THREADS`` (first entry of a nested list), or None."""
+    environ = os.environ if environ is None else environ
+    limits = []
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        try:
+            limits.append(int(environ.get(name, "").split(",")[0]))
+        except ValueError:
+            continue
+    limits = [n for n in limits if n >= 1]
+    return min(limits) if limits else None
+
+
+def _own_running_threads():
+    """Threads of this process that are running or runnable now (Linux)."""
+    n = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                # The state follows the command name, which is in parentheses.
+                n += f.read().rpartition(")")[2].split()[0] == "R"
+        except (OSError, IndexError):
+            continue
+    return max(n, 1)
+
+
+def busy_cpus(samples=3, interval=0.001):
+    """CPUs kept busy by other processes: the number of runnable threads on the
+    machine less this process's own, averaged over a few snapshots.
+
+    On Linux this reads ``/proc/loadavg`` (its fourth field counts the threads
+    running or waiting for a CPU now), which sees a process that started a
+    second ago and does not count this process's own past work, unlike the
+    load averages. Elsewhere it falls back to the one-minute load average
+    (which includes this process: an upper bound), or None when there is none.
+    Reused for a few seconds.
+    """
+    now = time.monotonic()
+    if now - _load_cache["time"] < _LOAD_TTL:
+        return _load_cache["busy"]
+    busy = None
+    try:
+        counts = []
+        for i in range(samples):
+            if i:
+                time.sleep(interval)
+            with open("/proc/loadavg") as f:
+                running = int(f.read().split()[3].split("/")[0])
+            counts.append(max(running - _own_running_threads(), 0))
+        busy = sum(counts) / len(counts)
+    except (OSError, ValueError, IndexError):
+        with contextlib.suppress(AttributeError, OSError):
+            busy = os.getloadavg()[0]
+    _load_cache.update(time=now, busy=busy)
+    return busy
+
+
+def auto_threads(work=None, *, cpus=None, current=None, environ=None, busy=None, machine_cpus=None):
+    """The number of intra-op threads that ``n_threads=None`` resolves to.
+
+    The smallest of:
+
+    - the CPUs this process may use (its affinity mask);
+    - torch's current thread count, which already holds the limits of
+      ``OMP_NUM_THREADS``, of joblib's and Dask's workers (they set it to
+      the cores per worker) and of ``threadpoolctl``; torch's own default is
+      the number of physical cores, so this never raises it;
+    - ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` set after torch started;
+    - the machine's CPUs not busy with other processes now (rounded; at
+      least one):
+      a thread that has to share its core with another process stalls every
+      OpenMP barrier of the others, which made a step many times slower than
+      on one thread;
+    - one, when ``work`` (matrix-product FLOPs of one training step or
+      inference batch) is below :data:`MIN_PARALLEL_FLOPS`.
+
+    Parameters
+    ----------
+    work : float or None
+        FLOPs of one unit of parallel work; None: not known (not limited).
+    cpus, current, environ, busy, machine_cpus : optional
+        The inputs, for tests: CPUs this process may use, torch's thread
+        count, the environment mapping, the number of CPUs busy with other
+        processes (None: unknown) and the machine's CPUs (which the busy
+        count refers to). Measured when not given.
+
+    Returns
+    -------
+    n_threads : int
+        At least 1.
+    """
+    n = min(
+        usable_cpus() if cpus is None else cpus,
+        torch.get_num_threads() if current is None else current,
+    )
+    limit = env_thread_limit(environ)
+    if limit is not None:
+        n = min(n, limit)
+    if work is not None and work < MIN_PARALLEL_FLOPS:
+        n = 1
+    if n > 1:  # only then is the load worth reading
+        busy = busy_cpus() if busy is None else busy
+        if busy is not None:
+            total = (os.cpu_count() or 1) if machine_cpus is None else machine_cpus
+            n = min(n, math.floor(total - busy + 0.5))
+    return max(int(n), 1)
+
+
+def matmul_flops(module, batch_size, *, backward=True):
+    """Matrix-product FLOPs of one batch through ``module``: 2 per weight and
+    sample forward, 3 times that with the backward pass (the input and the
+    weight gradients). Biases and element-wise work are not counted."""
+    weights = sum(p.numel() for p in module.parameters() if p.dim() >= 2)
+    return (6 if backward else 2) * weights * batch_size
+
+
 @contextlib.contextmanager
-def torch_threads(n_threads):
-    """Use ``n_threads`` intra-op threads inside the block (None: leave as is)."""
+def torch_threads(n_threads, work=None):
+    """Use ``n_threads`` intra-op threads inside the block; None: the number
+    :func:`auto_threads` picks for ``work``. torch's setting is restored on
+    exit."""
     if n_threads is None:
+        n_threads = auto_threads(work)
+    previous = torch.get_num_threads()
+    if n_threads == previous:
         yield
         return
-    previous = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
         yield

@@ -1,0 +1,44 @@
+"""The quick path of the benchmark's time-to-quality section runs (MNIST needed)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_ttq_defaults_quick_runs(tmp_path):
+    data = os.environ.get("SKVSC_DATA")
+    if not data or not (Path(data) / "mnist" / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("needs MNIST in $SKVSC_DATA")
+    out = tmp_path / "ttq.json"
+    # This checkout stands in for the earlier one: the section only needs a
+    # skvsc to import from each root.
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "speed.py"),
+            "--quick",
+            "--sections",
+            "ttq-defaults",
+            "--before",
+            str(REPO),
+            "--ttq-budget",
+            "30",
+            "--json",
+            str(out),
+        ],
+        check=True,
+        timeout=1800,
+        capture_output=True,
+    )
+    q = json.loads(out.read_text())["ttq_defaults"]
+    for name in ("before", "after"):
+        assert q[name]["target"]["epochs"] >= 1
+        assert 0 <= q[name]["defaults"]["accuracy"] <= 1
+    assert q["reproduction-style loop"]["epochs"] >= 1

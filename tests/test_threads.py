@@ -1,0 +1,184 @@
+"""The automatic thread count of ``n_threads=None`` (``_device.auto_threads``)."""
+
+import numpy as np
+import pytest
+import torch
+
+from skvsc import VariationalSparseCoder, _device
+from skvsc._device import (
+    MIN_PARALLEL_FLOPS,
+    auto_threads,
+    env_thread_limit,
+    matmul_flops,
+    torch_threads,
+)
+
+BIG = 10 * MIN_PARALLEL_FLOPS
+
+
+def pick(**inputs):
+    """auto_threads with every input given: an idle 2-core machine unless
+    overridden."""
+    base = {"cpus": 2, "current": 2, "environ": {}, "busy": 0.0, "machine_cpus": 2}
+    return auto_threads(**{"work": BIG, **base, **inputs})
+
+
+def test_idle_machine_uses_every_core():
+    assert pick() == 2
+    assert pick(cpus=8, current=8, machine_cpus=8) == 8
+
+
+def test_one_busy_process_on_two_cores_gives_one_thread():
+    # The case of the issue: a second thread would share a core with the
+    # other process and stall every barrier.
+    assert pick(busy=1.0) == 1
+    assert pick(busy=0.6) == 1
+    assert pick(busy=0.2) == 2  # a blip is not a busy core
+
+
+def test_loaded_machine_never_gives_zero():
+    assert pick(busy=7.0) == 1
+    assert pick(busy=3.0, cpus=16, current=16, machine_cpus=16) == 13
+
+
+def test_busy_cpus_are_counted_on_the_whole_machine():
+    # 4 of 64 cores are ours and 30 others busy: 34 free, our 4 stay.
+    assert pick(cpus=4, current=4, machine_cpus=64, busy=30.0) == 4
+
+
+def test_affinity_limits():
+    assert pick(cpus=1) == 1
+    assert pick(cpus=3, current=8, machine_cpus=8) == 3
+
+
+def test_torch_setting_is_an_upper_bound():
+    # joblib, Dask and threadpoolctl limits show as a lowered torch setting.
+    assert pick(current=1) == 1
+    assert pick(cpus=8, current=4, machine_cpus=8) == 4
+
+
+@pytest.mark.parametrize(
+    "environ, expected",
+    [
+        ({"OMP_NUM_THREADS": "1"}, 1),
+        ({"MKL_NUM_THREADS": "1"}, 1),
+        ({"OMP_NUM_THREADS": "3,2"}, 2),  # nested list: the outer level
+        ({"OMP_NUM_THREADS": ""}, 2),
+        ({"OMP_NUM_THREADS": "many"}, 2),
+        ({"OMP_NUM_THREADS": "0"}, 2),
+    ],
+)
+def test_environment_limits(environ, expected):
+    assert pick(environ=environ) == expected
+
+
+def test_env_thread_limit_takes_the_smallest():
+    assert env_thread_limit({"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "2"}) == 2
+    assert env_thread_limit({}) is None
+
+
+def test_small_work_gets_one_thread():
+    assert pick(work=MIN_PARALLEL_FLOPS / 2, cpus=8, current=8, machine_cpus=8) == 1
+    assert pick(work=MIN_PARALLEL_FLOPS, cpus=8, current=8, machine_cpus=8) == 8
+    assert pick(work=None) == 2  # unknown work does not limit
+
+
+def test_unknown_load_does_not_limit(monkeypatch):
+    # No load information (no /proc, no load average): the other limits only.
+    monkeypatch.setattr(_device, "busy_cpus", lambda: None)
+    assert auto_threads(BIG, cpus=2, current=2, environ={}, machine_cpus=2) == 2
+
+
+def test_load_is_not_read_when_one_thread_is_already_decided(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("load read")
+
+    monkeypatch.setattr(_device, "busy_cpus", fail)
+    assert auto_threads(BIG, cpus=1, current=2, environ={}) == 1
+    assert auto_threads(1.0, cpus=2, current=2, environ={}) == 1
+
+
+def test_busy_cpus_subtracts_our_own_threads(monkeypatch, tmp_path):
+    monkeypatch.setattr(_device, "_load_cache", {"time": -np.inf, "busy": None})
+    monkeypatch.setattr(_device, "_own_running_threads", lambda: 1)
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/loadavg":
+            return real_open(tmp_path / "loadavg", *args, **kwargs)
+        return real_open(path, *args, **kwargs)
+
+    (tmp_path / "loadavg").write_text("2.00 2.00 2.00 2/300 4242\n")
+    monkeypatch.setattr("builtins.open", fake_open)
+    assert _device.busy_cpus(samples=2, interval=0) == 1.0
+    # Reused for a while: a new reading is not taken at once.
+    (tmp_path / "loadavg").write_text("0.00 0.00 0.00 1/300 4242\n")
+    assert _device.busy_cpus(samples=2, interval=0) == 1.0
+
+
+def test_busy_cpus_falls_back_to_the_load_average(monkeypatch):
+    monkeypatch.setattr(_device, "_load_cache", {"time": -np.inf, "busy": None})
+
+    def no_proc(*args, **kwargs):
+        raise OSError
+
+    monkeypatch.setattr(_device, "_own_running_threads", no_proc)
+    monkeypatch.setattr(_device.os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+    assert _device.busy_cpus() == 1.5
+
+
+def test_busy_cpus_on_this_machine_is_a_count():
+    busy = _device.busy_cpus()
+    assert busy is None or busy >= 0
+
+
+def test_matmul_flops():
+    module = torch.nn.Sequential(torch.nn.Linear(10, 20), torch.nn.Linear(20, 5))
+    assert matmul_flops(module, 4, backward=False) == 2 * (200 + 100) * 4
+    assert matmul_flops(module, 4) == 6 * (200 + 100) * 4
+
+
+def test_torch_threads_restores_the_setting(monkeypatch):
+    previous = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == previous
+    monkeypatch.setattr(_device, "auto_threads", lambda work: 1)
+    with torch_threads(None):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == previous
+
+
+def test_torch_threads_passes_the_work(monkeypatch):
+    seen = []
+    monkeypatch.setattr(_device, "auto_threads", lambda work: seen.append(work) or 1)
+    with torch_threads(None, work=123.0):
+        pass
+    assert seen == [123.0]
+
+
+def test_fit_and_transform_use_the_automatic_count(monkeypatch):
+    seen = []
+
+    def record(work=None):
+        seen.append(work)
+        return 1
+
+    monkeypatch.setattr(_device, "auto_threads", record)
+    X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    est = VariationalSparseCoder(
+        n_components=4, hidden_layer_sizes=(8,), max_iter=1, random_state=0
+    ).fit(X)
+    est.transform(X)
+    assert len(seen) >= 2
+
+
+def test_explicit_n_threads_overrides(monkeypatch):
+    def fail(work=None):
+        raise AssertionError("auto_threads called")
+
+    monkeypatch.setattr(_device, "auto_threads", fail)
+    X = np.random.default_rng(0).random((64, 8), dtype=np.float32)
+    VariationalSparseCoder(
+        n_components=4, hidden_layer_sizes=(8,), max_iter=1, random_state=0, n_threads=1
+    ).fit(X).transform(X)
