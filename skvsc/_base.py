@@ -30,7 +30,7 @@ from ._data_checks import (
     data_range,
     validated,
 )
-from ._device import resolve_device, torch_threads
+from ._device import matmul_flops, resolve_device, torch_threads
 from ._inference import InferenceMixin
 from ._progress import Progress
 
@@ -202,7 +202,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             desc=type(self).__name__,
         )
         callbacks = [Revival()] if self._schedule_.revive > 0 else []
-        with torch_threads(self.n_threads), progress:
+        work = matmul_flops(self.module_, self._batch_size(X.shape[0]))
+        with torch_threads(self.n_threads, work=work), progress:
             validation = None
             if early_stopping:
                 n_val = self._validation_size(X.shape[0])

@@ -18,7 +18,7 @@ from . import _params
 from ._core.data import map_batches, to_tensor
 from ._core.likelihoods import LIKELIHOODS
 from ._data_checks import check_support, supported_layout, validated
-from ._device import torch_threads
+from ._device import matmul_flops, torch_threads
 
 _EVAL_BATCH_SIZE = 2048
 #: Number of shared noise draws used by score / score_samples.
@@ -55,7 +55,8 @@ def map_module(estimator, fn_name, X, *, dtype=None):
             )
         return out
 
-    with torch.no_grad(), torch_threads(estimator.n_threads):
+    work = matmul_flops(module, min(_EVAL_BATCH_SIZE, X.shape[0]), backward=False)
+    with torch.no_grad(), torch_threads(estimator.n_threads, work=work):
         return map_batches(
             checked,
             X,
@@ -76,7 +77,8 @@ def reduce_rows(estimator, X, select, reduce):
         select(module, to_tensor(X[start : start + _EVAL_BATCH_SIZE], device, dtype))
         for start in range(0, X.shape[0], _EVAL_BATCH_SIZE)
     )
-    with torch.no_grad(), torch_threads(estimator.n_threads):
+    work = matmul_flops(module, min(_EVAL_BATCH_SIZE, X.shape[0]), backward=False)
+    with torch.no_grad(), torch_threads(estimator.n_threads, work=work):
         return reduce(batches)
 
 
