@@ -118,6 +118,11 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         _params.check_shared(self)
         return self._family()
 
+    def _network(self):
+        """The network family and its keyword arguments, named as the
+        estimator's parameters (fixed when the model is initialised)."""
+        return "mlp", {"hidden_layer_sizes": tuple(self.hidden_layer_sizes)}
+
     def _validate_fit_data(self, X, reset):
         """Validated ``X`` and its value range."""
         X = validated(self, X, reset=reset)
@@ -135,14 +140,15 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             self.likelihood_ = "bernoulli" if low >= 0.0 and high <= 1.0 else "gaussian"
         else:
             self.likelihood_ = self.likelihood
+        network, network_params = self._network()
         self._model_config = ModelConfig(
             n_features=X.shape[1],
             n_components=self.n_components,
             likelihood=self.likelihood_,
             latent=family.latent,
             latent_params=family.latent_params,
-            network="mlp",
-            network_params={"hidden_layer_sizes": tuple(self.hidden_layer_sizes)},
+            network=network,
+            network_params=network_params,
         )
         seed = _params.seed_from(self.random_state)
         init_generator = torch.Generator().manual_seed(seed)

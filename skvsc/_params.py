@@ -128,12 +128,11 @@ def check_unchanged(est, family):
     the parameters fixed when it was initialised must not have changed, which
     would otherwise be ignored. ``family`` is the estimator's current Family."""
     config = est._model_config
+    network, network_params = est._network()
     fixed = {
         "n_components": (est.n_components, config.n_components),
-        "hidden_layer_sizes": (
-            tuple(est.hidden_layer_sizes),
-            config.network_params["hidden_layer_sizes"],
-        ),
+        "network family": (network, config.network),
+        **{k: (v, config.network_params.get(k)) for k, v in network_params.items()},
         "likelihood": (est.likelihood, est.likelihood_),
         "latent family": (family.latent, config.latent),
         **{k: (v, config.latent_params.get(k)) for k, v in family.latent_params.items()},
