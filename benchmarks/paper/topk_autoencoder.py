@@ -101,7 +101,7 @@ def topk_relu(h, k):
 def _linear(n_in, n_out, generator):
     """``nn.Linear`` with PyTorch's default initialisation (the one the VSC's
     networks use), drawn from ``generator`` instead of the global RNG."""
-    layer = nn.Linear(n_in, n_out)
+    layer = nn.Linear(n_in, n_out, device="meta").to_empty(device="cpu")  # no global-RNG init
     bound = 1.0 / math.sqrt(n_in)
     with torch.no_grad():
         layer.weight.uniform_(-bound, bound, generator=generator)
