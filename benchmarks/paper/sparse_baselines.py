@@ -192,8 +192,14 @@ def run(args, dataset):
             record("pixels", None, None, {}, X, X_eval, 0.0, False, 0.0)
         if "omp" in args.methods:
             model, params = omp_model(seed, args)
+            X_dict = X
+            if args.omp_fit_n and args.omp_fit_n < len(X):
+                # a fixed random subset (seeded by the seed), stated in the row
+                rows_dict = np.random.RandomState(seed).choice(len(X), args.omp_fit_n, False)
+                X_dict = X[np.sort(rows_dict)]
+                params["fit_n"] = args.omp_fit_n
             key = dict(method="omp", dataset=dataset, n_fit=len(X), **params)
-            model, fit_s, from_cache = cached(args.cache, key, lambda m=model: m.fit(X))
+            model, fit_s, from_cache = cached(args.cache, key, lambda m=model, Xd=X_dict: m.fit(Xd))
             for k in args.k:
                 model.set_params(transform_n_nonzero_coefs=k)
                 with Timer() as t:
@@ -371,6 +377,12 @@ def main():
     p.add_argument("--epochs", type=int, default=20, help="TopK and VSC epochs")
     p.add_argument("--topk-params", type=json.loads, default={}, help="JSON dict")
     p.add_argument("--omp-params", type=json.loads, default={}, help="JSON dict")
+    p.add_argument(
+        "--omp-fit-n",
+        type=int,
+        default=None,
+        help="fit the dictionary on a fixed random subset of this many fitting images",
+    )
     p.add_argument("--vsc-params", type=json.loads, default={}, help="JSON dict")
     p.add_argument("--label", default=None, help="name of this variant in tables and figure")
     p.add_argument("--validation", action="store_true", help="fit on 0..49,999, score 50k..60k")
