@@ -126,6 +126,7 @@ def topk_model(k, seed, args):
 
     params = dict(n_components=args.n_components, k=k, max_iter=args.epochs, random_state=seed)
     params.update(args.topk_params)
+    params.update(args.topk_params_k.get(str(k), {}))
     return TopKAutoencoder(n_threads=args.threads, **params), params
 
 
@@ -142,10 +143,12 @@ def vsc_model(k, seed, args):
     return VariationalSparseCoder(n_threads=args.threads, **params), params
 
 
-def omp_model(seed, args):
+def omp_params(k, seed, args):
+    """Dictionary fit settings used for the codes with k non-zeros."""
     params = dict(OMP_DEFAULTS, n_components=args.n_components, random_state=seed)
     params.update(args.omp_params)
-    return MiniBatchDictionaryLearning(transform_algorithm="omp", n_jobs=1, **params), params
+    params.update(args.omp_params_k.get(str(k), {}))
+    return params
 
 
 # -- scoring -------------------------------------------------------------------------
@@ -191,33 +194,45 @@ def run(args, dataset):
         if "pixels" in args.methods and seed == args.seeds[0]:
             record("pixels", None, None, {}, X, X_eval, 0.0, False, 0.0)
         if "omp" in args.methods:
-            model, params = omp_model(seed, args)
-            X_dict = X
-            if args.omp_fit_n and args.omp_fit_n < len(X):
-                # a fixed random subset (seeded by the seed), stated in the row
-                rows_dict = np.random.RandomState(seed).choice(len(X), args.omp_fit_n, False)
-                X_dict = X[np.sort(rows_dict)]
-                params["fit_n"] = args.omp_fit_n
-            key = dict(method="omp", dataset=dataset, n_fit=len(X), **params)
-            model, fit_s, from_cache = cached(args.cache, key, lambda m=model, Xd=X_dict: m.fit(Xd))
+            # one dictionary per distinct fit setting (usually one per dataset), its
+            # OMP codes at every k that uses it
+            by_setting = {}
             for k in args.k:
-                model.set_params(transform_n_nonzero_coefs=k)
-                with Timer() as t:
-                    Z_fit, Z_eval = model.transform(X), model.transform(X_eval)
-                record(
-                    "omp",
-                    k,
-                    seed,
-                    params,
-                    Z_fit,
-                    Z_eval,
-                    fit_s,
-                    from_cache,
-                    t.seconds,
-                    epochs=params["max_iter"],
-                    dict_n_iter=int(model.n_iter_),
-                    dict_n_steps=int(model.n_steps_),
+                params = omp_params(k, seed, args)
+                by_setting.setdefault(json.dumps(params, sort_keys=True), []).append(k)
+            for setting, ks in by_setting.items():
+                params = json.loads(setting)
+                X_dict = X
+                if args.omp_fit_n and args.omp_fit_n < len(X):
+                    # a fixed random subset (seeded by the seed), stated in the row
+                    subset = np.random.RandomState(seed).choice(len(X), args.omp_fit_n, False)
+                    X_dict = X[np.sort(subset)]
+                    params["fit_n"] = args.omp_fit_n
+                model = MiniBatchDictionaryLearning(
+                    transform_algorithm="omp", n_jobs=1, **omp_params(ks[0], seed, args)
                 )
+                key = dict(method="omp", dataset=dataset, n_fit=len(X), **params)
+                model, fit_s, from_cache = cached(
+                    args.cache, key, lambda m=model, Xd=X_dict: m.fit(Xd)
+                )
+                for k in ks:
+                    model.set_params(transform_n_nonzero_coefs=k)
+                    with Timer() as t:
+                        Z_fit, Z_eval = model.transform(X), model.transform(X_eval)
+                    record(
+                        "omp",
+                        k,
+                        seed,
+                        params,
+                        Z_fit,
+                        Z_eval,
+                        fit_s,
+                        from_cache,
+                        t.seconds,
+                        epochs=params["max_iter"],
+                        dict_n_iter=int(model.n_iter_),
+                        dict_n_steps=int(model.n_steps_),
+                    )
         for method, make in (("topk", topk_model), ("vsc", vsc_model)):
             if method not in args.methods:
                 continue
@@ -377,6 +392,19 @@ def main():
     p.add_argument("--epochs", type=int, default=20, help="TopK and VSC epochs")
     p.add_argument("--topk-params", type=json.loads, default={}, help="JSON dict")
     p.add_argument("--omp-params", type=json.loads, default={}, help="JSON dict")
+    p.add_argument(
+        "--topk-params-k",
+        type=json.loads,
+        default={},
+        help='JSON {"k": {...}}: settings of one k over --topk-params (chosen on validation)',
+    )
+    p.add_argument(
+        "--omp-params-k",
+        type=json.loads,
+        default={},
+        help='JSON {"k": {...}}: dictionary settings of one k over --omp-params; '
+        "one dictionary is fitted per distinct setting",
+    )
     p.add_argument(
         "--omp-fit-n",
         type=int,
