@@ -51,7 +51,7 @@ from skvsc.datasets import get_data_home, load_mnist  # noqa: E402
 
 #: Where skvsc and the torch loops run (``--device``); scikit-learn always runs on the CPU.
 DEVICE = torch.device("cpu")
-TARGET_NEG_ELBO = 111.6  # reproduction: MNIST, VSC alpha=0.5, J=24 (method.md)
+TARGET_NEG_ELBO = 111.6  # reproduction: MNIST, VSC alpha=0.5, J=24 (docs/results.md)
 HIDDEN = 400
 N_COMPONENTS = 200
 

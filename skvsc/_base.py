@@ -6,6 +6,9 @@ add their docstring, ``__init__`` and:
 - ``_family()``: checks their own parameters and returns the :class:`Family`
   of the model (latent family and its parameters, schedule parameters);
 - ``_code_statistics(X)`` and ``_summary_lines()``: the diagnostics.
+
+``_network()`` names the network family and its parameters (one, the MLP, for
+now). The inference methods live in :class:`~skvsc._inference.InferenceMixin`.
 """
 
 import warnings
