@@ -196,27 +196,29 @@ def _fit_encoder(estimator, X_train, X_test, y_train, y_test):
     return row
 
 
-def _describe(label, estimator, row):
+def _describe(label, estimator, row, n_train):
     """Lines on how a fit went: size, likelihood, epochs and why it stopped."""
     params = estimator.get_params()
     lines = [
         f"{label}: {params['n_components']} units, {estimator.likelihood_} likelihood, "
-        f"device {estimator.device_}, {_epochs(estimator)}"
+        f"device {estimator.device_}, {_epochs(estimator, n_train)}"
     ]
     lines += [f"    warning: {message}" for message in row["warnings"]]
     return lines
 
 
-def _epochs(estimator):
+def _epochs(estimator, n_train):
     params = estimator.get_params()
-    if estimator.n_iter_ < params["max_iter"]:
+    # max_iter="auto" resolves to a number of epochs for the training set size.
+    limit = estimator._max_epochs(n_train)
+    if estimator.n_iter_ < limit:
         monitored = "validation" if params["early_stopping"] else "training"
         return (
-            f"stopped after {estimator.n_iter_} of {params['max_iter']} epochs: the "
+            f"stopped after {estimator.n_iter_} of {limit} epochs: the "
             f"{monitored} -ELBO did not improve by tol={params['tol']} nats for "
             f"n_iter_no_change={params['n_iter_no_change']} epochs"
         )
-    return f"trained all {estimator.n_iter_} epochs (max_iter)"
+    return f"trained all {estimator.n_iter_} epochs (max_iter={params['max_iter']!r})"
 
 
 def _elbo_lines(results):
@@ -284,7 +286,7 @@ def main(argv=None):
 
     print()
     for label, estimator, row in results:
-        print("\n".join(_describe(label, estimator, row)))
+        print("\n".join(_describe(label, estimator, row, len(X_train))))
     print()
     print("\n".join(_elbo_lines(results)))
     return 0

@@ -263,11 +263,13 @@ def test_cuda_request_without_cuda_is_a_clear_error(small):
 
 
 def test_all_zero_codes_warn(digits):
-    # 8x8 digits under the Bernoulli likelihood: no unit is worth log(1/alpha) nats of KL.
+    # 8x8 digits under the Bernoulli likelihood with the paper's fixed prior: no unit is
+    # worth log(1/alpha) nats of KL.
     X, _ = digits
     est = VariationalSparseCoder(
         n_components=16,
         alpha=0.01,
+        prior="fixed",
         hidden_layer_sizes=(32,),
         max_iter=10,
         device="cpu",
