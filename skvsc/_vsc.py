@@ -300,8 +300,13 @@ class VariationalSparseCoder(_BaseVAE):
             warnings.warn(
                 "Every training sample has an all-zero sparse code "
                 f"(alpha={self.alpha}, n_components={self.n_components}, prior={self.prior!r}, "
-                f"{self.likelihood_} likelihood). Use prior='aggregate' with alpha * "
-                "n_components >= 1, a larger alpha, or encode_mean() for dense features.",
+                f"{self.likelihood_} likelihood). "
+                + (
+                    "Use prior='aggregate', a larger alpha"
+                    if self.prior == "fixed"
+                    else "Make alpha * n_components >= 1, train longer"
+                )
+                + ", or use encode_mean() for dense features.",
                 UserWarning,
                 stacklevel=4,
             )
