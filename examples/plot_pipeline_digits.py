@@ -43,8 +43,8 @@ SMOKE = bool(os.environ.get("SKVSC_EXAMPLE_SMOKE"))
 # %%
 # The models
 # ----------
-# VSC with 64 units and ``alpha=0.1``: under the prior a sample switches on
-# 6.4 units on average; the fitted model uses fewer. The digits have 17 grey
+# VSC with 64 units and ``alpha=0.1``: with the default ``prior="aggregate"``
+# about 10 % of the units, 6.4 per sample, are active. The digits have 17 grey
 # levels, for which the Gaussian likelihood gives a much more informative code
 # than the Bernoulli one (see the user guide). A small data set needs a higher
 # learning rate than the default 1e-3 to train in 100 epochs.
