@@ -31,6 +31,7 @@ from ._data_checks import (
     check_support,
     column_stats,
     data_range,
+    looks_like_8bit_pixels,
     validated,
 )
 from ._device import matmul_flops, resolve_device, torch_threads
@@ -141,6 +142,15 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         self.device_ = str(resolve_device(self.device))
         if self.likelihood == "auto":
             self.likelihood_ = "bernoulli" if low >= 0.0 and high <= 1.0 else "gaussian"
+            if self.likelihood_ == "gaussian" and looks_like_8bit_pixels(X, low, high):
+                warnings.warn(
+                    f"X holds whole numbers in [{low:g}, {high:g}], like unscaled 8-bit pixels, "
+                    "so likelihood='auto' chose the Gaussian likelihood. For pixel "
+                    "intensities divide X by 255 (the Bernoulli likelihood), or pass "
+                    "likelihood='gaussian' or 'poisson' to keep this choice silently.",
+                    UserWarning,
+                    stacklevel=4,
+                )
         else:
             self.likelihood_ = self.likelihood
         network, network_params = self._network()
@@ -269,6 +279,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         return self
 
     def _record(self, history, step, generator):
+        _warn_if_diverged(self.loss_curve_ + [h["loss"] for h in history], self)
         self._step = step
         self._rng_state = generator.get_state()
         self.n_iter_ += len(history)
@@ -336,3 +347,19 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
 
     def __setstate__(self, state):
         _state.set_state(self, _state.read_state(state, type(self)))
+
+
+def _warn_if_diverged(losses, estimator):
+    """Warn when the training -ELBO ended far above its best value (a diverged fit:
+    too large a learning rate, say) instead of handing back a broken model silently."""
+    if len(losses) < 2:
+        return
+    best, last = min(losses), losses[-1]
+    if last > best + 10.0 * max(abs(best), 1.0):
+        warnings.warn(
+            f"Training diverged: the training -ELBO rose from {best:.4g} to {last:.4g} nats "
+            f"per sample. Lower learning_rate_init (now {estimator.learning_rate_init}) or "
+            "set max_grad_norm (1.0, say).",
+            UserWarning,
+            stacklevel=6,
+        )

@@ -72,3 +72,12 @@ def check_support(X, likelihood, value_range=None):
     likelihood = LIKELIHOODS[likelihood]
     if likelihood.support != (-np.inf, np.inf):
         likelihood.check_range(*(value_range or data_range(X)))
+
+
+def looks_like_8bit_pixels(X, low, high, n_rows=1000):
+    """Whether ``X`` (its first ``n_rows`` rows) holds whole numbers within [0, 255] and
+    above 1: unscaled 8-bit pixels, which users usually mean for the Bernoulli likelihood."""
+    if low < 0.0 or high > 255.0 or high <= 1.0:
+        return False
+    values = X[:n_rows].data if sp.issparse(X) else np.asarray(X[:n_rows])
+    return bool(np.all(values == np.round(values)))

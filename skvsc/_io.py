@@ -30,6 +30,7 @@ from ._vsc import VariationalSparseCoder
 
 _FILE_FORMAT = "skvsc-safe"
 _FILE_VERSION = 1
+_PICKLE_MAGIC = b"\x80"  # the PROTO opcode that starts every pickle of protocol >= 2
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save files are zip archives
 _ATTRIBUTE = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]*$")
 _CLASSES = {cls.__name__: cls for cls in (VariationalSparseCoder, VAETransformer)}
@@ -214,6 +215,11 @@ def _read(path):
     """(text, digest, tensors) of a safe file, whichever backend wrote it."""
     with open(path, "rb") as f:
         head = f.read(4)
+    if head[:1] == _PICKLE_MAGIC:
+        raise ValueError(
+            "it is a pickle file (e.g. written by joblib.dump or pickle.dump), not a file "
+            "of skvsc.save: read it with joblib.load(path), and only if you trust its source"
+        )
     if head == _ZIP_MAGIC:
         content = torch.load(path, map_location="cpu", weights_only=True)
         content = _typed(content, dict)

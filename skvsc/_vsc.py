@@ -310,6 +310,16 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
+        elif 2 * self.n_dead_units_ > self.n_components and not self._schedule_.warming_up(
+            self._step - 1
+        ):
+            warnings.warn(
+                f"{self.n_dead_units_} of {self.n_components} latent units are active on no "
+                "training sample: the code uses few of its units. Train longer, use fewer "
+                "units, or set revive (e.g. 0.5) to re-seed dead units.",
+                UserWarning,
+                stacklevel=4,
+            )
         return self
 
     def sparsity_report(self, X):

@@ -513,3 +513,11 @@ def test_safe_file_with_an_unknown_fitted_key_fails(fitted, tmp_path):
     rewrite(path, lambda meta: meta["fitted"].update(surprise_=1))
     with pytest.raises(ValueError, match="unknown fitted attributes"):
         skvsc.load(path)
+
+
+def test_load_of_a_joblib_file_names_joblib_load(tmp_path):
+    est = VariationalSparseCoder(n_components=2, max_iter=1, random_state=0).fit(unit_data())
+    path = tmp_path / "model.joblib"
+    joblib.dump(est, path)
+    with pytest.raises(ValueError, match=r"joblib\.load"):
+        skvsc.load(path)
