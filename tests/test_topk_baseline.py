@@ -84,7 +84,9 @@ def test_aux_loss_zero_without_dead_latents_and_trains_only_dead_ones(X):
 
 def test_aux_loss_revives_latents(X):
     def never_fired(aux_weight):
-        model = small(max_iter=8, aux_weight=aux_weight).fit(X)
+        # on this small problem the latents die at initialisation (one latent's
+        # offset wins every sample) unless the pre-activations are standardised
+        model = small(max_iter=8, aux_weight=aux_weight, data_init=True).fit(X)
         return int(((model.transform(X) != 0).sum(axis=0) == 0).sum())
 
     plain, with_aux = never_fired(0.0), never_fired(1.0)
@@ -107,3 +109,14 @@ def test_bad_parameters(X):
         small(k=0).fit(X[:64])
     with pytest.raises(ValueError, match="aux_activation"):
         small(aux_activation="tanh").fit(X[:64])
+
+
+def test_data_init_standardises_and_k_schedule_runs(X):
+    model = small(max_iter=0, data_init=True).fit(X[:512])
+    # max_iter=0: only the initialisation; on its 2,048-image sample (here all
+    # 512) every pre-activation has mean 0 and standard deviation 1
+    h = model.module_.encoder(torch.from_numpy(X[:512])).detach()
+    np.testing.assert_allclose(h.mean(dim=0).numpy(), 0, atol=1e-4)
+    np.testing.assert_allclose(h.std(dim=0).numpy(), 1, atol=1e-4)
+    scheduled = small(k_start=16, k_warmup=0.5).fit(X[:512])
+    assert ((scheduled.transform(X[:64]) != 0).sum(axis=1) <= 3).all()
