@@ -16,7 +16,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _params
 from ._core.data import map_batches, to_tensor
-from ._core.likelihoods import LIKELIHOODS
 from ._data_checks import check_support, supported_layout, validated
 from ._device import matmul_flops, torch_threads
 
@@ -98,10 +97,12 @@ class InferenceMixin(TransformerMixin):
     scikit-learn wraps its ``transform`` for ``set_output``)."""
 
     def _validate_input(self, X):
+        # Data outside the likelihood's support (e.g. negative values for a
+        # Bernoulli model) are refused by every method, as by fit: a code of
+        # data the model cannot describe would be a silent wrong answer.
         check_is_fitted(self)
         X = validated(self, X, reset=False)
-        if not LIKELIHOODS[self.likelihood_].encodes_outside_support:
-            check_support(X, self.likelihood_)
+        check_support(X, self.likelihood_)
         return X
 
     def transform(self, X):
@@ -160,7 +161,6 @@ class InferenceMixin(TransformerMixin):
             ELBO per sample (a lower bound on ``log p(x)``).
         """
         X = self._validate_input(X)
-        check_support(X, self.likelihood_)
         noises = score_noises(self.module_, torch_dtype(X.dtype), self.device_)
         values = self._schedule_.final()
         return map_module(self, lambda m: lambda x: m.elbo(x, noises, values), X)

@@ -70,3 +70,23 @@ def test_a_code_with_mostly_dead_units_warns():
         assert any("latent units are active on no training sample" in m for m in messages)
     else:
         assert not any("active on no training sample" in m for m in messages)
+
+
+_READERS = ["transform", "score", "score_samples", "sparsity_report"]
+
+
+@pytest.mark.parametrize(
+    "Estimator, method",
+    [(VAETransformer, m) for m in _READERS]
+    + [(VariationalSparseCoder, m) for m in [*_READERS, "activity_proba", "encode_mean"]],
+)
+def test_every_method_refuses_data_outside_the_likelihood(Estimator, method):
+    # fit refuses negative data for a Bernoulli model; so does every method that
+    # reads data, instead of encoding what the model cannot describe.
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 6))
+    est = Estimator(n_components=2, likelihood="bernoulli", **FAST).fit(X)
+    for bad in (X - 0.5, 255.0 * X):
+        with pytest.raises(ValueError, match=r"Bernoulli likelihood needs X in \[0, 1\]"):
+            getattr(est, method)(bad)
+    getattr(est, method)(X)  # in range: accepted

@@ -10,9 +10,8 @@ variances) with this protocol:
 - ``mean(out)``: the mean of p(x | z) in the original units
   (``inverse_transform``);
 - ``check_range(low, high)``: raises a ``ValueError`` when data ranging over
-  ``[low, high]`` are outside the support (used by the estimators' checks);
-  class attribute ``encodes_outside_support``: whether the encoder accepts
-  such data all the same (``transform`` then skips the check);
+  ``[low, high]`` are outside the support (the estimators check every input
+  that way: fit, transform and score alike);
 - class attribute ``standardizes``: the constructor takes the per-feature
   ``shift`` and ``scale`` of the training data.
 
@@ -72,8 +71,6 @@ class Likelihood(nn.Module):
     remedy = ""
     #: Whether the constructor takes the ``shift`` and ``scale`` of the data.
     standardizes = False
-    #: Whether the encoder accepts data outside the support.
-    encodes_outside_support = True
 
     def __init__(self, n_features):
         super().__init__()
@@ -163,7 +160,6 @@ class PoissonLikelihood(Likelihood):
     support = (0.0, math.inf)
     requirement = ">= 0 (counts)"
     remedy = "Pass non-negative data, or use likelihood='gaussian'."
-    encodes_outside_support = False  # log(1 + x) is not defined below -1
 
     def encoder_input(self, x):
         return torch.log1p(x)
