@@ -57,6 +57,16 @@ def relaxed_step(y, sharpness):
     return torch.sigmoid(sharpness * y)
 
 
+def straight_through_gate(gamma, threshold):
+    """``[gamma > threshold]`` in the forward pass, the identity's gradient in ``gamma``.
+
+    ``hard + gamma - stop_gradient(gamma)``: the value is exactly 0 or 1, and
+    ``d gate / d gamma = 1`` (the straight-through estimator).
+    """
+    hard = (gamma > threshold).to(gamma.dtype)
+    return hard + (gamma - gamma.detach())
+
+
 def spike_slab_sample(slab, gamma, eta, sharpness):
     """Relaxed spike-and-slab sample ``T(eta - 1 + gamma) * slab``.
 

@@ -188,39 +188,71 @@ class SpikeSlabLatent(Latent):
 
 
 class AggregateSpikeSlabLatent(SpikeSlabLatent):
-    """Spike-and-slab codes whose activity prior acts on the aggregate code.
+    """Deterministic spikes with an activity prior on the aggregate code.
 
-    Prior, posterior, KL (:meth:`kl`, hence the reported -ELBO and the
-    score) and code are those of :class:`SpikeSlabLatent`; only the training
-    objective differs. The fixed prior charges every activation of a unit the
-    per-sample spike KL ``KL(Bern(gamma_nj) || Bern(alpha))`` (about
-    ``log(1 / alpha)`` nats, whatever the data). Here that term is replaced by
-    the aggregate term of :func:`~.penalties.aggregate_spike_kl`,
-    ``sum_j KL(Bern(r_j) || Bern(alpha))`` per sample, with ``r_j`` the
-    fraction of the batch on which unit j is active. The training loss is
+    The prior is the fixed one's, ``alpha N(0, 1) + (1 - alpha) delta(0)``
+    per unit. The posterior's spikes are deterministic: unit j of sample x is
+    on exactly when ``gamma_j(x) > 1/2`` (the rule of the exact-sparse code),
+    ``q(s_j | x) = delta(s_j - [gamma_j > 1/2])``, and its slab is
+    ``N(mu_j, sigma_j^2)``. Training therefore decodes the code that
+    ``transform`` returns, with slab noise; ``gamma`` learns through the
+    straight-through gate :func:`~.elbo.straight_through_gate`
+    (``s = [gamma > 1/2]`` forward, the gradient of ``gamma`` backward).
+
+    :meth:`kl` is :func:`~.elbo.spike_slab_kl` at ``gamma = s``, the exact KL
+    of this posterior (Dirac cross terms dropped, as for the fixed prior):
+    ``s_j KL(N(mu_j, sigma_j^2) || N(0, 1)) + s_j log(1 / alpha) + (1 - s_j)
+    log(1 / (1 - alpha))``, so scores are ELBOs of the posterior in use. Its
+    spike term is a fee of ``log(1 / alpha)`` nats per active unit whatever
+    the data. The training loss replaces it by the aggregate term of
+    :func:`~.penalties.aggregate_spike_kl` and weights each slab KL by
+    ``gamma`` instead of ``s``:
 
     ``mean_n [-log p(x_n | z_n) + w sum_j gamma_nj KL(N(mu_nj, sigma_nj^2) || N(0, 1))]
     + sum_j KL(Bern(r_j) || Bern(alpha))``
 
     (``w`` the KL warm-up weight, which the aggregate term does not wait
-    for): the likelihood decides which units a sample uses, and ``alpha``
-    sets the fraction of active units. It is the
-    ELBO plus the information the spikes carry about the samples, not a bound
-    itself; :meth:`kl` stays the fixed prior's, so scores remain ELBOs.
+    for; ``r_j`` the fraction of the batch on which unit j is on). The
+    likelihood decides which units a sample uses, and ``alpha`` sets the
+    fraction of active units. The ``gamma`` weight keeps the slab of a unit
+    that is off near the prior, so that it starts from a sensible value when
+    it switches on; weighted by ``s``, the slabs of units that are off drift
+    freely and their KL, passed to ``gamma`` by the gate, keeps them off
+    (more dead units and empty codes on the digits). The loss is not a bound;
+    the reported losses and scores are the ELBO.
     """
 
-    def regularizer(self, posterior, values):
-        """``aggregate term - w * mean per-sample spike KL`` plus the usage penalty.
+    def gate(self, posterior):
+        """The deterministic spikes ``[gamma > 1/2]``, straight-through in ``gamma``."""
+        return elbo.straight_through_gate(posterior.gamma, ACTIVE_PROBABILITY)
 
-        The subtracted spike KL cancels the one in :meth:`kl` inside the
-        training loss, so the loss is the one of the class docstring.
+    def rsample(self, posterior, noise, values):
+        """``s * (mean + sigma * eps)``: the exact-sparse code's units, slab sampled.
+
+        The slab of the spike pre-training (``values.slab_weight``) applies; the
+        sharpness does not (the spikes are not relaxed)."""
+        eps, _ = noise
+        mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
+        return self.gate(posterior) * elbo.gaussian_sample(mean, logvar, eps)
+
+    def kl(self, posterior, values):
+        mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
+        spikes = self.active(posterior).to(mean.dtype)
+        return elbo.spike_slab_kl(mean, logvar, spikes, self.alpha).sum(dim=1)
+
+    def regularizer(self, posterior, values):
+        """``aggregate term + w * mean_n (gamma-weighted slab KL - KL)`` plus the usage penalty.
+
+        Added to the loss's ``w * KL`` this gives the loss of the class docstring.
         """
-        gamma = posterior.gamma
-        spike = elbo.bernoulli_kl(gamma, self.alpha).sum(dim=1).mean()
+        mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
+        soft = (posterior.gamma * elbo.gaussian_kl(mean, logvar)).sum(dim=1)
         # The aggregate term is not warmed up: it charges no per-sample fee, and
-        # at full weight from the first step it keeps units from saturating on
-        # (gamma = 1, where the sigmoid passes no gradient) during the warm-up.
-        term = aggregate_spike_kl(gamma, self.alpha).sum() - values.kl_weight * spike
+        # at full weight from the first step it keeps the rates near alpha while
+        # the slab KL is still cheap.
+        term = aggregate_spike_kl(posterior.gamma, self.alpha).sum() + values.kl_weight * (
+            soft - self.kl(posterior, values)
+        ).mean(dim=0)
         usage = super().regularizer(posterior, values)
         return term if usage is None else term + usage
 

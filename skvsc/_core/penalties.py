@@ -48,7 +48,14 @@ def aggregate_activity(gamma):
 def aggregate_spike_kl(gamma, alpha):
     """Aggregate activity prior: ``KL(Bernoulli(r_j) || Bernoulli(alpha))`` per unit.
 
-    ``r_j`` is :func:`aggregate_activity`. The fixed prior's per-sample spike
+    ``r_j`` is :func:`aggregate_activity`, with its value clamped to
+    ``[1 / (2 n), 1 - 1 / (2 n)]`` for a batch of ``n`` rows and its gradient
+    passed through the clamp. A batch cannot measure a rate below one row in
+    ``n``; and a unit that is off on every row of the batch (``r_j = 0``) must
+    still be pushed back on, which a plain clamp (gradient zero outside its
+    range) would not do: with it, units that died early in training never
+    came back, and at ``alpha = 0.01`` most codes on the digits were empty.
+    The fixed prior's per-sample spike
     term splits exactly as ``mean_n KL(Bern(gamma_nj) || Bern(alpha)) = I_j +
     KL(Bern(mean_n gamma_nj) || Bern(alpha))``, where ``I_j`` is the
     information the spike of unit j carries about the sample (the "fee" of
@@ -56,7 +63,10 @@ def aggregate_spike_kl(gamma, alpha):
     the exact-sparse code: ``alpha`` becomes the target fraction of active
     units instead of a per-activation fee. Returns shape ``(J,)``.
     """
-    return bernoulli_kl(aggregate_activity(gamma), alpha)
+    rate = aggregate_activity(gamma)
+    floor = 0.5 / gamma.shape[0]
+    rate = rate + (rate.clamp(floor, 1.0 - floor) - rate).detach()
+    return bernoulli_kl(rate, alpha)
 
 
 #: The forms of the usage penalty, by the name the estimators use

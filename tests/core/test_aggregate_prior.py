@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from skvsc._core.latents import LATENTS, AggregateSpikeSlabLatent, SpikeSlabLatent
+from skvsc._core.latents import AggregateSpikeSlabLatent, SpikeSlabLatent, SpikeSlabPosterior
 from skvsc._core.penalties import aggregate_activity, aggregate_spike_kl
 from skvsc._core.schedule import StepValues
 
@@ -41,8 +41,20 @@ def test_aggregate_activity_counts_like_transform_with_the_soft_gradient():
 
 def test_aggregate_spike_kl_is_the_bernoulli_kl_of_the_hard_rate():
     alpha = 0.3
-    expected = [_bernoulli_kl(min(max(r, 1e-6), 1 - 1e-6), alpha) for r in (1 / 3, 2 / 3, 0, 2 / 3)]
+    # three rows: the rate is clamped to [1/6, 5/6] (half a row)
+    expected = [_bernoulli_kl(r, alpha) for r in (1 / 3, 2 / 3, 1 / 6, 2 / 3)]
     np.testing.assert_allclose(aggregate_spike_kl(GAMMA, alpha).numpy(), expected, rtol=1e-6)
+
+
+def test_a_unit_off_on_the_whole_batch_is_pushed_back_on():
+    # Unit 2 is off on every row (rate 0, below the clamp): its gradient still
+    # lowers the loss by raising gamma (d KL / d r at r = 1/6 for alpha = 0.3).
+    gamma = GAMMA.clone().requires_grad_(True)
+    aggregate_spike_kl(gamma, 0.3).sum().backward()
+    r, a = 1 / 6, 0.3
+    slope = math.log(r / a) - math.log((1 - r) / (1 - a))
+    torch.testing.assert_close(gamma.grad[:, 2], torch.full((3,), slope / 3, dtype=GAMMA.dtype))
+    assert slope < 0
 
 
 @pytest.mark.parametrize("alpha", [0.01, 0.2, 0.7])
@@ -57,16 +69,27 @@ def test_fixed_spike_kl_splits_into_information_and_aggregate_terms(alpha):
         assert math.isclose(fixed, information + _bernoulli_kl(rate, alpha), rel_tol=1e-9)
 
 
+def _deterministic_spike_kl(post, alpha):
+    """KL of q(s_j) = delta(s_j - [gamma_j > 1/2]), slab N(mu, sigma^2), to the prior."""
+    on = (post.gamma > 0.5).to(post.mu.dtype)
+    sigma = torch.exp(0.5 * post.logvar)
+    slab = kl_divergence(Normal(post.mu, sigma), Normal(0.0, 1.0))
+    fee = on * math.log(1 / alpha) + (1 - on) * math.log(1 / (1 - alpha))
+    return (on * slab + fee).sum(dim=1)
+
+
 def _oracle_loss(model, x, values, generator):
     """The training loss of the aggregate family written out with torch.distributions."""
     post = model.encode(x)
-    noise = model.draw_noise(post.mu.shape, generator)
-    z = model.latent.rsample(post, noise, values)
-    nll = -model.log_likelihood(x, z)
+    eps, _ = model.draw_noise(post.mu.shape, generator)
     sigma = torch.exp(0.5 * post.logvar)
+    # the decoder sees the exact-sparse code's units, with slab noise
+    z = (post.gamma > 0.5).to(x.dtype) * (post.mu + sigma * eps)
+    nll = -model.log_likelihood(x, z)
     slab = kl_divergence(Normal(post.mu, sigma), Normal(0.0, 1.0))
     per_sample = nll + values.kl_weight * (post.gamma * slab).sum(dim=1)
-    rate = (post.gamma > 0.5).to(x.dtype).mean(dim=0).clamp(1e-6, 1 - 1e-6)
+    n = x.shape[0]
+    rate = (post.gamma > 0.5).to(x.dtype).mean(dim=0).clamp(0.5 / n, 1 - 0.5 / n)
     alpha = torch.tensor(model.latent.alpha, dtype=x.dtype)
     aggregate = kl_divergence(Bernoulli(rate), Bernoulli(alpha)).sum()
     return per_sample.mean() + aggregate
@@ -80,10 +103,23 @@ def test_training_loss_is_reconstruction_slab_kl_and_aggregate_term(kl_weight):
     loss, stats = model.objective(x, values, torch.Generator().manual_seed(4))
     expected = _oracle_loss(model, x, values, torch.Generator().manual_seed(4))
     torch.testing.assert_close(loss, expected)
-    # The reported KL is still the fixed prior's (the loss is not the -ELBO).
+    # The reported KL is that of the deterministic-spike posterior (the loss is
+    # not the -ELBO; the reported values are).
     post = model.encode(x)
-    fixed_kl = LATENTS["spike_slab"](5, alpha=0.2, usage="balance").kl(post, values)
-    torch.testing.assert_close(stats[1], fixed_kl.sum())
+    torch.testing.assert_close(
+        stats[1], _deterministic_spike_kl(post, 0.2).sum(), rtol=1e-4, atol=0
+    )
+
+
+def test_gate_is_the_exact_code_forward_and_gamma_backward():
+    gamma = GAMMA.clone().requires_grad_(True)
+    post = SpikeSlabPosterior(torch.zeros_like(GAMMA), torch.zeros_like(GAMMA), gamma)
+    gate = AggregateSpikeSlabLatent(4, alpha=0.1, usage="balance").gate(post)
+    torch.testing.assert_close(gate.detach(), (GAMMA > 0.5).to(GAMMA.dtype))
+    weights = torch.arange(1.0, 5.0, dtype=GAMMA.dtype)
+    (gate * weights).sum().backward()
+    # straight through: d gate / d gamma = 1
+    torch.testing.assert_close(gamma.grad, weights.expand_as(GAMMA))
 
 
 def test_fixed_family_trains_the_elbo():
@@ -102,5 +138,8 @@ def test_aggregate_family_scores_and_codes_like_the_fixed_one():
         {k: torch.randn(5, 4, dtype=torch.float64) for k in ("mu", "logvar", "gamma")}
     )
     values = StepValues(sharpness=200.0)
-    torch.testing.assert_close(aggregate.kl(post, values), fixed.kl(post, values))
+    # Its KL is the fixed family's at gamma = the deterministic spikes.
+    torch.testing.assert_close(
+        aggregate.kl(post, values), _deterministic_spike_kl(post, 0.1), rtol=1e-4, atol=0
+    )
     torch.testing.assert_close(aggregate.code(post), fixed.code(post))
