@@ -13,12 +13,13 @@ class VariationalSparseCoder(_BaseVAE):
     """Variational Sparse Coding: a VAE with a spike-and-slab latent space.
 
     Each sample is encoded by a few active latent units. The prior of every unit
-    is ``alpha * N(0, 1) + (1 - alpha) * delta(0)``, the recognition model is a
-    spike-and-slab posterior with activity probabilities ``gamma``, and the
-    model is trained with reparameterised, relaxed spike-and-slab samples
-    [1]_. By default (``prior="aggregate"``) ``alpha`` is the fraction of
-    units that are active over the data, and the likelihood decides which
-    units each sample uses; ``prior="fixed"`` trains the ELBO of the paper.
+    is ``alpha * N(0, 1) + (1 - alpha) * delta(0)`` and the recognition model
+    is a spike-and-slab posterior with activity probabilities ``gamma`` [1]_.
+    By default (``prior="aggregate"``) ``alpha`` is the fraction of units
+    that are active over the data, the likelihood decides which units each
+    sample uses, and training decodes the exact-sparse code itself;
+    ``prior="fixed"`` trains the ELBO of the paper with relaxed
+    spike-and-slab samples.
 
     :meth:`transform` returns an exactly sparse code: the posterior mean ``mu``
     of a unit where its activity probability ``gamma > 0.5``, and exact zeros
@@ -35,20 +36,21 @@ class VariationalSparseCoder(_BaseVAE):
         ``prior="aggregate"``. **Small alpha means sparser codes**: this is
         the opposite of ``alpha`` in
         :class:`~sklearn.decomposition.DictionaryLearning`, where a larger
-        penalty gives sparser codes. With ``alpha * n_components < 1`` many
+        penalty gives sparser codes. With ``alpha * n_components < 1`` some
         samples get an all-zero code. Measured fractions: ``docs/results.md``.
 
     prior : {"aggregate", "fixed"}, default="aggregate"
         How the spike part of the prior enters the training objective.
-        ``"aggregate"``: the fraction of training samples on which each unit
-        is active (as :meth:`transform` counts it) is pulled toward
-        ``alpha`` by ``sum_j KL(Bernoulli(r_j) || Bernoulli(alpha))``, and a
-        sample pays no per-unit fee for the units it uses; this is the ELBO
-        plus the information the spikes carry about the samples. ``"fixed"``:
-        the ELBO of the paper, where every active unit costs about
-        ``log(1 / alpha)`` nats per sample, whatever the data, which leaves
-        few active units (none on small data) at small ``alpha``. Both
-        report and score the same ELBO (the fixed prior's); see Notes.
+        ``"aggregate"``: a unit is on exactly where ``gamma > 0.5`` (the
+        code of :meth:`transform`, which training decodes), the fraction of
+        training samples on which each unit is on is pulled toward ``alpha``
+        by ``sum_j KL(Bernoulli(r_j) || Bernoulli(alpha))``, and a sample
+        pays no per-unit fee for the units it uses. ``"fixed"``: the ELBO of
+        the paper, with random spikes of probability ``gamma``, where every
+        active unit costs about ``log(1 / alpha)`` nats per sample, whatever
+        the data, which leaves few active units (none on small data) at
+        small ``alpha``. Both report and score an ELBO of their posterior;
+        see Notes.
 
     {{likelihood}}
 
@@ -74,8 +76,9 @@ class VariationalSparseCoder(_BaseVAE):
 
     sharpness : tuple of two floats, default=(50.0, 200.0)
         ``(c_start, c_end)`` of the relaxed step ``sigmoid(c y)`` used in the
-        reparameterised spike; ``c`` rises linearly over the ``max_iter``
-        epochs. ``c_end`` is used by :meth:`score`.
+        reparameterised spike of ``prior="fixed"``; ``c`` rises linearly over
+        the ``max_iter`` epochs. ``c_end`` is used by :meth:`score`. The
+        default ``prior="aggregate"`` has deterministic spikes and ignores it.
 
     {{kl_warmup}}
 
@@ -189,13 +192,17 @@ class VariationalSparseCoder(_BaseVAE):
     information the spike carries about the sample and the KL of the
     aggregate activity ``r_j`` to ``alpha``. ``prior="aggregate"`` trains on
     the second part only (computed on the exact-sparse code), so ``alpha``
-    is the law of the fraction of non-zeros: about ``alpha`` wherever
-    ``alpha * n_components >= 1``, on small and large data. The slab KL stays,
-    so codes remain regularised like a VAE's. The reported losses and
-    :meth:`score` are the fixed prior's ELBO for both options, a true lower
-    bound on ``log p(x)``. The training defaults were chosen on validation
-    splits of the MNIST and Fashion-MNIST training sets; see
-    ``docs/results.md``.
+    is the law of the fraction of non-zeros: within a factor of two of
+    ``alpha`` wherever ``alpha * n_components >= 1``, on small and large
+    data; below that, about one active unit per sample. Its spikes are
+    deterministic (``gamma > 0.5``, learned through a straight-through
+    gradient), so the decoder is trained on the code that :meth:`transform`
+    returns. The slab KL stays, so codes remain regularised like a VAE's.
+    The reported losses and :meth:`score` are the ELBO of each option's
+    posterior (for ``"aggregate"``, the one with deterministic spikes), a
+    lower bound on ``log p(x)``. The training defaults were chosen on
+    validation splits of the digits, MNIST and Fashion-MNIST training sets;
+    see ``docs/results.md``.
 
     References
     ----------
