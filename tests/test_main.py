@@ -19,7 +19,7 @@ def test_runs_quickly_with_max_iter(capsys):
     out = capsys.readouterr().out
     for label in (
         "VariationalSparseCoder()",
-        "VariationalSparseCoder(alpha=0.01, n_components=64)",
+        "VariationalSparseCoder(alpha=0.01)",
         "VAETransformer()",
         "raw pixels",
     ):
