@@ -17,7 +17,6 @@ Example (the digits rows of ``docs/results.md`` section 2)::
 """
 
 import argparse
-import json
 import time
 
 from _common import emit  # puts skvsc on sys.path
