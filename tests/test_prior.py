@@ -52,3 +52,13 @@ def test_aggregate_prior_round_trips_through_the_safe_format(tmp_path):
     loaded = skvsc.load(tmp_path / "m.skvsc")
     assert loaded.prior == "aggregate"
     np.testing.assert_array_equal(loaded.transform(X[:20]), vsc.transform(X[:20]))
+
+
+def test_slab_kl_weight_reaches_the_aggregate_family_and_is_validated():
+    vsc = VariationalSparseCoder(slab_kl_weight=0.3, max_iter=1, n_components=8, random_state=0)
+    assert vsc.fit(X[:100]).module_.latent.slab_kl_weight == 0.3
+    # the paper's ELBO has no such weight
+    fixed = VariationalSparseCoder(prior="fixed", slab_kl_weight=0.3, max_iter=1, n_components=8)
+    assert not hasattr(fixed.fit(X[:100]).module_.latent, "slab_kl_weight")
+    with pytest.raises(ValueError, match="slab_kl_weight"):
+        VariationalSparseCoder(slab_kl_weight=-1.0, max_iter=1).fit(X[:50])

@@ -208,19 +208,24 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     :func:`~.penalties.aggregate_spike_kl` and weights each slab KL by
     ``gamma`` instead of ``s``:
 
-    ``mean_n [-log p(x_n | z_n) + w sum_j gamma_nj KL(N(mu_nj, sigma_nj^2) || N(0, 1))]
+    ``mean_n [-log p(x_n | z_n) + w b sum_j gamma_nj KL(N(mu_nj, sigma_nj^2) || N(0, 1))]
     + sum_j KL(Bern(r_j) || Bern(alpha))``
 
-    (``w`` the KL warm-up weight, which the aggregate term does not wait
-    for; ``r_j`` the fraction of the batch on which unit j is on). The
-    likelihood decides which units a sample uses, and ``alpha`` sets the
-    fraction of active units. The ``gamma`` weight keeps the slab of a unit
-    that is off near the prior, so that it starts from a sensible value when
-    it switches on; weighted by ``s``, the slabs of units that are off drift
-    freely and their KL, passed to ``gamma`` by the gate, keeps them off
-    (more dead units and empty codes on the digits). The loss is not a bound;
-    the reported losses and scores are the ELBO.
+    (``b`` is ``slab_kl_weight``, 1 by default here; ``w`` the KL warm-up
+    weight, which the aggregate term does not wait for; ``r_j`` the fraction
+    of the batch on which unit j is on). The likelihood decides which units a
+    sample uses, and ``alpha`` sets the fraction of active units. The
+    ``gamma`` weight keeps the slab of a unit that is off near the prior, so
+    that it starts from a sensible value when it switches on; weighted by
+    ``s``, the slabs of units that are off drift freely and their KL, passed
+    to ``gamma`` by the gate, keeps them off (more dead units and empty codes
+    on the digits). The loss is not a bound; the reported losses and scores
+    are the ELBO.
     """
+
+    def __init__(self, n_components, *, alpha, usage, slab_kl_weight=1.0):
+        super().__init__(n_components, alpha=alpha, usage=usage)
+        self.slab_kl_weight = float(slab_kl_weight)
 
     def gate(self, posterior):
         """The deterministic spikes ``[gamma > 1/2]``, straight-through in ``gamma``."""
@@ -241,7 +246,7 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         return elbo.spike_slab_kl(mean, logvar, spikes, self.alpha).sum(dim=1)
 
     def regularizer(self, posterior, values):
-        """``aggregate term + w * mean_n (gamma-weighted slab KL - KL)`` plus the usage penalty.
+        """``aggregate term + w * mean_n (b * gamma-weighted slab KL - KL)`` plus the usage penalty.
 
         Added to the loss's ``w * KL`` this gives the loss of the class docstring.
         """
@@ -251,7 +256,7 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         # at full weight from the first step it keeps the rates near alpha while
         # the slab KL is still cheap.
         term = aggregate_spike_kl(posterior.gamma, self.alpha).sum() + values.kl_weight * (
-            soft - self.kl(posterior, values)
+            self.slab_kl_weight * soft - self.kl(posterior, values)
         ).mean(dim=0)
         usage = super().regularizer(posterior, values)
         return term if usage is None else term + usage
