@@ -62,3 +62,13 @@ def test_slab_kl_weight_reaches_the_aggregate_family_and_is_validated():
     assert not hasattr(fixed.fit(X[:100]).module_.latent, "slab_kl_weight")
     with pytest.raises(ValueError, match="slab_kl_weight"):
         VariationalSparseCoder(slab_kl_weight=-1.0, max_iter=1).fit(X[:50])
+
+
+def test_alpha_law_holds_at_small_alpha():
+    # alpha = 0.01, J = 200: about two active units per code. Units that fall
+    # silent on a whole batch must be pushed back on (the clamp of the aggregate
+    # rate passes its gradient); without that, almost every code ended empty.
+    vsc = VariationalSparseCoder(alpha=0.01, max_iter=80, random_state=0, n_threads=1).fit(X)
+    Z = vsc.transform(X)
+    assert 0.005 <= float((Z != 0).mean()) <= 0.02
+    assert float(((Z != 0).sum(axis=1) == 0).mean()) < 0.05
