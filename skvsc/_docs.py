@@ -77,7 +77,7 @@ warm_start : bool, default=False
     initialised: changing ``n_components``, ``hidden_layer_sizes``,
     ``likelihood``, ``kl_warmup``, ``device`` or, for
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
-    ``usage``) and the schedule (``sharpness``, ``usage_weight``,
+    ``slab_kl_weight``, ``usage``) and the schedule (``sharpness``, ``usage_weight``,
     ``spike_pretrain``, ``revive``) and continuing, here or with
     :meth:`partial_fit`, raises a ValueError. The other parameters
     (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
