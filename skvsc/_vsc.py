@@ -203,9 +203,10 @@ class VariationalSparseCoder(_BaseVAE):
     information the spike carries about the sample and the KL of the
     aggregate activity ``r_j`` to ``alpha``. ``prior="aggregate"`` trains on
     the second part only (computed on the exact-sparse code), so ``alpha``
-    is the law of the fraction of non-zeros: within a factor of two of
-    ``alpha`` wherever ``alpha * n_components >= 1``, on small and large
-    data; below that, about one active unit per sample. Its spikes are
+    is the law of the fraction of non-zeros: between ``alpha / 2`` and
+    ``3 * alpha`` wherever ``alpha * n_components >= 1``, on small and large
+    data, and closer to ``alpha`` as it grows (small values keep a little
+    more than asked); below that, about one active unit per sample. Its spikes are
     deterministic (``gamma > 0.5``, learned through a straight-through
     gradient), so the decoder is trained on the code that :meth:`transform`
     returns. The slab KL stays, so codes remain regularised like a VAE's.

@@ -20,7 +20,8 @@ def _fraction_of_nonzeros(**params):
 
 
 def test_alpha_is_the_fraction_of_nonzeros_with_the_aggregate_prior():
-    # The law stated in the docstring: about alpha wherever alpha * n_components >= 1,
+    # The law stated in the docstring: between alpha / 2 and 3 alpha wherever
+    # alpha * n_components >= 1,
     # here on small data where the fixed prior's per-unit fee leaves (almost) nothing.
     assert 0.1 <= _fraction_of_nonzeros(n_components=20, alpha=0.2) <= 0.4
 
