@@ -17,9 +17,8 @@ Example (the digits rows of ``docs/results.md`` section 2)::
 """
 
 import argparse
-import time
 
-from _common import emit  # puts skvsc on sys.path
+from _common import Timer, emit, sparsity_stats  # puts skvsc on sys.path
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -43,26 +42,21 @@ def main():
         for n_components in args.n_components:
             for alpha in args.alpha:
                 params = dict(alpha=alpha, n_components=n_components, random_state=seed)
-                start = time.perf_counter()
-                vsc = VariationalSparseCoder(n_threads=1, **params).fit(X_train)
-                fit_s = time.perf_counter() - start
+                with Timer() as t:
+                    vsc = VariationalSparseCoder(n_threads=1, **params).fit(X_train)
                 Z_train, Z_test = vsc.transform(X_train), vsc.transform(X_test)
-                active = (Z_test != 0).sum(axis=1)
                 row = {
                     "what": "alpha_law",
                     "dataset": "digits",
                     "params": params,
                     "alpha_times_J": alpha * n_components,
-                    "nonzero": float(active.mean() / n_components),
-                    "active_per_sample": float(active.mean()),
-                    "empty_codes": float((active == 0).mean()),
-                    "dead": int((~(Z_train != 0).any(axis=0)).sum()),
+                    **sparsity_stats(Z_train, Z_test),
                     "svc": SVC().fit(Z_train, y_train).score(Z_test, y_test),
                     "logreg": LogisticRegression(max_iter=2000)
                     .fit(Z_train, y_train)
                     .score(Z_test, y_test),
                     "epochs": int(vsc.n_iter_),
-                    "fit_s": round(fit_s, 1),
+                    "fit_s": round(t.seconds, 1),
                 }
                 emit(row, args.out)
 

@@ -16,9 +16,16 @@ Example (the rows of ``docs/results.md`` section 1)::
 
 import argparse
 import json
-import time
 
-from _common import data_dir, label_subset, load, logreg_accuracy  # puts skvsc on sys.path
+from _common import (  # puts skvsc on sys.path
+    Timer,
+    data_dir,
+    emit,
+    label_subset,
+    load,
+    logreg_accuracy,
+    sparsity_stats,
+)
 
 from skvsc import VariationalSparseCoder
 
@@ -35,31 +42,22 @@ def main():
     X_train, y_train = load(args.dataset, data_dir(args.data_dir), "train")
     X_test, y_test = load(args.dataset, data_dir(args.data_dir), "test")
     labelled = label_subset(len(X_train))
-    start = time.perf_counter()
-    vsc = VariationalSparseCoder(n_threads=1, **params).fit(X_train)
-    fit_s = time.perf_counter() - start
+    with Timer() as t:
+        vsc = VariationalSparseCoder(n_threads=1, **params).fit(X_train)
     Z_train, Z_test = vsc.transform(X_train), vsc.transform(X_test)
-    active = (Z_test != 0).sum(axis=1)
     row = {
         "dataset": args.dataset,
         "method": "vsc",
         "tag": args.tag,
         "params": params,
-        "fit_s": round(fit_s, 1),
+        "fit_s": round(t.seconds, 1),
         "accuracy": logreg_accuracy(Z_train[labelled], y_train[labelled], Z_test, y_test),
-        "nonzero": float(active.mean() / Z_test.shape[1]),
-        "active_per_sample": float(active.mean()),
-        "empty_codes": float((active == 0).mean()),
-        "dead": int((~(Z_train != 0).any(axis=0)).sum()),
+        **sparsity_stats(Z_train, Z_test),
         "neg_elbo_test": -vsc.score(X_test),
         "epochs": vsc.n_iter_,
         "curve": [round(h["loss"], 3) for h in vsc.history_],
     }
-    line = json.dumps(row)
-    print(line, flush=True)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(line + "\n")
+    emit(row, args.out)
 
 
 if __name__ == "__main__":
