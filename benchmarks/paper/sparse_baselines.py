@@ -69,6 +69,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import Timer, data_dir, emit, label_subset, load, logreg_accuracy, sparsity_stats
+from _common import print_table as common_print_table
 from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.exceptions import ConvergenceWarning
 
@@ -279,39 +280,38 @@ def aggregate(rows):
     return table
 
 
+TABLE_COLUMNS = [
+    "dataset",
+    "split",
+    "label",
+    "k",
+    "n_seeds",
+    "acc",
+    "active_per_sample",
+    "nonzero",
+    "dead",
+    "empty_codes",
+    "epochs",
+    "fit_s",
+    "eval_rec",
+]
+
+
+def _cell(row, col):
+    """One table cell of ``row`` as text: percentages, the seed spread, "—" for None."""
+    value = row.get(col, "")
+    if col == "acc":
+        return f"{100 * value:.2f} %" + (f" ± {100 * row['acc_sd']:.2f}" if "acc_sd" in row else "")
+    if col in ("nonzero", "empty_codes"):
+        return f"{100 * value:.2f} %"
+    if isinstance(value, float):
+        return f"{value:.1f}" if col != "dead" else f"{value:g}"
+    return "—" if value is None else str(value)
+
+
 def print_table(table):
-    columns = [
-        "dataset",
-        "split",
-        "label",
-        "k",
-        "n_seeds",
-        "acc",
-        "active_per_sample",
-        "nonzero",
-        "dead",
-        "empty_codes",
-        "epochs",
-        "fit_s",
-        "eval_rec",
-    ]
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in table:
-        cells = []
-        for col in columns:
-            value = row.get(col, "")
-            if col == "acc":
-                value = f"{100 * value:.2f} %" + (
-                    f" ± {100 * row['acc_sd']:.2f}" if "acc_sd" in row else ""
-                )
-            elif col in ("nonzero", "empty_codes"):
-                value = f"{100 * value:.2f} %"
-            elif isinstance(value, float):
-                value = f"{value:.1f}" if col != "dead" else f"{value:g}"
-            cells.append("—" if value is None else str(value))
-        print("| " + " | ".join(cells) + " |")
-    print(flush=True)
+    """The aggregated rows as a markdown table (``_common.print_table`` of text cells)."""
+    common_print_table([{c: _cell(r, c) for c in TABLE_COLUMNS} for r in table], TABLE_COLUMNS)
 
 
 def read_references(path):
