@@ -169,35 +169,49 @@ def bernoulli_kl(g, a):
     return g * torch.log(g / a) + (1 - g) * torch.log((1 - g) / (1 - a))
 
 
-def hand_loss(model, x, alpha, c, kl_weight, usage_weight, usage):
-    """The objective of skvsc's defaults: -ELBO (+ KL weight) + usage penalty.
+def hand_loss(model, x, family, kl_weight=1.0):
+    """The objective of skvsc's defaults after the KL warm-up, written out by hand.
 
-    ``usage="balance"``: pull each unit's batch activity toward the batch's
-    mean activity; ``"prior"``: toward ``alpha``.
+    For the aggregate prior (the default): the exact-sparse code with slab noise
+    and a straight-through gate, ``slab_kl_weight`` times the gamma-weighted slab
+    KL, the aggregate activity term and the usage penalty. For the fixed prior:
+    the relaxed -ELBO (c = 100) and the usage penalty. ``usage="balance"``: pull
+    each unit's batch activity toward the batch's mean activity; ``"prior"``:
+    toward ``alpha``.
     """
+    params, schedule = family.latent_params, family.schedule_params
+    alpha, usage, usage_weight = params["alpha"], params["usage"], schedule["usage_weight"]
     mu, logvar, v = model.heads(F.relu(model.enc(x))).chunk(3, dim=1)
     logvar = logvar.clamp(-14.0, 8.0)
     gamma = torch.sigmoid(v)
-    eps, eta = torch.randn_like(mu), torch.rand_like(mu)
-    z = torch.sigmoid(c * (eta - 1 + gamma)) * (mu + torch.exp(0.5 * logvar) * eps)
+    eps = torch.randn_like(mu)
+    slab_kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar)
+    if family.latent == "spike_slab_aggregate":
+        hard = (gamma > 0.5).to(gamma.dtype)
+        z = (hard + gamma - gamma.detach()) * (mu + torch.exp(0.5 * logvar) * eps)
+        kl = params["slab_kl_weight"] * (gamma * slab_kl).sum(1)
+        soft = gamma.mean(0)
+        rate = soft + (hard.mean(0) - soft).detach()
+        floor = 0.5 / len(x)
+        rate = rate + (rate.clamp(floor, 1 - floor) - rate).detach()
+        extra = bernoulli_kl(rate, alpha).sum()
+    else:
+        eta = torch.rand_like(mu)
+        z = torch.sigmoid(100.0 * (eta - 1 + gamma)) * (mu + torch.exp(0.5 * logvar) * eps)
+        g = gamma.clamp(1e-6, 1 - 1e-6)
+        kl = (g * slab_kl + bernoulli_kl(g, alpha)).sum(1)
+        extra = 0.0
     logits = model.dec2(F.relu(model.dec1(z)))
     rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
-    g = gamma.clamp(1e-6, 1 - 1e-6)
-    kl = (g * 0.5 * (mu**2 + logvar.exp() - 1 - logvar) + bernoulli_kl(g, alpha)).sum(1)
     target = gamma.mean().detach() if usage == "balance" else alpha
     penalty = bernoulli_kl(gamma.mean(0).clamp(1e-6, 1 - 1e-6), target).sum()
-    return (rec + kl_weight * kl).mean() + usage_weight * penalty
+    return (rec + kl_weight * kl).mean() + extra + usage_weight * penalty
 
 
 def hand_fit(X, batch_size, epochs, seed, fused=False):
     """A minimal training loop (torch defaults, global RNG): ``(wall, CPU seconds)``."""
     torch.manual_seed(seed)
-    defaults = VariationalSparseCoder().get_params()
-    alpha, usage, weight = (
-        defaults["alpha"],
-        defaults.get("usage", "prior"),
-        defaults["usage_weight"],
-    )
+    family = VariationalSparseCoder()._family()
     model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS).to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
 
@@ -208,7 +222,7 @@ def hand_fit(X, batch_size, epochs, seed, fused=False):
             perm = torch.randperm(n, device=DEVICE)
             for i in range(0, n, batch_size):
                 x = Xt[perm[i : i + batch_size]]
-                loss = hand_loss(model, x, alpha, 100.0, 1.0, weight, usage)
+                loss = hand_loss(model, x, family)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -560,7 +574,7 @@ def bench_time_to_quality(X, X_test, budget, threads):
 
     def running(name):
         s, max_epochs = state[name], steps[name][2]
-        out_of_epochs = max_epochs is not None and s["epochs"] >= max_epochs
+        out_of_epochs = isinstance(max_epochs, int) and s["epochs"] >= max_epochs
         return s["reached_s"] is None and s["train_s"] < budget and not out_of_epochs
 
     while any(running(name) for name in steps):
@@ -688,7 +702,8 @@ y, y_test = np.load(args["y"]), np.load(args["y_test"])
 out = {"skvsc": skvsc.__file__}
 # (a) VSC alpha=0.5, J=24, other parameters at their defaults: one epoch at a time
 # (partial_fit follows the schedule of max_iter), scored after each (not timed).
-est = VariationalSparseCoder(n_components=24, alpha=0.5, random_state=0)
+params = {"random_state": 0, **args["params"]}
+est = VariationalSparseCoder(**{**params, "n_components": 24, "alpha": 0.5})
 cap = est.max_iter if isinstance(est.max_iter, int) else 200
 cap = min(cap, args["max_epochs"] or cap)
 train_s, curve, reached = 0.0, [], None
@@ -702,7 +717,6 @@ while len(curve) < cap and train_s < args["budget"] and reached is None:
 out["target"] = {"epochs": len(curve), "train_s": train_s, "reached_s": reached, "curve": curve}
 # (b) the full defaults: fit, then the final test -ELBO and the accuracy of a
 # LogisticRegression on the sparse code of the first 5,000 labelled images.
-params = {"random_state": 0}
 if args["max_iter"]:
     params["max_iter"] = args["max_iter"]
 est = VariationalSparseCoder(**params)
@@ -723,10 +737,22 @@ print("TTQ_RESULT " + json.dumps(out))
 """
 
 
-def bench_ttq_defaults(directory, before, budget, quick, threads):
+def bench_ttq_defaults(
+    directory,
+    before,
+    budget,
+    quick,
+    threads,
+    before_params=None,
+    parts=("before", "after", "repro"),
+):
     """The estimator defaults of the checkout at ``before`` and of this one, each
     in a subprocess with its own ``PYTHONPATH``, then the reproduction-style loop,
-    on the same data, one after the other."""
+    on the same data, one after the other.
+
+    ``before_params`` (a dict) are estimator parameters set in the "before" child
+    only: with ``before`` this checkout, that compares a switch (e.g. the earlier
+    ``max_iter=100``) against the defaults. ``parts`` runs a subset."""
     import tempfile
 
     if directory is None:
@@ -752,11 +778,14 @@ def bench_ttq_defaults(directory, before, budget, quick, threads):
         env = dict(os.environ)
         if threads is not None:
             env["OMP_NUM_THREADS"] = str(threads)
-        for label, root in (("before", Path(before)), ("after", REPO)):
+        children = (("before", Path(before).resolve(), before_params or {}), ("after", REPO, {}))
+        for label, root, params in children:
+            if label not in parts:
+                continue
             env["PYTHONPATH"] = str(root)
             wall, proc = timed(
                 subprocess.run,
-                [sys.executable, "-c", _TTQ_CHILD, json.dumps(child_args)],
+                [sys.executable, "-c", _TTQ_CHILD, json.dumps({**child_args, "params": params})],
                 env=env,
                 cwd=tmp,
                 capture_output=True,
@@ -766,7 +795,10 @@ def bench_ttq_defaults(directory, before, budget, quick, threads):
             if proc.returncode or not line:
                 raise RuntimeError(f"ttq-defaults child ({label}) failed:\n{proc.stderr[-3000:]}")
             results[label] = {**json.loads(line[0].split(" ", 1)[1]), "wall_s": wall}
+            results[label]["params_set"] = params
             print(f"  ttq-defaults {label}: {results[label]['defaults']}", flush=True)
+    if "repro" not in parts:
+        return results
     # The reproduction-style loop, same data, bounded like the children.
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -790,6 +822,158 @@ def bench_ttq_defaults(directory, before, budget, quick, threads):
         "curve": curve,
     }
     return results
+
+
+# -- 9. where a training step goes ---------------------------------------------------------
+def _step_setup(X, batch_size, seed=0):
+    """The default VSC's model, optimizer, source, schedule and guard, as ``fit`` builds them."""
+    from skvsc._base import _GPU_CHECK_EVERY
+    from skvsc._core.data import make_source
+    from skvsc._core.guard import StepGuard
+    from skvsc._core.schedule import Schedule
+    from skvsc._core.train import make_optimizer
+    from skvsc._core.vae import ModelConfig, build_vae
+
+    est = VariationalSparseCoder()
+    family = est._family()
+    config = ModelConfig(
+        X.shape[1],
+        N_COMPONENTS,
+        "bernoulli",
+        family.latent,
+        family.latent_params,
+        "mlp",
+        {"hidden_layer_sizes": (HIDDEN,)},
+    )
+    model = build_vae(config, torch.Generator().manual_seed(seed)).to(DEVICE)
+    optimizer = make_optimizer(model.parameters(), est.learning_rate_init)
+    check_every = 1 if DEVICE.type == "cpu" else _GPU_CHECK_EVERY
+    return {
+        "model": model,
+        "optimizer": optimizer,
+        "source": make_source(X, DEVICE),
+        "schedule": Schedule(8000, **family.schedule_params),
+        "generator": torch.Generator(DEVICE).manual_seed(seed + 1),
+        "guard": StepGuard(model, optimizer, check_every=check_every),
+    }
+
+
+def bench_profile(X, batch_size, threads, n_steps=64):
+    """Milliseconds per training step of the default VSC (core loop, no estimator
+    overhead), its share of the matmul roofline, and a ``torch.profiler`` table:
+    operators (CPU) or kernels (CUDA) per step, the top ones by self time, and the
+    host reads (``aten::_local_scalar_dense``) and synchronisations per step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from skvsc._core.train import train_epoch
+
+    X = X[: batch_size * n_steps]
+    with torch_threads(threads):
+        parts = _step_setup(X, batch_size)
+
+        def epoch():
+            out = train_epoch(
+                parts["model"],
+                parts["optimizer"],
+                parts["source"],
+                batch_size=batch_size,
+                schedule=parts["schedule"],
+                step=100,
+                generator=parts["generator"],
+                guard=parts["guard"],
+            )
+            parts["guard"].check()
+            sync()
+            return out
+
+        epoch()  # warm-up: allocator, thread pools, cuBLAS handles
+        times = [timed(epoch)[0] / n_steps for _ in range(5)]
+        gflops = matmul_gflops()
+        cuda = DEVICE.type == "cuda"
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        with profile(activities=activities) as prof:
+            epoch()
+    step_flops = model_flops(parts["model"], code_heads=2)[0] * batch_size
+    events = prof.events()
+    averages = prof.key_averages()
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    total = sum(getattr(a, key) for a in averages) or 1.0
+    top = sorted(averages, key=lambda a: getattr(a, key), reverse=True)[:15]
+    if cuda:
+        kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+        launched = len(kernels)
+    else:
+        launched = sum(1 for e in events if e.name.startswith("aten::") and e.cpu_parent is None)
+    syncs = sum(
+        1
+        for e in events
+        if e.name in ("aten::_local_scalar_dense", "cudaStreamSynchronize", "cudaDeviceSynchronize")
+    )
+    matmul = sum(getattr(a, key) for a in averages if a.key in ("aten::mm", "aten::addmm"))
+    if cuda:
+        matmul = sum(
+            getattr(a, key) for a in averages if "gemm" in a.key.lower() or "sgemm" in a.key.lower()
+        )
+    ms = 1e3 * median(times)
+    row = {
+        "batch_size": batch_size,
+        "threads": torch.get_num_threads() if threads is None else threads,
+        "ms_per_step": ms,
+        "samples_per_s": batch_size / (ms / 1e3),
+        "gflops_mm": gflops,
+        "roofline": step_flops / (ms / 1e3) / (gflops * 1e9),
+        "ops_per_step": launched / n_steps,
+        "host_reads_per_step": syncs / n_steps,
+        "matmul_share": matmul / total,
+        "top": [
+            {"name": a.key, "share": getattr(a, key) / total, "calls_per_step": a.count / n_steps}
+            for a in top
+        ],
+    }
+    print(
+        f"  profile bs={batch_size}: {ms:.3f} ms/step, {100 * row['roofline']:.0f} % of the "
+        f"roofline ({gflops:.1f} GFLOP/s), {row['ops_per_step']:.0f} "
+        f"{'kernels' if cuda else 'operators'}/step, {row['host_reads_per_step']:.2f} host "
+        f"reads/step, matmul {100 * row['matmul_share']:.0f} %",
+        flush=True,
+    )
+    return row
+
+
+# -- 10. the default fit on full MNIST --------------------------------------------------------
+def bench_default_fit(directory, threads, seed=0):
+    """``VariationalSparseCoder()`` on the 60,000 MNIST images: fit time, epochs, seconds
+    per epoch, samples/s, peak memory (GPU: ``torch.cuda.max_memory_allocated``), test
+    -ELBO and the sparse-code accuracy of the sparse-codes protocol (LogisticRegression on
+    the codes of the first 5,000 training images, 10,000 test images)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if directory is None:
+        raise SystemExit("the default-fit section needs MNIST (--data-dir or SKVSC_DATA)")
+    X, y = load_mnist(directory, download=False, progress=False)
+    X_test, y_test = load_mnist(directory, split="test", download=False, progress=False)
+    if DEVICE.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(DEVICE)
+    est = VariationalSparseCoder(random_state=seed, device=DEVICE, n_threads=threads)
+    fit_s, _ = timed(est.fit, X)
+    epoch_s = [h["time"] for h in est.history_]
+    Z, Z_test = est.transform(X[:5000]), est.transform(X_test)
+    clf = LogisticRegression(max_iter=1000).fit(Z, y[:5000])
+    row = {
+        "device": str(DEVICE),
+        "fit_s": fit_s,
+        "epochs": est.n_iter_,
+        "s_per_epoch": median(epoch_s),
+        "samples_per_s": len(X) / median(epoch_s),
+        "neg_elbo_test": float(-est.score(X_test)),
+        "accuracy": float(clf.score(Z_test, y_test)),
+        "nonzeros": float(np.mean(Z_test != 0)),
+        "dead_units": int(est.n_dead_units_),
+    }
+    if DEVICE.type == "cuda":
+        row["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(DEVICE) / 2**20
+    print(f"  default fit: {row}", flush=True)
+    return row
 
 
 # -- report ----------------------------------------------------------------------------
@@ -934,6 +1118,8 @@ def report(results, args):
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for name in ("before", "after", "reproduction-style loop"):
+            if name not in q:
+                continue
             r = q[name]
             a = r.get("target", r)
             reached = f"{a['reached_s']:.0f}" if a["reached_s"] is not None else "not reached"
@@ -947,6 +1133,36 @@ def report(results, args):
             lines.append(
                 f"| {name} | {a['epochs']} | {a['train_s']:.0f} | {reached} | {best:.1f} | {tail} |"
             )
+    if "profile" in results:
+        lines += [
+            "",
+            "Training step of the default VSC (core loop), medians of 5 epochs of 64 steps:",
+            "",
+            "| batch | threads | ms / step | samples/s | mm GFLOP/s | step / roofline "
+            "| ops or kernels / step | host reads / step | matmul share |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in results["profile"]:
+            lines.append(
+                f"| {r['batch_size']} | {r['threads']} | {r['ms_per_step']:.3f} | "
+                f"{r['samples_per_s']:.0f} | {r['gflops_mm']:.1f} | {100 * r['roofline']:.0f} % | "
+                f"{r['ops_per_step']:.0f} | {r['host_reads_per_step']:.2f} | "
+                f"{100 * r['matmul_share']:.0f} % |"
+            )
+            lines.append("")
+            lines.append(
+                "  top: "
+                + "; ".join(
+                    f"{t['name'][:60]} {100 * t['share']:.1f} % ({t['calls_per_step']:.1f}/step)"
+                    for t in r["top"][:10]
+                )
+            )
+    if "default_fit" in results:
+        r = results["default_fit"]
+        lines += ["", "Default fit on the 60,000 MNIST images:", ""]
+        lines.append(
+            ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items())
+        )
     return "\n".join(lines)
 
 
@@ -961,7 +1177,9 @@ def parse(argv):
         "--sections",
         default="fit,transform,switches,memory,threads,ttq",
         help="comma-separated subset of fit,transform,switches,compile,memory,threads,ttq,"
-        "ttq-defaults (compile: switches plus torch.compile, minutes of compilation; threads: "
+        "ttq-defaults,profile,default-fit (profile: torch.profiler of training steps at "
+        "--batch-sizes; default-fit: VariationalSparseCoder() on full MNIST; compile: switches "
+        "plus torch.compile, minutes of compilation; threads: "
         "seconds per epoch for n_threads 1, 2 and automatic, and the threads of GridSearchCV "
         "workers; ttq-defaults: the estimator defaults of --before against this checkout)",
     )
@@ -976,6 +1194,17 @@ def parse(argv):
         "--before",
         default=os.environ.get("SKVSC_BEFORE"),
         help="ttq-defaults: a checkout of the skvsc to compare with ($SKVSC_BEFORE)",
+    )
+    parser.add_argument(
+        "--before-params",
+        default=None,
+        help='ttq-defaults: estimator parameters of the "before" child, as JSON '
+        "(e.g. '{\"max_iter\": 100}' with --before . to time a switch)",
+    )
+    parser.add_argument(
+        "--ttq-parts",
+        default="before,after,repro",
+        help="ttq-defaults: which of before, after and repro (the reproduction-style loop) to run",
     )
     parser.add_argument(
         "--no-busy", action="store_true", help="threads: skip the run with an extra busy process"
@@ -1049,8 +1278,23 @@ def main(argv=None):
         if not args.before:
             raise SystemExit("ttq-defaults needs --before (a checkout of the earlier skvsc)")
         results["ttq_defaults"] = bench_ttq_defaults(
-            directory, args.before, args.ttq_budget, args.quick, args.threads
+            directory,
+            args.before,
+            args.ttq_budget,
+            args.quick,
+            args.threads,
+            before_params=json.loads(args.before_params) if args.before_params else None,
+            parts=args.ttq_parts.split(","),
         )
+    if "profile" in sections:
+        results["profile"] = [
+            bench_profile(X, bs, args.threads)
+            for bs in sorted(
+                {default_batch_size(len(X)) if b == "default" else int(b) for b in args.batch_sizes}
+            )
+        ]
+    if "default-fit" in sections:
+        results["default_fit"] = bench_default_fit(directory, args.threads)
     if "ttq" in sections:
         results["time_to_quality"] = bench_time_to_quality(X, X_test, args.ttq_budget, args.threads)
     results["machine"]["load_1min_end"] = os.getloadavg()[0]

@@ -12,6 +12,9 @@ learned prior) with this protocol:
 - ``kl(posterior, values)``: ``KL(q(z | x) || p(z))`` per sample, shape ``(n,)``;
 - ``regularizer(posterior, values)``: a weighted batch-level training
   penalty (a scalar tensor, not part of the ELBO) or None;
+- ``training_terms(posterior, noise, values)``: everything the training
+  objective needs from the family in one call, a :class:`TrainingTerms`
+  (the base class composes the methods above; a family may fuse them);
 - ``code(posterior)``: the deterministic code of ``transform``, from the
   fields in ``code_fields`` only (inference computes just those heads);
 - ``active(posterior)``: whether each unit is active on each sample, a bool
@@ -34,6 +37,23 @@ from .penalties import ACTIVE_PROBABILITY, USAGE_PENALTIES, aggregate_spike_kl
 
 # Log-variances are clamped to keep exp() finite.
 _LOGVAR_RANGE = (-14.0, 8.0)
+
+
+class TrainingTerms(NamedTuple):
+    """The latent family's part of one training step.
+
+    ``z``: the reparameterised sample ``(n, J)``; ``kl``: ``KL(q(z | x) || p(z))``
+    per sample, as reported (no gradient needed); ``train_kl``: the per-sample KL
+    that the training loss weights by the KL warm-up (``kl`` itself for a family
+    that trains the ELBO); ``penalty``: :meth:`Latent.regularizer`'s value or
+    None; ``active``: the bool ``(n, J)`` of :meth:`Latent.active`.
+    """
+
+    z: torch.Tensor
+    kl: torch.Tensor
+    train_kl: torch.Tensor
+    penalty: torch.Tensor | None
+    active: torch.Tensor
 
 
 class NormalPosterior(NamedTuple):
@@ -86,6 +106,18 @@ class Latent(nn.Module):
 
     def regularizer(self, posterior, values):
         return None
+
+    def training_terms(self, posterior, noise, values):
+        """:class:`TrainingTerms` of the ELBO: the sample, the KL (trained as
+        reported) and the regularizer."""
+        kl = self.kl(posterior, values)
+        return TrainingTerms(
+            self.rsample(posterior, noise, values),
+            kl,
+            kl,
+            self.regularizer(posterior, values),
+            self.active(posterior),
+        )
 
 
 class NormalLatent(Latent):
@@ -243,23 +275,32 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     def kl(self, posterior, values):
         mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
         spikes = self.active(posterior).to(mean.dtype)
-        return elbo.spike_slab_kl(mean, logvar, spikes, self.alpha).sum(dim=1)
+        slab = (spikes * elbo.gaussian_kl(mean, logvar)).sum(dim=1)
+        return slab + elbo.deterministic_spike_kl(spikes.sum(dim=1), spikes.shape[1], self.alpha)
 
-    def regularizer(self, posterior, values):
-        """``aggregate term + w * mean_n (b * gamma-weighted slab KL - KL)`` plus the usage penalty.
+    def regularizer(self, posterior, values, spikes=None):
+        """The aggregate term ``sum_j KL(Bern(r_j) || Bern(alpha))`` plus the usage penalty.
 
-        Added to the loss's ``w * KL`` this gives the loss of the class docstring.
+        ``spikes`` (the 0/1 ``[gamma > 1/2]``) saves computing them again.
         """
-        mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
-        soft = (posterior.gamma * elbo.gaussian_kl(mean, logvar)).sum(dim=1)
         # The aggregate term is not warmed up: it charges no per-sample fee, and
         # at full weight from the first step it keeps the rates near alpha while
         # the slab KL is still cheap.
-        term = aggregate_spike_kl(posterior.gamma, self.alpha).sum() + values.kl_weight * (
-            self.slab_kl_weight * soft - self.kl(posterior, values)
-        ).mean(dim=0)
+        term = aggregate_spike_kl(posterior.gamma, self.alpha, spikes).sum()
         usage = super().regularizer(posterior, values)
         return term if usage is None else term + usage
+
+    def training_terms(self, posterior, noise, values):
+        """The loss of the class docstring in one pass: ``train_kl`` is
+        ``b * sum_j gamma_j KL_j``, ``kl`` the exact KL of the deterministic
+        spikes (:meth:`kl`), both from one :func:`~.elbo.gated_slab_terms`."""
+        mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
+        active = self.active(posterior)
+        spikes = active.to(mean.dtype)
+        z, soft, slab = elbo.gated_slab_terms(mean, logvar, posterior.gamma, noise[0], spikes)
+        kl = slab + elbo.deterministic_spike_kl(spikes.sum(dim=1), spikes.shape[1], self.alpha)
+        penalty = self.regularizer(posterior, values, spikes)
+        return TrainingTerms(z, kl, self.slab_kl_weight * soft, penalty, active)
 
 
 #: Latent families by name (the estimators choose one).

@@ -33,19 +33,22 @@ def balance_kl(gamma):
     return bernoulli_kl(gamma.mean(dim=0), gamma.mean().detach())
 
 
-def aggregate_activity(gamma):
+def aggregate_activity(gamma, spikes=None):
     """Fraction of a batch on which each unit is active, counted as ``transform`` counts.
 
     The value is ``r_j = mean_n [gamma_nj > 1/2]``, the activity of the exact-sparse
     code; its gradient is that of ``mean_n gamma_nj`` (a straight-through estimate),
-    so that every sample's activity probability receives one. Returns shape ``(J,)``.
+    so that every sample's activity probability receives one. ``spikes``, the 0/1
+    tensor ``[gamma > 1/2]`` when the caller has it, saves computing it again.
+    Returns shape ``(J,)``.
     """
     soft = gamma.mean(dim=0)
-    hard = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype).mean(dim=0)
-    return soft + (hard - soft).detach()
+    if spikes is None:
+        spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
+    return soft + (spikes.mean(dim=0) - soft).detach()
 
 
-def aggregate_spike_kl(gamma, alpha):
+def aggregate_spike_kl(gamma, alpha, spikes=None):
     """Aggregate activity prior: ``KL(Bernoulli(r_j) || Bernoulli(alpha))`` per unit.
 
     ``r_j`` is :func:`aggregate_activity`, with its value clamped to
@@ -61,9 +64,10 @@ def aggregate_spike_kl(gamma, alpha):
     information the spike of unit j carries about the sample (the "fee" of
     every activation). This term keeps the second part only, with the rate of
     the exact-sparse code: ``alpha`` becomes the target fraction of active
-    units instead of a per-activation fee. Returns shape ``(J,)``.
+    units instead of a per-activation fee. ``spikes`` is passed to
+    :func:`aggregate_activity`. Returns shape ``(J,)``.
     """
-    rate = aggregate_activity(gamma)
+    rate = aggregate_activity(gamma, spikes)
     floor = 0.5 / gamma.shape[0]
     rate = rate + (rate.clamp(floor, 1.0 - floor) - rate).detach()
     return bernoulli_kl(rate, alpha)

@@ -156,23 +156,22 @@ class VAE(nn.Module):
         """Training loss of a batch and its summed statistics (see STAT_NAMES).
 
         The loss is ``mean(-log p(x | z) + kl_weight * KL)`` plus the latent
-        family's regularizer. ``unit_counts`` (a ``(J,)`` integer tensor), when
-        given, receives the number of rows on which each unit is active.
+        family's regularizer, with the KL the family trains
+        (:class:`~.latents.TrainingTerms`: the ELBO's, except for the aggregate
+        prior). ``unit_counts`` (a ``(J,)`` integer tensor), when given,
+        receives the number of rows on which each unit is active.
         """
         posterior = self.encode(x)
-        active = self.latent.active(posterior)
-        if unit_counts is not None:
-            unit_counts += active.sum(dim=0)
         noise = self.latent.draw_noise(posterior.mu.shape, generator)
-        z = self.latent.rsample(posterior, noise, values)
-        nll = -self.log_likelihood(x, z)
-        kl = self.latent.kl(posterior, values)
-        loss = (nll + values.kl_weight * kl).mean()
-        penalty = self.latent.regularizer(posterior, values)
-        if penalty is not None:
-            loss = loss + penalty
-        n_active = active.sum(dim=1).to(posterior.mu.dtype)
-        stats = torch.stack([nll.sum(), kl.sum(), n_active.sum()]).detach()
+        terms = self.latent.training_terms(posterior, noise, values)
+        if unit_counts is not None:
+            unit_counts += terms.active.sum(dim=0)
+        nll = -self.log_likelihood(x, terms.z)
+        loss = (nll + values.kl_weight * terms.train_kl).mean()
+        if terms.penalty is not None:
+            loss = loss + terms.penalty
+        n_active = terms.active.sum().to(posterior.mu.dtype)
+        stats = torch.stack([nll.sum(), terms.kl.sum(), n_active]).detach()
         return loss, stats
 
     def elbo(self, x, noises, values):

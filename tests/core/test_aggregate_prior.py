@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
+from skvsc._core import elbo
 from skvsc._core.latents import AggregateSpikeSlabLatent, SpikeSlabLatent, SpikeSlabPosterior
 from skvsc._core.penalties import aggregate_activity, aggregate_spike_kl
 from skvsc._core.schedule import StepValues
@@ -154,3 +155,36 @@ def test_aggregate_family_scores_and_codes_like_the_fixed_one():
         aggregate.kl(post, values), _deterministic_spike_kl(post, 0.1), rtol=0, atol=1e-4
     )
     torch.testing.assert_close(aggregate.code(post), fixed.code(post))
+
+
+@pytest.mark.parametrize("slab_weight", [1.0, 0.4])
+def test_fused_training_terms_match_the_unfused_methods(slab_weight):
+    # training_terms (one fused pass) against the family's own plain methods:
+    # rsample, kl, regularizer and the gamma-weighted slab KL, values and gradients.
+    latent = AggregateSpikeSlabLatent(5, alpha=0.2, usage="prior", slab_kl_weight=0.3)
+    raw = {
+        k: torch.randn(8, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(i))
+        for i, k in enumerate(("mu", "logvar", "gamma"))
+    }
+    values = StepValues(sharpness=100.0, slab_weight=slab_weight, usage_weight=0.7)
+    noise = latent.draw_noise((8, 5), torch.Generator().manual_seed(9))
+    noise = tuple(t.double() for t in noise)
+    up_z = torch.randn(8, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    up_kl = torch.linspace(0.5, 2.0, 8, dtype=torch.float64)
+
+    def run(fused):
+        leaves = {k: v.clone().requires_grad_() for k, v in raw.items()}
+        post = latent.posterior(leaves)
+        if fused:
+            t = latent.training_terms(post, noise, values)
+            z, kl, train_kl, penalty = t.z, t.kl, t.train_kl, t.penalty
+        else:
+            z, kl = latent.rsample(post, noise, values), latent.kl(post, values)
+            mean, logvar = elbo.warmup_slab(post.mu, post.logvar, values.slab_weight)
+            train_kl = 0.3 * (post.gamma * elbo.gaussian_kl(mean, logvar)).sum(dim=1)
+            penalty = latent.regularizer(post, values)
+        ((up_z * z).sum() + (up_kl * train_kl).sum() + penalty).backward()
+        return [z, kl, train_kl, penalty] + [leaves[k].grad for k in raw]
+
+    for fused, plain in zip(run(True), run(False)):
+        torch.testing.assert_close(fused, plain)

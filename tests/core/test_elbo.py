@@ -99,3 +99,39 @@ def test_warmup_slab_interpolates_between_prior_and_posterior():
     mean, lv = _elbo.warmup_slab(mu, logvar, 0.3)
     torch.testing.assert_close(lv.exp(), 0.3 * logvar.exp() + 0.7)
     torch.testing.assert_close(mean, 0.3 * mu)
+
+
+def test_gated_slab_terms_match_the_plain_composition_values_and_gradients():
+    # The fused autograd Function against the plain functions it replaces.
+    gamma0 = rand(40, 6)
+    leaves = [randn(40, 6).requires_grad_(), randn(40, 6).requires_grad_()]
+    gamma = gamma0.clone().requires_grad_()
+    eps = randn(40, 6)
+    spikes = (gamma0 > 0.5).to(gamma0.dtype)
+    up_z, up_soft = randn(40, 6), randn(40)
+
+    def plain(mu, logvar, gamma):
+        z = _elbo.straight_through_gate(gamma, 0.5) * _elbo.gaussian_sample(mu, logvar, eps)
+        kl = _elbo.gaussian_kl(mu, logvar)
+        return z, (gamma * kl).sum(dim=1), (spikes * kl).sum(dim=1)
+
+    results = []
+    for fn in (plain, lambda mu, lv, g: _elbo.gated_slab_terms(mu, lv, g, eps, spikes)):
+        inputs = [t.detach().clone().requires_grad_() for t in (*leaves, gamma)]
+        z, soft, hard = fn(*inputs)
+        ((up_z * z).sum() + (up_soft * soft).sum()).backward()
+        results.append(([z, soft, hard], [t.grad for t in inputs]))
+    (values, grads), (fused_values, fused_grads) = results
+    for a, b in zip(values + grads, fused_values + fused_grads):
+        torch.testing.assert_close(b, a)
+    assert not fused_values[2].requires_grad  # the reported slab KL carries no gradient
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.3, 0.9])
+def test_deterministic_spike_kl_is_the_kl_of_dirac_spikes(alpha):
+    # KL(delta(s) || Bernoulli(alpha)) = -log P(s): log(1/alpha) on, log(1/(1-alpha)) off.
+    on = torch.tensor([0.0, 1.0, 5.0, 7.0], dtype=torch.float64)
+    expected = [k * math.log(1 / alpha) + (7 - k) * math.log(1 / (1 - alpha)) for k in on.tolist()]
+    torch.testing.assert_close(
+        _elbo.deterministic_spike_kl(on, 7, alpha), torch.tensor(expected, dtype=torch.float64)
+    )
