@@ -286,9 +286,12 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         # The aggregate term is not warmed up: it charges no per-sample fee, and
         # at full weight from the first step it keeps the rates near alpha while
         # the slab KL is still cheap.
-        term = aggregate_spike_kl(posterior.gamma, self.alpha, spikes).sum()
-        usage = super().regularizer(posterior, values)
-        return term if usage is None else term + usage
+        soft = posterior.gamma.mean(dim=0)  # shared by both penalties
+        term = aggregate_spike_kl(posterior.gamma, self.alpha, spikes, soft).sum()
+        if values.usage_weight == 0.0:
+            return term
+        usage = USAGE_PENALTIES[self.usage](posterior.gamma, self.alpha, soft)
+        return term + values.usage_weight * usage.sum()
 
     def training_terms(self, posterior, noise, values):
         """The loss of the class docstring in one pass: ``train_kl`` is

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 from torch.distributions import Bernoulli, kl_divergence
 
@@ -56,3 +57,42 @@ def test_usage_kl_is_per_unit_bernoulli_kl_of_the_batch_mean():
 def test_usage_penalties_by_name():
     torch.testing.assert_close(USAGE_PENALTIES["balance"](GAMMA, 0.3), balance_kl(GAMMA))
     torch.testing.assert_close(USAGE_PENALTIES["prior"](GAMMA, 0.3), usage_kl(GAMMA, 0.3))
+
+
+def _plain(name, gamma, alpha):
+    """The penalties written with autograd through the plain Bernoulli KL (no fused node)."""
+    from skvsc._core.elbo import bernoulli_kl
+
+    soft = gamma.mean(dim=0)
+    if name == "prior":
+        return bernoulli_kl(soft, alpha)
+    if name == "balance":
+        return bernoulli_kl(soft, gamma.mean().detach())
+    hard = (gamma > 0.5).to(gamma.dtype).mean(dim=0)
+    rate = soft + (hard - soft).detach()  # straight through
+    floor = 0.5 / gamma.shape[0]
+    rate = rate + (rate.clamp(floor, 1 - floor) - rate).detach()
+    return bernoulli_kl(rate, alpha)
+
+
+@pytest.mark.parametrize("name", ["prior", "balance", "aggregate"])
+def test_fused_rate_kl_matches_the_plain_autograd_penalty(name):
+    from skvsc._core.penalties import aggregate_spike_kl
+
+    fused_fn = {
+        "prior": lambda g: usage_kl(g, 0.1),
+        "balance": lambda g: balance_kl(g),
+        "aggregate": lambda g: aggregate_spike_kl(g, 0.1),
+    }[name]
+    base = torch.rand(16, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    base[:, 3] = 0.01  # a unit off on the whole batch
+    weights = torch.linspace(0.5, 1.5, 5, dtype=torch.float64)
+    grads, values = [], []
+    for fn in (fused_fn, lambda g: _plain(name, g, 0.1)):
+        gamma = base.clone().requires_grad_()
+        value = fn(gamma)
+        (weights * value).sum().backward()
+        values.append(value.detach())
+        grads.append(gamma.grad)
+    torch.testing.assert_close(values[0], values[1])
+    torch.testing.assert_close(grads[0], grads[1])
