@@ -122,3 +122,33 @@ def test_second_ctrl_c_interrupts_at_once(monkeypatch, default_sigint):
     assert info.value.step == 0
     assert_same_weights(weights(module), before)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_gradient_with_a_finite_loss_stops_before_the_update(bad):
+    # The per-step check reads the gradients, not only the loss: one bad
+    # element in one parameter's gradient is caught and the weights stay those
+    # of the last good step.
+    module, optimizer, source = _small_problem()
+    param = module.decoder.out.weight
+    calls = {"n": 0}
+
+    def poison(grad):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            grad = grad.clone()
+            grad[0, 0] = bad
+        return grad
+
+    param.register_hook(poison)
+    before = {}
+
+    def remember(opt, args, kwargs):
+        before.update(weights(module))
+
+    optimizer.register_step_post_hook(remember)
+    with pytest.raises(NonFiniteLossError, match="step 6"):
+        _run(module, optimizer, source)
+    after = weights(module)
+    for name, value in before.items():  # the weights after the update of step 5
+        np.testing.assert_array_equal(after[name], value)
