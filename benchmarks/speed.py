@@ -534,12 +534,15 @@ def repro_test_neg_elbo(model, X_test, alpha):
     )
 
 
-#: skvsc settings timed to quality: the defaults, and the plain ELBO objective
-#: (no KL warm-up, no usage penalty) to separate the training machinery from
-#: the choice of defaults.
+#: skvsc settings timed to quality: the defaults; the paper's objective
+#: (``prior="fixed"``, whose training loss is the ELBO with a KL warm-up); and
+#: that objective without warm-up or usage penalty (the plain ELBO), to separate
+#: the training machinery from the choice of defaults. The default prior trains
+#: a loss that is not the ELBO (docs/index.rst), so it need not reach the target.
 TTQ_CONFIGS = {
     "skvsc (defaults)": {},
-    "skvsc (plain ELBO)": {"kl_warmup": 0.0, "usage_weight": 0.0},
+    "skvsc (prior='fixed')": {"prior": "fixed"},
+    "skvsc (prior='fixed', plain ELBO)": {"prior": "fixed", "kl_warmup": 0.0, "usage_weight": 0.0},
 }
 
 
@@ -556,7 +559,7 @@ def bench_time_to_quality(X, X_test, budget, threads):
         steps[name] = (
             lambda est=est: est.partial_fit(X),
             lambda est=est: -est.score(X_test),
-            est.max_iter,
+            est._max_epochs(len(X)),  # the epochs of its schedule ("auto" resolved)
         )
     torch.manual_seed(0)
     repro = ReproVSC(J).to(DEVICE)
