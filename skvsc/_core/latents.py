@@ -259,6 +259,10 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         super().__init__(n_components, alpha=alpha, usage=usage)
         self.slab_kl_weight = float(slab_kl_weight)
 
+    def draw_noise(self, shape, generator):
+        """The slab's Gaussian noise only: the spikes are not random."""
+        return (_randn(shape, generator),)
+
     def gate(self, posterior):
         """The deterministic spikes ``[gamma > 1/2]``, straight-through in ``gamma``."""
         return elbo.straight_through_gate(posterior.gamma, ACTIVE_PROBABILITY)
@@ -268,9 +272,8 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
 
         The slab of the spike pre-training (``values.slab_weight``) applies; the
         sharpness does not (the spikes are not relaxed)."""
-        eps, _ = noise
         mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
-        return self.gate(posterior) * elbo.gaussian_sample(mean, logvar, eps)
+        return self.gate(posterior) * elbo.gaussian_sample(mean, logvar, noise[0])
 
     def kl(self, posterior, values):
         mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)

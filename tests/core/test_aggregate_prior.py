@@ -82,7 +82,7 @@ def _deterministic_spike_kl(post, alpha):
 def _oracle_loss(model, x, values, generator):
     """The training loss of the aggregate family written out with torch.distributions."""
     post = model.encode(x)
-    eps, _ = model.draw_noise(post.mu.shape, generator)
+    (eps,) = model.draw_noise(post.mu.shape, generator)
     sigma = torch.exp(0.5 * post.logvar)
     # the decoder sees the exact-sparse code's units, with slab noise
     z = (post.gamma > 0.5).to(x.dtype) * (post.mu + sigma * eps)
