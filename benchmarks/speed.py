@@ -707,7 +707,7 @@ out = {"skvsc": skvsc.__file__}
 # (partial_fit follows the schedule of max_iter), scored after each (not timed).
 params = {"random_state": 0, **args["params"]}
 est = VariationalSparseCoder(**{**params, "n_components": 24, "alpha": 0.5})
-cap = est.max_iter if isinstance(est.max_iter, int) else 200
+cap = est._max_epochs(len(X))  # the epochs of its schedule ("auto" resolved)
 cap = min(cap, args["max_epochs"] or cap)
 train_s, curve, reached = 0.0, [], None
 while len(curve) < cap and train_s < args["budget"] and reached is None:
