@@ -11,6 +11,7 @@ add their docstring, ``__init__`` and:
 now). The inference methods live in :class:`~skvsc._inference.InferenceMixin`.
 """
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -42,10 +43,12 @@ from ._progress import Progress
 _GPU_CHECK_EVERY = 32
 
 
-#: ``max_iter="auto"``: the optimizer steps to aim for, and the bounds on the epochs.
-#: Large data sets converge in fewer epochs, small ones need more passes
-#: (e.g. 8x8 digits, whose epochs are a few steps each).
-_AUTO_STEPS = 8000
+#: ``max_iter="auto"``: epochs = _AUTO_EPOCH_SCALE / sqrt(steps per epoch), within
+#: _AUTO_EPOCHS. Large data sets converge in fewer epochs, small ones need more
+#: passes, but not in proportion to their size: on 6,667 MNIST images 151 epochs
+#: (the earlier rule, 8,000 steps) coded worse than 40 or 80, and 18 epochs on
+#: 60,000 images code better than 100 (docs/performance.md, time to quality).
+_AUTO_EPOCH_SCALE = 390.0
 _AUTO_EPOCHS = (10, 200)
 
 
@@ -187,10 +190,10 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
 
     def _max_epochs(self, n_samples):
         """``max_iter``, with ``"auto"`` resolved for ``n_samples`` training samples:
-        the epochs of about ``_AUTO_STEPS`` optimizer steps, within ``_AUTO_EPOCHS``."""
+        ``_AUTO_EPOCH_SCALE / sqrt(steps per epoch)`` epochs, within ``_AUTO_EPOCHS``."""
         if self.max_iter != "auto":
             return self.max_iter
-        epochs = -(-_AUTO_STEPS // self._steps_per_epoch(n_samples))
+        epochs = round(_AUTO_EPOCH_SCALE / math.sqrt(self._steps_per_epoch(n_samples)))
         return min(max(epochs, _AUTO_EPOCHS[0]), _AUTO_EPOCHS[1])
 
     def _batch_size(self, n_samples):
