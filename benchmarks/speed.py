@@ -735,6 +735,7 @@ out["defaults"] = {
     "neg_elbo": float(-est.score(X_test)),
     "accuracy": float(clf.score(Z_test, y_test)),
     "active_fraction": float(np.mean(Z_test != 0)),
+    "dead_units": int(getattr(est, "n_dead_units_", -1)),
 }
 print("TTQ_RESULT " + json.dumps(out))
 """
