@@ -293,6 +293,25 @@ def bench_fit(X, batch_sizes, repeats, epochs, threads):
     return rows, flops
 
 
+def default_model(n_features, seed):
+    """The default VSC's core model (Bernoulli, J = 200, one hidden layer of 400) on
+    ``DEVICE``, built through the core API: ``(estimator, family, model)``."""
+    from skvsc._core.vae import ModelConfig, build_vae
+
+    est = VariationalSparseCoder()  # its defaults
+    family = est._family()
+    config = ModelConfig(
+        n_features,
+        N_COMPONENTS,
+        "bernoulli",
+        family.latent,
+        family.latent_params,
+        "mlp",
+        {"hidden_layer_sizes": (HIDDEN,)},
+    )
+    return est, family, build_vae(config, torch.Generator().manual_seed(seed)).to(DEVICE)
+
+
 # -- switches: bf16 autocast and torch.compile (core only, off by default) -------------------
 def core_fit(X, X_test, batch_size, seed, **switches):
     """One epoch through the core API with the given switches.
@@ -303,20 +322,8 @@ def core_fit(X, X_test, batch_size, seed, **switches):
     from skvsc._core.data import make_source
     from skvsc._core.schedule import Schedule
     from skvsc._core.train import TrainConfig, evaluate_elbo, fit_model, make_optimizer
-    from skvsc._core.vae import ModelConfig, build_vae
 
-    est = VariationalSparseCoder()  # its defaults
-    family = est._family()
-    config = ModelConfig(
-        784,
-        N_COMPONENTS,
-        "bernoulli",
-        family.latent,
-        family.latent_params,
-        "mlp",
-        {"hidden_layer_sizes": (HIDDEN,)},
-    )
-    model = build_vae(config, torch.Generator().manual_seed(seed)).to(DEVICE)
+    est, family, model = default_model(X.shape[1], seed)
     schedule = Schedule(-(-len(X) // batch_size), **family.schedule_params)
     wall, cpu, _ = clocked(
         fit_model,
@@ -836,20 +843,8 @@ def _step_setup(X, batch_size, seed=0):
     from skvsc._core.guard import StepGuard
     from skvsc._core.schedule import Schedule
     from skvsc._core.train import make_optimizer
-    from skvsc._core.vae import ModelConfig, build_vae
 
-    est = VariationalSparseCoder()
-    family = est._family()
-    config = ModelConfig(
-        X.shape[1],
-        N_COMPONENTS,
-        "bernoulli",
-        family.latent,
-        family.latent_params,
-        "mlp",
-        {"hidden_layer_sizes": (HIDDEN,)},
-    )
-    model = build_vae(config, torch.Generator().manual_seed(seed)).to(DEVICE)
+    est, family, model = default_model(X.shape[1], seed)
     optimizer = make_optimizer(model.parameters(), est.learning_rate_init)
     check_every = 1 if DEVICE.type == "cpu" else _GPU_CHECK_EVERY
     return {
