@@ -236,11 +236,11 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
                 validation = Validation(make_source(X_val, device), noises)
             if self.verbose:
                 callbacks.append(progress)
+            stopper = None
             if n_epochs > 1:
                 restore_best = validation is not None
-                callbacks.append(
-                    EarlyStopping(self.tol, self.n_iter_no_change, restore_best=restore_best)
-                )
+                stopper = EarlyStopping(self.tol, self.n_iter_no_change, restore_best=restore_best)
+                callbacks.append(stopper)
             config = TrainConfig(
                 batch_size=self._batch_size(X.shape[0]),
                 max_grad_norm=self.max_grad_norm,
@@ -278,6 +278,13 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
                     stacklevel=4,
                 )
                 return self
+            if stopper is not None and stopper.stopped:
+                monitored = "validation" if validation is not None else "training"
+                progress.note(
+                    f"Stopped after {len(history)} of {n_epochs} epochs: the {monitored} "
+                    f"-ELBO did not improve by tol={self.tol} nats for "
+                    f"n_iter_no_change={self.n_iter_no_change} epochs after the warm-up."
+                )
         self._record(history, step, generator)
         return self
 

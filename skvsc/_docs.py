@@ -55,7 +55,8 @@ max_grad_norm : float, default=None
 tol : float, default=1e-4
     Stop when the monitored loss (training -ELBO, or validation -ELBO with
     ``early_stopping``) has not improved by ``tol`` nats per sample for
-    ``n_iter_no_change`` consecutive epochs after the warm-ups.
+    ``n_iter_no_change`` consecutive epochs after the warm-ups. This stop is
+    always on; with ``verbose`` a last line says when it ended training.
 """,
     "n_iter_no_change": """\
 n_iter_no_change : int, default=10

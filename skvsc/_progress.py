@@ -105,6 +105,12 @@ class Progress(Callback):
         else:
             self._print(format_epoch(record, self.n_epochs))
 
+    def note(self, line):
+        """Print ``line`` below the progress output (nothing at ``verbose=0``)."""
+        if self.verbose > 0:
+            self.close()
+            self._print(line)
+
     def close(self):
         if self._bar is not None:
             self._bar.close()

@@ -166,3 +166,24 @@ def test_progress_silent(capsys):
         assert progress._bar is None
         progress(RECORD)
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_verbose_output_says_why_training_stopped_early(capsys, verbose, early_stopping):
+    # A tolerance no epoch can meet: the first epoch sets the best loss, the next
+    # n_iter_no_change epochs fail to improve on it.
+    params = dict(max_iter=20, kl_warmup=0.0, tol=1e6, n_iter_no_change=2)
+    est = vsc(verbose=verbose, early_stopping=early_stopping, **params).fit(X)
+    out = capsys.readouterr().out
+    assert est.n_iter_ == 3
+    monitored = "validation" if early_stopping else "training"
+    expected = (
+        f"Stopped after 3 of 20 epochs: the {monitored} -ELBO did not improve by tol=1000000.0 "
+        "nats for n_iter_no_change=2 epochs after the warm-up."
+    )
+    assert out.splitlines()[-1] == expected
+    # Silent at verbose=0, and no such line when every epoch runs.
+    vsc(verbose=0, **params).fit(X)
+    vsc(verbose=verbose, max_iter=3, n_iter_no_change=50).fit(X)
+    assert "Stopped" not in capsys.readouterr().out

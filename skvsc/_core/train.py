@@ -103,6 +103,7 @@ class EarlyStopping(Callback):
         self.best_loss = math.inf
         self.bad_epochs = 0
         self.best_state = None
+        self.stopped = False  # whether this callback ended the training
 
     def on_epoch_end(self, record, context):
         if context.schedule.warming_up(context.step - 1):
@@ -115,7 +116,8 @@ class EarlyStopping(Callback):
         else:
             self.bad_epochs += 1
         self.best_loss = min(self.best_loss, loss)
-        return self.bad_epochs >= self.n_iter_no_change
+        self.stopped = self.bad_epochs >= self.n_iter_no_change
+        return self.stopped
 
     def on_train_end(self, context):
         if self.best_state is not None:
