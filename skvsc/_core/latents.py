@@ -198,11 +198,15 @@ class SpikeSlabLatent(Latent):
         mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
         return elbo.spike_slab_kl(mean, logvar, posterior.gamma, self.alpha).sum(dim=1)
 
-    def regularizer(self, posterior, values):
-        """``usage_weight * sum_j penalty_j`` of the chosen usage form (None at weight 0)."""
+    def regularizer(self, posterior, values, soft=None):
+        """``usage_weight * sum_j penalty_j`` of the chosen usage form (None at weight 0).
+
+        ``soft``, the batch mean of ``gamma`` when the caller has it, saves
+        computing it again.
+        """
         if values.usage_weight == 0.0:
             return None
-        penalty = USAGE_PENALTIES[self.usage](posterior.gamma, self.alpha)
+        penalty = USAGE_PENALTIES[self.usage](posterior.gamma, self.alpha, soft)
         return values.usage_weight * penalty.sum()
 
     def code(self, posterior):
@@ -278,8 +282,13 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     def kl(self, posterior, values):
         mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
         spikes = self.active(posterior).to(mean.dtype)
-        slab = (spikes * elbo.gaussian_kl(mean, logvar)).sum(dim=1)
-        return slab + elbo.deterministic_spike_kl(spikes.sum(dim=1), spikes.shape[1], self.alpha)
+        return self._kl(spikes, (spikes * elbo.gaussian_kl(mean, logvar)).sum(dim=1))
+
+    def _kl(self, spikes, slab_kl):
+        """The KL of the deterministic spikes ``spikes`` (0/1, ``(n, J)``) given
+        their summed slab KL ``sum_j s_j KL_j`` (``(n,)``)."""
+        n_on = spikes.sum(dim=1)
+        return slab_kl + elbo.deterministic_spike_kl(n_on, spikes.shape[1], self.alpha)
 
     def regularizer(self, posterior, values, spikes=None):
         """The aggregate term ``sum_j KL(Bern(r_j) || Bern(alpha))`` plus the usage penalty.
@@ -291,10 +300,8 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         # the slab KL is still cheap.
         soft = posterior.gamma.mean(dim=0)  # shared by both penalties
         term = aggregate_spike_kl(posterior.gamma, self.alpha, spikes, soft).sum()
-        if values.usage_weight == 0.0:
-            return term
-        usage = USAGE_PENALTIES[self.usage](posterior.gamma, self.alpha, soft)
-        return term + values.usage_weight * usage.sum()
+        usage = super().regularizer(posterior, values, soft)
+        return term if usage is None else term + usage
 
     def training_terms(self, posterior, noise, values):
         """The loss of the class docstring in one pass: ``train_kl`` is
@@ -304,9 +311,8 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         active = self.active(posterior)
         spikes = active.to(mean.dtype)
         z, soft, slab = elbo.gated_slab_terms(mean, logvar, posterior.gamma, noise[0], spikes)
-        kl = slab + elbo.deterministic_spike_kl(spikes.sum(dim=1), spikes.shape[1], self.alpha)
         penalty = self.regularizer(posterior, values, spikes)
-        return TrainingTerms(z, kl, self.slab_kl_weight * soft, penalty, active)
+        return TrainingTerms(z, self._kl(spikes, slab), self.slab_kl_weight * soft, penalty, active)
 
 
 #: Latent families by name (the estimators choose one).

@@ -78,19 +78,18 @@ def balance_kl(gamma, soft=None):
     return rate_kl(rate, rate, soft.mean())
 
 
-def aggregate_activity(gamma, spikes=None):
+def aggregate_activity(gamma):
     """Fraction of a batch on which each unit is active, counted as ``transform`` counts.
 
     The value is ``r_j = mean_n [gamma_nj > 1/2]``, the activity of the exact-sparse
     code; its gradient is that of ``mean_n gamma_nj`` (a straight-through estimate),
-    so that every sample's activity probability receives one. ``spikes``, the 0/1
-    tensor ``[gamma > 1/2]`` when the caller has it, saves computing it again.
-    Returns shape ``(J,)``.
+    so that every sample's activity probability receives one. Returns shape ``(J,)``.
+    (The definition of the rate; :func:`aggregate_spike_kl` computes the same value
+    and gradient inside one fused node.)
     """
     soft = gamma.mean(dim=0)
-    if spikes is None:
-        spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
-    return soft + (spikes.mean(dim=0) - soft).detach()
+    hard = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype).mean(dim=0)
+    return soft + (hard - soft).detach()
 
 
 def aggregate_spike_kl(gamma, alpha, spikes=None, soft=None):
