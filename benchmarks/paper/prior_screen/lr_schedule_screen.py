@@ -1,4 +1,15 @@
-"""Screen (rejected): a cosine learning-rate decay for the default training.
+"""Screens of the default training on a validation split of MNIST.
+
+First use (rejected): a cosine learning-rate decay. Second use: settings that
+might close the ELBO gap between the default budget and a 100-epoch fit
+(KL warm-up, epochs, learning rate, batch size; none did). Rows:
+``../results/elbo_budget_screen.jsonl``, from an unpatched checkout:
+
+    OUT=elbo_budget_screen.jsonl python lr_schedule_screen.py '{}' base
+    OUT=elbo_budget_screen.jsonl python lr_schedule_screen.py '{"kl_warmup": 0.25}' warm025
+    OUT=elbo_budget_screen.jsonl python lr_schedule_screen.py '{"max_iter": 26}' iter26
+    (also kl_warmup 0.1, learning_rate_init 0.002 and 0.003, batch_size 64,
+    batch_size 256 with learning_rate_init 0.002: the "params" of each row)
 
 The default VSC on MNIST training images 0-49,999, scored on 50,000-59,999 (a
 validation split; the test set is not used): validation -ELBO, the accuracy of
