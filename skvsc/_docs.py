@@ -34,8 +34,8 @@ max_iter : int or "auto", default="auto"
     Most epochs (passes over the data) of :meth:`fit`; training stops
     earlier when the loss stops improving (``tol``, ``n_iter_no_change``).
     ``"auto"`` scales the epochs with one over the square root of the
-    optimizer steps per epoch, from 10 to 200: at the default batch size 25
-    epochs on 60,000 samples, 74 on 6,700, 163 on 1,350 (the 8x8 digits).
+    optimizer steps per epoch, from 10 to 200: at the default batch size 18
+    epochs on 60,000 samples, 54 on 6,700, 118 on 1,350 (the 8x8 digits).
     The warm-ups are fractions of these epochs.
 """,
     "batch_size": """\

@@ -282,10 +282,10 @@ def test_all_zero_codes_warn(digits):
 
 @pytest.mark.parametrize("Estimator", [VariationalSparseCoder, VAETransformer])
 def test_auto_max_iter_scales_with_one_over_the_root_of_the_steps(Estimator):
-    # 650 / sqrt(ceil(n / 128)) epochs at the default batch size, within [10, 200].
+    # 390 / sqrt(ceil(n / 128)) epochs at the default batch size, within [10, 200].
     est = Estimator()
-    expected = {60_000: 30, 6_667: 89, 1_347: 196, 2_100: 158, 100: 200, 10_000_000: 10}
+    expected = {60_000: 18, 6_667: 54, 1_347: 118, 500: 195, 100: 200, 10_000_000: 10}
     assert {n: est._max_epochs(n) for n in expected} == expected
     assert Estimator(max_iter=7)._max_epochs(60_000) == 7
     # early_stopping holds out validation_fraction first: 54,000 rows train.
-    assert Estimator(early_stopping=True)._max_epochs(60_000) == 32
+    assert Estimator(early_stopping=True)._max_epochs(60_000) == 19
