@@ -320,8 +320,9 @@ def core_fit(X, X_test, batch_size, seed, **switches):
     -ELBO uses fixed noise draws so that every setting is scored identically.
     """
     from skvsc._core.data import make_source
+    from skvsc._core.optim import make_optimizer
     from skvsc._core.schedule import Schedule
-    from skvsc._core.train import TrainConfig, evaluate_elbo, fit_model, make_optimizer
+    from skvsc._core.train import TrainConfig, evaluate_elbo, fit_model
 
     est, family, model = default_model(X.shape[1], seed)
     schedule = Schedule(-(-len(X) // batch_size), **family.schedule_params)
@@ -841,8 +842,8 @@ def _step_setup(X, batch_size, seed=0):
     from skvsc._base import _GPU_CHECK_EVERY
     from skvsc._core.data import make_source
     from skvsc._core.guard import StepGuard
+    from skvsc._core.optim import make_optimizer
     from skvsc._core.schedule import Schedule
-    from skvsc._core.train import make_optimizer
 
     est, family, model = default_model(X.shape[1], seed)
     optimizer = make_optimizer(model.parameters(), est.learning_rate_init)

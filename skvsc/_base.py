@@ -23,9 +23,10 @@ from . import _inference, _params, _state
 from ._core.data import make_source
 from ._core.guard import NonFiniteLossError, TrainingInterrupted
 from ._core.likelihoods import LIKELIHOODS
+from ._core.optim import make_optimizer
 from ._core.revive import Revival
 from ._core.schedule import Schedule
-from ._core.train import EarlyStopping, TrainConfig, Validation, fit_model, make_optimizer
+from ._core.train import EarlyStopping, TrainConfig, Validation, fit_model
 from ._core.vae import ModelConfig, build_vae
 from ._data_checks import (
     check_magnitude,

@@ -21,8 +21,8 @@ import warnings
 
 import torch
 
+from ._core.optim import make_optimizer
 from ._core.schedule import Schedule
-from ._core.train import make_optimizer
 from ._core.vae import ModelConfig, build_vae
 from ._device import loadable_device
 from ._params import seed_from
@@ -53,7 +53,7 @@ FITTED = {
     "n_active_units_": "n_active_units_",
     "model_config": "_model_config",  # ModelConfig, stored as a dict
     "module_state": "module_",  # torch module, stored as a CPU state dict
-    "optimizer_state": "_optimizer",  # torch optimizer, stored as a CPU state dict
+    "optimizer_state": "_optimizer",  # _core.optim.Adam: state dict, torch layout
     "rng_state": "_rng_state",  # state of the training generator (a CPU tensor)
     "schedule": "_schedule_",  # Schedule, stored as a dict
     "step": "_step",  # training steps applied so far

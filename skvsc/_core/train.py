@@ -1,10 +1,10 @@
 """The training loop: shuffled mini-batches on the device, Adam, schedules, callbacks.
 
 Batch statistics are summed on the device and read once per epoch; the
-per-step safety checks are :class:`~.guard.StepGuard`'s. Adam runs as one
-fused kernel per step where torch supports it (CPU and CUDA): the unfused
-update costs more than the matrix products of a small batch
-(docs/performance.md).
+per-step safety checks are :class:`~.guard.StepGuard`'s; the optimizer is
+:mod:`.optim`'s Adam, one fused kernel per step where torch has it (CPU and
+CUDA): the unfused update costs more than the matrix products of a small
+batch (docs/performance.md).
 
 Everything that happens between epochs is an epoch callback
 (:class:`Callback`): progress reports, stopping, dead-unit revival.
@@ -57,7 +57,7 @@ class TrainContext:
     count of active training rows during that epoch."""
 
     model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: object  # the Adam of .optim (or any object with its interface)
     schedule: object
     generator: torch.Generator
     step: int
@@ -122,13 +122,6 @@ class EarlyStopping(Callback):
     def on_train_end(self, context):
         if self.best_state is not None:
             restore(context.model, context.optimizer, self.best_state)
-
-
-def make_optimizer(params, lr):
-    """Adam over ``params``, fused into one kernel when every parameter allows it."""
-    params = list(params)
-    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, lr=lr, fused=fused or None)
 
 
 def train_epoch(

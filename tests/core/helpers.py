@@ -37,8 +37,9 @@ def small_vae(
 def train_tiny(source, n_epochs=2, *, validation=None, **switches):
     """Train a tiny VSC (12 features, 3 units) on ``source`` from a fixed seed;
     return ``(history, weights)``. ``switches`` go to the TrainConfig."""
+    from skvsc._core.optim import make_optimizer
     from skvsc._core.schedule import Schedule
-    from skvsc._core.train import TrainConfig, fit_model, make_optimizer
+    from skvsc._core.train import TrainConfig, fit_model
 
     model = small_vae(12, 3, (8,))
     optimizer = make_optimizer(model.parameters(), 1e-2)

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
+from skvsc._core.optim import make_optimizer
 from skvsc._core.revive import Revival, split_units
 from skvsc._core.schedule import Schedule
-from skvsc._core.train import TrainContext, make_optimizer
+from skvsc._core.train import TrainContext
 
 from .helpers import small_vae
 

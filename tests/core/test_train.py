@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from skvsc._core.data import make_source
+from skvsc._core.optim import make_optimizer
 from skvsc._core.schedule import Schedule
 from skvsc._core.train import (
     Callback,
@@ -13,7 +14,6 @@ from skvsc._core.train import (
     TrainContext,
     Validation,
     fit_model,
-    make_optimizer,
 )
 
 from .helpers import small_vae, train_tiny
