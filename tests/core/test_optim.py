@@ -93,9 +93,10 @@ def test_state_dict_has_torchs_layout_and_loading_copies():
     adam = Adam(params, lr=1e-2)
     _run(adam, params, range(2))
     state = adam.state_dict()
-    assert state["param_groups"] == torch.optim.Adam(_params(), lr=1e-2, fused=True).state_dict()[
-        "param_groups"
-    ]
+    assert (
+        state["param_groups"]
+        == torch.optim.Adam(_params(), lr=1e-2, fused=True).state_dict()["param_groups"]
+    )
     assert set(state["state"]) == {0, 1, 2, 3}
     other = Adam(_params(), lr=1e-3)
     other.load_state_dict(state)
