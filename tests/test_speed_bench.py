@@ -42,3 +42,29 @@ def test_ttq_defaults_quick_runs(tmp_path):
         assert q[name]["target"]["epochs"] >= 1
         assert 0 <= q[name]["defaults"]["accuracy"] <= 1
     assert q["reproduction-style loop"]["epochs"] >= 1
+
+
+@pytest.mark.slow
+def test_step_compare_runs(tmp_path):
+    data = os.environ.get("SKVSC_DATA")
+    if not data or not (Path(data) / "mnist" / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("needs MNIST in $SKVSC_DATA")
+    out = tmp_path / "step.jsonl"
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "step_compare.py"),
+            "--batch-sizes",
+            "32",
+            "--reps",
+            "1",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    row = json.loads(out.read_text())
+    assert row["batch_size"] == 32 and row["median_ms_skvsc"] > 0
+    assert row["speedup_vs_torch_adam"] > 0 and row["speedup_vs_hand"] > 0

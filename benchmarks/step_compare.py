@@ -1,0 +1,107 @@
+"""One training step of the default VSC: skvsc's core loop with its own Adam, the
+same loop with ``torch.optim.Adam(fused=True)``, and the hand-written loop of
+``speed.py`` (the default objective written out, torch's fused Adam).
+
+Epochs of 64 steps on MNIST images, interleaved (order alternating), CPU
+seconds per step of this process (``time.process_time``), medians and the
+medians of per-epoch ratios; one JSON line per batch size::
+
+    python benchmarks/step_compare.py --batch-sizes 32,128 --reps 11 --threads 1 \\
+        --out benchmarks/results/step_compare.jsonl
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from statistics import median
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import speed  # the hand loop and the core-loop setup
+
+from skvsc._core.guard import StepGuard
+from skvsc._core.train import train_epoch
+from skvsc.datasets import load_mnist
+
+N_STEPS = 64
+
+
+def compare(X, batch_size, reps):
+    X = X[: batch_size * N_STEPS]
+    ours = speed._step_setup(X, batch_size)
+    theirs = speed._step_setup(X, batch_size)
+    theirs["optimizer"] = torch.optim.Adam(theirs["model"].parameters(), lr=1e-3, fused=True)
+    theirs["guard"] = StepGuard(theirs["model"], theirs["optimizer"])
+
+    def core(parts):
+        train_epoch(
+            parts["model"],
+            parts["optimizer"],
+            parts["source"],
+            batch_size=batch_size,
+            schedule=parts["schedule"],
+            step=100,
+            generator=parts["generator"],
+            guard=parts["guard"],
+        )
+
+    family = speed.VariationalSparseCoder()._family()
+    torch.manual_seed(0)
+    model = speed.HandVSC(X.shape[1], speed.HIDDEN, speed.N_COMPONENTS)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    Xt = torch.from_numpy(X)
+
+    def hand(_):
+        perm = torch.randperm(len(Xt))
+        for i in range(0, len(Xt), batch_size):
+            loss = speed.hand_loss(model, Xt[perm[i : i + batch_size]], family)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    runs = (("skvsc", core, ours), ("torch_adam", core, theirs), ("hand", hand, None))
+    for _, fn, parts in runs:
+        fn(parts)  # warm-up
+    ms = {name: [] for name, _, _ in runs}
+    for rep in range(reps):
+        for name, fn, parts in runs if rep % 2 else runs[::-1]:
+            start = time.process_time()
+            fn(parts)
+            ms[name].append(1e3 * (time.process_time() - start) / N_STEPS)
+    row = {"batch_size": batch_size, "reps": reps, "ms_per_step": ms}
+    for name in ms:
+        row[f"median_ms_{name}"] = median(ms[name])
+    for name in ("torch_adam", "hand"):  # > 1: skvsc's step is faster
+        row[f"speedup_vs_{name}"] = median(t / s for t, s in zip(ms[name], ms["skvsc"]))
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("SKVSC_DATA"))
+    parser.add_argument("--batch-sizes", default="32,128")
+    parser.add_argument("--reps", type=int, default=11)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=None, help="append the JSON rows here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    X, _ = load_mnist(args.data_dir, download=False, progress=False)
+    for batch_size in (int(b) for b in args.batch_sizes.split(",")):
+        row = {**compare(X, batch_size, args.reps), "threads": args.threads}
+        print(
+            f"batch {batch_size}: skvsc {row['median_ms_skvsc']:.2f} ms, same loop with "
+            f"torch's Adam {row['median_ms_torch_adam']:.2f} ms ({row['speedup_vs_torch_adam']:.3f}"
+            f" x), hand loop {row['median_ms_hand']:.2f} ms ({row['speedup_vs_hand']:.3f} x)",
+            flush=True,
+        )
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
