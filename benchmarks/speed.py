@@ -858,6 +858,22 @@ def _step_setup(X, batch_size, seed=0):
     }
 
 
+def step_epoch(parts, batch_size):
+    """One epoch of the core loop over ``parts`` (from :func:`_step_setup`), from step 100."""
+    from skvsc._core.train import train_epoch
+
+    return train_epoch(
+        parts["model"],
+        parts["optimizer"],
+        parts["source"],
+        batch_size=batch_size,
+        schedule=parts["schedule"],
+        step=100,
+        generator=parts["generator"],
+        guard=parts["guard"],
+    )
+
+
 def bench_profile(X, batch_size, threads, n_steps=64):
     """Milliseconds per training step of the default VSC (core loop, no estimator
     overhead), its share of the matmul roofline, and a ``torch.profiler`` table:
@@ -865,23 +881,12 @@ def bench_profile(X, batch_size, threads, n_steps=64):
     host reads (``aten::_local_scalar_dense``) and synchronisations per step."""
     from torch.profiler import ProfilerActivity, profile
 
-    from skvsc._core.train import train_epoch
-
     X = X[: batch_size * n_steps]
     with torch_threads(threads):
         parts = _step_setup(X, batch_size)
 
         def epoch():
-            out = train_epoch(
-                parts["model"],
-                parts["optimizer"],
-                parts["source"],
-                batch_size=batch_size,
-                schedule=parts["schedule"],
-                step=100,
-                generator=parts["generator"],
-                guard=parts["guard"],
-            )
+            out = step_epoch(parts, batch_size)
             parts["guard"].check()
             sync()
             return out

@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import speed  # the hand loop and the core-loop setup
 
 from skvsc._core.guard import StepGuard
-from skvsc._core.train import train_epoch
 from skvsc.datasets import load_mnist
 
 N_STEPS = 64
@@ -38,16 +37,7 @@ def compare(X, batch_size, reps):
     theirs["guard"] = StepGuard(theirs["model"], theirs["optimizer"])
 
     def core(parts):
-        train_epoch(
-            parts["model"],
-            parts["optimizer"],
-            parts["source"],
-            batch_size=batch_size,
-            schedule=parts["schedule"],
-            step=100,
-            generator=parts["generator"],
-            guard=parts["guard"],
-        )
+        speed.step_epoch(parts, batch_size)
 
     family = speed.VariationalSparseCoder()._family()
     torch.manual_seed(0)

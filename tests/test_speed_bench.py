@@ -11,31 +11,36 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_ttq_defaults_quick_runs(tmp_path):
+def _needs_mnist():
     data = os.environ.get("SKVSC_DATA")
     if not data or not (Path(data) / "mnist" / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("needs MNIST in $SKVSC_DATA")
+
+
+def _run(script, *args, timeout):
+    """Run ``benchmarks/<script>`` with ``args``; fail on a non-zero exit."""
+    command = [sys.executable, str(REPO / "benchmarks" / script), *args]
+    subprocess.run(command, check=True, timeout=timeout, capture_output=True)
+
+
+@pytest.mark.slow
+def test_ttq_defaults_quick_runs(tmp_path):
+    _needs_mnist()
     out = tmp_path / "ttq.json"
     # This checkout stands in for the earlier one: the section only needs a
     # skvsc to import from each root.
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "speed.py"),
-            "--quick",
-            "--sections",
-            "ttq-defaults",
-            "--before",
-            str(REPO),
-            "--ttq-budget",
-            "30",
-            "--json",
-            str(out),
-        ],
-        check=True,
+    _run(
+        "speed.py",
+        "--quick",
+        "--sections",
+        "ttq-defaults",
+        "--before",
+        str(REPO),
+        "--ttq-budget",
+        "30",
+        "--json",
+        str(out),
         timeout=1800,
-        capture_output=True,
     )
     q = json.loads(out.read_text())["ttq_defaults"]
     for name in ("before", "after"):
@@ -46,25 +51,9 @@ def test_ttq_defaults_quick_runs(tmp_path):
 
 @pytest.mark.slow
 def test_step_compare_runs(tmp_path):
-    data = os.environ.get("SKVSC_DATA")
-    if not data or not (Path(data) / "mnist" / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip("needs MNIST in $SKVSC_DATA")
+    _needs_mnist()
     out = tmp_path / "step.jsonl"
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "step_compare.py"),
-            "--batch-sizes",
-            "32",
-            "--reps",
-            "1",
-            "--out",
-            str(out),
-        ],
-        check=True,
-        timeout=600,
-        capture_output=True,
-    )
+    _run("step_compare.py", "--batch-sizes", "32", "--reps", "1", "--out", str(out), timeout=600)
     row = json.loads(out.read_text())
     assert row["batch_size"] == 32 and row["median_ms_skvsc"] > 0
     assert row["speedup_vs_torch_adam"] > 0 and row["speedup_vs_hand"] > 0
