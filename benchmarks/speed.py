@@ -208,6 +208,17 @@ def hand_loss(model, x, family, kl_weight=1.0):
     return (rec + kl_weight * kl).mean() + extra + usage_weight * penalty
 
 
+def hand_epoch(model, opt, Xt, batch_size, family):
+    """One shuffled epoch of the hand loop over the device tensor ``Xt`` (global RNG)."""
+    n = len(Xt)
+    perm = torch.randperm(n, device=Xt.device)
+    for i in range(0, n, batch_size):
+        loss = hand_loss(model, Xt[perm[i : i + batch_size]], family)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def hand_fit(X, batch_size, epochs, seed, fused=False):
     """A minimal training loop (torch defaults, global RNG): ``(wall, CPU seconds)``."""
     torch.manual_seed(seed)
@@ -217,15 +228,8 @@ def hand_fit(X, batch_size, epochs, seed, fused=False):
 
     def train():
         Xt = torch.from_numpy(X).to(DEVICE)
-        n = len(Xt)
         for _ in range(epochs):
-            perm = torch.randperm(n, device=DEVICE)
-            for i in range(0, n, batch_size):
-                x = Xt[perm[i : i + batch_size]]
-                loss = hand_loss(model, x, family)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            hand_epoch(model, opt, Xt, batch_size, family)
         sync()
 
     wall, cpu, _ = clocked(train)

@@ -46,12 +46,7 @@ def compare(X, batch_size, reps):
     Xt = torch.from_numpy(X)
 
     def hand(_):
-        perm = torch.randperm(len(Xt))
-        for i in range(0, len(Xt), batch_size):
-            loss = speed.hand_loss(model, Xt[perm[i : i + batch_size]], family)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        speed.hand_epoch(model, opt, Xt, batch_size, family)
 
     runs = (("skvsc", core, ours), ("torch_adam", core, theirs), ("hand", hand, None))
     for _, fn, parts in runs:

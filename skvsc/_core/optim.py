@@ -11,6 +11,8 @@ layout, so states saved from either optimizer load into the other (tests
 check both, and the update against torch's).
 """
 
+import functools
+
 import torch
 
 #: The fields of a torch Adam parameter group that this Adam does not use,
@@ -177,21 +179,26 @@ def _fused_kernel_runs_on(params):
     """Whether torch's fused Adam kernel takes these parameters (floating point,
     one dtype, one CPU or CUDA device, and a torch that has the kernel there)."""
     first = params[0]
-    if not hasattr(torch, "_fused_adam_") or first.device.type not in ("cpu", "cuda"):
-        return False
     if any(p.device != first.device or p.dtype != first.dtype for p in params):
         return False
-    if not first.is_floating_point():
+    return first.is_floating_point() and _fused_kernel_exists(first.device, first.dtype)
+
+
+@functools.cache
+def _fused_kernel_exists(device, dtype):
+    """Whether ``torch._fused_adam_`` runs on ``device`` in ``dtype``: tried once
+    on a one-element tensor (older torch has the kernel for CUDA only)."""
+    if not hasattr(torch, "_fused_adam_") or device.type not in ("cpu", "cuda"):
         return False
-    try:  # older torch has the kernel for CUDA only
-        one = torch.zeros(1, dtype=first.dtype, device=first.device)
+    one = torch.zeros(1, dtype=dtype, device=device)
+    try:
         torch._fused_adam_(
             [one.clone()],
             [one.clone()],
             [one.clone()],
             [one.clone()],
             [],
-            [torch.ones((), dtype=torch.float32, device=first.device)],
+            [torch.ones((), dtype=torch.float32, device=device)],
             amsgrad=False,
             lr=1e-3,
             beta1=0.9,
