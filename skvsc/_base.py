@@ -356,7 +356,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        return _state.get_state(self)
+        return _state.plain_state(_state.get_state(self))
 
     def __setstate__(self, state):
         _state.set_state(self, _state.read_state(state, type(self)))

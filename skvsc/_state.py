@@ -19,6 +19,7 @@ dicts, the model configuration and the schedule as dicts. States of format 1
 import inspect
 import warnings
 
+import numpy as np
 import torch
 
 from ._core.optim import make_optimizer
@@ -90,6 +91,35 @@ def cpu_state(obj):
         return {k: cpu_state(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [cpu_state(v) for v in obj]
+    return obj
+
+
+def plain_state(obj):
+    """A (nested) state with every tensor as a NumPy array of the same dtype.
+
+    Pickling stores this form, so that a fitted estimator holds no torch object
+    once serialised: libraries that refuse to construct torch objects (skops, and
+    mlflow, which saves scikit-learn models with skops) can store and load it,
+    and loading needs no torch device. :func:`set_state` turns the arrays back
+    into tensors.
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().numpy().copy()
+    if isinstance(obj, dict):
+        return {k: plain_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [plain_state(v) for v in obj]
+    return obj
+
+
+def _as_tensors(obj):
+    """Inverse of :func:`plain_state` for a state dict (arrays as tensors)."""
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return torch.from_numpy(np.array(obj))
+    if isinstance(obj, dict):
+        return {k: _as_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_as_tensors(v) for v in obj]
     return obj
 
 
@@ -174,8 +204,11 @@ def set_state(estimator, state):
     attributes.update(state["params"])
     attributes.update(state["other"])
     fitted = dict(state["fitted"])
-    module_state = fitted.pop("module_state", None)
-    optimizer_state = fitted.pop("optimizer_state", None)
+    # Pickles store the state dicts as NumPy arrays (plain_state), files as tensors.
+    module_state = _as_tensors(fitted.pop("module_state", None))
+    optimizer_state = _as_tensors(fitted.pop("optimizer_state", None))
+    if "rng_state" in fitted:
+        fitted["rng_state"] = _as_tensors(fitted["rng_state"])
     if "model_config" in fitted:
         fitted["model_config"] = ModelConfig.from_dict(fitted["model_config"])
     if "schedule" in fitted:
