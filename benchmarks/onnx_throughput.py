@@ -62,8 +62,10 @@ def main(argv=None):
         return session.run(None, {"X": rows})[0]
 
     Z, Z_onnx = est.transform(X), onnx_transform(X)
-    max_diff = float(np.abs(Z - Z_onnx).max())
-    same_zeros = bool(np.array_equal(Z == 0, Z_onnx == 0))
+    max_diff = float(np.abs(Z - Z_onnx)[(Z != 0) == (Z_onnx != 0)].max())
+    # Units whose activity probability lies within rounding of the threshold can
+    # differ: the runtimes sum the matrix products in different orders.
+    zero_mismatches = int(((Z == 0) != (Z_onnx == 0)).sum())
     singles = X[: args.n_single]
     workloads = {
         f"one call, {args.n_rows} rows": (
@@ -101,13 +103,15 @@ def main(argv=None):
         "threads": args.threads,
         "repeat": args.repeat,
         "max_abs_difference": max_diff,
-        "same_zero_pattern": same_zeros,
+        "zero_pattern_mismatches": zero_mismatches,
+        "code_entries": int(Z.size),
         "rows": rows,
     }
     print(
         f"torch {torch.__version__}, onnxruntime {ort.__version__}, {args.threads} thread(s), "
-        f"medians of {args.repeat}; max |difference| {max_diff:.2g}, "
-        f"same zeros: {same_zeros}\n"
+        f"medians of {args.repeat}; max |difference| {max_diff:.2g} (where both agree on "
+        "zero), "
+        f"zero pattern: {zero_mismatches} of {Z.size:,} entries differ\n"
     )
     print("| workload | skvsc transform (rows/s) | onnxruntime (rows/s) | onnxruntime / skvsc |")
     print("|---|---|---|---|")

@@ -155,7 +155,11 @@ def to_onnx(estimator, method="transform", *, dtype=np.float32, opset=DEFAULT_OP
     The graph has one input (``X``, of shape ``(n_samples, n_features)`` for
     ``transform``, ``(n_samples, n_components)`` for ``inverse_transform``)
     and one output (``Z`` or ``X_original``), with any number of rows. It
-    holds no input validation: see the module docstring.
+    holds no input validation: see the module docstring. The code has exact
+    zeros where ``transform``'s has; a runtime sums the matrix products in
+    its own order, so a unit whose activity probability lies within rounding
+    of the threshold (0.5) can come out the other way (rare: see
+    ``docs/deployment.md``).
 
     Parameters
     ----------
