@@ -220,6 +220,7 @@ def set_state(estimator, state):
     device = loadable_device(estimator.device_)
     estimator.device_ = str(device)
     module = build_vae(estimator._model_config, torch.Generator())
+    _check_like(module_state, module.state_dict(), "weight")
     module.load_state_dict(module_state)
     estimator.module_ = module.to(device)
     estimator._optimizer = make_optimizer(module.parameters(), estimator.learning_rate_init)
@@ -227,6 +228,12 @@ def set_state(estimator, state):
         _check_optimizer_state(optimizer_state, list(module.parameters()))
         estimator._optimizer.load_state_dict(optimizer_state)
     rng = torch.Generator(device=device)
+    if not (
+        isinstance(estimator._rng_state, torch.Tensor)
+        and estimator._rng_state.dtype == torch.uint8
+        and estimator._rng_state.dim() == 1
+    ):
+        raise ValueError("the generator state is not a 1-d uint8 tensor")
     estimator._rng_state = estimator._rng_state.cpu()
     try:
         rng.set_state(estimator._rng_state)
@@ -234,18 +241,38 @@ def set_state(estimator, state):
         estimator._rng_state = rng.manual_seed(seed_from(None)).get_state()
 
 
+def _check_like(saved, expected, what):
+    """The saved tensors are those of ``expected`` (a state dict), each a tensor
+    of the same dtype and shape: loading would otherwise cast re-typed weights
+    (int64, bool) silently."""
+    if set(saved) != set(expected):
+        raise ValueError(f"the {what}s stored are {sorted(saved)}, not {sorted(expected)}")
+    for name, reference in expected.items():
+        value = saved[name]
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"the {what} {name} is a {type(value).__name__}, not a tensor")
+        if value.dtype != reference.dtype or value.shape != reference.shape:
+            raise ValueError(
+                f"the {what} {name} is stored as {value.dtype} of shape {tuple(value.shape)}, "
+                f"not {reference.dtype} of shape {tuple(reference.shape)}"
+            )
+
+
 def _check_optimizer_state(state, params):
-    """The moments of a saved optimizer state have the shapes of the parameters
-    they belong to (a fused optimizer would write past them otherwise)."""
+    """The moments of a saved optimizer state have the dtypes and shapes of the
+    parameters they belong to (a fused optimizer would write past them
+    otherwise), and the step counts are real scalars (a number in files of
+    older torch versions)."""
     for index, moments in state["state"].items():
         if not 0 <= index < len(params):
             raise ValueError(f"the optimizer state names parameter {index} of {len(params)}")
-        for name, value in moments.items():
-            if name != "step" and tuple(value.shape) != tuple(params[index].shape):
-                raise ValueError(
-                    f"the optimizer state of parameter {index} ({name}) has shape "
-                    f"{tuple(value.shape)}, not {tuple(params[index].shape)}"
-                )
+        moments = dict(moments)
+        step = torch.as_tensor(moments.pop("step", 0))
+        if step.numel() != 1 or not (step.dtype.is_floating_point or step.dtype == torch.int64):
+            raise ValueError(f"the optimizer step of parameter {index} is not a number")
+        param = params[index].detach()
+        expected = {"exp_avg": param, "exp_avg_sq": param}
+        _check_like(moments, expected, f"optimizer state of parameter {index}:")
 
 
 def migrate_v1(flat, param_names):
