@@ -49,7 +49,7 @@ def test_pickled_state_holds_no_torch_object(name):
     est = clone(ESTIMATORS[name]).fit(X)
     state = est.__getstate__()
     assert _torch_objects(state) == []
-    assert state["fitted"]["rng_state"].dtype == np.uint8
+    assert state["fitted"]["run"]["rng_state"].dtype == np.uint8
     # The unpickled model is the same model, and trains on identically.
     loaded = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(loaded.transform(X), est.transform(X))
@@ -84,7 +84,8 @@ def test_skops_gpu_model_loads_on_cpu(name, monkeypatch):
 
     def as_if_trained_on_a_gpu(self):  # a CUDA generator's state is 16 bytes
         state = original(self)
-        state["fitted"].update(device_="cuda:0", rng_state=np.zeros(16, dtype=np.uint8))
+        state["fitted"]["device_"] = "cuda:0"
+        state["fitted"]["run"]["rng_state"] = np.zeros(16, dtype=np.uint8)
         return state
 
     monkeypatch.setattr(cls, "__getstate__", as_if_trained_on_a_gpu)
