@@ -133,12 +133,13 @@ n_threads : int, default=None
     Torch intra-op threads used while fitting and encoding. ``None`` picks
     them at each call: the CPUs this process may use, never more than
     torch's current setting (which follows ``OMP_NUM_THREADS`` and the
-    limits set by joblib and Dask workers and by threadpoolctl), only the
-    CPUs that other processes leave free, and one thread for networks and
-    batches too small to share. This avoids the large slowdowns of
-    oversubscription on a machine shared with other busy processes (see
-    ``docs/performance.md``). An int sets the count. torch's setting is
-    restored afterwards either way.
+    limits set by joblib and Dask workers and by threadpoolctl), and one
+    thread for networks and batches too small to share. Fitting also uses
+    only the CPUs that other processes leave free, which avoids the large
+    slowdowns of oversubscription on a busy machine (see
+    ``docs/performance.md``); encoding and scoring do not, so that their
+    results do not change with what else runs. An int sets the count.
+    torch's setting is restored afterwards either way.
 """,
     "random_state": """\
 random_state : int, RandomState instance or None, default=None
