@@ -106,7 +106,8 @@ warm_start : bool, default=False
     Continue training the fitted model on a new call to :meth:`fit` (for
     ``max_iter`` more epochs) instead of starting from scratch. The
     parameters of the model and its schedule are fixed when it is
-    initialised: changing ``n_components``, ``hidden_layer_sizes``,
+    initialised: changing ``n_components``, the networks (``network``,
+    ``hidden_layer_sizes``, ``image_shape``, ``conv_channels``),
     ``likelihood``, ``kl_warmup``, ``device`` or, for
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
     ``slab_kl_weight``, ``usage``) and the schedule (``sharpness``, ``usage_weight``,
