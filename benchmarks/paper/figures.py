@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import REPO, data_dir, fit_cached, load, model_params, parser
+from _protocol import data_dir, fit_cached, load, model_params, parser
 
 VALUES = np.linspace(-3, 3, 7)
 
@@ -86,7 +86,7 @@ def main():
     p.add_argument("--epochs", type=int, default=None, help="default: the estimators' max_iter")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="folder of pickled fits, shared by the scripts")
-    p.add_argument("--fig-dir", default=str(REPO / "docs" / "figures"))
+    p.add_argument("--fig-dir", default="figures", help="where the PNG files go (docs/figures)")
     args = p.parse_args()
     if args.quick:
         args.datasets, args.epochs = ["mnist"], args.epochs or 3

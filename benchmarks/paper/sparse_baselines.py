@@ -3,7 +3,7 @@ MiniBatchDictionaryLearning (OMP) and the VSC.
 
 For every dataset and every k in ``--k`` (non-zeros per sample):
 
-- ``topk``: the TopK autoencoder of ``topk_autoencoder.py`` (the VSC's MLP,
+- ``topk``: the TopK autoencoder of ``benchmarks/baselines/topk.py`` (the VSC's MLP,
   784-400-J-400-784, Bernoulli loss, Adam, batch 128, ``--epochs`` epochs,
   AuxK dead-latent loss), one fit per k;
 - ``omp``: ``MiniBatchDictionaryLearning(n_components=J)``; the dictionary is
@@ -17,8 +17,8 @@ For every dataset and every k in ``--k`` (non-zeros per sample):
 
 Protocol (as in the rest of ``benchmarks/paper``): representations are fitted
 on the 60,000 training images (pixels in [0, 1]); LogisticRegression
-(``_common.logreg_accuracy``) is trained on the codes of the fixed random
-5,000 labelled training images (``_common.label_subset``) and scored on the
+(``_protocol.logreg_accuracy``) is trained on the codes of the fixed random
+5,000 labelled training images (``_protocol.label_subset``) and scored on the
 10,000 test images. With ``--validation`` the representations are fitted on
 training images 0..49,999, the classifier on 5,000 of those, and everything is
 scored on training images 50,000..59,999: use it, never the test set, to
@@ -56,8 +56,7 @@ Commands (run on two shared cores: ``nice``, one thread)::
         --k 2 5 10 20 --epochs 20 --vsc-params '{}' \\
         --out benchmarks/paper/results/sparse_baselines.jsonl
 
-The exact commands that produced the stored results are listed in
-``benchmarks/paper/results/sparse_baselines.txt``.
+``docs/results.md`` lists the commands behind the stored rows.
 """
 
 import argparse
@@ -68,8 +67,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import Timer, data_dir, emit, label_subset, load, logreg_accuracy, sparsity_stats
-from _common import print_table as common_print_table
+from _frontier import aggregate, figure, print_table, read_jsonl, read_references
+from _protocol import Timer, data_dir, emit, label_subset, load, logreg_accuracy, sparsity_stats
 from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.exceptions import ConvergenceWarning
 
@@ -123,7 +122,7 @@ def cached(cache, key, fit):
 
 
 def topk_model(k, seed, args):
-    from topk_autoencoder import TopKAutoencoder
+    from baselines import TopKAutoencoder
 
     params = dict(n_components=args.n_components, k=k, max_iter=args.epochs, random_state=seed)
     params.update(args.topk_params)
@@ -256,132 +255,7 @@ def run(args, dataset):
     return rows
 
 
-# -- table and figure ------------------------------------------------------------------
-def aggregate(rows):
-    """Mean over seeds of each (dataset, split, label, k), in first-seen order;
-    of repeated (…, seed) rows the last one counts."""
-    latest = {}
-    for row in rows:
-        latest[(row["dataset"], row["split"], row["label"], row["k"], row["seed"])] = row
-    groups = {}
-    for row in latest.values():
-        groups.setdefault((row["dataset"], row["split"], row["label"], row["k"]), []).append(row)
-    table = []
-    for (dataset, split, label, k), group in groups.items():
-        out = {"dataset": dataset, "split": split, "label": label, "k": k, "n_seeds": len(group)}
-        for key in ("acc", "active_per_sample", "nonzero", "dead", "empty_codes", "fit_s"):
-            out[key] = float(np.mean([r[key] for r in group]))
-        if "eval_reconstruction" in group[0]:
-            out["eval_rec"] = float(np.mean([r["eval_reconstruction"] for r in group]))
-        if len(group) > 1:
-            out["acc_sd"] = float(np.std([r["acc"] for r in group], ddof=1))
-        out["epochs"] = group[0].get("epochs")
-        table.append(out)
-    return table
-
-
-TABLE_COLUMNS = [
-    "dataset",
-    "split",
-    "label",
-    "k",
-    "n_seeds",
-    "acc",
-    "active_per_sample",
-    "nonzero",
-    "dead",
-    "empty_codes",
-    "epochs",
-    "fit_s",
-    "eval_rec",
-]
-
-
-def _cell(row, col):
-    """One table cell of ``row`` as text: percentages, the seed spread, "—" for None."""
-    value = row.get(col, "")
-    if col == "acc":
-        return f"{100 * value:.2f} %" + (f" ± {100 * row['acc_sd']:.2f}" if "acc_sd" in row else "")
-    if col in ("nonzero", "empty_codes"):
-        return f"{100 * value:.2f} %"
-    if isinstance(value, float):
-        return f"{value:.1f}" if col != "dead" else f"{value:g}"
-    return "—" if value is None else str(value)
-
-
-def print_table(table):
-    """The aggregated rows as a markdown table (``_common.print_table`` of text cells)."""
-    common_print_table([{c: _cell(r, c) for c in TABLE_COLUMNS} for r in table], TABLE_COLUMNS)
-
-
-def read_references(path):
-    """``{dataset: {label: accuracy}}`` from a JSON file that holds either that
-    or one ``{label: accuracy}`` for all datasets; non-numeric entries (such as
-    a ``"provenance"`` note) are ignored."""
-    if not path:
-        return {}
-    with open(path) as f:
-        refs = json.load(f)
-    flat = {k: v for k, v in refs.items() if isinstance(v, (int, float))}
-    out = {}
-    for key, value in refs.items():
-        if isinstance(value, dict) and all(isinstance(v, (int, float)) for v in value.values()):
-            out[key] = value
-    return out or {"*": flat}
-
-
-def figure(table, references, path, split):
-    """Accuracy vs non-zeros per sample, one panel per dataset, one line per
-    method; references (and the raw-pixel row) as horizontal lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    table = [r for r in table if r["split"] == split]
-    datasets = list(dict.fromkeys(r["dataset"] for r in table)) or list(references)
-    datasets = [d for d in datasets if d != "*"]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.2), squeeze=False)
-    names = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
-    styles = {
-        "VSC (sparse code)": dict(color="C3", marker="o", lw=2),
-        "TopK autoencoder": dict(color="C0", marker="s"),
-        "MiniBatchDictionaryLearning (OMP)": dict(color="C2", marker="^"),
-    }
-    for ax, dataset in zip(axes[0], datasets):
-        rows = [r for r in table if r["dataset"] == dataset]
-        for label in dict.fromkeys(r["label"] for r in rows if r["k"] is not None):
-            pts = sorted((r["active_per_sample"], r["acc"]) for r in rows if r["label"] == label)
-            ax.plot(*zip(*pts), label=label, **styles.get(label, dict(marker=".")))
-        refs = dict(references.get("*", {}), **references.get(dataset, {}))
-        refs.update({r["label"]: r["acc"] for r in rows if r["k"] is None})
-        for i, (label, acc) in enumerate(sorted(refs.items(), key=lambda kv: -kv[1])):
-            ax.axhline(acc, color=f"C{4 + i}", ls="--", lw=1, label=f"{label}: {100 * acc:.1f} %")
-        ax.set_xscale("log")
-        ticks = sorted({r["k"] for r in rows if r["k"] is not None})
-        if ticks:
-            ax.set_xticks(ticks, [str(t) for t in ticks])
-            ax.minorticks_off()
-        ax.set_xlabel("non-zeros per sample (mean, measured)")
-        ax.set_ylabel(f"{split} accuracy, LogisticRegression on 5,000 labels")
-        ax.set_title(names.get(dataset, dataset))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    print(f"figure: {path}", flush=True)
-
-
-def read_jsonl(path):
-    with open(path) as f:
-        return [
-            r for r in map(json.loads, filter(str.strip, f)) if r.get("what") == "sparse_baselines"
-        ]
-
-
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=None, help="folder with mnist/ and fashion-mnist/")
     p.add_argument("--datasets", nargs="+", default=["mnist", "fashion"])
@@ -421,7 +295,7 @@ def main():
     p.add_argument("--references", default=None, help='JSON {"dataset": {"label": acc}}')
     p.add_argument("--figure", default=None, help="PNG: accuracy vs non-zeros")
     p.add_argument("--from-jsonl", default=None, help="only table and figure from this file")
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     split = "validation" if args.validation else "test"
     if args.from_jsonl:

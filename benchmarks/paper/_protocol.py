@@ -1,8 +1,9 @@
-"""Shared helpers of the paper benchmarks: data, splits, metrics, tables.
+"""The protocol shared by the paper benchmarks: data, splits, metrics, tables.
 
 Only the public estimator API is used. Data come from ``--data-dir``, else the
 ``SKVSC_DATA`` environment variable, else skvsc's data home (see
-``skvsc.datasets.get_data_home``).
+``skvsc.datasets.get_data_home``); the dataset ``digits`` (scikit-learn's digits
+scaled to 28 x 28, no download) serves smoke runs.
 """
 
 import argparse
@@ -15,12 +16,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # benchmark the checkout this script lives in
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import load_split
 
-from skvsc.datasets import get_data_home, load_fashion_mnist, load_mnist  # noqa: E402
+from skvsc.datasets import get_data_home
 
-LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
 #: Seed of the fixed random subset of labelled training images.
 LABEL_SEED = 0
 N_LABELS = 5000
@@ -46,8 +46,7 @@ def add_common_args(parser):
 
 def load(dataset, directory, split, n=None):
     """Images in [0, 1] and labels of a split (the first ``n`` with ``n``)."""
-    X, y = LOADERS[dataset](directory, split=split, download=False, progress=False)
-    return X[:n], y[:n]
+    return load_split(dataset, directory, split, n)
 
 
 def label_subset(n_train, n_labels=N_LABELS, seed=LABEL_SEED):

@@ -1,16 +1,11 @@
-"""Unit tests of the TopK autoencoder baseline of ``benchmarks/paper`` (tiny
-synthetic data, a few seconds in all)."""
-
-import sys
-from pathlib import Path
+"""Unit tests of the TopK autoencoder baseline (tiny synthetic data, a few seconds
+in all)."""
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "paper"))
-
-from topk_autoencoder import TopKAutoencoder, topk_relu
+from .topk import TopKAutoencoder, topk_relu
 
 
 def binary_mixtures(n=2048, d=64, n_prototypes=64, per_sample=3, seed=0):

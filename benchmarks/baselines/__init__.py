@@ -1,0 +1,9 @@
+"""Sparse-autoencoder baselines with the VSC's networks, for ``benchmarks/paper``.
+
+Not part of skvsc: scikit-learn-style estimators written for the comparisons in
+``docs/results.md``; their unit tests sit next to them (``test_*.py``).
+"""
+
+from .topk import TopKAutoencoder, topk_relu
+
+__all__ = ["TopKAutoencoder", "topk_relu"]
