@@ -230,19 +230,24 @@ def test_sparse_baselines(run, tmp_path):
     out, png = tmp_path / "rows.jsonl", tmp_path / "figure.png"
     run(
         "paper/sparse_baselines.py",
-        "--datasets digits --methods topk omp vsc pixels --k 2 --n-components 16 "
-        "--epochs 1 --n-train 200 --omp-params '{\"max_iter\": 1}'",
+        "--datasets digits --methods topk batchtopk jumprelu omp vsc pixels --k 2 "
+        "--n-components 16 --epochs 1 --n-train 200 --omp-params '{\"max_iter\": 1}' "
+        '--method-params-k \'{"jumprelu": {"2": {"l0_coef": 2.0}}}\'',
         out=out,
     )
     rows = read_rows(out)
     assert {r["method"] for r in rows} == {
         "TopK autoencoder",
+        "BatchTopK autoencoder",
+        "JumpReLU autoencoder",
         "MiniBatchDictionaryLearning (OMP)",
         "VSC (sparse code)",
         "raw pixels",
     }
     topk = next(r for r in rows if r["method"] == "TopK autoencoder")
     assert topk["active_per_sample"] <= 2
+    jumprelu = next(r for r in rows if r["method"] == "JumpReLU autoencoder")
+    assert jumprelu["params"]["l0_coef"] == 2.0 and "k" not in jumprelu["params"]
     run(
         "paper/sparse_baselines.py",
         "--datasets digits",

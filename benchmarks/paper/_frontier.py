@@ -97,6 +97,8 @@ def figure(table, references, path, split):
     styles = {
         "VSC (sparse code)": dict(color="C3", marker="o", lw=2),
         "TopK autoencoder": dict(color="C0", marker="s"),
+        "BatchTopK autoencoder": dict(color="C1", marker="D"),
+        "JumpReLU autoencoder": dict(color="C5", marker="v"),
         "MiniBatchDictionaryLearning (OMP)": dict(color="C2", marker="^"),
     }
     for ax, dataset in zip(axes[0], datasets):

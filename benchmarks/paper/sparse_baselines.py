@@ -1,11 +1,15 @@
-"""Exact-sparse codes at equal non-zeros per sample: TopK autoencoder,
-MiniBatchDictionaryLearning (OMP) and the VSC.
+"""Exact-sparse codes at equal non-zeros per sample: sparse autoencoders (TopK,
+BatchTopK, JumpReLU), MiniBatchDictionaryLearning (OMP) and the VSC.
 
 For every dataset and every k in ``--k`` (non-zeros per sample):
 
 - ``topk``: the TopK autoencoder of ``benchmarks/baselines/topk.py`` (the VSC's MLP,
   784-400-J-400-784, Bernoulli loss, Adam, batch 128, ``--epochs`` epochs,
   AuxK dead-latent loss), one fit per k;
+- ``batchtopk``, ``jumprelu``: the BatchTopK (k x batch non-zeros per batch, a
+  global threshold at inference; AuxK) and JumpReLU (learned thresholds, an L0
+  penalty ``l0_coef``, set per k with ``--method-params-k``) autoencoders of
+  ``benchmarks/baselines``, same networks and training;
 - ``omp``: ``MiniBatchDictionaryLearning(n_components=J)``; the dictionary is
   fitted once per dataset and seed (its fit does not depend on k) and the codes
   are OMP codes with ``transform_n_nonzero_coefs=k``;
@@ -74,6 +78,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 METHODS = {
     "topk": "TopK autoencoder",
+    "batchtopk": "BatchTopK autoencoder",
+    "jumprelu": "JumpReLU autoencoder",
     "omp": "MiniBatchDictionaryLearning (OMP)",
     "vsc": "VSC (sparse code)",
     "pixels": "raw pixels",
@@ -121,13 +127,26 @@ def cached(cache, key, fit):
     return model, t.seconds, False
 
 
-def topk_model(k, seed, args):
-    from baselines import TopKAutoencoder
+def autoencoder_model(method, k, seed, args):
+    """A baseline of ``benchmarks/baselines`` for ``k`` non-zeros per sample: TopK and
+    BatchTopK take ``k``; JumpReLU has no ``k`` (its sparsity follows ``l0_coef``, set per
+    k with ``--method-params-k``), so its non-zeros are measured, as the VSC's are."""
+    import baselines
 
-    params = dict(n_components=args.n_components, k=k, max_iter=args.epochs, random_state=seed)
-    params.update(args.topk_params)
-    params.update(args.topk_params_k.get(str(k), {}))
-    return TopKAutoencoder(n_threads=args.threads, **params), params
+    cls = {
+        "topk": baselines.TopKAutoencoder,
+        "batchtopk": baselines.BatchTopKAutoencoder,
+        "jumprelu": baselines.JumpReLUAutoencoder,
+    }[method]
+    params = dict(n_components=args.n_components, max_iter=args.epochs, random_state=seed)
+    if method != "jumprelu":
+        params["k"] = k
+    if method == "topk":
+        params.update(args.topk_params)
+        params.update(args.topk_params_k.get(str(k), {}))
+    params.update(args.method_params.get(method, {}))
+    params.update(args.method_params_k.get(method, {}).get(str(k), {}))
+    return cls(n_threads=args.threads, **params), params
 
 
 def vsc_model(k, seed, args):
@@ -233,17 +252,20 @@ def run(args, dataset):
                         dict_n_iter=int(model.n_iter_),
                         dict_n_steps=int(model.n_steps_),
                     )
-        for method, make in (("topk", topk_model), ("vsc", vsc_model)):
+        for method in ("topk", "batchtopk", "jumprelu", "vsc"):
             if method not in args.methods:
                 continue
             for k in args.k:
-                model, params = make(k, seed, args)
+                if method == "vsc":
+                    model, params = vsc_model(k, seed, args)
+                else:
+                    model, params = autoencoder_model(method, k, seed, args)
                 key = dict(method=method, dataset=dataset, n_fit=len(X), **params)
                 model, fit_s, from_cache = cached(args.cache, key, lambda m=model: m.fit(X))
                 with Timer() as t:
                     Z_fit, Z_eval = model.transform(X), model.transform(X_eval)
                 extra = {"epochs": int(model.n_iter_)}
-                if method == "topk":
+                if method != "vsc":
                     extra.update(
                         eval_reconstruction=model.reconstruction_loss(X_eval),
                         train_loss_last_epoch=model.loss_curve_[-1],
@@ -286,6 +308,18 @@ def main(argv=None):
         help="fit the dictionary on a fixed random subset of this many fitting images",
     )
     p.add_argument("--vsc-params", type=json.loads, default={}, help="JSON dict")
+    p.add_argument(
+        "--method-params",
+        type=json.loads,
+        default={},
+        help='JSON {"method": {...}}: settings of topk, batchtopk or jumprelu',
+    )
+    p.add_argument(
+        "--method-params-k",
+        type=json.loads,
+        default={},
+        help='JSON {"method": {"k": {...}}}: settings of one k (e.g. jumprelu\'s l0_coef)',
+    )
     p.add_argument("--label", default=None, help="name of this variant in tables and figure")
     p.add_argument("--validation", action="store_true", help="fit on 0..49,999, score 50k..60k")
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads")
