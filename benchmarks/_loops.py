@@ -32,7 +32,7 @@ def bernoulli_kl(g, a):
     return g * torch.log(g / a) + (1 - g) * torch.log((1 - g) / (1 - a))
 
 
-def hand_loss(model, x, family, kl_weight=1.0):
+def hand_loss(model, x, spec, kl_weight=1.0):
     """The objective of skvsc's defaults after the KL warm-up, written out by hand.
 
     For the aggregate prior (the default): the exact-sparse code with slab noise
@@ -42,14 +42,14 @@ def hand_loss(model, x, family, kl_weight=1.0):
     each unit's batch activity toward the batch's mean activity; ``"prior"``:
     toward ``alpha``.
     """
-    params, schedule = family.latent_params, family.schedule_params
+    params, schedule = spec.latent_params, spec.schedule_params
     alpha, usage, usage_weight = params["alpha"], params["usage"], schedule["usage_weight"]
     mu, logvar, v = model.heads(F.relu(model.enc(x))).chunk(3, dim=1)
     logvar = logvar.clamp(-14.0, 8.0)
     gamma = torch.sigmoid(v)
     eps = torch.randn_like(mu)
     slab_kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar)
-    if family.latent == "spike_slab_aggregate":
+    if spec.latent == "spike_slab_aggregate":
         hard = (gamma > 0.5).to(gamma.dtype)
         z = (hard + gamma - gamma.detach()) * (mu + torch.exp(0.5 * logvar) * eps)
         kl = params["slab_kl_weight"] * (gamma * slab_kl).sum(1)
@@ -71,12 +71,12 @@ def hand_loss(model, x, family, kl_weight=1.0):
     return (rec + kl_weight * kl).mean() + extra + usage_weight * penalty
 
 
-def hand_epoch(model, opt, Xt, batch_size, family):
+def hand_epoch(model, opt, Xt, batch_size, spec):
     """One shuffled epoch of the hand loop over the device tensor ``Xt`` (global RNG)."""
     n = len(Xt)
     perm = torch.randperm(n, device=Xt.device)
     for i in range(0, n, batch_size):
-        loss = hand_loss(model, Xt[perm[i : i + batch_size]], family)
+        loss = hand_loss(model, Xt[perm[i : i + batch_size]], spec)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -85,14 +85,14 @@ def hand_epoch(model, opt, Xt, batch_size, family):
 def hand_fit(X, batch_size, epochs, seed, fused=False):
     """A minimal training loop (torch defaults, global RNG): ``(wall, CPU seconds)``."""
     torch.manual_seed(seed)
-    family = VariationalSparseCoder()._family()
+    spec = VariationalSparseCoder()._check_params()  # the defaults' ModelSpec
     model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS).to(_common.DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
 
     def train():
         Xt = torch.from_numpy(X).to(_common.DEVICE)
         for _ in range(epochs):
-            hand_epoch(model, opt, Xt, batch_size, family)
+            hand_epoch(model, opt, Xt, batch_size, spec)
         sync()
 
     wall, cpu, _ = clocked(train)
@@ -113,21 +113,14 @@ def skvsc_fit(X, batch_size, epochs, seed, threads):
 
 def default_model(n_features, seed):
     """The default VSC's core model (Bernoulli, J = 200, one hidden layer of 400) on
-    ``_common.DEVICE``, built through the core API: ``(estimator, family, model)``."""
-    from skvsc._core.vae import ModelConfig, build_vae
+    ``_common.DEVICE``, built through the core API: ``(estimator, spec, model)``, the
+    spec being the defaults' :class:`~skvsc._core.run.ModelSpec`."""
+    from skvsc._core.vae import build_vae
 
     est = VariationalSparseCoder()  # its defaults
-    family = est._family()
-    config = ModelConfig(
-        n_features,
-        N_COMPONENTS,
-        "bernoulli",
-        family.latent,
-        family.latent_params,
-        "mlp",
-        {"hidden_layer_sizes": (HIDDEN,)},
-    )
-    return est, family, build_vae(config, torch.Generator().manual_seed(seed)).to(_common.DEVICE)
+    spec = est._check_params()
+    config = spec.config(n_features, likelihood="bernoulli")
+    return est, spec, build_vae(config, torch.Generator().manual_seed(seed)).to(_common.DEVICE)
 
 
 class ReproVSC(nn.Module):
@@ -186,16 +179,15 @@ def step_setup(X, batch_size, seed=0):
     from skvsc._core.data import make_source
     from skvsc._core.guard import StepGuard
     from skvsc._core.optim import make_optimizer
-    from skvsc._core.schedule import Schedule
 
-    est, family, model = default_model(X.shape[1], seed)
+    est, spec, model = default_model(X.shape[1], seed)
     optimizer = make_optimizer(model.parameters(), est.learning_rate_init)
     check_every = 1 if _common.DEVICE.type == "cpu" else _GPU_CHECK_EVERY
     return {
         "model": model,
         "optimizer": optimizer,
         "source": make_source(X, _common.DEVICE),
-        "schedule": Schedule(8000, **family.schedule_params),
+        "schedule": spec.schedule(8000),
         "generator": torch.Generator(_common.DEVICE).manual_seed(seed + 1),
         "guard": StepGuard(model, optimizer, check_every=check_every),
     }

@@ -36,14 +36,14 @@ def compare(X, batch_size, reps):
     def core(parts):
         step_epoch(parts, batch_size)
 
-    family = VariationalSparseCoder()._family()
+    spec = VariationalSparseCoder()._check_params()
     torch.manual_seed(0)
     model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     Xt = torch.from_numpy(X)
 
     def hand(_):
-        hand_epoch(model, opt, Xt, batch_size, family)
+        hand_epoch(model, opt, Xt, batch_size, spec)
 
     runs = (("skvsc", core, ours), ("torch_adam", core, theirs), ("hand", hand, None))
     for _, fn, parts in runs:

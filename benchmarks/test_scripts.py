@@ -74,19 +74,6 @@ def test_fit_vs_hand_loop(run, empty, tmp_path):
     assert row["batch_size"] == 32 and row["skvsc_wall"] > 0 and row["ratio_hand_cpu"] > 0
 
 
-def test_switches(run, empty, tmp_path):
-    out = tmp_path / "switches.json"
-    run(
-        "switches.py",
-        "--n-train 64 --repeats 1 --threads 1",
-        data_dir=empty,
-        out=out,
-    )
-    rows = read_json(out)["switches"]
-    assert [r["setting"] for r in rows] == ["float32", "bf16 autocast"]
-    assert rows[0]["speedup"] == 1.0
-
-
 def test_transform_throughput(run, empty, tmp_path):
     out = tmp_path / "transform.json"
     run(
