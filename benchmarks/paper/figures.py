@@ -8,8 +8,8 @@ units most often active on the test set. Saves PNG files in ``--fig-dir``.
 
 Examples::
 
-    python benchmarks/paper/figures.py --quick
-    python benchmarks/paper/figures.py --datasets mnist fashion
+    python benchmarks/paper/figures.py --quick --fig-dir /tmp/figures
+    python benchmarks/paper/figures.py --datasets mnist fashion --fig-dir docs/figures
 """
 
 from pathlib import Path
@@ -86,7 +86,7 @@ def main():
     p.add_argument("--epochs", type=int, default=None, help="default: the estimators' max_iter")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="folder of pickled fits, shared by the scripts")
-    p.add_argument("--fig-dir", default="figures", help="where the PNG files go (docs/figures)")
+    p.add_argument("--fig-dir", required=True, help="where the PNG files go (e.g. docs/figures)")
     args = p.parse_args()
     if args.quick:
         args.datasets, args.epochs = ["mnist"], args.epochs or 3
