@@ -7,6 +7,7 @@ scaled to 28 x 28, no download) serves smoke runs.
 """
 
 import argparse
+import hashlib
 import json
 import pickle
 import sys
@@ -153,3 +154,42 @@ def fit_cached(kind, dataset, X, params, cache=None, out=None):
         with open(path, "wb") as f:
             pickle.dump((model, t.seconds), f)
     return model, t.seconds
+
+
+#: Training images that fit the representation in a validation run (the rest evaluate).
+N_VALIDATION_FIT = 50000
+
+
+def splits(dataset, directory, validation, n_train=None):
+    """(X_fit, y_fit, X_eval, y_eval): the training and test sets, or the
+    validation split of the training set (fit on 0..49,999, evaluate on the
+    rest)."""
+    X, y = load(dataset, directory, "train", n_train)
+    if validation:
+        cut = N_VALIDATION_FIT if n_train is None else (4 * len(X)) // 5
+        return X[:cut], y[:cut], X[cut:], y[cut:]
+    X_test, y_test = load(dataset, directory, "test", n_train)
+    return X, y, X_test, y_test
+
+
+def cached(cache, key, fit):
+    """``fit()`` -> model, timed; reuse a pickle named after ``key`` in ``cache``.
+
+    Returns ``(model, fit_seconds, from_cache)``; the fit time of a cached model
+    is the one measured when it was fitted.
+    """
+    path = None
+    if cache:
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        path = Path(cache).expanduser() / f"sparse-{key['method']}-{key['dataset']}-{digest}.pkl"
+        if path.exists():
+            with open(path, "rb") as f:
+                model, seconds = pickle.load(f)
+            return model, seconds, True
+    with Timer() as t:
+        model = fit()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            pickle.dump((model, t.seconds), f)
+    return model, t.seconds, False

@@ -38,41 +38,30 @@ split, see ``docs/results.md``), ``batch_size=512``, ``max_iter=5`` epochs,
 stopping watches a noisy mini-batch cost), ``n_jobs=1``. Fitted on all the
 fitting images.
 
-Commands (run on two shared cores: ``nice``, one thread)::
+Example (one thread; ``docs/results.md`` section 7 lists the commands behind the
+stored rows and the figure)::
 
-    # settings screen of the TopK autoencoder, MNIST validation split
-    OMP_NUM_THREADS=1 nice python benchmarks/paper/sparse_baselines.py \\
-        --data-dir /work/shared/data --validation --datasets mnist --methods topk \\
-        --k 5 20 --epochs 5 --topk-params '{"learning_rate_init": 3e-3}' \\
-        --label "TopK lr=3e-3" --out benchmarks/paper/results/sparse_baselines_screen.jsonl
-    # test protocol: TopK and OMP rows, then the figure from the jsonl
-    OMP_NUM_THREADS=1 nice python benchmarks/paper/sparse_baselines.py \\
-        --data-dir /work/shared/data --datasets mnist fashion --methods topk omp \\
-        --k 2 5 10 20 --seeds 0 --epochs 20 --cache ~/skvsc-cache \\
-        --out benchmarks/paper/results/sparse_baselines.jsonl
-    python benchmarks/paper/sparse_baselines.py \\
-        --from-jsonl benchmarks/paper/results/sparse_baselines.jsonl \\
-        --references benchmarks/paper/results/sparse_baselines_references.json \\
-        --figure docs/figures/accuracy-vs-nonzeros.png
-    # the VSC rows (same protocol)
-    OMP_NUM_THREADS=1 nice python benchmarks/paper/sparse_baselines.py \\
-        --data-dir /work/shared/data --datasets mnist fashion --methods vsc \\
-        --k 2 5 10 20 --epochs 20 --vsc-params '{}' \\
-        --out benchmarks/paper/results/sparse_baselines.jsonl
-
-``docs/results.md`` lists the commands behind the stored rows.
+    OMP_NUM_THREADS=1 nice python benchmarks/paper/sparse_baselines.py --validation \\
+        --datasets mnist --methods topk batchtopk --k 5 10 20 40 --epochs 20 --out rows.jsonl
 """
 
 import argparse
-import hashlib
 import json
-import pickle
 import warnings
 from pathlib import Path
 
 import numpy as np
 from _frontier import aggregate, figure, print_table, read_jsonl, read_references
-from _protocol import Timer, data_dir, emit, label_subset, load, logreg_accuracy, sparsity_stats
+from _protocol import (
+    Timer,
+    cached,
+    data_dir,
+    emit,
+    label_subset,
+    logreg_accuracy,
+    sparsity_stats,
+    splits,
+)
 from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.exceptions import ConvergenceWarning
 
@@ -87,44 +76,6 @@ METHODS = {
 OMP_DEFAULTS = dict(
     alpha=1.0, batch_size=512, max_iter=5, max_no_improvement=None, fit_algorithm="lars"
 )
-N_VALIDATION_FIT = 50000
-
-
-# -- data ------------------------------------------------------------------------
-def splits(dataset, directory, validation, n_train=None):
-    """(X_fit, y_fit, X_eval, y_eval): the training and test sets, or the
-    validation split of the training set (fit on 0..49,999, evaluate on the
-    rest)."""
-    X, y = load(dataset, directory, "train", n_train)
-    if validation:
-        cut = N_VALIDATION_FIT if n_train is None else (4 * len(X)) // 5
-        return X[:cut], y[:cut], X[cut:], y[cut:]
-    X_test, y_test = load(dataset, directory, "test", n_train)
-    return X, y, X_test, y_test
-
-
-# -- fitting with a cache ----------------------------------------------------------
-def cached(cache, key, fit):
-    """``fit()`` -> model, timed; reuse a pickle named after ``key`` in ``cache``.
-
-    Returns ``(model, fit_seconds, from_cache)``; the fit time of a cached model
-    is the one measured when it was fitted.
-    """
-    path = None
-    if cache:
-        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-        path = Path(cache).expanduser() / f"sparse-{key['method']}-{key['dataset']}-{digest}.pkl"
-        if path.exists():
-            with open(path, "rb") as f:
-                model, seconds = pickle.load(f)
-            return model, seconds, True
-    with Timer() as t:
-        model = fit()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:
-            pickle.dump((model, t.seconds), f)
-    return model, t.seconds, False
 
 
 def autoencoder_model(method, k, seed, args):
