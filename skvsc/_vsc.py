@@ -1,5 +1,6 @@
 """VariationalSparseCoder: the spike-and-slab VAE of Tonolini et al."""
 
+import numbers
 import warnings
 
 from . import _docs, _inference, _params
@@ -63,7 +64,25 @@ class VariationalSparseCoder(_BaseVAE):
         ``prior="fixed"``, which trains the paper's ELBO. How the default was
         chosen: ``docs/results.md``.
 
+    transform_n_nonzero_coefs : int, default=None
+        Most active units per sample in the code of :meth:`transform`: where
+        more are active, only the ``transform_n_nonzero_coefs`` units with the
+        highest activity probability ``gamma`` keep their value, the others
+        are set to 0. None keeps every active unit. Only :meth:`transform`
+        reads it (not :meth:`fit`), so one fitted model serves every budget:
+        fit with a larger ``alpha``, then ``set_params`` it. Named as in
+        :class:`~sklearn.decomposition.DictionaryLearning`, whose grids it can
+        share; unlike OMP's target it is an upper bound. The fitted code
+        statistics (``mean_active_units_``, ``activation_rates_``) describe
+        the untruncated code.
+
     {{likelihood}}
+
+    {{network}}
+
+    {{image_shape}}
+
+    {{conv_channels}}
 
     {{hidden_layer_sizes}}
 
@@ -243,7 +262,11 @@ class VariationalSparseCoder(_BaseVAE):
         alpha=0.05,
         prior="aggregate",
         slab_kl_weight=0.1,
+        transform_n_nonzero_coefs=None,
         likelihood="auto",
+        network="mlp",
+        image_shape=None,
+        conv_channels=(16, 32),
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
@@ -269,7 +292,11 @@ class VariationalSparseCoder(_BaseVAE):
         self.alpha = alpha
         self.prior = prior
         self.slab_kl_weight = slab_kl_weight
+        self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
         self.likelihood = likelihood
+        self.network = network
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -291,7 +318,19 @@ class VariationalSparseCoder(_BaseVAE):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _code_options(self):
+        """``transform``'s cap on the active units, checked (see the parameter)."""
+        k = self.transform_n_nonzero_coefs
+        if k is None:
+            return ()
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+            raise ValueError(
+                f"transform_n_nonzero_coefs must be None or a positive int, got {k!r}."
+            )
+        return (int(k),)
+
     def _latent_options(self):
+        self._code_options()
         _params.check_real("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
         _params.check_options("prior", self.prior, set(_LATENT_BY_PRIOR))
         _params.check_real("slab_kl_weight", self.slab_kl_weight, 0)
