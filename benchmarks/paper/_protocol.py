@@ -1,11 +1,13 @@
-"""Shared helpers of the paper benchmarks: data, splits, metrics, tables.
+"""The protocol shared by the paper benchmarks: data, splits, metrics, tables.
 
 Only the public estimator API is used. Data come from ``--data-dir``, else the
 ``SKVSC_DATA`` environment variable, else skvsc's data home (see
-``skvsc.datasets.get_data_home``).
+``skvsc.datasets.get_data_home``); the dataset ``digits`` (scikit-learn's digits
+scaled to 28 x 28, no download) serves smoke runs.
 """
 
 import argparse
+import hashlib
 import json
 import pickle
 import sys
@@ -15,12 +17,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # benchmark the checkout this script lives in
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import load_split
 
-from skvsc.datasets import get_data_home, load_fashion_mnist, load_mnist  # noqa: E402
+from skvsc.datasets import get_data_home
 
-LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
 #: Seed of the fixed random subset of labelled training images.
 LABEL_SEED = 0
 N_LABELS = 5000
@@ -46,8 +47,7 @@ def add_common_args(parser):
 
 def load(dataset, directory, split, n=None):
     """Images in [0, 1] and labels of a split (the first ``n`` with ``n``)."""
-    X, y = LOADERS[dataset](directory, split=split, download=False, progress=False)
-    return X[:n], y[:n]
+    return load_split(dataset, directory, split, n)
 
 
 def label_subset(n_train, n_labels=N_LABELS, seed=LABEL_SEED):
@@ -154,3 +154,42 @@ def fit_cached(kind, dataset, X, params, cache=None, out=None):
         with open(path, "wb") as f:
             pickle.dump((model, t.seconds), f)
     return model, t.seconds
+
+
+#: Training images that fit the representation in a validation run (the rest evaluate).
+N_VALIDATION_FIT = 50000
+
+
+def splits(dataset, directory, validation, n_train=None):
+    """(X_fit, y_fit, X_eval, y_eval): the training and test sets, or the
+    validation split of the training set (fit on 0..49,999, evaluate on the
+    rest)."""
+    X, y = load(dataset, directory, "train", n_train)
+    if validation:
+        cut = N_VALIDATION_FIT if n_train is None else (4 * len(X)) // 5
+        return X[:cut], y[:cut], X[cut:], y[cut:]
+    X_test, y_test = load(dataset, directory, "test", n_train)
+    return X, y, X_test, y_test
+
+
+def cached(cache, key, fit):
+    """``fit()`` -> model, timed; reuse a pickle named after ``key`` in ``cache``.
+
+    Returns ``(model, fit_seconds, from_cache)``; the fit time of a cached model
+    is the one measured when it was fitted.
+    """
+    path = None
+    if cache:
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        path = Path(cache).expanduser() / f"sparse-{key['method']}-{key['dataset']}-{digest}.pkl"
+        if path.exists():
+            with open(path, "rb") as f:
+                model, seconds = pickle.load(f)
+            return model, seconds, True
+    with Timer() as t:
+        model = fit()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            pickle.dump((model, t.seconds), f)
+    return model, t.seconds, False

@@ -1,25 +1,11 @@
-"""Unit tests of the TopK autoencoder baseline of ``benchmarks/paper`` (tiny
-synthetic data, a few seconds in all)."""
-
-import sys
-from pathlib import Path
+"""Unit tests of the TopK autoencoder baseline (tiny synthetic data, a few seconds
+in all)."""
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "paper"))
-
-from topk_autoencoder import TopKAutoencoder, topk_relu
-
-
-def binary_mixtures(n=2048, d=64, n_prototypes=64, per_sample=3, seed=0):
-    """Binary images: the union of a few random binary prototypes, 2 % of the
-    pixels flipped. Explaining them needs many latents, so dead ones cost."""
-    rng = np.random.RandomState(seed)
-    prototypes = (rng.rand(n_prototypes, d) < 0.2).astype(np.float32)
-    X = prototypes[rng.randint(n_prototypes, size=(n, per_sample))].max(axis=1)
-    return np.abs(X - (rng.rand(n, d) < 0.02)).astype(np.float32)
+from .topk import TopKAutoencoder, topk_relu
 
 
 def small(**params):
@@ -34,11 +20,6 @@ def small(**params):
         random_state=0,
     )
     return TopKAutoencoder(**{**defaults, **params})
-
-
-@pytest.fixture(scope="module")
-def X():
-    return binary_mixtures()
 
 
 def test_topk_relu_keeps_the_k_largest():
