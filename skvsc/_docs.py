@@ -116,7 +116,9 @@ warm_start : bool, default=False
     (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
     ``tol``, ``n_iter_no_change``, ``early_stopping``,
     ``validation_fraction``, ``n_threads``, ``verbose``) take effect on the
-    next call; ``random_state`` only seeds a new model.
+    next call, as does ``transform_n_nonzero_coefs`` of
+    :class:`~skvsc.VariationalSparseCoder` (read by :meth:`transform` only);
+    ``random_state`` only seeds a new model.
 """,
     "kl_warmup": """\
 kl_warmup : float, default={default}
