@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._core.blocks import MLPDecoder, MLPEncoder
 from ._core.latents import NormalLatent, SpikeSlabLatent
 from ._core.likelihoods import BernoulliLikelihood, GaussianLikelihood, PoissonLikelihood
 from ._core.penalties import ACTIVE_PROBABILITY
@@ -44,15 +45,19 @@ class _Nodes:
         self.nodes = []
         self.initializers = []
 
-    def constant(self, name, value):
+    def constant(self, name, value, dtype=None):
         name = self.unique(name)
-        self.initializers.append((name, np.asarray(value, dtype=self.dtype)))
+        self.initializers.append((name, np.asarray(value, dtype=dtype or self.dtype)))
         return name
 
-    def op(self, op_type, inputs, name, output=None, **attributes):
-        output = output or self.unique(name)
-        self.nodes.append((op_type, list(inputs), [output], attributes))
-        return output
+    def op(self, op_type, inputs, name, output=None, n_outputs=1, **attributes):
+        """The output of a node (its ``n_outputs`` outputs where more than one)."""
+        if n_outputs > 1:
+            outputs = [self.unique(f"{name}_{i}") for i in range(n_outputs)]
+        else:
+            outputs = [output or self.unique(name)]
+        self.nodes.append((op_type, list(inputs), outputs, attributes))
+        return outputs if n_outputs > 1 else outputs[0]
 
     def linear(self, x, layer, name, rows=slice(None)):
         """``x W[rows]^T + b[rows]`` of a ``torch.nn.Linear``."""
@@ -75,14 +80,21 @@ class _Nodes:
 
 
 def _module(estimator):
-    """The fitted torch module of ``estimator``."""
+    """The fitted torch module of ``estimator``, with networks the export knows."""
     check_is_fitted(estimator)
-    return estimator.module_
+    module = estimator.module_
+    if type(module.encoder) is not MLPEncoder or type(module.decoder) is not MLPDecoder:
+        raise NotImplementedError(
+            f"no ONNX export for the {type(module.encoder).__name__} network yet; "
+            "the export covers network='mlp'."
+        )
+    return module
 
 
-def _encoder(graph, module, x, output):
+def _encoder(graph, module, x, output, max_active=None):
     """``transform``: the likelihood's encoder input, the trunk, the code heads and
-    the code (``mu`` where the unit is active, else exactly 0)."""
+    the code (``mu`` where the unit is active, else exactly 0; with
+    ``max_active``, only the ``max_active`` units of highest ``gamma``)."""
     likelihood, latent, encoder = module.likelihood, module.latent, module.encoder
     if isinstance(likelihood, GaussianLikelihood):  # (x - shift) / scale
         shift = graph.constant("shift", likelihood.shift.cpu().numpy())
@@ -107,12 +119,27 @@ def _encoder(graph, module, x, output):
         gamma = graph.op("Sigmoid", [logit], "gamma")
         threshold = graph.constant("active_probability", ACTIVE_PROBABILITY)
         active = graph.op("Greater", [gamma, threshold], "active")
+        if max_active is not None and max_active < size:
+            active = graph.op("And", [active, _top_k_mask(graph, gamma, max_active)], "kept")
         zero = graph.constant("zero", 0.0)
         return graph.op("Where", [active, mu, zero], "code", output=output)
     if isinstance(latent, NormalLatent):
         mu = graph.linear(hidden, encoder.heads, "mu", rows("mu"))
         return graph.op("Identity", [mu], "code", output=output)
     raise NotImplementedError(f"no ONNX export for {type(latent).__name__}")
+
+
+def _top_k_mask(graph, gamma, k):
+    """Mask of the ``k`` units of each row with the highest ``gamma``: ONNX's TopK
+    puts the lower index first among equal values, as the stable sort of
+    ``_core.latents.most_probable``."""
+    k = graph.constant("max_active", [k], dtype=np.int64)
+    values, indices = graph.op("TopK", [gamma, k], "top", n_outputs=2, axis=1, largest=1)
+    zero, one = graph.constant("mask_zero", 0.0), graph.constant("mask_one", 1.0)
+    zeros = graph.op("Mul", [gamma, zero], "zeros")
+    ones = graph.op("Add", [graph.op("Mul", [values, zero], "top_zeros"), one], "ones")
+    mask = graph.op("ScatterElements", [zeros, indices, ones], "top_mask", axis=1)
+    return graph.op("Greater", [mask, graph.constant("half", 0.5)], "top_k")
 
 
 def _decoder(graph, module, z, output):
@@ -138,8 +165,10 @@ def _build(estimator, method, graph, x, output):
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
     module = _module(estimator)
-    build = _encoder if method == "transform" else _decoder
-    return build(graph, module, x, output)
+    if method == "inverse_transform":
+        return _decoder(graph, module, x, output)
+    # transform's options (VariationalSparseCoder: transform_n_nonzero_coefs), checked
+    return _encoder(graph, module, x, output, *estimator._code_options())
 
 
 def _check_dtype(dtype):

@@ -23,6 +23,9 @@ ESTIMATORS = {
     "vsc": VariationalSparseCoder(n_components=6, alpha=0.3, **FAST),
     "vsc-fixed": VariationalSparseCoder(n_components=6, alpha=0.3, prior="fixed", **FAST),
     "vae": VAETransformer(n_components=4, **FAST),
+    "vsc-top-2": VariationalSparseCoder(
+        n_components=6, alpha=0.6, transform_n_nonzero_coefs=2, **FAST
+    ),
 }
 
 
@@ -92,3 +95,22 @@ def test_to_onnx_refuses_bad_calls():
         skvsc_onnx.to_onnx(est, "score")
     with pytest.raises(ValueError, match="dtype must be float32 or float64"):
         skvsc_onnx.to_onnx(est, dtype=np.int64)
+
+
+def test_top_k_codes_keep_at_most_k_units():
+    X = make_data("bernoulli")
+    est = clone(ESTIMATORS["vsc-top-2"]).fit(X).set_params(transform_n_nonzero_coefs=None)
+    assert ((est.transform(X) != 0).sum(axis=1) > 2).any()  # the cap bites
+    est.set_params(transform_n_nonzero_coefs=2)
+    (Z_onnx,) = run(skvsc_onnx.to_onnx(est), X.astype(np.float32))
+    assert ((Z_onnx != 0).sum(axis=1) <= 2).all()
+    np.testing.assert_array_equal(Z_onnx == 0, est.transform(X.astype(np.float32)) == 0)
+
+
+def test_other_networks_are_refused():
+    X = make_data("bernoulli", d=64)
+    est = VAETransformer(
+        n_components=2, network="conv", image_shape=(8, 8), max_iter=1, n_threads=1
+    ).fit(X)
+    with pytest.raises(NotImplementedError, match="network='mlp'"):
+        skvsc_onnx.to_onnx(est)
