@@ -1,14 +1,14 @@
 """Transform throughput: onnxruntime running ``skvsc.onnx.to_onnx`` against ``transform``.
 
     python benchmarks/onnx_throughput.py                       # 10,000 rows, 1 thread
-    python benchmarks/onnx_throughput.py --threads 2 --json out.json
+    python benchmarks/onnx_throughput.py --threads 2 --out out.json
 
 The model is a default ``VariationalSparseCoder`` (784-400-200, MNIST-shaped
 input) after one epoch on random rows: throughput does not depend on what the
 model learned. Two workloads, each timed for both runtimes with repetitions
 interleaved (order alternated) after a warm-up, medians reported: one call on
 ``--n-rows`` rows (float32), and ``--n-single`` calls of one row each (the
-latency of serving one request). Writes nothing unless ``--json`` is given.
+latency of serving one request). Writes nothing unless ``--out`` is given.
 """
 
 import argparse
@@ -39,7 +39,7 @@ def main(argv=None):
     parser.add_argument("--n-single", type=int, default=500, help="calls of one row each")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--out", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
 
     import onnxruntime as ort
@@ -120,8 +120,8 @@ def main(argv=None):
             f"| {row['workload']} | {row['skvsc_rows_per_s']:,.0f} | "
             f"{row['onnxruntime_rows_per_s']:,.0f} | {row['speedup']:.2f} x |"
         )
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
