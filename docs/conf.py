@@ -51,6 +51,17 @@ root_doc = "index"
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**/README.md"]
 templates_path = ["_templates"]
 
+# The repository's address is the ``url`` of setup.cfg's [metadata] (one home);
+# where it is not set, pages say "source repository" without a link.
+_setup = __import__("configparser").ConfigParser()
+_setup.read(ROOT / "setup.cfg")
+REPOSITORY_URL = _setup.get("metadata", "url", fallback="").strip()
+rst_epilog = (
+    f".. |repository| replace:: `source repository <{REPOSITORY_URL}>`__\n"
+    if REPOSITORY_URL
+    else ".. |repository| replace:: source repository\n"
+)
+
 html_theme = "alabaster"
 html_title = f"skvsc {release}"
 html_theme_options = {
@@ -58,8 +69,12 @@ html_theme_options = {
     "fixed_sidebar": True,
     "page_width": "1100px",
     "sidebar_width": "230px",
+    "extra_nav_links": {"Source repository": REPOSITORY_URL} if REPOSITORY_URL else {},
 }
-html_static_path = []
+# custom.css: wide equations and code scroll inside their box instead of being
+# clipped (a 1280-px window, a phone).
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 # -- autodoc / numpydoc --------------------------------------------------------
 autodoc_member_order = "groupwise"
@@ -115,7 +130,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": _run_pattern,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.NewcomerOrder",
     "download_all_examples": False,
     "remove_config_comments": True,
     "show_memory": False,

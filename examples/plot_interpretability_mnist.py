@@ -31,6 +31,8 @@ import numpy as np
 from skvsc import VariationalSparseCoder
 from skvsc.datasets import load_mnist
 
+# sphinx_gallery_thumbnail_number = 3
+
 try:
     from skvsc import plotting
 except ImportError:  # an skvsc without the plotting module

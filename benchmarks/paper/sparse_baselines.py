@@ -363,7 +363,9 @@ def figure(table, references, path, split):
         refs = dict(references.get("*", {}), **references.get(dataset, {}))
         refs.update({r["label"]: r["acc"] for r in rows if r["k"] is None})
         for label, acc in sorted(refs.items(), key=lambda kv: -kv[1]):
-            ax.axhline(acc, color=ref_colors[label], ls="--", lw=1, label=f"{label}: {100 * acc:.1f} %")
+            ax.axhline(
+                acc, color=ref_colors[label], ls="--", lw=1, label=f"{label}: {100 * acc:.1f} %"
+            )
         ax.set_xscale("log")
         ticks = sorted({r["k"] for r in rows if r["k"] is not None})
         if ticks:
