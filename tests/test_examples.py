@@ -194,3 +194,22 @@ def test_every_parameter_is_in_the_user_guide():
     for estimator in (skvsc.VariationalSparseCoder, skvsc.VAETransformer):
         for name in estimator().get_params():
             assert f"``{name}``" in guide, f"{estimator.__name__}({name}=...) not in the user guide"
+
+
+def test_api_reference_lists_every_public_name():
+    """Each public name has its page: it is an entry of an autosummary table of
+    docs/api.rst (a name added to an ``__all__`` must be added there too)."""
+    pytest.importorskip("matplotlib")
+    import skvsc.datasets
+    import skvsc.exceptions
+    import skvsc.plotting
+
+    entries = {
+        line.strip()
+        for line in (ROOT / "docs" / "api.rst").read_text().splitlines()
+        if line.startswith("   ") and not line.strip().startswith(":")
+    }
+    for module in (skvsc, skvsc.datasets, skvsc.plotting, skvsc.exceptions):
+        for name in module.__all__:
+            if not name.startswith("__"):
+                assert name in entries, f"{module.__name__}.{name} is not in docs/api.rst"
