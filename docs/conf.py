@@ -67,7 +67,7 @@ html_title = f"skvsc {release}"
 html_theme_options = {
     "description": "Variational Sparse Coding for scikit-learn",
     "fixed_sidebar": True,
-    "page_width": "1100px",
+    "page_width": "1240px",  # 100-character code lines fit a 1280-px window
     "sidebar_width": "230px",
     "extra_nav_links": {"Source repository": REPOSITORY_URL} if REPOSITORY_URL else {},
 }

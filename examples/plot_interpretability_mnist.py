@@ -172,7 +172,8 @@ plt.show()
 # Which units each class uses
 # ---------------------------
 # The mean activation of each unit (columns) over the test images of each digit
-# (rows). Units specialise; how many do is printed below the figure.
+# (rows). Some units serve one or two digits, others are shared by many; the
+# counts are printed below the figure.
 if plotting is not None:
     plotting.plot_class_activation(vsc, X_test, y_test)
 else:
