@@ -14,7 +14,6 @@ estimator classes.
 
 import hashlib
 import io
-import itertools
 import json
 import os
 import re
@@ -26,7 +25,8 @@ import zipfile
 import numpy as np
 import torch
 
-from . import _state
+from . import _compat_v1, _state
+from ._core.vae import ModelConfig
 from ._vae import VAETransformer
 from ._version import __version__
 from ._vsc import VariationalSparseCoder
@@ -129,12 +129,8 @@ class _Decoder:
             rs = np.random.RandomState()
             rs.set_state((kind_, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
             return rs
-        if kind in ("module", "schedule"):  # format 1
-            return _typed(self(payload), dict)
-        if kind == "optimizer":  # format 1
-            payload = _typed(payload, dict)
-            state = {int(k): self(v) for k, v in _typed(payload["state"], list)}
-            return {"state": state, "param_groups": self(payload["param_groups"])}
+        if kind in _compat_v1.TAGS:
+            return _compat_v1.decode_tag(kind, payload, self, _typed)
         raise ValueError(f"unknown value type {kind!r}")
 
 
@@ -314,21 +310,21 @@ def _read_torch_zip(data):
 
 def _check_size(config, tensors):
     """Refuse configurations that would allocate far more than the file holds,
-    so an edited file cannot make loading exhaust memory."""
+    so an edited file cannot make loading exhaust memory (the network family
+    counts its parameters)."""
     config = _typed(config, dict)
-    hidden = _typed(config.get("network_params", {}), dict).get("hidden_layer_sizes", ())
-    sizes = [config.get("n_features"), *_typed(hidden, tuple), config.get("n_components")]
+    sizes = [config.get("n_features"), config.get("n_components")]
     if not all(isinstance(s, int) and s >= 1 for s in sizes):
         raise ValueError(f"invalid layer sizes {sizes}")
-    weights = 4 * sum(a * b for a, b in itertools.pairwise(sizes))
+    expected = ModelConfig.from_dict(config).n_parameters()
     stored = sum(t.numel() for t in tensors.values())
-    if weights > 4 * stored + 1_000_000:
+    if 4 * expected > 4 * stored + 1_000_000:
         raise ValueError("the model configuration does not match the stored weights")
 
 
 def _state_from_meta(meta, tensors):
     """``(params, state)`` of a file's metadata: its decoded constructor
-    parameters and the saved state (format 1 or 2) to read."""
+    parameters and the saved state (format 1 to 3) to read."""
     decode = _Decoder(tensors)
     parts = {
         part: {k: decode(v) for k, v in _typed(meta.get(part, {}), dict).items()}
@@ -339,9 +335,9 @@ def _state_from_meta(meta, tensors):
         if not _ATTRIBUTE.match(name) or name in params:
             raise ValueError(f"invalid attribute name {name!r}")
     tag = {k: meta.get(k) for k in ("_skvsc_version", "_skvsc_state_format")}
-    if tag["_skvsc_state_format"] == 1:  # the estimator's __dict__, split in two
-        return params, {**tag, **params, **parts["fitted"]}
-    unknown = set(parts["fitted"]) - set(_state.FITTED)
+    if tag["_skvsc_state_format"] == 1:
+        return params, _compat_v1.file_state(tag, params, parts["fitted"])
+    unknown = set(parts["fitted"]) - _state.fitted_keys(tag["_skvsc_state_format"])
     if unknown:
         raise ValueError(f"unknown fitted attributes {sorted(unknown)}")
     return params, {**tag, **parts}
@@ -392,8 +388,8 @@ def load(path):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             state = _state.read_state(saved, cls)
-        if "module_state" in state["fitted"]:
-            _check_size(state["fitted"].get("model_config"), tensors)
+        if "run" in state["fitted"]:
+            _check_size(_typed(state["fitted"]["run"], dict).get("model_config"), tensors)
     except (FileNotFoundError, ImportError):
         raise
     except Exception as exc:  # whatever a damaged or edited file provokes
