@@ -57,11 +57,14 @@ def main():
 
     units = strongest[:N_ATOMS]
     codes = np.zeros((len(units), vsc.n_components))
-    codes[np.arange(len(units)), units] = 2.0
-    middle.suptitle("atoms: what each of its strongest units draws alone (unit = 2)", fontsize=9)
-    for ax, unit, atom in zip(middle.subplots(1, N_ATOMS), units, vsc.inverse_transform(codes)):
+    # Each unit at +-2 with the sign it has in this digit's code: the direction the digit uses.
+    signs = np.sign(z[units])
+    codes[np.arange(len(units)), units] = 2.0 * signs
+    middle.suptitle("atoms: each of its strongest units decoded alone, the others 0", fontsize=9)
+    atoms = vsc.inverse_transform(codes)
+    for ax, unit, sign, atom in zip(middle.subplots(1, N_ATOMS), units, signs, atoms):
         ax.imshow(atom.reshape(28, 28), cmap="gray")
-        ax.set_title(f"unit {unit}", fontsize=8)
+        ax.set_title(f"unit {unit} = {2 * sign:+g}", fontsize=8)
         ax.set_axis_off()
 
     unit = strongest[0]
