@@ -28,7 +28,7 @@ from ._core.likelihoods import LIKELIHOODS
 from ._core.networks import NETWORKS
 from ._core.revive import Revival
 from ._core.run import ModelSpec, Run
-from ._core.schedule import auto_epochs
+from ._core.schedule import auto_epochs, auto_learning_rate
 from ._core.train import ConvergenceStop, TrainConfig, Validation
 from ._core.vae import score_noises
 from ._data_checks import (
@@ -149,7 +149,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             spec.schedule(total_steps),
             seed=seed,
             device=self.device_,
-            learning_rate=self.learning_rate_init,
+            learning_rate=self._learning_rate(),
             shift=stats[0],
             scale=stats[1],
         )
@@ -202,6 +202,13 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             )
         return n_val
 
+    def _learning_rate(self):
+        """Adam's learning rate: ``learning_rate_init``, resolved for the data's
+        width when ``"auto"``."""
+        if self.learning_rate_init == "auto":
+            return auto_learning_rate(self.n_features_in_)
+        return float(self.learning_rate_init)
+
     def _hold_out(self, X):
         """Split off the validation data of ``early_stopping``: ``(X, Validation)``."""
         run = self._run
@@ -212,7 +219,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
     def _train(self, X, n_epochs, hold_out):
         """Train the run: wire the callbacks to the core loop, translate its errors."""
         run = self._run
-        run.set_learning_rate(self.learning_rate_init)
+        run.set_learning_rate(self._learning_rate())
         # One epoch (partial_fit) has no known total: lines instead of a bar.
         progress = Progress(
             self.verbose,
@@ -251,7 +258,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
                 self._record(exc.history)
                 raise FloatingPointError(
                     f"{exc}; the model keeps its last good weights. Try a lower "
-                    f"learning_rate_init (now {self.learning_rate_init}), gradient "
+                    f"learning_rate_init (now {self._learning_rate():.3g}), gradient "
                     "clipping (max_grad_norm=1.0, say), scaling the data, or "
                     "likelihood='gaussian' for data that are not in [0, 1]."
                 ) from None
@@ -350,7 +357,7 @@ def _warn_if_diverged(losses, estimator):
     if last > best + 10.0 * max(abs(best), 1.0):
         warnings.warn(
             f"Training diverged: the training -ELBO rose from {best:.4g} to {last:.4g} nats "
-            f"per sample. Lower learning_rate_init (now {estimator.learning_rate_init}) or "
+            f"per sample. Lower learning_rate_init (now {estimator._learning_rate():.3g}) or "
             "set max_grad_norm (1.0, say).",
             UserWarning,
             stacklevel=6,

@@ -73,8 +73,11 @@ batch_size : int or "auto", default="auto"
     Mini-batch size; ``"auto"`` is ``min(128, n_samples)``.
 """,
     "learning_rate_init": """\
-learning_rate_init : float, default=1e-3
-    Learning rate of the Adam optimizer.
+learning_rate_init : float or "auto", default="auto"
+    Learning rate of the Adam optimizer. ``"auto"`` is 1e-3 for up to 784
+    input features and ``1e-3 * 784 / n_features`` for wider inputs, whose
+    first layer moves further at each step (on wide grey-level images 1e-3
+    can make the code collapse: see the images page of the docs).
 """,
     "max_grad_norm": """\
 max_grad_norm : float, default=None

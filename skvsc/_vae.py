@@ -135,7 +135,7 @@ class VAETransformer(_BaseVAE):
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
-        learning_rate_init=1e-3,
+        learning_rate_init="auto",
         max_grad_norm=None,
         tol=1e-4,
         n_iter_no_change=10,

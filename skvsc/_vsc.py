@@ -275,7 +275,7 @@ class VariationalSparseCoder(_BaseVAE):
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
-        learning_rate_init=1e-3,
+        learning_rate_init="auto",
         max_grad_norm=None,
         tol=1e-4,
         n_iter_no_change=10,
@@ -397,7 +397,7 @@ class VariationalSparseCoder(_BaseVAE):
                 f"{self.mean_active_units_:.0f} active units take the same values on every "
                 "training sample (posterior collapse; code_variance_ is 0), so it carries no "
                 "information about X. "
-                f"Try a smaller learning_rate_init (e.g. {self.learning_rate_init / 3:.2g})"
+                f"Try a smaller learning_rate_init (e.g. {self._learning_rate() / 3:.2g})"
                 + (", likelihood='gaussian'" if self.likelihood_ == "bernoulli" else "")
                 + " or more training samples (docs/user_guide: small image sets).",
                 UserWarning,
