@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _inference, _params, _state
 from ._core.data import make_source
+from ._core.distributed import data_parallel
 from ._core.guard import NonFiniteLossError, TrainingInterrupted
 from ._core.likelihoods import LIKELIHOODS
 from ._core.optim import make_optimizer
@@ -116,11 +117,13 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         if resume:
             _params.check_unchanged(self, family)
         X, (low, high) = self._validate_fit_data(X, reset=not resume)
+        parallel = self._data_parallel(X)
         if not resume:
-            self._initialize(X, family, low, high)
+            self._initialize(X, family, low, high, parallel)
         if n_epochs is None:
             n_epochs = self._max_epochs(X.shape[0])
-        self._train(X, n_epochs, early_stopping=early_stopping and self.early_stopping)
+        early_stopping = early_stopping and self.early_stopping
+        self._train(X, n_epochs, early_stopping=early_stopping, parallel=parallel)
         return self._store_code_statistics(X)
 
     def _check_params(self):
@@ -143,7 +146,16 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             check_support(X, likelihood, value_range)
         return X, value_range
 
-    def _initialize(self, X, family, low, high):
+    def _data_parallel(self, X):
+        """The :class:`~skvsc._core.distributed.DataParallel` of this fit under a
+        torch.distributed launcher (``distributed="auto"``), else None."""
+        device = getattr(self, "device_", None) or resolve_device(self.device)
+        parallel = data_parallel(getattr(self, "distributed", "auto"), device)
+        if parallel is not None:
+            parallel.check_same(list(X.shape), "numbers of samples and features")
+        return parallel
+
+    def _initialize(self, X, family, low, high, parallel=None):
         """Resolve the likelihood and device, build the model and optimizer."""
         self.device_ = str(resolve_device(self.device))
         if self.likelihood == "auto":
@@ -170,9 +182,14 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             network_params=network_params,
         )
         seed = _params.seed_from(self.random_state)
+        if parallel is not None:  # random_state=None: rank 0's fresh seed for all
+            seed = int(parallel.broadcast(torch.tensor([seed], device=parallel.device))[0])
         init_generator = torch.Generator().manual_seed(seed)
         stats = column_stats(X) if LIKELIHOODS[self.likelihood_].standardizes else (None, None)
         self.module_ = build_vae(self._model_config, init_generator, *stats).to(self.device_)
+        if parallel is not None:  # one model: rank 0's weights and data scaling everywhere
+            for tensor in self.module_.state_dict().values():
+                parallel.broadcast(tensor)
         self._optimizer = make_optimizer(self.module_.parameters(), self.learning_rate_init)
         generator = torch.Generator(device=self.device_).manual_seed(seed + 1)
         self._rng_state = generator.get_state()
@@ -213,7 +230,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             )
         return n_val
 
-    def _train(self, X, n_epochs, early_stopping):
+    def _train(self, X, n_epochs, early_stopping, parallel=None):
         device = torch.device(self.device_)
         generator = torch.Generator(device=device)
         generator.set_state(self._rng_state)
@@ -237,7 +254,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
                 X, X_val = X[perm[n_val:]], X[perm[:n_val]]
                 noises = _inference.score_noises(self.module_, torch.float32, device)
                 validation = Validation(make_source(X_val, device), noises)
-            if self.verbose:
+            if self.verbose and (parallel is None or parallel.rank == 0):
                 callbacks.append(progress)
             stopper = None
             if n_epochs > 1:
@@ -262,6 +279,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
                     validation=validation,
                     callbacks=callbacks,
                     first_epoch=self.n_iter_ + 1,
+                    parallel=parallel,
                 )
             except NonFiniteLossError as exc:
                 self._record(exc.history, exc.step, generator)

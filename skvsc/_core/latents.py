@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from . import elbo
+from .distributed import batch_mean
 from .penalties import ACTIVE_PROBABILITY, USAGE_PENALTIES, aggregate_spike_kl
 
 # Log-variances are clamped to keep exp() finite.
@@ -298,7 +299,7 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         # The aggregate term is not warmed up: it charges no per-sample fee, and
         # at full weight from the first step it keeps the rates near alpha while
         # the slab KL is still cheap.
-        soft = posterior.gamma.mean(dim=0)  # shared by both penalties
+        soft = batch_mean(posterior.gamma)  # shared by both penalties
         term = aggregate_spike_kl(posterior.gamma, self.alpha, spikes, soft).sum()
         usage = super().regularizer(posterior, values, soft)
         return term if usage is None else term + usage

@@ -8,6 +8,7 @@ activity probabilities ``gamma`` of a mini-batch, shape ``(n, J)``.
 
 import torch
 
+from .distributed import batch_mean, batch_rows
 from .elbo import EPS
 
 #: A spike-and-slab unit is active where its activity probability exceeds this
@@ -50,7 +51,7 @@ def rate_kl(soft, rate, target):
 
 def _batch_rate(gamma, soft):
     """``mean_n gamma_nj`` clamped to ``[EPS, 1 - EPS]`` (its gradient zero where clamped)."""
-    return (gamma.mean(dim=0) if soft is None else soft).clamp(EPS, 1.0 - EPS)
+    return (batch_mean(gamma) if soft is None else soft).clamp(EPS, 1.0 - EPS)
 
 
 def usage_kl(gamma, alpha, soft=None):
@@ -73,7 +74,7 @@ def balance_kl(gamma, soft=None):
     uses); it only moves activity from over-used units to under-used ones.
     ``soft`` as for :func:`usage_kl`.
     """
-    soft = gamma.mean(dim=0) if soft is None else soft
+    soft = batch_mean(gamma) if soft is None else soft
     rate = _batch_rate(gamma, soft)
     return rate_kl(rate, rate, soft.mean())
 
@@ -87,8 +88,8 @@ def aggregate_activity(gamma):
     (The definition of the rate; :func:`aggregate_spike_kl` computes the same value
     and gradient inside one fused node.)
     """
-    soft = gamma.mean(dim=0)
-    hard = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype).mean(dim=0)
+    soft = batch_mean(gamma)
+    hard = batch_mean((gamma > ACTIVE_PROBABILITY).to(gamma.dtype))
     return soft + (hard - soft).detach()
 
 
@@ -113,9 +114,9 @@ def aggregate_spike_kl(gamma, alpha, spikes=None, soft=None):
     """
     if spikes is None:
         spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
-    floor = 0.5 / gamma.shape[0]
-    rate = spikes.mean(dim=0).clamp(floor, 1.0 - floor)
-    return rate_kl(gamma.mean(dim=0) if soft is None else soft, rate, alpha)
+    floor = 0.5 / batch_rows(gamma)
+    rate = batch_mean(spikes).clamp(floor, 1.0 - floor)
+    return rate_kl(batch_mean(gamma) if soft is None else soft, rate, alpha)
 
 
 #: The forms of the usage penalty, by the name the estimators use

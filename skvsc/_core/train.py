@@ -10,12 +10,14 @@ Everything that happens between epochs is an epoch callback
 (:class:`Callback`): progress reports, stopping, dead-unit revival.
 """
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
 
 import torch
 
+from .distributed import global_batch
 from .guard import NonFiniteLossError, StepGuard, TrainingInterrupted, restore, snapshot
 from .networks import mixed_precision
 from .vae import STAT_NAMES
@@ -52,7 +54,8 @@ class Validation:
 class TrainContext:
     """What the callbacks see: the model, its optimizer, the schedule, the
     generator and ``step``, the steps applied so far (at the start of an
-    epoch, then at its end). ``unit_counts``, when a callback sets it to a
+    epoch, then at its end); ``parallel``, the :class:`~.distributed.DataParallel`
+    of a data-parallel fit (None otherwise). ``unit_counts``, when a callback sets it to a
     ``(J,)`` integer tensor at the start of an epoch, receives each unit's
     count of active training rows during that epoch."""
 
@@ -62,6 +65,7 @@ class TrainContext:
     generator: torch.Generator
     step: int
     unit_counts: torch.Tensor | None = None
+    parallel: object = None  # the DataParallel of a data-parallel fit
 
 
 class Callback:
@@ -137,27 +141,34 @@ def train_epoch(
     objective=None,
     amp_dtype=None,
     unit_counts=None,
+    parallel=None,
 ):
     """One shuffled pass over ``source``. Returns ``(stat_sums, n_steps)``.
 
-    ``stat_sums`` is a device tensor of the sums named in ``STAT_NAMES``.
+    ``stat_sums`` is a device tensor of the sums named in ``STAT_NAMES``
+    (of this rank's rows in a data-parallel fit).
     ``guard`` (a :class:`~.guard.StepGuard`) checks and clips every step.
     ``objective`` replaces ``model.objective`` (e.g. a compiled version).
+    ``parallel`` (a :class:`~.distributed.DataParallel`): this rank computes
+    its share of every global batch of ``batch_size`` rows and the gradients
+    are summed over ranks before the update.
     """
     model.train()
-    n = source.n_samples
     device = model.device
     objective = model.objective if objective is None else objective
-    # Drawn where the generator lives, moved once per epoch to where the rows are.
-    perm = torch.randperm(n, generator=generator, device=device).to(source.index_device)
+    params = [p for p in model.parameters() if p.requires_grad]
     sums = torch.zeros(len(STAT_NAMES), device=device)
     n_steps = 0
-    for start in range(0, n, batch_size):
-        batch = source.take(perm[start : start + batch_size])
-        with mixed_precision(model, amp_dtype):
+    for batch, n_rows in _batches(source, batch_size, generator, device, parallel):
+        with mixed_precision(model, amp_dtype), _in_batch(parallel, n_rows):
             loss, stats = objective(batch, schedule.at(step + n_steps), generator, unit_counts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if parallel is not None:
+            for p in params:  # a rank with no rows in this batch still takes part
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            loss = parallel.sync_gradients(params, loss)
         if guard is not None:
             guard.before_update(loss)
         optimizer.step()
@@ -168,15 +179,42 @@ def train_epoch(
     return sums, n_steps
 
 
+def _batches(source, batch_size, generator, device, parallel):
+    """``(rows, n_rows)`` of each batch of an epoch: this rank's rows of a global
+    batch of ``n_rows``. A source with ``epoch_batches`` (:mod:`.sources`) orders
+    its own epoch; otherwise the epoch is one permutation of all rows."""
+    if hasattr(source, "epoch_batches"):
+        yield from source.epoch_batches(batch_size, generator, parallel)
+        return
+    n = source.n_samples
+    # Drawn where the generator lives, moved once per epoch to where the rows are.
+    perm = torch.randperm(n, generator=generator, device=device).to(source.index_device)
+    for start in range(0, n, batch_size):
+        idx = perm[start : start + batch_size]
+        n_rows = len(idx)
+        if parallel is not None:
+            lo, hi = parallel.share(n_rows)
+            idx = idx[lo:hi]
+        yield source.take(idx), n_rows
+
+
+def _in_batch(parallel, n_rows):
+    return contextlib.nullcontext() if parallel is None else global_batch(parallel, n_rows)
+
+
 @torch.no_grad()
-def evaluate_elbo(model, source, noises, values, batch_size):
-    """Mean ELBO per sample of a device-resident source (deterministic)."""
+def evaluate_elbo(model, source, noises, values, batch_size, parallel=None):
+    """Mean ELBO per sample of a device-resident source (deterministic); in a
+    data-parallel fit each rank scores a share of the rows."""
     model.eval()
     n = source.n_samples
+    lo, hi = (0, n) if parallel is None else parallel.share(n)
     total = torch.zeros((), device=model.device)
-    for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(n, start + batch_size), device=source.index_device)
+    for start in range(lo, hi, batch_size):
+        idx = torch.arange(start, min(hi, start + batch_size), device=source.index_device)
         total += model.elbo(source.take(idx), noises, values).sum()
+    if parallel is not None:
+        parallel.sum(total)
     return total.item() / n
 
 
@@ -193,6 +231,7 @@ def fit_model(
     validation=None,
     callbacks=(),
     first_epoch=1,
+    parallel=None,
 ):
     """Train for up to ``n_epochs`` epochs; return ``(history, step)``.
 
@@ -206,6 +245,10 @@ def fit_model(
     with the last good weights restored (see ``config.check_every``); a
     ``KeyboardInterrupt`` stops after the current step and raises
     :class:`~.guard.TrainingInterrupted`. Both carry ``history`` and ``step``.
+
+    ``parallel`` (a :class:`~.distributed.DataParallel`) trains one model on
+    every rank of a process group, equal to the one-process fit with the same
+    ``config.batch_size`` (the global batch).
     """
     if config.amp_dtype not in (None, torch.bfloat16):
         raise ValueError(f"amp_dtype must be None or torch.bfloat16, got {config.amp_dtype!r}.")
@@ -214,7 +257,7 @@ def fit_model(
     guard = StepGuard(
         model, optimizer, max_grad_norm=config.max_grad_norm, check_every=config.check_every
     )
-    context = TrainContext(model, optimizer, schedule, generator, step)
+    context = TrainContext(model, optimizer, schedule, generator, step, parallel=parallel)
     epochs = range(first_epoch, first_epoch + n_epochs)
     try:
         with guard.deferred_sigint():
@@ -259,7 +302,10 @@ def _epoch(context, source, guard, objective, config, validation, callbacks):
         objective=objective,
         amp_dtype=config.amp_dtype,
         unit_counts=context.unit_counts,
+        parallel=context.parallel,
     )
+    if context.parallel is not None:
+        context.parallel.sum(sums)
     guard.check()
     context.step += n_steps
     record = {}
@@ -274,6 +320,7 @@ def _epoch(context, source, guard, objective, config, validation, callbacks):
             validation.noises,
             context.schedule.final(),
             4 * config.batch_size,
+            context.parallel,
         )
     record["time"] = time.perf_counter() - start_time
     return record
