@@ -19,7 +19,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _inference, _params, _state
+from . import _chunked, _inference, _params, _state
 from ._core.data import make_source
 from ._core.distributed import data_parallel
 from ._core.guard import NonFiniteLossError, TrainingInterrupted
@@ -138,7 +138,16 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
 
     def _validate_fit_data(self, X, reset):
         """Validated ``X`` and its value range."""
-        X = validated(self, X, reset=reset)
+        if _chunked.is_out_of_core(X):
+            X = _chunked.fit_rows(self, X, reset=reset)
+            if isinstance(X, _chunked.ChunkedRows) and self.early_stopping:
+                raise ValueError(
+                    "early_stopping=True needs a validation split of X in memory; with "
+                    "out-of-core X, fit with early_stopping=False and score a held-out "
+                    "set yourself (see docs/out_of_core.md)."
+                )
+        else:
+            X = validated(self, X, reset=reset)
         value_range = data_range(X)
         check_magnitude(*value_range)
         likelihood = self.likelihood if reset else self.likelihood_
