@@ -159,7 +159,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         """The :class:`~skvsc._core.distributed.DataParallel` of this fit under a
         torch.distributed launcher (``distributed="auto"``), else None."""
         device = getattr(self, "device_", None) or resolve_device(self.device)
-        parallel = data_parallel(getattr(self, "distributed", "auto"), device)
+        parallel = data_parallel(self.distributed, device)
         if parallel is not None:
             parallel.check_same(list(X.shape), "numbers of samples and features")
         return parallel

@@ -110,6 +110,17 @@ n_threads : int, default=None
     ``docs/performance.md``). An int sets the count. torch's setting is
     restored afterwards either way.
 """,
+    "distributed": """\
+distributed : {"auto", False}, default="auto"
+    Data-parallel training on ``torch.distributed``. With ``"auto"``, a fit
+    in a process of a torch.distributed job (started by ``torchrun``, or
+    with a process group already initialised) trains one model together
+    with the other processes: every process calls ``fit`` with the same
+    data, computes its share of each batch of ``batch_size`` rows (the
+    global batch), and all end with the same weights. Outside such a job it
+    does nothing. ``False`` always fits in this process alone. See
+    ``docs/multi_gpu.md``.
+""",
     "random_state": """\
 random_state : int, RandomState instance or None, default=None
     Seeds weight initialisation, shuffling and sampling. Pass an int for
