@@ -144,3 +144,22 @@ def test_dask_array_fit_and_lazy_inference(streaming):
         assert isinstance(decoded, da.Array)
         np.testing.assert_array_equal(decoded.compute(), est.inverse_transform(Z.compute()))
         assert est.score(X) == pytest.approx(est.score(X_DIGITS), rel=1e-6)
+
+
+def test_dask_ml_wrappers():
+    da = pytest.importorskip("dask.array")
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml is not installed")
+    X = da.from_array(X_DIGITS, chunks=(600, 64))  # 3 blocks
+    # Incremental: one partial_fit (one epoch) per block, in order.
+    incremental = wrappers.Incremental(VariationalSparseCoder(**PARAMS), shuffle_blocks=False)
+    incremental.fit(X)
+    by_hand = VariationalSparseCoder(**PARAMS)
+    for start in range(0, len(X_DIGITS), 600):
+        by_hand.partial_fit(X_DIGITS[start : start + 600])
+    assert incremental.estimator_.n_iter_ == 3
+    assert incremental.estimator_.loss_curve_ == by_hand.loss_curve_
+    # ParallelPostFit: a fit in memory, transform block-wise and lazily.
+    post = wrappers.ParallelPostFit(VariationalSparseCoder(**PARAMS)).fit(X_DIGITS)
+    Z = post.transform(X)
+    assert isinstance(Z, da.Array)
+    np.testing.assert_array_equal(Z.compute(), post.estimator.transform(X_DIGITS))
