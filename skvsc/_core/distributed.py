@@ -60,8 +60,8 @@ def data_parallel(mode, device):
 
     ``mode``: ``"auto"`` joins the default process group when one is
     initialised, or starts it when a launcher's environment describes more
-    than one process (gloo for a CPU ``device``, NCCL for CUDA, with
-    :data:`DEFAULT_TIMEOUT`); ``False`` never does.
+    than one process (gloo for a CPU ``device``; NCCL for CUDA, on the GPU
+    ``LOCAL_RANK``; with :data:`DEFAULT_TIMEOUT`); ``False`` never does.
     """
     if mode is False or not dist.is_available():
         return None
@@ -69,6 +69,8 @@ def data_parallel(mode, device):
         if not launched():
             return None
         backend = "nccl" if torch.device(device).type == "cuda" else "gloo"
+        if backend == "nccl" and "LOCAL_RANK" in os.environ:  # one GPU per process
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
         dist.init_process_group(backend=backend, timeout=DEFAULT_TIMEOUT)
     if dist.get_world_size() < 2:
         return None
