@@ -9,6 +9,14 @@ line. ``{default}`` in a block is the default of the estimator's signature
 import inspect
 import re
 
+from ._core.schedule import AUTO_RANGE, auto_epochs
+
+
+def _auto_epochs(n_samples, batch_size=128):
+    """The epochs of ``max_iter="auto"`` for ``n_samples`` at ``batch_size``."""
+    return auto_epochs(-(-n_samples // batch_size))
+
+
 SHARED = {
     "n_components": """\
 n_components : int, default={default}
@@ -29,13 +37,14 @@ hidden_layer_sizes : tuple of int, default=(400,)
     Hidden ReLU layers of the encoder; the decoder mirrors them. ``()``
     gives a linear encoder and decoder.
 """,
-    "max_iter": """\
+    "max_iter": f"""\
 max_iter : int or "auto", default="auto"
     Most epochs (passes over the data) of :meth:`fit`; training stops
     earlier when the loss stops improving (``tol``, ``n_iter_no_change``).
     ``"auto"`` scales the epochs with one over the square root of the
-    optimizer steps per epoch, from 10 to 200: at the default batch size 18
-    epochs on 60,000 samples, 54 on 6,700, 118 on 1,350 (the 8x8 digits).
+    optimizer steps per epoch, from {AUTO_RANGE[0]} to {AUTO_RANGE[1]}: at the default batch size
+    {_auto_epochs(60_000)} epochs on 60,000 samples, {_auto_epochs(6_700)} on 6,700, \
+{_auto_epochs(1_350)} on 1,350 (the 8x8 digits).
     The warm-ups are fractions of these epochs.
 """,
     "batch_size": """\

@@ -29,7 +29,7 @@ def data(name):
 
 
 def load(name, kind):
-    with pytest.warns(InconsistentVersionWarning, match=r"state format 1\).*state format 2\)"):
+    with pytest.warns(InconsistentVersionWarning, match=r"state format 1\).*state format 3\)"):
         return LOADERS[kind](DATA / f"{name}_v0_1.{kind}")
 
 
@@ -50,7 +50,7 @@ def test_format_1_files_give_the_stored_outputs(name, kind):
 @pytest.mark.parametrize("name", list(CLASSES))
 def test_format_1_files_migrate_to_the_named_parts(name, kind):
     est = load(name, kind)
-    config = est._model_config
+    config = est._run.config
     assert config.latent == ("spike_slab" if name == "vsc" else "normal")
     assert config.network_params == {"hidden_layer_sizes": (16,)}
     assert config.likelihood == est.likelihood_ == ("bernoulli" if name == "vsc" else "gaussian")
@@ -62,7 +62,7 @@ def test_format_1_files_migrate_to_the_named_parts(name, kind):
         )
     assert not hasattr(est, "_stopper") and not hasattr(est, "_module_config")
     state = est.__getstate__()  # saved again in the current format
-    assert state["_skvsc_state_format"] == 2 and state["other"] == {}
+    assert state["_skvsc_state_format"] == 3 and state["other"] == {}
 
 
 @pytest.mark.parametrize("kind", list(LOADERS))
@@ -82,10 +82,10 @@ def test_get_params_clone_and_refit_work(name, kind):
 @pytest.mark.parametrize("name", list(CLASSES))
 def test_training_continues_from_a_format_1_file(name, kind):
     est = load(name, kind)
-    n_iter, step = est.n_iter_, est._step
+    n_iter, step = est.n_iter_, est._run.step
     Xn = data(name)
     est.partial_fit(Xn)
-    assert est.n_iter_ == n_iter + 1 and est._step > step
+    assert est.n_iter_ == n_iter + 1 and est._run.step > step
     assert np.isfinite(est.transform(Xn)).all()
     # Both loaders restore the same optimizer and generator state: the same future.
     other = load(name, "joblib" if kind == "skvsc" else "skvsc")

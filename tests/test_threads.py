@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from skvsc import VariationalSparseCoder, _device
+from skvsc._core.networks import MLP
 from skvsc._device import (
     MIN_PARALLEL_FLOPS,
     auto_threads,
     env_thread_limit,
-    matmul_flops,
     torch_threads,
 )
 
@@ -132,10 +132,14 @@ def test_busy_cpus_on_this_machine_is_a_count():
     assert busy is None or busy >= 0
 
 
-def test_matmul_flops():
-    module = torch.nn.Sequential(torch.nn.Linear(10, 20), torch.nn.Linear(20, 5))
-    assert matmul_flops(module, 4, backward=False) == 2 * (200 + 100) * 4
-    assert matmul_flops(module, 4) == 6 * (200 + 100) * 4
+def test_matmul_flops_of_the_mlp_family_count_its_weights():
+    family = MLP(hidden_layer_sizes=(20,))
+    encoder, decoder = family.build(10, 5, 3, torch.Generator().manual_seed(0))
+    modules = torch.nn.ModuleList([encoder, decoder])
+    weights = sum(p.numel() for p in modules.parameters() if p.dim() >= 2)
+    assert weights == 10 * 20 + 20 * 15 + 5 * 20 + 20 * 10
+    assert family.matmul_flops(10, 5, 3, 4, backward=False) == 2 * weights * 4
+    assert family.matmul_flops(10, 5, 3, 4) == 6 * weights * 4
 
 
 def test_torch_threads_restores_the_setting(monkeypatch):
@@ -160,7 +164,7 @@ def test_torch_threads_passes_the_work(monkeypatch):
 def test_fit_and_transform_use_the_automatic_count(monkeypatch):
     seen = []
 
-    def record(work=None):
+    def record(work=None, **_):
         seen.append(work)
         return 1
 
@@ -174,7 +178,7 @@ def test_fit_and_transform_use_the_automatic_count(monkeypatch):
 
 
 def test_explicit_n_threads_overrides(monkeypatch):
-    def fail(work=None):
+    def fail(work=None, **_):
         raise AssertionError("auto_threads called")
 
     monkeypatch.setattr(_device, "auto_threads", fail)

@@ -11,13 +11,13 @@ equal to a one-process fit with the same global batch:
   each rank keeps its rows (:func:`batch_noise`);
 - the per-row loss is summed over the rank's rows and divided by the global
   batch size (:func:`row_mean`), and the gradients are summed over ranks
-  (:meth:`DataParallel.sync_gradients`, one all-reduce per step);
+  (:meth:`DataParallel.gradients`, one all-reduce per step);
 - batch aggregates inside the loss (a unit's batch-mean activity) are summed
   over ranks in the forward pass (:func:`batch_mean`), with an identity
   backward, so each rank back-propagates the penalty's gradient into its own
   rows only;
 - epoch sums (statistics, unit counts, validation ELBO) are summed over ranks
-  before anyone reads them (:meth:`DataParallel.sum`).
+  before anyone reads them (:meth:`DataParallel.statistics`).
 
 Outside :func:`global_batch` every helper is the one-process computation,
 bit for bit.
@@ -78,7 +78,9 @@ def data_parallel(mode, device):
 
 
 class DataParallel:
-    """The ranks of the default process group, seen from one rank."""
+    """The ranks of the default process group, seen from one rank: the
+    :class:`~.train.Sync` of a data-parallel fit in which every rank holds
+    all rows and computes its share of each batch."""
 
     def __init__(self, device):
         self.rank = dist.get_rank()
@@ -112,11 +114,22 @@ class DataParallel:
         self._collective(dist.broadcast, tensor, src)
         return tensor
 
-    def sync_gradients(self, params, loss):
+    def batch(self, n_rows):
+        return global_batch(self, n_rows)
+
+    def statistics(self, sums, n_samples):
+        """``sums`` summed over ranks; ``n_samples`` (every rank's count of all
+        rows) as it is."""
+        return self.sum(sums), n_samples
+
+    def gradients(self, params, loss):
         """Sum every gradient over ranks in one all-reduce; return the sum of
         the ranks' losses (finite exactly when every rank's loss is), so a fault
         on one rank is seen by all at the same step."""
-        grads = [p.grad for p in params if p.grad is not None]
+        for p in params:  # a rank without rows in a batch still takes part
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        grads = [p.grad for p in params]
         flat = torch.cat([g.reshape(-1) for g in grads] + [loss.detach().reshape(1).to(grads[0])])
         self.sum(flat)
         offset = 0

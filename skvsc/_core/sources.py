@@ -81,7 +81,7 @@ class StreamSource:
             position += b - a
         return torch.from_numpy(out)
 
-    def epoch_batches(self, batch_size, generator, parallel=None):
+    def epoch_batches(self, batch_size, generator, sync=None):
         """Yield ``(rows, n_rows)``: this rank's rows of each global batch of ``n_rows``."""
         n = self.n_samples
         # One draw from the training generator, the same on every rank.
@@ -89,7 +89,7 @@ class StreamSource:
         blocks = torch.Generator().manual_seed(seed)
         n_blocks = -(-n // self.block_rows)
         block_order = torch.randperm(n_blocks, generator=blocks).tolist()
-        rank, world = (0, 1) if parallel is None else (parallel.rank, parallel.world_size)
+        rank, world = (0, 1) if sync is None else (sync.rank, sync.world_size)
         sizes = [min(batch_size, n - s) for s in range(0, n, batch_size)]
         totals = [sum(np.diff(share_of(b, r, world)).item() for b in sizes) for r in range(world)]
         start = sum(totals[:rank])

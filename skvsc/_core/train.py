@@ -8,6 +8,13 @@ batch (docs/performance.md).
 
 Everything that happens between epochs is an epoch callback
 (:class:`Callback`): progress reports, stopping, dead-unit revival.
+
+The data come from a *source* (:mod:`.data`; any object with its interface):
+``n_samples``, ``index_device`` (where row indices live) and ``take(rows)``
+(the batch of those rows, a tensor on the model's device), so an
+out-of-core source only has to fetch the rows it is asked for. Data-parallel
+training plugs into one hook, a :class:`Sync` (default: one process, nothing
+to combine).
 """
 
 import contextlib
@@ -17,9 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .distributed import global_batch
 from .guard import NonFiniteLossError, StepGuard, TrainingInterrupted, restore, snapshot
-from .networks import mixed_precision
 from .vae import STAT_NAMES
 
 
@@ -29,17 +34,53 @@ class TrainConfig:
 
     ``max_grad_norm`` clips every step's gradient norm (None: no clipping);
     ``check_every`` is the period of the non-finite check (see
-    :class:`~.guard.StepGuard`). Both speed switches are off by default:
-    ``amp_dtype=torch.bfloat16`` runs the networks under autocast (the ELBO
-    stays in float32); ``compile_objective=True`` compiles the objective with
-    ``torch.compile`` (a long first epoch).
+    :class:`~.guard.StepGuard`).
     """
 
     batch_size: int
     max_grad_norm: float | None = None
     check_every: int = 1
-    amp_dtype: torch.dtype | None = None
-    compile_objective: bool = False
+
+
+class Sync:
+    """Where data-parallel training combines the work of its processes.
+
+    Pass an instance as ``sync`` to :func:`fit_model` (or ``Run.train``);
+    None, the default, is one process and calls nothing. Each process trains
+    the same model with the same seed (so the same shuffle and noise) and
+    computes its ``share`` of every batch; a subclass all-reduces at these
+    points (:class:`~.distributed.DataParallel` is the torch.distributed one):
+
+    - ``share(n_rows)``: the rows ``[lo, hi)`` of a batch of ``n_rows`` that
+      this process computes; ``batch(n_rows)``: a context manager around the
+      objective of such a batch (where batch-level terms of the loss combine
+      the processes' rows);
+    - ``gradients(params, loss)``: after every backward pass, before the
+      non-finite check, the clipping and the update; combine the ``.grad``
+      of ``params`` (a list, in the model's parameter order; a ``.grad`` may
+      be None) in place, and return a loss that is finite exactly when every
+      process's is (the fault check reads it);
+    - ``statistics(sums, n_samples)``: once an epoch, with the device tensor
+      of this process's summed statistics (``STAT_NAMES``; for the
+      validation ELBO a 0-d sum; the dead-unit counts of revival) and the
+      number of samples of the data; return them combined over the
+      processes, so that every process records the same epoch means and
+      takes the same stopping decisions.
+
+    This base class is the one-process identity.
+    """
+
+    def share(self, n_rows):
+        return 0, n_rows
+
+    def batch(self, n_rows):
+        return contextlib.nullcontext()
+
+    def gradients(self, params, loss):
+        return loss
+
+    def statistics(self, sums, n_samples):
+        return sums, n_samples
 
 
 @dataclass(frozen=True)
@@ -54,8 +95,8 @@ class Validation:
 class TrainContext:
     """What the callbacks see: the model, its optimizer, the schedule, the
     generator and ``step``, the steps applied so far (at the start of an
-    epoch, then at its end); ``parallel``, the :class:`~.distributed.DataParallel`
-    of a data-parallel fit (None otherwise). ``unit_counts``, when a callback sets it to a
+    epoch, then at its end), and the :class:`Sync` of a data-parallel
+    training (None: one process). ``unit_counts``, when a callback sets it to a
     ``(J,)`` integer tensor at the start of an epoch, receives each unit's
     count of active training rows during that epoch."""
 
@@ -65,7 +106,7 @@ class TrainContext:
     generator: torch.Generator
     step: int
     unit_counts: torch.Tensor | None = None
-    parallel: object = None  # the DataParallel of a data-parallel fit
+    sync: object = None
 
 
 class Callback:
@@ -93,7 +134,7 @@ class Callback:
         pass
 
 
-class EarlyStopping(Callback):
+class ConvergenceStop(Callback):
     """Stops when the monitored loss (training -ELBO, or validation -ELBO when
     the record has one) has not improved by ``tol`` for ``n_iter_no_change``
     consecutive epochs (scikit-learn's MLP rule). Epochs inside a warm-up do
@@ -138,37 +179,30 @@ def train_epoch(
     step,
     generator,
     guard=None,
-    objective=None,
-    amp_dtype=None,
     unit_counts=None,
-    parallel=None,
+    sync=None,
 ):
     """One shuffled pass over ``source``. Returns ``(stat_sums, n_steps)``.
 
-    ``stat_sums`` is a device tensor of the sums named in ``STAT_NAMES``
-    (of this rank's rows in a data-parallel fit).
-    ``guard`` (a :class:`~.guard.StepGuard`) checks and clips every step.
-    ``objective`` replaces ``model.objective`` (e.g. a compiled version).
-    ``parallel`` (a :class:`~.distributed.DataParallel`): this rank computes
-    its share of every global batch of ``batch_size`` rows and the gradients
-    are summed over ranks before the update.
+    ``stat_sums`` is a device tensor of the sums named in ``STAT_NAMES``.
+    ``guard`` (a :class:`~.guard.StepGuard`) checks and clips every step;
+    ``sync`` (a :class:`Sync`) combines the gradients before that.
     """
     model.train()
+    n = source.n_samples
     device = model.device
-    objective = model.objective if objective is None else objective
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = list(model.parameters()) if sync is not None else None
     sums = torch.zeros(len(STAT_NAMES), device=device)
     n_steps = 0
-    for batch, n_rows in _batches(source, batch_size, generator, device, parallel):
-        with mixed_precision(model, amp_dtype), _in_batch(parallel, n_rows):
-            loss, stats = objective(batch, schedule.at(step + n_steps), generator, unit_counts)
+    for batch, n_rows in _batches(source, n, batch_size, generator, device, sync):
+        with contextlib.nullcontext() if sync is None else sync.batch(n_rows):
+            loss, stats = model.objective(
+                batch, schedule.at(step + n_steps), generator, unit_counts
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if parallel is not None:
-            for p in params:  # a rank with no rows in this batch still takes part
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-            loss = parallel.sync_gradients(params, loss)
+        if sync is not None:
+            loss = sync.gradients(params, loss)
         if guard is not None:
             guard.before_update(loss)
         optimizer.step()
@@ -179,42 +213,37 @@ def train_epoch(
     return sums, n_steps
 
 
-def _batches(source, batch_size, generator, device, parallel):
-    """``(rows, n_rows)`` of each batch of an epoch: this rank's rows of a global
-    batch of ``n_rows``. A source with ``epoch_batches`` (:mod:`.sources`) orders
-    its own epoch; otherwise the epoch is one permutation of all rows."""
+def _batches(source, n, batch_size, generator, device, sync):
+    """``(rows, n_rows)`` of each batch of an epoch: this process's rows of a
+    batch of ``n_rows``. A source with ``epoch_batches`` (:mod:`.sources`)
+    orders its own epoch; otherwise the epoch is one permutation of all rows."""
     if hasattr(source, "epoch_batches"):
-        yield from source.epoch_batches(batch_size, generator, parallel)
+        yield from source.epoch_batches(batch_size, generator, sync)
         return
-    n = source.n_samples
     # Drawn where the generator lives, moved once per epoch to where the rows are.
     perm = torch.randperm(n, generator=generator, device=device).to(source.index_device)
     for start in range(0, n, batch_size):
         idx = perm[start : start + batch_size]
         n_rows = len(idx)
-        if parallel is not None:
-            lo, hi = parallel.share(n_rows)
+        if sync is not None:
+            lo, hi = sync.share(n_rows)
             idx = idx[lo:hi]
         yield source.take(idx), n_rows
 
 
-def _in_batch(parallel, n_rows):
-    return contextlib.nullcontext() if parallel is None else global_batch(parallel, n_rows)
-
-
 @torch.no_grad()
-def evaluate_elbo(model, source, noises, values, batch_size, parallel=None):
-    """Mean ELBO per sample of a device-resident source (deterministic); in a
-    data-parallel fit each rank scores a share of the rows."""
+def evaluate_elbo(model, source, noises, values, batch_size, sync=None):
+    """Mean ELBO per sample of a source (deterministic; with ``sync`` each
+    process scores its share of the rows, combined over all processes)."""
     model.eval()
     n = source.n_samples
-    lo, hi = (0, n) if parallel is None else parallel.share(n)
+    lo, hi = (0, n) if sync is None else sync.share(n)
     total = torch.zeros((), device=model.device)
     for start in range(lo, hi, batch_size):
         idx = torch.arange(start, min(hi, start + batch_size), device=source.index_device)
         total += model.elbo(source.take(idx), noises, values).sum()
-    if parallel is not None:
-        parallel.sum(total)
+    if sync is not None:
+        total, n = sync.statistics(total, n)
     return total.item() / n
 
 
@@ -231,7 +260,7 @@ def fit_model(
     validation=None,
     callbacks=(),
     first_epoch=1,
-    parallel=None,
+    sync=None,
 ):
     """Train for up to ``n_epochs`` epochs; return ``(history, step)``.
 
@@ -239,30 +268,25 @@ def fit_model(
     callbacks, ``loss`` (training -ELBO per sample, at the weights in force
     during the epoch), its parts, mean active units, ``validation_score``
     (ELBO per sample) with a :class:`Validation`, and ``time``. A callback
-    stops training by returning True from ``on_epoch_end``.
+    stops training by returning True from ``on_epoch_end``. ``source`` is a
+    data source (see the module docstring); ``sync``, a :class:`Sync`, makes
+    this one process of a data-parallel training.
 
     A non-finite loss or gradient raises :class:`~.guard.NonFiniteLossError`
     with the last good weights restored (see ``config.check_every``); a
     ``KeyboardInterrupt`` stops after the current step and raises
     :class:`~.guard.TrainingInterrupted`. Both carry ``history`` and ``step``.
-
-    ``parallel`` (a :class:`~.distributed.DataParallel`) trains one model on
-    every rank of a process group, equal to the one-process fit with the same
-    ``config.batch_size`` (the global batch).
     """
-    if config.amp_dtype not in (None, torch.bfloat16):
-        raise ValueError(f"amp_dtype must be None or torch.bfloat16, got {config.amp_dtype!r}.")
-    objective = torch.compile(model.objective) if config.compile_objective else model.objective
     history = []
     guard = StepGuard(
         model, optimizer, max_grad_norm=config.max_grad_norm, check_every=config.check_every
     )
-    context = TrainContext(model, optimizer, schedule, generator, step, parallel=parallel)
+    context = TrainContext(model, optimizer, schedule, generator, step, sync=sync)
     epochs = range(first_epoch, first_epoch + n_epochs)
     try:
         with guard.deferred_sigint():
             for epoch in epochs:
-                record = _epoch(context, source, guard, objective, config, validation, callbacks)
+                record = _epoch(context, source, guard, config, validation, callbacks, sync)
                 history.append({"epoch": epoch, **record})
                 if any([c.on_epoch_end(history[-1], context) for c in callbacks]):
                     break
@@ -285,7 +309,7 @@ def fit_model(
     return history, context.step
 
 
-def _epoch(context, source, guard, objective, config, validation, callbacks):
+def _epoch(context, source, guard, config, validation, callbacks, sync):
     """One epoch of :func:`fit_model`: steps, callbacks' changes, statistics."""
     start_time = time.perf_counter()
     for callback in callbacks:
@@ -299,19 +323,18 @@ def _epoch(context, source, guard, objective, config, validation, callbacks):
         step=context.step,
         generator=context.generator,
         guard=guard,
-        objective=objective,
-        amp_dtype=config.amp_dtype,
         unit_counts=context.unit_counts,
-        parallel=context.parallel,
+        sync=sync,
     )
-    if context.parallel is not None:
-        context.parallel.sum(sums)
     guard.check()
     context.step += n_steps
     record = {}
     for callback in callbacks:
         record.update(callback.on_steps_end(context) or {})
-    record.update(zip(STAT_NAMES, (sums / source.n_samples).tolist()))
+    n_samples = source.n_samples
+    if sync is not None:
+        sums, n_samples = sync.statistics(sums, n_samples)
+    record.update(zip(STAT_NAMES, (sums / n_samples).tolist()))
     record["loss"] = record["reconstruction"] + record["kl"]
     if validation is not None:
         record["validation_score"] = evaluate_elbo(
@@ -320,7 +343,7 @@ def _epoch(context, source, guard, objective, config, validation, callbacks):
             validation.noises,
             context.schedule.final(),
             4 * config.batch_size,
-            context.parallel,
+            sync,
         )
     record["time"] = time.perf_counter() - start_time
     return record
