@@ -32,10 +32,31 @@ likelihood : {"auto", "bernoulli", "gaussian", "poisson"}, default="auto"
     Bernoulli when X lies in [0, 1] and Gaussian otherwise (never Poisson);
     the choice is stored in ``likelihood_``.
 """,
+    "network": """\
+network : {"mlp", "conv"}, default="mlp"
+    The network family of the encoder and decoder. ``"mlp"``: dense ReLU
+    layers of ``hidden_layer_sizes``. ``"conv"``, for images: stride-2 3x3
+    convolutions of ``conv_channels`` over images of ``image_shape`` (each
+    halves the resolution), then the dense layers of ``hidden_layer_sizes``;
+    the decoder mirrors them with transposed convolutions.
+""",
+    "image_shape": """\
+image_shape : tuple of int, default=None
+    ``(height, width)`` or ``(height, width, channels)`` of the images whose
+    flattened rows (``images.reshape(n, -1)``, channels last) are the
+    features; used by ``network="conv"`` only. None: square images of one
+    channel.
+""",
+    "conv_channels": """\
+conv_channels : tuple of int, default=(16, 32)
+    Output channels of the encoder's convolutions, one stride-2 convolution
+    each; used by ``network="conv"`` only.
+""",
     "hidden_layer_sizes": """\
 hidden_layer_sizes : tuple of int, default=(400,)
     Hidden ReLU layers of the encoder; the decoder mirrors them. ``()``
-    gives a linear encoder and decoder.
+    gives a linear encoder and decoder (after the convolutions of
+    ``network="conv"``).
 """,
     "max_iter": f"""\
 max_iter : int or "auto", default="auto"

@@ -20,6 +20,12 @@ class VAETransformer(_BaseVAE):
 
     {{likelihood}}
 
+    {{network}}
+
+    {{image_shape}}
+
+    {{conv_channels}}
+
     {{hidden_layer_sizes}}
 
     {{max_iter}}
@@ -125,6 +131,9 @@ class VAETransformer(_BaseVAE):
         n_components=32,
         *,
         likelihood="auto",
+        network="mlp",
+        image_shape=None,
+        conv_channels=(16, 32),
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
@@ -144,6 +153,9 @@ class VAETransformer(_BaseVAE):
     ):
         self.n_components = n_components
         self.likelihood = likelihood
+        self.network = network
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_iter = max_iter
         self.batch_size = batch_size

@@ -65,6 +65,12 @@ class VariationalSparseCoder(_BaseVAE):
 
     {{likelihood}}
 
+    {{network}}
+
+    {{image_shape}}
+
+    {{conv_channels}}
+
     {{hidden_layer_sizes}}
 
     {{max_iter}}
@@ -246,6 +252,9 @@ class VariationalSparseCoder(_BaseVAE):
         prior="aggregate",
         slab_kl_weight=0.1,
         likelihood="auto",
+        network="mlp",
+        image_shape=None,
+        conv_channels=(16, 32),
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
@@ -273,6 +282,9 @@ class VariationalSparseCoder(_BaseVAE):
         self.prior = prior
         self.slab_kl_weight = slab_kl_weight
         self.likelihood = likelihood
+        self.network = network
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_iter = max_iter
         self.batch_size = batch_size

@@ -193,8 +193,12 @@ class MLP(NetworkFamily):
         return (6 if backward else 2) * weights * batch_size
 
 
+# The conv family builds on the MLP's heads, so its module imports this one:
+# import it once the names it needs exist.
+from .conv import ConvNet  # noqa: E402
+
 #: Network families by name.
-NETWORKS = {"mlp": MLP}
+NETWORKS = {"mlp": MLP, "conv": ConvNet}
 
 
 def make_networks(kind, n_features, n_components, n_heads, generator, **options):
