@@ -100,14 +100,16 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         resume = resume and hasattr(self, "_run")
         if resume:
             _params.check_unchanged(self, spec)
-        X, (low, high) = self._validate_fit_data(X, reset=not resume)
+        sync = self._data_parallel()
+        X, (low, high) = self._validate_fit_data(X, reset=not resume, sync=sync)
+        if sync is not None:
+            sync.check_same(list(X.shape), "numbers of samples and features")
         if hold_out and isinstance(X, _chunked.ChunkedRows):
             raise ValueError(
                 "early_stopping=True needs a validation split of X in memory; with "
                 "out-of-core X, fit with early_stopping=False and score a held-out "
                 "set yourself (see docs/out_of_core.md)."
             )
-        sync = self._data_parallel(X)
         if not resume:
             self._start(X, spec, low, high, sync)
         if n_epochs is None:
@@ -137,11 +139,11 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         family = NETWORKS[name]
         return name, family(**{option: getattr(self, option) for option in family.parameters})
 
-    def _validate_fit_data(self, X, reset):
+    def _validate_fit_data(self, X, reset, sync=None):
         """Validated ``X`` (out-of-core input: read whole when small, else
         checked in one streaming pass) and its value range."""
         if _chunked.is_out_of_core(X):
-            X = _chunked.fit_rows(self, X, reset=reset)
+            X = _chunked.fit_rows(self, X, reset=reset, sync=sync)
         else:
             X = validated(self, X, reset=reset)
         value_range = data_range(X)
@@ -151,14 +153,11 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             check_support(X, likelihood, value_range)
         return X, value_range
 
-    def _data_parallel(self, X):
+    def _data_parallel(self):
         """The :class:`~skvsc._core.distributed.DataParallel` of this fit under a
         torch.distributed launcher (``distributed="auto"``), else None."""
         device = getattr(self, "device_", None) or resolve_device(self.device)
-        sync = data_parallel(self.distributed, device)
-        if sync is not None:
-            sync.check_same(list(X.shape), "numbers of samples and features")
-        return sync
+        return data_parallel(self.distributed, device)
 
     def _start(self, X, spec, low, high, sync=None):
         """Resolve the device and the likelihood, start a run, and reset the

@@ -12,6 +12,7 @@ block where the data live.
 """
 
 import numpy as np
+import torch
 
 from ._data_checks import validated
 
@@ -63,12 +64,13 @@ def materialize(X):
     return out if out is not None else np.asarray(_read(X, 0, 0))
 
 
-def fit_rows(estimator, X, *, reset):
+def fit_rows(estimator, X, *, reset, sync=None):
     """Validated training data: ``X`` read whole when it is small, else a
-    :class:`ChunkedRows` after one streaming pass of checks and statistics."""
+    :class:`ChunkedRows` after one streaming pass of checks and statistics
+    (in a data-parallel fit, ``sync``, each rank checks a part of the rows)."""
     if 4 * X.shape[0] * X.shape[1] <= IN_MEMORY_BYTES:
         return validated(estimator, materialize(X), reset=reset)
-    return ChunkedRows(estimator, X, reset=reset)
+    return ChunkedRows(estimator, X, reset=reset, sync=sync)
 
 
 class ChunkedRows:
@@ -82,7 +84,7 @@ class ChunkedRows:
 
     ndim = 2
 
-    def __init__(self, estimator, X, *, reset):
+    def __init__(self, estimator, X, *, reset, sync=None):
         self.X, self.estimator = X, estimator
         self.shape = tuple(X.shape)
         chunks = getattr(X, "chunks", None)
@@ -91,31 +93,61 @@ class ChunkedRows:
         else:
             self.block_rows = _rows_per(X, BLOCK_BYTES)
         self.buffer_rows = max(self.block_rows, _rows_per(X, SHUFFLE_BUFFER_BYTES))
-        self._check_and_summarize(reset)
-
-    def _check_and_summarize(self, reset):
-        n, low, high, mean, m2 = 0, np.inf, -np.inf, None, None
-        step = _rows_per(self.X, PASS_BYTES)
-        for start in range(0, self.shape[0], step):
-            chunk = validated(self.estimator, _read(self.X, start, start + step), reset=reset)
-            reset = False  # the first chunk fixes n_features_in_, the others are checked
-            self.dtype = chunk.dtype
-            low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
-            # Chan et al.'s merge of the chunk's mean and sum of squares into the totals.
-            k = len(chunk)
-            c_mean = chunk.mean(axis=0, dtype=np.float64)
-            c_m2 = ((chunk - c_mean) ** 2).sum(axis=0, dtype=np.float64)
-            if mean is None:
-                mean, m2 = c_mean, c_m2
-            else:
-                delta = c_mean - mean
-                mean = mean + delta * k / (n + k)
-                m2 = m2 + c_m2 + delta**2 * n * k / (n + k)
-            n += k
+        # The first row fixes n_features_in_ (and the dtype); every chunk is checked.
+        self.dtype = validated(estimator, _read(X, 0, 1), reset=reset).dtype
+        if sync is None:
+            n, low, high, mean, m2 = self._check_and_summarize(0, self.shape[0])
+        else:
+            n, low, high, mean, m2 = self._check_part(sync)
         self.value_range = (low, high)
         scale = np.sqrt(m2 / n)
         scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
         self.column_stats = (mean, scale)
+
+    def _check_and_summarize(self, begin, end):
+        """Check rows ``[begin, end)`` chunk by chunk: ``(n, low, high, mean, m2)``."""
+        summary = (0, np.inf, -np.inf, None, None)
+        step = _rows_per(self.X, PASS_BYTES)
+        for start in range(begin, end, step):
+            chunk = _read(self.X, start, min(end, start + step))
+            chunk = validated(self.estimator, chunk, reset=False)
+            c_mean = chunk.mean(axis=0, dtype=np.float64)
+            c_m2 = ((chunk - c_mean) ** 2).sum(axis=0, dtype=np.float64)
+            part = (len(chunk), float(chunk.min()), float(chunk.max()), c_mean, c_m2)
+            summary = _merge(summary, part)
+        return summary
+
+    def _check_part(self, sync):
+        """Each rank checks its share of the rows; the summaries are merged in
+        rank order on every rank. A rank that finds bad data raises its error;
+        the others raise a ValueError that points to it."""
+        lo, hi = sync.share(self.shape[0])
+        d = self.shape[1]
+        error = None
+        try:
+            summary, failed = self._check_and_summarize(lo, hi), 0.0
+        except ValueError as exc:
+            summary, failed, error = None, 1.0, exc
+        row = np.zeros(3 + 2 * d + 1)
+        if summary is not None and summary[0]:
+            n, low, high, mean, m2 = summary
+            row[:3], row[3 : 3 + d], row[3 + d : 3 + 2 * d] = (n, low, high), mean, m2
+        row[-1] = failed
+        mine = torch.from_numpy(row).to(sync.device)
+        rows = sync.gather(mine)
+        if failed:
+            raise error
+        if any(float(r[-1]) for r in rows):
+            raise ValueError(
+                "Another rank found invalid values in its part of X (see its error); "
+                "every rank must pass the same, valid data."
+            )
+        total = (0, np.inf, -np.inf, None, None)
+        for r in rows:
+            r = r.cpu().numpy()
+            if r[0]:
+                total = _merge(total, (int(r[0]), r[1], r[2], r[3 : 3 + d], r[3 + d : 3 + 2 * d]))
+        return total
 
     def __len__(self):
         return self.shape[0]
@@ -137,6 +169,18 @@ def check_columns(estimator, X, n_expected):
             f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
             f"{n_expected} features as input."
         )
+
+
+def _merge(a, b):
+    """Chan et al.'s merge of two summaries ``(n, low, high, mean, m2)`` of rows
+    (``m2``: the per-feature sum of squared deviations from ``mean``)."""
+    if a[0] == 0:
+        return b
+    n, k = a[0], b[0]
+    delta = b[3] - a[3]
+    mean = a[3] + delta * k / (n + k)
+    m2 = a[4] + b[4] + delta**2 * n * k / (n + k)
+    return n + k, min(a[1], b[1]), max(a[2], b[2]), mean, m2
 
 
 def map_rows(X, fn, n_out):

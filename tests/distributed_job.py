@@ -6,7 +6,8 @@ with ``fit(X)``; every rank writes its results to ``OUT_DIR/rank{r}.npz``.
 
 MODE: ``same`` (every rank passes the same data), ``different`` (rank r
 passes its own data), ``kill`` (rank 1 dies during the fit), ``nan`` (rank
-1's loss is NaN at the third step).
+1's loss is NaN at the third step), ``memmap`` and ``memmap_bad`` (every
+rank streams OUT_DIR/MODE.npy, written by the test).
 """
 
 import os
@@ -39,11 +40,31 @@ def data(rank=0):
     return X
 
 
+#: Sizes of skvsc._chunked that stream the digits in small blocks and buffers.
+STREAMING = dict(
+    IN_MEMORY_BYTES=0,
+    BLOCK_BYTES=50 * 64 * 4,
+    SHUFFLE_BUFFER_BYTES=300 * 64 * 4,
+    PASS_BYTES=100 * 64 * 4,
+)
+
+
+def stream():
+    from skvsc import _chunked
+
+    for name, value in STREAMING.items():
+        setattr(_chunked, name, value)
+
+
 def main(out_dir, mode):
     rank = int(os.environ["RANK"])
     torch.set_num_threads(1)
     X = data(rank if mode == "different" else 0)
     est = VariationalSparseCoder(**PARAMS)
+    if mode.startswith("memmap"):  # the same file on every rank, streamed in blocks
+        X = np.load(os.path.join(out_dir, f"{mode}.npy"), mmap_mode="r")
+        stream()
+        est.set_params(likelihood="gaussian")
     original = torch.distributed.all_reduce
     calls = []
     if mode == "kill" and rank == 1:
@@ -80,6 +101,8 @@ def main(out_dir, mode):
         activation_rates=est.activation_rates_,
         weights=torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy(),
         time=elapsed,
+        shift=est.module_.likelihood.state_dict().get("shift", torch.zeros(0)).numpy(),
+        scale=est.module_.likelihood.state_dict().get("scale", torch.zeros(0)).numpy(),
     )
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from skvsc import VariationalSparseCoder
+from skvsc import VariationalSparseCoder, _chunked
 from skvsc._core.distributed import DataParallel, RankFailure, data_parallel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from distributed_job import PARAMS, data
+from distributed_job import PARAMS, STREAMING, data
 
 JOB = Path(__file__).parent / "distributed_job.py"
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,6 +102,34 @@ def test_a_dead_rank_ends_the_job_with_an_error(tmp_path):
     assert ranks[1] is None
     if ranks[0] is not None:
         assert "collective failed" in str(ranks[0]["error"])
+
+
+def test_streamed_memmap_two_ranks(tmp_path, monkeypatch):
+    # Each rank checks half of the rows and reads its own part of every epoch;
+    # the merged statistics are the one-process ones, the model is one.
+    X = data(0).astype(np.float32)
+    np.save(tmp_path / "memmap.npy", X)
+    result, _, ranks = run_job(tmp_path, "memmap")
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(ranks[0]["weights"], ranks[1]["weights"])
+    for name, value in STREAMING.items():
+        monkeypatch.setattr(_chunked, name, value)
+    memmap = np.load(tmp_path / "memmap.npy", mmap_mode="r")
+    alone = VariationalSparseCoder(**{**PARAMS, "likelihood": "gaussian"}).fit(memmap)
+    state = alone.module_.likelihood.state_dict()
+    shift, scale = state["shift"].numpy(), state["scale"].numpy()
+    np.testing.assert_allclose(ranks[0]["shift"], shift, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ranks[0]["scale"], scale, rtol=1e-6)
+
+
+def test_bad_data_in_one_rank_part_stops_both(tmp_path):
+    X = data(0).astype(np.float32)
+    X[-1, 0] = np.nan  # in rank 1's half
+    np.save(tmp_path / "memmap_bad.npy", X)
+    result, _, ranks = run_job(tmp_path, "memmap_bad")
+    assert result.returncode != 0
+    assert "Another rank found invalid values" in str(ranks[0]["error"])
+    assert "Input X contains NaN" in str(ranks[1]["error"])
 
 
 def test_outside_a_launcher_nothing_is_distributed(monkeypatch):

@@ -110,6 +110,12 @@ class DataParallel:
         self._collective(dist.all_reduce, tensor)
         return tensor
 
+    def gather(self, tensor):
+        """Every rank's ``tensor`` (same shape), in rank order."""
+        out = [torch.empty_like(tensor) for _ in range(self.world_size)]
+        self._collective(dist.all_gather, out, tensor)
+        return out
+
     def broadcast(self, tensor, src=0):
         self._collective(dist.broadcast, tensor, src)
         return tensor
