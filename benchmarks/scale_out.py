@@ -194,15 +194,20 @@ def ranks(args):
 
 
 def rank_fit(args):
-    """(subprocess, maybe under torchrun) One fit; rank 0 prints its epoch times."""
+    """(subprocess, maybe under torchrun) One fit; each rank prints its times."""
     import torch
 
     torch.set_num_threads(1)
     X = np.load(args.path)
+    cpu = time.process_time()
     est = estimator(args).fit(X)
-    if int(os.environ.get("RANK", "0")) == 0:
-        times = [round(h["time"], 2) for h in est.history_]
-        print(json.dumps({"epoch_s": times, "loss": round(est.loss_curve_[-1], 3)}), flush=True)
+    result = {
+        "rank": int(os.environ.get("RANK", "0")),
+        "epoch_s": [round(h["time"], 2) for h in est.history_],
+        "fit_cpu_s": round(time.process_time() - cpu, 2),
+        "loss": round(est.loss_curve_[-1], 3),
+    }
+    print(json.dumps(result), flush=True)
 
 
 def main():
