@@ -11,6 +11,7 @@ stdout.
     python benchmarks/scale_out.py sources --seeds 0 1 2   # MNIST: memory / memmap / dask
     python benchmarks/scale_out.py big --gigabytes 2.5     # a 2.5 GB float32 memmap, one epoch
     python benchmarks/scale_out.py ranks --n-rows 20000    # 1 process vs 2 ranks x 1 thread
+    python benchmarks/scale_out.py read --gigabytes 1      # the training source's read rate
 
 MNIST comes from ``--data-dir``, ``$SKVSC_DATA`` or skvsc's data home.
 Linux only (reads /proc).
@@ -210,9 +211,41 @@ def rank_fit(args):
     print(json.dumps(result), flush=True)
 
 
+def read(args):
+    """Read rate of the training source alone: one epoch of batches from a
+    memmap of ``--gigabytes`` (no model), twice (the second from the page cache)."""
+    import torch
+
+    from skvsc import VariationalSparseCoder, _chunked
+    from skvsc._core.data import make_source
+
+    n_features = 784
+    n_rows = int(args.gigabytes * 1e9 / (4 * n_features))
+    with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
+        path = os.path.join(tmp, "read.npy")
+        X = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_rows, n_features))
+        for start in range(0, n_rows, 50_000):
+            X[start : start + 50_000] = 0.5
+        X.flush()
+        del X
+        X = np.load(path, mmap_mode="r")
+        rows = _chunked.fit_rows(VariationalSparseCoder(), X, reset=True)
+        source = make_source(rows, "cpu")
+        for repeat in range(2):
+            generator = torch.Generator().manual_seed(repeat)
+            start, cpu = time.perf_counter(), time.process_time()
+            n = sum(len(b) for b, _ in source.epoch_batches(128, generator))
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            result = {"mode": "read", "repeat": repeat, "rows": n, "wall_s": round(wall, 2)}
+            gigabytes = n * 4 * n_features / 1e9
+            result.update(cpu_s=round(cpu, 2), gb_per_cpu_s=round(gigabytes / cpu, 2))
+            result["gb_per_wall_s"] = round(gigabytes / wall, 2)
+            print(json.dumps(result), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["sources", "big", "ranks", "one", "rank-fit"])
+    parser.add_argument("mode", choices=["sources", "big", "ranks", "read", "one", "rank-fit"])
     parser.add_argument("source", nargs="?", help="(one) memory, memmap or dask")
     parser.add_argument("path", nargs="?", help="(one, rank-fit) the .npy file")
     parser.add_argument("--data-dir", default=None)
@@ -234,9 +267,9 @@ def main():
     args = parser.parse_args()
     if args.mode == "rank-fit":  # positional: the path comes first here
         args.path = args.source
-    {"sources": sources, "big": big, "ranks": ranks, "one": one_fit, "rank-fit": rank_fit}[
-        args.mode
-    ](args)
+    modes = {"sources": sources, "big": big, "ranks": ranks, "read": read}
+    modes.update({"one": one_fit, "rank-fit": rank_fit})
+    modes[args.mode](args)
 
 
 if __name__ == "__main__":
