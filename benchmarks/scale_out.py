@@ -20,6 +20,7 @@ Linux only (reads /proc).
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -127,7 +128,8 @@ def child(args, *argv, launcher=()):
     out = subprocess.run(command, env=env, capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    # Ranks print at once: their lines may interleave, so read the objects, not lines.
+    return [json.loads(m) for m in re.findall(r"\{[^{}]*\}", out.stdout)]
 
 
 def common(args):
@@ -219,6 +221,7 @@ def read(args):
     from skvsc import VariationalSparseCoder, _chunked
     from skvsc._core.data import make_source
 
+    torch.set_num_threads(1)
     n_features = 784
     n_rows = int(args.gigabytes * 1e9 / (4 * n_features))
     with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:

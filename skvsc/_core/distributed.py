@@ -207,6 +207,18 @@ def batch_mean(x):
     return _SumOverRanks.apply(x.sum(dim=0), parallel) / n_rows
 
 
+def batch_means(*xs):
+    """``x.mean(dim=0)`` of each 2-d ``x`` over the global batch, with one
+    all-reduce for all of them (differentiable)."""
+    batch = _BATCH.get()
+    if batch is None:
+        return tuple(x.mean(dim=0) for x in xs)
+    parallel, n_rows, _ = batch
+    sums = torch.cat([x.sum(dim=0) for x in xs])
+    means = _SumOverRanks.apply(sums, parallel) / n_rows
+    return torch.split(means, [x.shape[1] for x in xs])
+
+
 def batch_noise(draw, shape, generator):
     """``draw(shape, generator)`` for this rank's rows of the global batch: the
     whole batch's noise is drawn on every rank (keeping the generators equal)

@@ -93,7 +93,7 @@ def aggregate_activity(gamma):
     return soft + (hard - soft).detach()
 
 
-def aggregate_spike_kl(gamma, alpha, spikes=None, soft=None):
+def aggregate_spike_kl(gamma, alpha, spikes=None, soft=None, rate=None):
     """Aggregate activity prior: ``KL(Bernoulli(r_j) || Bernoulli(alpha))`` per unit.
 
     ``r_j`` is :func:`aggregate_activity`, with its value clamped to
@@ -109,13 +109,14 @@ def aggregate_spike_kl(gamma, alpha, spikes=None, soft=None):
     information the spike of unit j carries about the sample (the "fee" of
     every activation). This term keeps the second part only, with the rate of
     the exact-sparse code: ``alpha`` becomes the target fraction of active
-    units instead of a per-activation fee. ``spikes`` and ``soft`` (the batch
-    mean of ``gamma``) save computing them again. Returns shape ``(J,)``.
+    units instead of a per-activation fee. ``spikes``, ``soft`` (the batch
+    mean of ``gamma``) and ``rate`` (the batch mean of ``spikes``, unclamped)
+    save computing them again. Returns shape ``(J,)``.
     """
     if spikes is None:
         spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
     floor = 0.5 / batch_rows(gamma)
-    rate = batch_mean(spikes).clamp(floor, 1.0 - floor)
+    rate = (batch_mean(spikes) if rate is None else rate).clamp(floor, 1.0 - floor)
     return rate_kl(batch_mean(gamma) if soft is None else soft, rate, alpha)
 
 

@@ -59,6 +59,7 @@ class StreamSource:
         self.block_rows = max(1, int(block_rows))
         self.buffer_rows = max(self.block_rows, int(buffer_rows))
         self.index_device = torch.device("cpu")
+        self._slots = [None, None]
 
     def take(self, idx):
         """Rows ``idx`` (sorted reads; for the validation ELBO of small index sets)."""
@@ -73,8 +74,14 @@ class StreamSource:
     def _np_dtype(self):
         return torch.empty((), dtype=self.dtype).numpy().dtype
 
-    def _read(self, ranges):
-        out = np.empty((sum(b - a for a, b in ranges), self.n_features), dtype=self._np_dtype)
+    def _read(self, ranges, slot):
+        """The rows of ``ranges`` read into buffer ``slot`` (0 or 1, alternately:
+        one trains while the other is read; reused across buffers and epochs
+        rather than allocated and faulted in anew)."""
+        n_rows = sum(b - a for a, b in ranges)
+        if self._slots[slot] is None or len(self._slots[slot]) < n_rows:
+            self._slots[slot] = np.empty((n_rows, self.n_features), dtype=self._np_dtype)
+        out = self._slots[slot][:n_rows]
         position = 0
         for a, b in ranges:
             self.rows.read_into(out[position : position + b - a], a, b)
@@ -100,7 +107,7 @@ class StreamSource:
         ]
         shuffles = torch.Generator().manual_seed(seed + 1 + rank)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pending = [pool.submit(self._read, r) for r in buffers[:1]]
+            pending = [pool.submit(self._read, r, 0) for r in buffers[:1]]
             next_buffer = 1
             current, perm, position = None, None, 0
             for n_rows in sizes:
@@ -112,7 +119,8 @@ class StreamSource:
                         perm = torch.randperm(len(current), generator=shuffles)
                         position = 0
                         if next_buffer < len(buffers):  # read ahead while this one trains
-                            pending.append(pool.submit(self._read, buffers[next_buffer]))
+                            slot = next_buffer % 2
+                            pending.append(pool.submit(self._read, buffers[next_buffer], slot))
                             next_buffer += 1
                     k = min(need, len(perm) - position)
                     pieces.append(current.index_select(0, perm[position : position + k]))
