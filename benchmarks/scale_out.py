@@ -12,6 +12,7 @@ stdout.
     python benchmarks/scale_out.py big --gigabytes 2.5     # a 2.5 GB float32 memmap, one epoch
     python benchmarks/scale_out.py ranks --n-rows 20000    # 1 process vs 2 ranks x 1 thread
     python benchmarks/scale_out.py read --gigabytes 1      # the training source's read rate
+    torchrun --standalone --nproc-per-node 2 benchmarks/scale_out.py allreduce --repeats 200
 
 MNIST comes from ``--data-dir``, ``$SKVSC_DATA`` or skvsc's data home.
 Linux only (reads /proc).
@@ -246,9 +247,35 @@ def read(args):
             print(json.dumps(result), flush=True)
 
 
+def allreduce(args):
+    """(under torchrun) Time of one gloo all-reduce of the default model's gradient
+    (937,337 floats: 3.75 MB) and of the aggregate prior's batch means (400 floats)."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    for n in (937_337, 400):
+        tensor = torch.ones(n)
+        for _ in range(5):
+            dist.all_reduce(tensor)
+        dist.barrier()
+        start, cpu = time.perf_counter(), time.process_time()
+        for _ in range(args.repeats):
+            dist.all_reduce(tensor)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        result = {"mode": "allreduce", "rank": dist.get_rank(), "floats": n}
+        result.update(ms_wall=round(1e3 * wall / args.repeats, 3))
+        result.update(ms_cpu=round(1e3 * cpu / args.repeats, 3))
+        print(json.dumps(result), flush=True)
+    dist.destroy_process_group()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["sources", "big", "ranks", "read", "one", "rank-fit"])
+    parser.add_argument(
+        "mode", choices=["sources", "big", "ranks", "read", "allreduce", "one", "rank-fit"]
+    )
     parser.add_argument("source", nargs="?", help="(one) memory, memmap or dask")
     parser.add_argument("path", nargs="?", help="(one, rank-fit) the .npy file")
     parser.add_argument("--data-dir", default=None)
@@ -270,7 +297,7 @@ def main():
     args = parser.parse_args()
     if args.mode == "rank-fit":  # positional: the path comes first here
         args.path = args.source
-    modes = {"sources": sources, "big": big, "ranks": ranks, "read": read}
+    modes = {"sources": sources, "big": big, "ranks": ranks, "read": read, "allreduce": allreduce}
     modes.update({"one": one_fit, "rank-fit": rank_fit})
     modes[args.mode](args)
 
