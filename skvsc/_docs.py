@@ -106,7 +106,8 @@ warm_start : bool, default=False
     Continue training the fitted model on a new call to :meth:`fit` (for
     ``max_iter`` more epochs) instead of starting from scratch. The
     parameters of the model and its schedule are fixed when it is
-    initialised: changing ``n_components``, ``hidden_layer_sizes``,
+    initialised: changing ``n_components``, the networks (``network``,
+    ``hidden_layer_sizes``, ``image_shape``, ``conv_channels``),
     ``likelihood``, ``kl_warmup``, ``device`` or, for
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
     ``slab_kl_weight``, ``usage``) and the schedule (``sharpness``, ``usage_weight``,
@@ -115,7 +116,9 @@ warm_start : bool, default=False
     (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
     ``tol``, ``n_iter_no_change``, ``early_stopping``,
     ``validation_fraction``, ``n_threads``, ``verbose``) take effect on the
-    next call; ``random_state`` only seeds a new model.
+    next call, as does ``transform_n_nonzero_coefs`` of
+    :class:`~skvsc.VariationalSparseCoder` (read by :meth:`transform` only);
+    ``random_state`` only seeds a new model.
 """,
     "kl_warmup": """\
 kl_warmup : float, default={default}
@@ -133,12 +136,13 @@ n_threads : int, default=None
     Torch intra-op threads used while fitting and encoding. ``None`` picks
     them at each call: the CPUs this process may use, never more than
     torch's current setting (which follows ``OMP_NUM_THREADS`` and the
-    limits set by joblib and Dask workers and by threadpoolctl), only the
-    CPUs that other processes leave free, and one thread for networks and
-    batches too small to share. This avoids the large slowdowns of
-    oversubscription on a machine shared with other busy processes (see
-    ``docs/performance.md``). An int sets the count. torch's setting is
-    restored afterwards either way.
+    limits set by joblib and Dask workers and by threadpoolctl), and one
+    thread for networks and batches too small to share. Fitting also uses
+    only the CPUs that other processes leave free, which avoids the large
+    slowdowns of oversubscription on a busy machine (see
+    ``docs/performance.md``); encoding and scoring do not, so that their
+    results do not change with what else runs. An int sets the count.
+    torch's setting is restored afterwards either way.
 """,
     "distributed": """\
 distributed : {"auto", False}, default="auto"

@@ -120,7 +120,11 @@ class InferenceMixin(TransformerMixin):
             check_is_fitted(self)
             _chunked.check_columns(self, X, self.n_features_in_)
             return _chunked.map_rows(X, self.transform, self._n_features_out)
-        return map_module(self, "code", self._validate_input(X))
+        return map_module(self, "code", self._validate_input(X), *self._code_options())
+
+    def _code_options(self):
+        """Extra arguments of the module's ``code`` (none by default)."""
+        return ()
 
     def inverse_transform(self, X):
         """Decode latent codes into the data space (the mean of p(x | z)).

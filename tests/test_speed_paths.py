@@ -1,13 +1,13 @@
 """The fast paths through the estimators (issue: speed): fused Adam, threads.
-The core's paths (no copies of X, host-batched sources, autocast and compile
-switches, inference heads) are tested in tests/core/. No timings here:
-benchmarks/speed.py measures speed."""
+The core's paths (no copies of X, host-batched sources, inference heads) are
+tested in tests/core/. No timings here: the scripts in benchmarks/ measure speed."""
 
 import numpy as np
 import pytest
 import torch
 
 from skvsc import VariationalSparseCoder
+from skvsc._core.optim import _fused_kernel_exists
 
 RNG = np.random.default_rng(0)
 X32 = RNG.random((60, 12), dtype=np.float32)
@@ -17,6 +17,22 @@ def test_adam_is_fused_on_the_cpu():
     est = VariationalSparseCoder(n_components=3, hidden_layer_sizes=(8,), max_iter=1)
     est.set_params(device="cpu", random_state=0).fit(X32)
     assert est._run.optimizer.param_groups[0]["fused"] is True
+
+
+def test_a_fit_survives_a_broken_fused_adam_op(monkeypatch):
+    # A torch release that changes the private op costs speed, not the fit.
+    def broken(*args, **kwargs):
+        raise TypeError("_fused_adam_() got an unexpected keyword argument")
+
+    monkeypatch.setattr(torch, "_fused_adam_", broken)
+    _fused_kernel_exists.cache_clear()
+    try:
+        est = VariationalSparseCoder(n_components=3, hidden_layer_sizes=(8,), max_iter=2)
+        est.set_params(device="cpu", random_state=0).fit(X32)
+    finally:
+        _fused_kernel_exists.cache_clear()
+    assert est._run.optimizer.param_groups[0]["fused"] is False
+    assert np.isfinite(est.transform(X32)).all()
 
 
 def test_thread_setting_is_automatic_unless_asked(monkeypatch):

@@ -1,4 +1,5 @@
-"""Models saved by skvsc 0.1 (state format 1) load, transform and score identically.
+"""Models saved by skvsc 0.1 (state format 1) and in state format 2 load,
+transform, score and train on identically.
 
 The files in tests/data were written before the remodel into named parts
 (``make_v0_1_fixtures.py`` shows how) and must never be regenerated. The math
@@ -94,7 +95,7 @@ def test_training_continues_from_a_format_1_file(name, kind):
 
 
 @pytest.mark.parametrize("name", list(CLASSES))
-def test_a_migrated_model_round_trips_in_format_2_silently(name, tmp_path, recwarn):
+def test_a_migrated_model_round_trips_in_the_current_format_silently(name, tmp_path, recwarn):
     est = load(name, "joblib")
     loaded = pickle.loads(pickle.dumps(est))
     skvsc.save(est, tmp_path / "m.skvsc")
@@ -102,3 +103,27 @@ def test_a_migrated_model_round_trips_in_format_2_silently(name, tmp_path, recwa
     assert not [w for w in recwarn if issubclass(w.category, InconsistentVersionWarning)]
     for copy in (loaded, reloaded):
         np.testing.assert_array_equal(copy.transform(data(name)), EXPECTED[f"{name}_transform"])
+
+
+def _as_format_2(state):
+    """A state of the current format in the layout of format 2: the entries of
+    the run side by side in ``fitted``."""
+    fitted = dict(state["fitted"])
+    fitted.update(fitted.pop("run"))
+    return {**state, "_skvsc_state_format": 2, "fitted": fitted}
+
+
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_format_2_states_migrate_with_the_same_outputs_and_future(name):
+    est = load(name, "joblib")
+    Xn = data(name)
+    old = type(est).__new__(type(est))
+    with pytest.warns(InconsistentVersionWarning, match=r"state format 2\).*state format 3\)"):
+        old.__setstate__(_as_format_2(est.__getstate__()))
+    assert old.transform(Xn).tobytes() == est.transform(Xn).tobytes()
+    assert old.score_samples(Xn).tobytes() == est.score_samples(Xn).tobytes()
+    assert old._run.step == est._run.step
+    est.partial_fit(Xn)
+    old.partial_fit(Xn)  # the optimizer and the generator state came along
+    assert old.transform(Xn).tobytes() == est.transform(Xn).tobytes()
+    assert "run" in old.__getstate__()["fitted"]  # saved again in the current format

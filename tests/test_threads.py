@@ -186,3 +186,72 @@ def test_explicit_n_threads_overrides(monkeypatch):
     VariationalSparseCoder(
         n_components=4, hidden_layer_sizes=(8,), max_iter=1, random_state=0, n_threads=1
     ).fit(X).transform(X)
+
+
+def _inference_threads(monkeypatch):
+    """Threads seen by each inference call, recorded inside the thread block."""
+    import skvsc._inference
+
+    seen = []
+
+    def recording(*args, _map_batches=skvsc._inference.map_batches, **kwargs):
+        seen.append(torch.get_num_threads())
+        return _map_batches(*args, **kwargs)
+
+    monkeypatch.setattr(skvsc._inference, "map_batches", recording)
+    return seen
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    """Two intra-op threads allowed: the automatic count would read the load."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_device, "usable_cpus", lambda: 2)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _wide_model():
+    # One batch of 2,048 rows is ~270 MFLOPs: above the one-thread floor.
+    X = np.random.default_rng(1).random((2500, 64))
+    est = VariationalSparseCoder(
+        n_components=32, hidden_layer_sizes=(256,), max_iter=1, n_threads=1, random_state=0
+    )
+    return est.fit(X[:200]).set_params(n_threads=None), X
+
+
+def test_inference_threads_do_not_read_the_load(monkeypatch, two_threads):
+    def fail():
+        raise AssertionError("inference read the load of other processes")
+
+    est, X = _wide_model()
+    seen = _inference_threads(monkeypatch)
+    monkeypatch.setattr(_device, "busy_cpus", fail)
+    est.transform(X)
+    est.score_samples(X)
+    est.inverse_transform(np.zeros((2500, 32)))
+    est.sparsity_report(X)
+    assert seen == [2, 2, 2]  # a count from the work and the CPUs only
+
+
+def test_transform_is_bit_identical_beside_a_busy_neighbour(monkeypatch, two_threads):
+    import subprocess
+    import sys
+    import time
+
+    est, X = _wide_model()
+    seen = _inference_threads(monkeypatch)
+    quiet = est.transform(X)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # running: /proc/loadavg counts it now
+        monkeypatch.setattr(_device, "_load_cache", {"time": -np.inf, "busy": None})
+        busy = est.transform(X)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert quiet.tobytes() == busy.tobytes()
+    assert seen[0] == seen[1] == 2
