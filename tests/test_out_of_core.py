@@ -163,3 +163,22 @@ def test_dask_ml_wrappers():
     Z = post.transform(X)
     assert isinstance(Z, da.Array)
     np.testing.assert_array_equal(Z.compute(), post.estimator.transform(X_DIGITS))
+
+
+@pytest.mark.parametrize("kind", ["h5py", "zarr"])
+def test_h5py_and_zarr_datasets_are_streamed(tmp_path, streaming, kind):
+    if kind == "h5py":
+        h5py = pytest.importorskip("h5py", reason="h5py is not installed")
+        f = h5py.File(tmp_path / "x.h5", "w")
+        X = f.create_dataset("X", data=X_DIGITS)
+    else:
+        zarr = pytest.importorskip("zarr", reason="zarr is not installed")
+        X = zarr.open_array(tmp_path / "x.zarr", mode="w", shape=X_DIGITS.shape, dtype="f4")
+        X[:] = X_DIGITS
+    assert _chunked.is_out_of_core(X)
+    est = VariationalSparseCoder(**PARAMS).fit(X)
+    again = VariationalSparseCoder(**PARAMS).fit(X)
+    assert est.loss_curve_ == again.loss_curve_
+    reference = VariationalSparseCoder(**PARAMS).fit(X_DIGITS)
+    np.testing.assert_allclose(est.loss_curve_[-1], reference.loss_curve_[-1], rtol=0.03)
+    np.testing.assert_array_equal(est.transform(X), est.transform(X_DIGITS))
