@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
+import skvsc
 from skvsc import VariationalSparseCoder
 from skvsc._core.vae import VAE
 
@@ -94,6 +95,8 @@ def main(out_dir, mode):
         sys.exit(1)
     elapsed = time.perf_counter() - start
     torch.distributed.all_reduce = original
+    # Every rank asks for its own file: only rank 0 writes.
+    skvsc.save(est, os.path.join(out_dir, f"model{rank}.skvsc"))
     np.savez(
         os.path.join(out_dir, f"rank{rank}.npz"),
         code=est.transform(data(0)),

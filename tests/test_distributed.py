@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+import skvsc
 from skvsc import VariationalSparseCoder, _chunked
 from skvsc._core.distributed import DataParallel, RankFailure, data_parallel
 
@@ -65,6 +66,11 @@ def weights(est):
 def test_two_ranks_train_the_one_process_model(tmp_path):
     result, _, ranks = run_job(tmp_path, "same")
     assert result.returncode == 0, result.stderr[-3000:]
+    # skvsc.save writes once, on rank 0 (the job asks every rank for its own file).
+    assert (tmp_path / "model0.skvsc").exists() and not (tmp_path / "model1.skvsc").exists()
+    np.testing.assert_array_equal(
+        skvsc.load(tmp_path / "model0.skvsc").transform(data(0)), ranks[0]["code"]
+    )
     reference = one_process_fit(data(0))
     for rank in ranks:
         np.testing.assert_array_equal(rank["weights"], ranks[0]["weights"])
