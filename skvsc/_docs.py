@@ -115,8 +115,8 @@ warm_start : bool, default=False
     :meth:`partial_fit`, raises a ValueError. The other parameters
     (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
     ``tol``, ``n_iter_no_change``, ``early_stopping``,
-    ``validation_fraction``, ``n_threads``, ``verbose``) take effect on the
-    next call, as does ``transform_n_nonzero_coefs`` of
+    ``validation_fraction``, ``n_threads``, ``distributed``, ``verbose``) take
+    effect on the next call, as does ``transform_n_nonzero_coefs`` of
     :class:`~skvsc.VariationalSparseCoder` (read by :meth:`transform` only);
     ``random_state`` only seeds a new model.
 """,
