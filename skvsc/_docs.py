@@ -118,8 +118,8 @@ warm_start : bool, default=False
     :meth:`partial_fit`, raises a ValueError. The other parameters
     (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
     ``tol``, ``n_iter_no_change``, ``early_stopping``,
-    ``validation_fraction``, ``n_threads``, ``verbose``) take effect on the
-    next call, as does ``transform_n_nonzero_coefs`` of
+    ``validation_fraction``, ``n_threads``, ``distributed``, ``verbose``) take
+    effect on the next call, as does ``transform_n_nonzero_coefs`` of
     :class:`~skvsc.VariationalSparseCoder` (read by :meth:`transform` only);
     ``random_state`` only seeds a new model.
 """,
@@ -146,6 +146,17 @@ n_threads : int, default=None
     ``docs/performance.md``); encoding and scoring do not, so that their
     results do not change with what else runs. An int sets the count.
     torch's setting is restored afterwards either way.
+""",
+    "distributed": """\
+distributed : {"auto", False}, default="auto"
+    Data-parallel training on ``torch.distributed``. With ``"auto"``, a fit
+    in a process of a torch.distributed job (started by ``torchrun``, or
+    with a process group already initialised) trains one model together
+    with the other processes: every process calls ``fit`` with the same
+    data, computes its share of each batch of ``batch_size`` rows (the
+    global batch), and all end with the same weights. Outside such a job it
+    does nothing. ``False`` always fits in this process alone. See
+    ``docs/multi_gpu.md``.
 """,
     "random_state": """\
 random_state : int, RandomState instance or None, default=None

@@ -107,6 +107,8 @@ def check_shared(est):
     if est.n_threads is not None:
         check_int("n_threads", est.n_threads, 1)
     check_int("verbose", int(est.verbose), 0)
+    if not (est.distributed == "auto" or est.distributed is False):
+        raise ValueError(f"distributed must be 'auto' or False, got {est.distributed!r}.")
     resolve_device(est.device)
 
 

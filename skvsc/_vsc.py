@@ -147,6 +147,8 @@ class VariationalSparseCoder(_BaseVAE):
 
     {{n_threads}}
 
+    {{distributed}}
+
     {{random_state}}
 
     {{verbose}}
@@ -290,6 +292,7 @@ class VariationalSparseCoder(_BaseVAE):
         revive=0.0,
         device="auto",
         n_threads=None,
+        distributed="auto",
         random_state=None,
         verbose=0,
     ):
@@ -320,6 +323,7 @@ class VariationalSparseCoder(_BaseVAE):
         self.revive = revive
         self.device = device
         self.n_threads = n_threads
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
 
