@@ -29,11 +29,12 @@ from ._core.schedule import Schedule
 from ._core.train import EarlyStopping, TrainConfig, Validation, fit_model
 from ._core.vae import ModelConfig, build_vae
 from ._data_checks import (
+    auto_likelihood,
     check_magnitude,
-    check_support,
     column_stats,
     data_range,
     looks_like_8bit_pixels,
+    onto_support,
     validated,
 )
 from ._device import matmul_flops, resolve_device, torch_threads
@@ -139,15 +140,15 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         value_range = data_range(X)
         check_magnitude(*value_range)
         likelihood = self.likelihood if reset else self.likelihood_
-        if likelihood != "auto":
-            check_support(X, likelihood, value_range)
-        return X, value_range
+        if likelihood == "auto":
+            likelihood = auto_likelihood(*value_range)
+        return onto_support(X, likelihood, value_range, strict=True), value_range
 
     def _initialize(self, X, family, low, high):
         """Resolve the likelihood and device, build the model and optimizer."""
         self.device_ = str(resolve_device(self.device))
         if self.likelihood == "auto":
-            self.likelihood_ = "bernoulli" if low >= 0.0 and high <= 1.0 else "gaussian"
+            self.likelihood_ = auto_likelihood(low, high)
             if self.likelihood_ == "gaussian" and looks_like_8bit_pixels(X, low, high):
                 warnings.warn(
                     f"X holds whole numbers in [{low:g}, {high:g}], like unscaled 8-bit pixels, "

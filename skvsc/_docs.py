@@ -22,7 +22,13 @@ likelihood : {"auto", "bernoulli", "gaussian", "poisson"}, default="auto"
     variance. ``"poisson"`` models counts (X >= 0; non-integer values are
     treated as counts); the encoder sees ``log(1 + X)``. ``"auto"`` picks
     Bernoulli when X lies in [0, 1] and Gaussian otherwise (never Poisson);
-    the choice is stored in ``likelihood_``.
+    the choice is stored in ``likelihood_``. Values within 1e-6 of the
+    support (float rounding, e.g. 1.0000000000000002 after a
+    ``MinMaxScaler``) count as inside it and are clipped onto it, so every
+    split of the same data gets the same choice. ``fit`` and ``score``
+    refuse data further outside; :meth:`transform` clips them onto the
+    support with a warning (new data scaled with a training split's
+    statistics).
 """,
     "hidden_layer_sizes": """\
 hidden_layer_sizes : tuple of int, default=(400,)

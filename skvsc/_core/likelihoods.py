@@ -10,8 +10,8 @@ variances) with this protocol:
 - ``mean(out)``: the mean of p(x | z) in the original units
   (``inverse_transform``);
 - ``check_range(low, high)``: raises a ``ValueError`` when data ranging over
-  ``[low, high]`` are outside the support (the estimators check every input
-  that way: fit, transform and score alike);
+  ``[low, high]`` are outside the support (the estimators refuse such data
+  in fit and score, and clip them onto ``support`` to encode them);
 - class attribute ``standardizes``: the constructor takes the per-feature
   ``shift`` and ``scale`` of the training data.
 
@@ -106,8 +106,9 @@ class BernoulliLikelihood(Likelihood):
     support = (0.0, 1.0)
     requirement = "in [0, 1]"
     remedy = (
-        "Scale the data first, e.g. with sklearn.preprocessing.MinMaxScaler, "
-        "or use likelihood='gaussian'."
+        "Scale the data to [0, 1] first (sklearn.preprocessing.MinMaxScaler; new data "
+        "scaled with the statistics of other data leave [0, 1] unless it has "
+        "clip=True), or use likelihood='gaussian'."
     )
 
     def log_prob(self, x, out):
