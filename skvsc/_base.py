@@ -40,6 +40,7 @@ from ._data_checks import (
 from ._device import matmul_flops, resolve_device, torch_threads
 from ._inference import InferenceMixin
 from ._progress import Progress
+from ._widths import resolve_n_components
 
 #: Steps between non-finite checks on a GPU (one host sync each; see StepGuard).
 _GPU_CHECK_EVERY = 32
@@ -163,7 +164,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         network, network_params = self._network()
         self._model_config = ModelConfig(
             n_features=X.shape[1],
-            n_components=self.n_components,
+            n_components=resolve_n_components(self.n_components, X.shape[1]),
             likelihood=self.likelihood_,
             latent=family.latent,
             latent_params=family.latent_params,
@@ -348,7 +349,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
     # -- scikit-learn plumbing and persistence -----------------------------------
     @property
     def _n_features_out(self):
-        return self.n_components if not hasattr(self, "module_") else self.module_.n_components
+        return self.module_.n_components
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

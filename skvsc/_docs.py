@@ -11,8 +11,11 @@ import re
 
 SHARED = {
     "n_components": """\
-n_components : int, default={default}
-    Number of latent units J, the width of the code.
+n_components : int or "auto", default={default}
+    Number of latent units J, the width of the code. ``"auto"`` is
+    ``min(200, 10 * n_features_in_)``: 200 units for inputs of 20 features
+    or more (images), and a code that follows the width of narrower inputs
+    (tables). The fitted width is ``module_.n_components``.
 """,
     "likelihood": """\
 likelihood : {"auto", "bernoulli", "gaussian", "poisson"}, default="auto"

@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 
 from ._core.likelihoods import LIKELIHOODS
 from ._device import resolve_device, same_device
+from ._widths import resolve_n_components
 
 
 def _is_int(value):
@@ -100,7 +101,10 @@ def seed_from(random_state):
 
 def check_shared(est):
     """Check the parameters both estimators share."""
-    check_int("n_components", est.n_components, 1)
+    if isinstance(est.n_components, str) and est.n_components != "auto":
+        raise ValueError(f"n_components must be 'auto' or an int, got {est.n_components!r}.")
+    if est.n_components != "auto":
+        check_int("n_components", est.n_components, 1)
     check_options("likelihood", est.likelihood, {"auto", *LIKELIHOODS})
     check_hidden_layer_sizes(est.hidden_layer_sizes)
     if est.max_iter != "auto":
@@ -130,7 +134,10 @@ def check_unchanged(est, family):
     config = est._model_config
     network, network_params = est._network()
     fixed = {
-        "n_components": (est.n_components, config.n_components),
+        "n_components": (
+            resolve_n_components(est.n_components, config.n_features),
+            config.n_components,
+        ),
         "network family": (network, config.network),
         **{k: (v, config.network_params.get(k)) for k, v in network_params.items()},
         "likelihood": (est.likelihood, est.likelihood_),

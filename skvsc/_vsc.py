@@ -38,6 +38,10 @@ class VariationalSparseCoder(_BaseVAE):
         :class:`~sklearn.decomposition.DictionaryLearning`, where a larger
         penalty gives sparser codes. With ``alpha * n_components < 1`` some
         samples get an all-zero code. Measured fractions: ``docs/results.md``.
+        With the default ``n_components="auto"`` an input narrower than 20
+        features gets about ``n_features_in_ / 2`` active units per sample; a
+        fit whose code is wider than its input and has more active units per
+        sample than the input has features warns (it does not compress).
 
     prior : {"aggregate", "fixed"}, default="aggregate"
         How the spike part of the prior enters the training objective.
@@ -238,7 +242,7 @@ class VariationalSparseCoder(_BaseVAE):
 
     def __init__(
         self,
-        n_components=200,
+        n_components="auto",
         *,
         alpha=0.05,
         prior="aggregate",
@@ -325,12 +329,13 @@ class VariationalSparseCoder(_BaseVAE):
 
     def _store_code_statistics(self, X):
         super()._store_code_statistics(X)
+        n_units, n_features = self.module_.n_components, self.n_features_in_
         # An all-zero code is what the ELBO asks for when no unit is worth its KL cost
         # (see Notes); say so rather than hand a classifier nothing. Not during warm-up.
         if self.mean_active_units_ == 0 and not self._schedule_.warming_up(self._step - 1):
             warnings.warn(
                 "Every training sample has an all-zero sparse code "
-                f"(alpha={self.alpha}, n_components={self.n_components}, prior={self.prior!r}, "
+                f"(alpha={self.alpha}, n_components={n_units}, prior={self.prior!r}, "
                 f"{self.likelihood_} likelihood). "
                 + (
                     "Use prior='aggregate', a larger alpha"
@@ -341,13 +346,22 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        elif 2 * self.n_dead_units_ > self.n_components and not self._schedule_.warming_up(
-            self._step - 1
-        ):
+        elif 2 * self.n_dead_units_ > n_units and not self._schedule_.warming_up(self._step - 1):
             warnings.warn(
-                f"{self.n_dead_units_} of {self.n_components} latent units are active on no "
+                f"{self.n_dead_units_} of {n_units} latent units are active on no "
                 "training sample: the code uses few of its units. Train longer, use fewer "
                 "units, or set revive (e.g. 0.5) to re-seed dead units.",
+                UserWarning,
+                stacklevel=4,
+            )
+        wide = n_units > n_features and self.mean_active_units_ > n_features
+        if wide and not self._schedule_.warming_up(self._step - 1):
+            # More non-zeros than the input has values: not a compressed code.
+            warnings.warn(
+                f"The code has {self.mean_active_units_:.1f} active units per sample, more "
+                f"than the {n_features} input features, out of n_components={n_units}: it "
+                "does not compress the data. Use fewer units (n_components='auto' follows "
+                "the input's width) or a smaller alpha.",
                 UserWarning,
                 stacklevel=4,
             )
