@@ -47,7 +47,8 @@ def test_bad_n_components_is_refused(value, error):
 def test_a_code_with_more_active_units_than_features_warns():
     X = load_iris().data
     params = dict(device="cpu", n_threads=1, random_state=0)
-    with pytest.warns(UserWarning, match=r"more than the 4 input features, out of n_components=200"):
+    match = r"more than the 4 input features, out of n_components=200"
+    with pytest.warns(UserWarning, match=match):
         wide = VariationalSparseCoder(n_components=200, max_iter=30, **params).fit(X)
     assert wide.mean_active_units_ > 4
     with warnings.catch_warnings(record=True) as caught:
