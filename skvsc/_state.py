@@ -49,6 +49,7 @@ FITTED = {
     "mean_active_units_": "mean_active_units_",
     "n_dead_units_": "n_dead_units_",
     "n_always_on_units_": "n_always_on_units_",
+    "unit_values_": "unit_values_",
     "posterior_mean_variance_": "posterior_mean_variance_",
     "n_active_units_": "n_active_units_",
     "model_config": "_model_config",  # ModelConfig, stored as a dict

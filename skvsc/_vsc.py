@@ -2,7 +2,9 @@
 
 import warnings
 
-from . import _docs, _inference, _params
+from sklearn.utils.validation import check_is_fitted
+
+from . import _docs, _inference, _interpret, _params
 from ._base import Family, _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
 from ._diagnostics import activation_statistics
@@ -181,6 +183,13 @@ class VariationalSparseCoder(_BaseVAE):
     n_always_on_units_ : int
         Number of units active on every training sample.
 
+    unit_values_ : ndarray of shape (n_components,)
+        Typical signed value of each unit: the median of its non-zero values
+        in the code of the training data (up to 10,000 evenly spaced rows),
+        0 for units never active. Units are one-signed as a rule, so this is
+        the value at which :meth:`feature_effects` and
+        :func:`~skvsc.plotting.plot_atoms` read them.
+
     n_features_in_ : int
         Number of features seen during :term:`fit`.
 
@@ -329,6 +338,7 @@ class VariationalSparseCoder(_BaseVAE):
 
     def _store_code_statistics(self, X):
         super()._store_code_statistics(X)
+        self.unit_values_ = _interpret.typical_values(self, X)
         n_units, n_features = self.module_.n_components, self.n_features_in_
         # An all-zero code is what the ELBO asks for when no unit is worth its KL cost
         # (see Notes); say so rather than hand a classifier nothing. Not during warm-up.
@@ -415,6 +425,92 @@ class VariationalSparseCoder(_BaseVAE):
             f"prior alpha {self.alpha}), {self.n_dead_units_} dead units, "
             f"{self.n_always_on_units_} always-on units"
         ]
+
+    def feature_effects(self, X=None):
+        """Each unit's effect on each input feature, in the units of the data.
+
+        The effect of unit ``j`` is what it adds to the decoding of the empty
+        code when it takes its typical signed value ``v_j`` (the median of its
+        non-zero values): ``inverse_transform(v_j e_j) - inverse_transform(0)``.
+        It is in the units of the data given to :meth:`fit` (the Gaussian
+        likelihood's internal standardisation is undone), a change in
+        probability for the Bernoulli likelihood and in rate for Poisson.
+        Units never active have ``v_j = 0`` and no effect.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), default=None
+            Data whose code gives the typical values; None uses
+            ``unit_values_`` (the training data's).
+
+        Returns
+        -------
+        effects : ndarray of shape (n_components, n_features)
+            Row ``j`` is unit ``j``'s effect on every feature.
+
+        See Also
+        --------
+        unit_table : The units with their rates, signs and top features.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from skvsc import VariationalSparseCoder
+        >>> X = load_iris().data
+        >>> vsc = VariationalSparseCoder(max_iter=20, random_state=0).fit(X)
+        >>> vsc.feature_effects().shape
+        (40, 4)
+        """
+        check_is_fitted(self)
+        if X is None:
+            values = self.unit_values_
+        else:
+            values = _interpret.typical_values_of(_interpret._code(self, self._validate_input(X)))
+        return _interpret.feature_effects(self, values)
+
+    def unit_table(self, X, y=None, *, n_top=3):
+        """One row per unit: how often it is on, its sign, its top features.
+
+        Needs pandas. Columns: ``unit``; ``activation_rate`` (fraction of the
+        rows of ``X`` that use it); ``positive_share`` (share of its non-zero
+        values above 0); ``sign`` (``"+"`` or ``"-"`` when at least 95 % of
+        them have that sign, ``"mixed"`` otherwise, ``"dead"`` when never on);
+        ``typical_value`` (median non-zero value); ``top_features`` (the
+        ``n_top`` features on which its :meth:`feature_effects` are largest
+        in standard deviations of ``X``, with those effects). With class
+        labels ``y``: ``class`` (the majority class of the rows that use the
+        unit), ``class_share`` (its share among them) and
+        ``class_base_share`` (its share among all rows); with a continuous
+        ``y``: ``y_mean_active`` and ``y_mean_inactive``. Rows are sorted by
+        activation rate, most used first.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data to encode (the training data, usually).
+        y : array-like of shape (n_samples,), default=None
+            Targets, to align the units with.
+        n_top : int, default=3
+            Features listed per unit.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            One row per unit.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from skvsc import VariationalSparseCoder
+        >>> X, y = load_iris(return_X_y=True, as_frame=True)
+        >>> vsc = VariationalSparseCoder(max_iter=20, random_state=0).fit(X)
+        >>> table = vsc.unit_table(X, y)
+        >>> list(table.columns[:4])
+        ['unit', 'activation_rate', 'positive_share', 'sign']
+        """
+        check_is_fitted(self)
+        _params.check_int("n_top", n_top, 1)
+        return _interpret.unit_table(self, X, y, n_top=n_top)
 
     def activity_proba(self, X):
         """Posterior probability ``gamma`` that each latent unit is active.
