@@ -27,7 +27,7 @@ ONE_SIGNED_SHARE = 0.95
 
 def _code(estimator, X):
     """The sparse code of validated ``X`` as a NumPy array (no pandas wrapping)."""
-    return _inference.map_module(estimator, "code", X)
+    return _inference.map_module(estimator, "code", X, *estimator._code_options())
 
 
 def typical_values_of(Z):

@@ -1,11 +1,12 @@
 """VariationalSparseCoder: the spike-and-slab VAE of Tonolini et al."""
 
+import numbers
 import warnings
 
 from sklearn.utils.validation import check_is_fitted
 
 from . import _docs, _inference, _interpret, _params
-from ._base import Family, _BaseVAE
+from ._base import _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
 from ._diagnostics import activation_statistics
 
@@ -69,7 +70,25 @@ class VariationalSparseCoder(_BaseVAE):
         ``prior="fixed"``, which trains the paper's ELBO. How the default was
         chosen: ``docs/results.md``.
 
+    transform_n_nonzero_coefs : int, default=None
+        Most active units per sample in the code of :meth:`transform`: where
+        more are active, only the ``transform_n_nonzero_coefs`` units with the
+        highest activity probability ``gamma`` keep their value, the others
+        are set to 0. None keeps every active unit. Only :meth:`transform`
+        reads it (not :meth:`fit`), so one fitted model serves every budget:
+        fit with a larger ``alpha``, then ``set_params`` it. Named as in
+        :class:`~sklearn.decomposition.DictionaryLearning`, whose grids it can
+        share; unlike OMP's target it is an upper bound. The fitted code
+        statistics (``mean_active_units_``, ``activation_rates_``) describe
+        the untruncated code.
+
     {{likelihood}}
+
+    {{network}}
+
+    {{image_shape}}
+
+    {{conv_channels}}
 
     {{hidden_layer_sizes}}
 
@@ -256,7 +275,11 @@ class VariationalSparseCoder(_BaseVAE):
         alpha=0.05,
         prior="aggregate",
         slab_kl_weight=0.1,
+        transform_n_nonzero_coefs=None,
         likelihood="auto",
+        network="mlp",
+        image_shape=None,
+        conv_channels=(16, 32),
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
@@ -282,7 +305,11 @@ class VariationalSparseCoder(_BaseVAE):
         self.alpha = alpha
         self.prior = prior
         self.slab_kl_weight = slab_kl_weight
+        self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
         self.likelihood = likelihood
+        self.network = network
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -304,7 +331,19 @@ class VariationalSparseCoder(_BaseVAE):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _family(self):
+    def _code_options(self):
+        """``transform``'s cap on the active units, checked (see the parameter)."""
+        k = self.transform_n_nonzero_coefs
+        if k is None:
+            return ()
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+            raise ValueError(
+                f"transform_n_nonzero_coefs must be None or a positive int, got {k!r}."
+            )
+        return (int(k),)
+
+    def _latent_options(self):
+        self._code_options()
         _params.check_real("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
         _params.check_options("prior", self.prior, set(_LATENT_BY_PRIOR))
         _params.check_real("slab_kl_weight", self.slab_kl_weight, 0)
@@ -312,7 +351,7 @@ class VariationalSparseCoder(_BaseVAE):
         _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
         _params.check_real("spike_pretrain", self.spike_pretrain, 0, 0.5)
         _params.check_real("revive", self.revive, 0, 1)
-        return Family(
+        return dict(
             latent=_LATENT_BY_PRIOR[self.prior],
             latent_params={
                 "alpha": float(self.alpha),
@@ -334,15 +373,21 @@ class VariationalSparseCoder(_BaseVAE):
         )
 
     def _code_statistics(self, X):
-        return _inference.reduce_rows(self, X, _active, activation_statistics)
+        stats = _inference.reduce_rows(self, X, "active", activation_statistics)
+        return {**stats, "unit_values": _interpret.typical_values(self, X)}
 
-    def _store_code_statistics(self, X):
-        super()._store_code_statistics(X)
-        self.unit_values_ = _interpret.typical_values(self, X)
-        n_units, n_features = self.module_.n_components, self.n_features_in_
+    def _set_code_statistics(self, stats):
+        self.activation_rates_ = stats["activation_rates"]
+        self.mean_active_units_ = stats["mean_active_units"]
+        self.n_dead_units_ = stats["n_dead_units"]
+        self.n_always_on_units_ = stats["n_always_on_units"]
+        self.unit_values_ = stats["unit_values"]
+        n_units, n_features = self._run.model.n_components, self.n_features_in_
         # An all-zero code is what the ELBO asks for when no unit is worth its KL cost
         # (see Notes); say so rather than hand a classifier nothing. Not during warm-up.
-        if self.mean_active_units_ == 0 and not self._schedule_.warming_up(self._step - 1):
+        if self._run.warming_up():
+            return
+        if self.mean_active_units_ == 0:
             warnings.warn(
                 "Every training sample has an all-zero sparse code "
                 f"(alpha={self.alpha}, n_components={n_units}, prior={self.prior!r}, "
@@ -356,7 +401,7 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        elif 2 * self.n_dead_units_ > n_units and not self._schedule_.warming_up(self._step - 1):
+        elif 2 * self.n_dead_units_ > n_units:
             warnings.warn(
                 f"{self.n_dead_units_} of {n_units} latent units are active on no "
                 "training sample: the code uses few of its units. Train longer, use fewer "
@@ -364,8 +409,7 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        wide = n_units > n_features and self.mean_active_units_ > n_features
-        if wide and not self._schedule_.warming_up(self._step - 1):
+        if n_units > n_features and self.mean_active_units_ > n_features:
             # More non-zeros than the input has values: not a compressed code.
             warnings.warn(
                 f"The code has {self.mean_active_units_:.1f} active units per sample, more "
@@ -375,7 +419,6 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        return self
 
     def sparsity_report(self, X):
         """Sparsity statistics of the code of ``X``.
@@ -384,7 +427,7 @@ class VariationalSparseCoder(_BaseVAE):
         0.5``, i.e. where :meth:`transform` is non-zero. At the end of
         :meth:`fit` the statistics of the training data are stored as the
         attributes ``activation_rates_``, ``mean_active_units_``,
-        ``n_dead_units_`` and ``n_always_on_units_``.
+        ``n_dead_units_``, ``n_always_on_units_`` and ``unit_values_``.
 
         Parameters
         ----------
@@ -398,7 +441,10 @@ class VariationalSparseCoder(_BaseVAE):
             (n_components,), the fraction of samples on which each unit is
             active); ``mean_active_units`` (mean number of active units per
             sample); ``n_dead_units`` (units active on no sample);
-            ``n_always_on_units`` (units active on every sample).
+            ``n_always_on_units`` (units active on every sample);
+            ``unit_values`` (ndarray of shape (n_components,), the median
+            non-zero value of each unit, 0 for units never active; from at
+            most 10,000 evenly spaced rows).
 
         Examples
         --------
@@ -526,7 +572,7 @@ class VariationalSparseCoder(_BaseVAE):
             Activity probabilities in (0, 1); :meth:`transform` keeps the units
             with ``gamma > 0.5``.
         """
-        return _inference.map_module(self, "activity", self._validate_input(X))
+        return _inference.map_module(self, "posterior_field", self._validate_input(X), "gamma")
 
     def encode_mean(self, X):
         """Dense posterior mean ``mu`` of the slab of every unit.
@@ -545,13 +591,8 @@ class VariationalSparseCoder(_BaseVAE):
         mu : ndarray of shape (n_samples, n_components)
             Slab means.
         """
-        return _inference.map_module(self, "posterior_mean", self._validate_input(X))
+        return _inference.map_module(self, "posterior_field", self._validate_input(X), "mu")
 
 
 #: The latent family of each value of ``prior``.
 _LATENT_BY_PRIOR = {"aggregate": "spike_slab_aggregate", "fixed": "spike_slab"}
-
-
-def _active(module, x):
-    """Whether each unit is active on each row (gamma > 0.5, the non-zeros of the code)."""
-    return module.active(x)
