@@ -34,6 +34,7 @@ from ._core.vae import score_noises
 from ._data_checks import (
     auto_likelihood,
     check_magnitude,
+    column_kinds,
     column_stats,
     data_range,
     looks_like_8bit_pixels,
@@ -160,6 +161,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             shift=stats[0],
             scale=stats[1],
         )
+        if self.likelihood_ == "mixed":  # one likelihood per column, from the data
+            self._run.model.likelihood.set_kinds(column_kinds(X))
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.validation_scores_ = [] if self.early_stopping else None

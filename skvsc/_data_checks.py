@@ -123,6 +123,23 @@ def onto_support(X, likelihood, value_range=None, *, strict):
     return X
 
 
+def column_kinds(X):
+    """The likelihood of each column for ``likelihood="mixed"``: ``"bernoulli"``
+    for columns of zeros and ones, ``"poisson"`` for other columns of
+    non-negative whole numbers (counts), ``"gaussian"`` for the rest."""
+    kinds = []
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        column = column.toarray().ravel() if sp.issparse(column) else np.asarray(column)
+        if np.all((column == 0) | (column == 1)):
+            kinds.append("bernoulli")
+        elif column.min() >= 0 and np.all(column == np.round(column)):
+            kinds.append("poisson")
+        else:
+            kinds.append("gaussian")
+    return kinds
+
+
 def looks_like_8bit_pixels(X, low, high, n_rows=1000):
     """Whether ``X`` (its first ``n_rows`` rows) holds whole numbers within [0, 255] and
     above 1: unscaled 8-bit pixels, which users usually mean for the Bernoulli likelihood."""

@@ -26,7 +26,7 @@ n_components : int or "auto", default={default}
     (tables). The fitted width is ``module_.n_components``.
 """,
     "likelihood": """\
-likelihood : {"auto", "bernoulli", "gaussian", "poisson"}, default="auto"
+likelihood : {"auto", "bernoulli", "gaussian", "poisson", "mixed"}, default="auto"
     Decoder likelihood p(x | z). ``"bernoulli"`` needs X in [0, 1] (values
     strictly inside are allowed; no continuous-Bernoulli correction is
     applied). ``"gaussian"`` models each standardised feature with a learned
@@ -39,7 +39,10 @@ likelihood : {"auto", "bernoulli", "gaussian", "poisson"}, default="auto"
     split of the same data gets the same choice. ``fit`` and ``score``
     refuse data further outside; :meth:`transform` clips them onto the
     support with a warning (new data scaled with a training split's
-    statistics).
+    statistics). ``"mixed"`` gives each column its own likelihood, chosen
+    from the training data: Bernoulli for columns of zeros and ones, Poisson
+    for other columns of non-negative whole numbers, Gaussian for the rest
+    (``module_.likelihood.column_kinds()`` lists them).
 """,
     "network": """\
 network : {"mlp", "conv"}, default="mlp"
