@@ -8,7 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _docs, _inference, _interpret, _params
 from ._base import _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
-from ._diagnostics import activation_statistics
+from ._diagnostics import CONSTANT_CODE_VARIANCE, code_statistics
 
 
 @_docs.fill
@@ -188,7 +188,7 @@ class VariationalSparseCoder(_BaseVAE):
 
     activation_rates_ : ndarray of shape (n_components,)
         Fraction of the training samples on which each unit is active (gamma
-        > 0.5, a non-zero in :meth:`transform`). Like the three attributes
+        > 0.5, a non-zero in :meth:`transform`). Like the four attributes
         below, computed in one encoding pass over the data of the last call
         to :meth:`fit` or :meth:`partial_fit`; see :meth:`sparsity_report`.
 
@@ -208,6 +208,11 @@ class VariationalSparseCoder(_BaseVAE):
         0 for units never active. Units are one-signed as a rule, so this is
         the value at which :meth:`feature_effects` and
         :func:`~skvsc.plotting.plot_atoms` read them.
+
+    code_variance_ : ndarray of shape (n_components,)
+        Variance across the training samples of each unit's value in the code
+        of :meth:`transform`. All zeros means the code does not depend on the
+        input (posterior collapse): :meth:`fit` then warns.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -373,7 +378,7 @@ class VariationalSparseCoder(_BaseVAE):
         )
 
     def _code_statistics(self, X):
-        stats = _inference.reduce_rows(self, X, "active", activation_statistics)
+        stats = _inference.reduce_rows(self, X, "code", code_statistics)
         return {**stats, "unit_values": _interpret.typical_values(self, X)}
 
     def _set_code_statistics(self, stats):
@@ -381,6 +386,7 @@ class VariationalSparseCoder(_BaseVAE):
         self.mean_active_units_ = stats["mean_active_units"]
         self.n_dead_units_ = stats["n_dead_units"]
         self.n_always_on_units_ = stats["n_always_on_units"]
+        self.code_variance_ = stats["code_variance"]
         self.unit_values_ = stats["unit_values"]
         n_units, n_features = self._run.model.n_components, self.n_features_in_
         # An all-zero code is what the ELBO asks for when no unit is worth its KL cost
@@ -398,6 +404,18 @@ class VariationalSparseCoder(_BaseVAE):
                     else "Make alpha * n_components >= 1, train longer"
                 )
                 + ", or use encode_mean() for dense features.",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif self.code_variance_.max() <= CONSTANT_CODE_VARIANCE:
+            warnings.warn(
+                "The sparse code does not depend on the input: its "
+                f"{self.mean_active_units_:.0f} active units take the same values on every "
+                "training sample (posterior collapse; code_variance_ is 0), so it carries no "
+                "information about X. "
+                f"Try a smaller learning_rate_init (e.g. {self.learning_rate_init / 3:.2g})"
+                + (", likelihood='gaussian'" if self.likelihood_ == "bernoulli" else "")
+                + " or more training samples (docs/user_guide: small image sets).",
                 UserWarning,
                 stacklevel=4,
             )
@@ -427,7 +445,8 @@ class VariationalSparseCoder(_BaseVAE):
         0.5``, i.e. where :meth:`transform` is non-zero. At the end of
         :meth:`fit` the statistics of the training data are stored as the
         attributes ``activation_rates_``, ``mean_active_units_``,
-        ``n_dead_units_``, ``n_always_on_units_`` and ``unit_values_``.
+        ``n_dead_units_``, ``n_always_on_units_``, ``code_variance_`` and
+        ``unit_values_``.
 
         Parameters
         ----------
@@ -442,6 +461,8 @@ class VariationalSparseCoder(_BaseVAE):
             active); ``mean_active_units`` (mean number of active units per
             sample); ``n_dead_units`` (units active on no sample);
             ``n_always_on_units`` (units active on every sample);
+            ``code_variance`` (ndarray of shape (n_components,), the variance
+            of each unit's code value across the samples);
             ``unit_values`` (ndarray of shape (n_components,), the median
             non-zero value of each unit, 0 for units never active; from at
             most 10,000 evenly spaced rows).
