@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _chunked, _params
 from ._core.data import map_batches, to_tensor
 from ._core.vae import score_noises
-from ._data_checks import check_support, supported_layout, validated
+from ._data_checks import onto_support, supported_layout, validated
 from ._device import torch_threads
 
 _EVAL_BATCH_SIZE = 2048
@@ -92,14 +92,15 @@ class InferenceMixin(TransformerMixin):
     """The inference methods of a fitted VAE-family estimator (a transformer:
     scikit-learn wraps its ``transform`` for ``set_output``)."""
 
-    def _validate_input(self, X):
+    def _validate_input(self, X, *, strict=False):
         # Data outside the likelihood's support (e.g. negative values for a
-        # Bernoulli model) are refused by every method, as by fit: a code of
-        # data the model cannot describe would be a silent wrong answer.
+        # Bernoulli model) are refused where the model must describe them
+        # (``strict``: scores, as in fit) and clipped onto it, with a warning,
+        # to encode them: new data scaled by a scaler fitted on a training
+        # split leave [0, 1] as a matter of course.
         check_is_fitted(self)
         X = validated(self, X, reset=False)
-        check_support(X, self.likelihood_)
-        return X
+        return onto_support(X, self.likelihood_, strict=strict)
 
     def transform(self, X):
         """Encode ``X`` into its latent code (deterministic).
@@ -173,7 +174,7 @@ class InferenceMixin(TransformerMixin):
             check_is_fitted(self)
             _chunked.check_columns(self, X, self.n_features_in_)
             return _chunked.map_rows(X, self.score_samples, None)
-        X = self._validate_input(X)
+        X = self._validate_input(X, strict=True)
         noises = score_noises(self.module_, torch_dtype(X.dtype), self.device_)
         return map_module(self, "elbo", X, noises, self._run.schedule.final())
 
