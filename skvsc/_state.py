@@ -50,6 +50,7 @@ FITTED = {
     "mean_active_units_": "mean_active_units_",
     "n_dead_units_": "n_dead_units_",
     "n_always_on_units_": "n_always_on_units_",
+    "unit_values_": "unit_values_",
     "code_variance_": "code_variance_",
     "posterior_mean_variance_": "posterior_mean_variance_",
     "n_active_units_": "n_active_units_",
@@ -186,7 +187,7 @@ def set_state(estimator, state):
     estimator.device_ = str(device)
     # Pickles store the run's tensors as NumPy arrays (plain_state), files as tensors.
     estimator._run = Run.from_state_dict(
-        _as_tensors(run), device=device, learning_rate=estimator.learning_rate_init
+        _as_tensors(run), device=device, learning_rate=estimator._learning_rate()
     )
 
 
