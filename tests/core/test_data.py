@@ -66,3 +66,17 @@ def test_csr_source_densifies_the_rows_it_is_asked_for():
     source = make_source(X, "cpu")
     idx = torch.tensor([3, 0, 19, 3])
     np.testing.assert_array_equal(source.take(idx).numpy(), X.toarray()[[3, 0, 19, 3]])
+
+
+def test_csr_source_sums_duplicate_entries():
+    # CSR built from raw arrays may repeat a (row, column); scipy means their sum.
+    data = np.array([1.0, 2.0, 0.5, 4.0, 3.0], dtype=np.float32)
+    indices = np.array([2, 2, 0, 1, 1])
+    indptr = np.array([0, 3, 3, 5])
+    X = sp.csr_matrix((data, indices, indptr), shape=(3, 4))
+    assert not X.has_canonical_format
+    expected = X.toarray()
+    assert expected[0, 2] == 3.0 and expected[2, 1] == 7.0
+    source = make_source(X, "cpu")
+    np.testing.assert_array_equal(source.take(torch.tensor([0, 1, 2])).numpy(), expected)
+    np.testing.assert_array_equal(X.data, data)  # the caller's matrix is left as it was
