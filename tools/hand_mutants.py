@@ -28,7 +28,8 @@ MUTANTS = {
     "early stopping compares with the last loss": (
         "skvsc/_core/train.py",
         "if loss < self.best_loss - self.tol:",
-        "last, self._last = getattr(self, '_last', math.inf), loss\n        if loss < last - self.tol:",
+        "last, self._last = getattr(self, '_last', math.inf), loss\n"
+        "        if loss < last - self.tol:",
         ["tests/core/test_train.py::test_early_stopping_compares_with_the_best_loss_not_the_last"],
     ),
     "revival copies the moments from the dead unit to the donor": (
