@@ -170,6 +170,18 @@ def test_values_too_large_for_float32(name):
             getattr(clone(ESTIMATORS[name]), method)(X)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_large_negative_values_are_too_large_for_float32(name, sparse):
+    # Only the negative side is beyond the limit: the magnitude counts, not the maximum.
+    X = unit_data()
+    X[3, 1] = -1e38
+    X = sp.csr_matrix(X) if sparse else X
+    for method in FIT_METHODS:
+        with pytest.raises(ValueError, match=r"magnitude up to 1e\+38, too large for float32"):
+            getattr(clone(ESTIMATORS[name]), method)(X)
+
+
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_float32_overflow_at_inference_is_reported(name):
     # Within float32 range, but the Gaussian log-likelihood overflows: a clear

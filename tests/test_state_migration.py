@@ -102,3 +102,41 @@ def test_a_migrated_model_round_trips_in_format_2_silently(name, tmp_path, recwa
     assert not [w for w in recwarn if issubclass(w.category, InconsistentVersionWarning)]
     for copy in (loaded, reloaded):
         np.testing.assert_array_equal(copy.transform(data(name)), EXPECTED[f"{name}_transform"])
+
+
+def _format_1_state(name):
+    """The raw state (format 1) of a fixture, as ``__setstate__`` receives it."""
+    captured = {}
+    cls = CLASSES[name]
+    original = cls.__setstate__
+    cls.__setstate__ = lambda self, state: captured.update(state)
+    try:
+        joblib.load(DATA / f"{name}_v0_1.joblib")
+    finally:
+        cls.__setstate__ = original
+    return captured
+
+
+@pytest.mark.parametrize("dropped", [("usage",), ("usage", "usage_weight")])
+def test_a_format_1_file_from_before_a_model_parameter_keeps_the_model_s_value(dropped):
+    # skvsc 0.1 files written before `usage` existed (or `usage_weight`) hold
+    # neither the parameter nor its value in the model: format-1 modules were
+    # built with usage="prior" (and no penalty weight in their schedule). The
+    # parameter must say what the model holds, or training cannot continue.
+    state = _format_1_state("vsc")
+    for key in dropped:
+        del state[key]
+    del state["_module_config"]["usage"]
+    if "usage_weight" in dropped:
+        schedule = vars(state["_schedule_"])
+        schedule["usage_weight"] = 0.0
+    est = VariationalSparseCoder.__new__(VariationalSparseCoder)
+    with pytest.warns(InconsistentVersionWarning):
+        est.__setstate__(state)
+    assert est._model_config.latent_params == {"alpha": 0.5, "usage": "prior"}
+    assert est.usage == "prior"
+    if "usage_weight" in dropped:
+        assert est.usage_weight == 0.0
+    np.testing.assert_array_equal(est.transform(X), EXPECTED["vsc_transform"])
+    est.partial_fit(X)  # the parameters agree with the model
+    assert est.n_iter_ == 4

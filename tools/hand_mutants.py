@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: name: (file, old text, new text, pytest node ids)
+#: name: (file, old text, new text, pytest arguments)
 MUTANTS = {
     "early stopping compares with the last loss": (
         "skvsc/_core/train.py",
@@ -58,6 +58,99 @@ MUTANTS = {
         "stats = torch.stack([nll.sum(), terms.kl.sum(), n_active]).detach()",
         "stats = torch.stack([nll.sum(), terms.kl.sum(), n_active])",
         ["tests/core/test_train.py::test_epoch_statistics_carry_no_autograd_graph"],
+    ),
+    "tol check removed": (
+        "skvsc/_params.py",
+        'check_real("tol", est.tol, 0)',
+        "pass",
+        ["tests/test_param_validation.py", "-k", "tol"],
+    ),
+    "n_iter_no_change check removed": (
+        "skvsc/_params.py",
+        'check_int("n_iter_no_change", est.n_iter_no_change, 1)',
+        "pass",
+        ["tests/test_param_validation.py", "-k", "n_iter_no_change"],
+    ),
+    "early_stopping check removed": (
+        "skvsc/_params.py",
+        'check_bool("early_stopping", est.early_stopping)',
+        "pass",
+        ["tests/test_param_validation.py", "-k", "early_stopping"],
+    ),
+    "warm_start check removed": (
+        "skvsc/_params.py",
+        'check_bool("warm_start", est.warm_start)',
+        "pass",
+        ["tests/test_param_validation.py", "-k", "warm_start"],
+    ),
+    "n_threads check removed": (
+        "skvsc/_params.py",
+        'check_int("n_threads", est.n_threads, 1)',
+        "pass",
+        ["tests/test_param_validation.py", "-k", "n_threads and not inference"],
+    ),
+    "verbose check removed": (
+        "skvsc/_params.py",
+        'check_int("verbose", est.verbose, 0)',
+        "pass",
+        ["tests/test_param_validation.py", "-k", "verbose"],
+    ),
+    "usage_weight check removed": (
+        "skvsc/_vsc.py",
+        '_params.check_real("usage_weight", self.usage_weight, 0, finite=True)',
+        "pass",
+        ["tests/test_param_validation.py", "-k", "usage_weight"],
+    ),
+    "spike_pretrain check removed": (
+        "skvsc/_vsc.py",
+        '_params.check_real("spike_pretrain", self.spike_pretrain, 0, 0.5)',
+        "pass",
+        ["tests/test_param_validation.py", "-k", "spike_pretrain"],
+    ),
+    "fit does not pass its workload to the thread rule": (
+        "skvsc/_base.py",
+        "with torch_threads(self.n_threads, work=work), progress:",
+        "with torch_threads(self.n_threads), progress:",
+        [
+            "tests/test_estimator_contracts.py::"
+            "test_fit_gives_the_thread_rule_the_flops_of_a_training_step"
+        ],
+    ),
+    "format-1 modules default to usage='balance'": (
+        "skvsc/_state.py",
+        'config.pop("usage", "prior")',
+        'config.pop("usage", "balance")',
+        ["tests/test_state_migration.py", "-k", "before_a_model_parameter"],
+    ),
+    "the float32 range check ignores large negative values": (
+        "skvsc/_data_checks.py",
+        "if max(-low, high) > MAX_ABS_X:",
+        "if high > MAX_ABS_X:",
+        ["tests/test_bad_input.py", "-k", "large_negative"],
+    ),
+    "score sums instead of averaging": (
+        "skvsc/_inference.py",
+        "return float(np.mean(self.score_samples(X)))",
+        "return float(np.sum(self.score_samples(X)))",
+        ["tests/test_estimator_contracts.py::test_score_is_the_mean_elbo_per_sample"],
+    ),
+    "the checksum does not cover tensor names, dtypes and shapes": (
+        "skvsc/_io.py",
+        'h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())',
+        "pass",
+        ["tests/test_persistence.py", "-k", "checksum_covers"],
+    ),
+    "the usage penalty is dropped from the loss": (
+        "skvsc/_core/vae.py",
+        "loss = loss + terms.penalty",
+        "loss = loss",
+        ["tests/core/test_vae.py", "-k", "usage_penalty_is_added"],
+    ),
+    "the usage weight does not reach the schedule": (
+        "skvsc/_vsc.py",
+        '"usage_weight": float(self.usage_weight),',
+        '"usage_weight": 0.0,',
+        ["tests/test_estimator_contracts.py", "-k", "usage_penalty_shapes"],
     ),
 }
 

@@ -62,6 +62,26 @@ def test_objective_is_the_weighted_elbo_plus_the_regularizer():
     assert counts.tolist() == active.sum(dim=0).tolist()
 
 
+@pytest.mark.parametrize("usage", ["balance", "prior"])
+def test_the_usage_penalty_is_added_to_the_loss(usage):
+    # Oracle: usage_weight * sum_j KL(Bern(p_j) || Bern(target)) written out in
+    # numpy, p_j the batch mean of gamma_j; target: the mean activity ("balance")
+    # or alpha ("prior"). Same draws with and without the penalty.
+    model = small_vae(12, 3, usage=usage).double()
+    x = torch.from_numpy(X32[:20]).double()
+
+    def loss(weight):
+        values = StepValues(sharpness=100.0, kl_weight=0.3, usage_weight=weight)
+        return model.objective(x, values, torch.Generator().manual_seed(5))[0].item()
+
+    gamma = model.encode(x).gamma.detach().numpy()
+    p = gamma.mean(axis=0)
+    target = gamma.mean() if usage == "balance" else 0.3
+    kl = p * np.log(p / target) + (1 - p) * np.log((1 - p) / (1 - target))
+    assert kl.sum() > 1e-6  # the oracle's penalty is not trivially zero
+    np.testing.assert_allclose(loss(2.5) - loss(0.0), 2.5 * kl.sum(), rtol=1e-8)
+
+
 def test_elbo_with_shared_noise_is_deterministic_and_batch_independent():
     model = small_vae(12, 3).double()
     x = torch.from_numpy(X32).double()
