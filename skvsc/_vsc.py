@@ -1,9 +1,10 @@
 """VariationalSparseCoder: the spike-and-slab VAE of Tonolini et al."""
 
+import numbers
 import warnings
 
 from . import _docs, _inference, _params
-from ._base import Family, _BaseVAE
+from ._base import _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
 from ._diagnostics import activation_statistics
 
@@ -63,7 +64,25 @@ class VariationalSparseCoder(_BaseVAE):
         ``prior="fixed"``, which trains the paper's ELBO. How the default was
         chosen: ``docs/results.md``.
 
+    transform_n_nonzero_coefs : int, default=None
+        Most active units per sample in the code of :meth:`transform`: where
+        more are active, only the ``transform_n_nonzero_coefs`` units with the
+        highest activity probability ``gamma`` keep their value, the others
+        are set to 0. None keeps every active unit. Only :meth:`transform`
+        reads it (not :meth:`fit`), so one fitted model serves every budget:
+        fit with a larger ``alpha``, then ``set_params`` it. Named as in
+        :class:`~sklearn.decomposition.DictionaryLearning`, whose grids it can
+        share; unlike OMP's target it is an upper bound. The fitted code
+        statistics (``mean_active_units_``, ``activation_rates_``) describe
+        the untruncated code.
+
     {{likelihood}}
+
+    {{network}}
+
+    {{image_shape}}
+
+    {{conv_channels}}
 
     {{hidden_layer_sizes}}
 
@@ -243,7 +262,11 @@ class VariationalSparseCoder(_BaseVAE):
         alpha=0.05,
         prior="aggregate",
         slab_kl_weight=0.1,
+        transform_n_nonzero_coefs=None,
         likelihood="auto",
+        network="mlp",
+        image_shape=None,
+        conv_channels=(16, 32),
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
@@ -269,7 +292,11 @@ class VariationalSparseCoder(_BaseVAE):
         self.alpha = alpha
         self.prior = prior
         self.slab_kl_weight = slab_kl_weight
+        self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
         self.likelihood = likelihood
+        self.network = network
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -291,7 +318,19 @@ class VariationalSparseCoder(_BaseVAE):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _family(self):
+    def _code_options(self):
+        """``transform``'s cap on the active units, checked (see the parameter)."""
+        k = self.transform_n_nonzero_coefs
+        if k is None:
+            return ()
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+            raise ValueError(
+                f"transform_n_nonzero_coefs must be None or a positive int, got {k!r}."
+            )
+        return (int(k),)
+
+    def _latent_options(self):
+        self._code_options()
         _params.check_real("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
         _params.check_options("prior", self.prior, set(_LATENT_BY_PRIOR))
         _params.check_real("slab_kl_weight", self.slab_kl_weight, 0)
@@ -299,7 +338,7 @@ class VariationalSparseCoder(_BaseVAE):
         _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
         _params.check_real("spike_pretrain", self.spike_pretrain, 0, 0.5)
         _params.check_real("revive", self.revive, 0, 1)
-        return Family(
+        return dict(
             latent=_LATENT_BY_PRIOR[self.prior],
             latent_params={
                 "alpha": float(self.alpha),
@@ -321,13 +360,18 @@ class VariationalSparseCoder(_BaseVAE):
         )
 
     def _code_statistics(self, X):
-        return _inference.reduce_rows(self, X, _active, activation_statistics)
+        return _inference.reduce_rows(self, X, "active", activation_statistics)
 
-    def _store_code_statistics(self, X):
-        super()._store_code_statistics(X)
+    def _set_code_statistics(self, stats):
+        self.activation_rates_ = stats["activation_rates"]
+        self.mean_active_units_ = stats["mean_active_units"]
+        self.n_dead_units_ = stats["n_dead_units"]
+        self.n_always_on_units_ = stats["n_always_on_units"]
         # An all-zero code is what the ELBO asks for when no unit is worth its KL cost
         # (see Notes); say so rather than hand a classifier nothing. Not during warm-up.
-        if self.mean_active_units_ == 0 and not self._schedule_.warming_up(self._step - 1):
+        if self._run.warming_up():
+            return
+        if self.mean_active_units_ == 0:
             warnings.warn(
                 "Every training sample has an all-zero sparse code "
                 f"(alpha={self.alpha}, n_components={self.n_components}, prior={self.prior!r}, "
@@ -341,9 +385,7 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        elif 2 * self.n_dead_units_ > self.n_components and not self._schedule_.warming_up(
-            self._step - 1
-        ):
+        elif 2 * self.n_dead_units_ > self.n_components:
             warnings.warn(
                 f"{self.n_dead_units_} of {self.n_components} latent units are active on no "
                 "training sample: the code uses few of its units. Train longer, use fewer "
@@ -351,7 +393,6 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        return self
 
     def sparsity_report(self, X):
         """Sparsity statistics of the code of ``X``.
@@ -416,7 +457,7 @@ class VariationalSparseCoder(_BaseVAE):
             Activity probabilities in (0, 1); :meth:`transform` keeps the units
             with ``gamma > 0.5``.
         """
-        return _inference.map_module(self, "activity", self._validate_input(X))
+        return _inference.map_module(self, "posterior_field", self._validate_input(X), "gamma")
 
     def encode_mean(self, X):
         """Dense posterior mean ``mu`` of the slab of every unit.
@@ -435,13 +476,8 @@ class VariationalSparseCoder(_BaseVAE):
         mu : ndarray of shape (n_samples, n_components)
             Slab means.
         """
-        return _inference.map_module(self, "posterior_mean", self._validate_input(X))
+        return _inference.map_module(self, "posterior_field", self._validate_input(X), "mu")
 
 
 #: The latent family of each value of ``prior``.
 _LATENT_BY_PRIOR = {"aggregate": "spike_slab_aggregate", "fixed": "spike_slab"}
-
-
-def _active(module, x):
-    """Whether each unit is active on each row (gamma > 0.5, the non-zeros of the code)."""
-    return module.active(x)

@@ -117,7 +117,7 @@ MUTANTS = {
         ],
     ),
     "format-1 modules default to usage='balance'": (
-        "skvsc/_state.py",
+        "skvsc/_compat_v1.py",
         'config.pop("usage", "prior")',
         'config.pop("usage", "balance")',
         ["tests/test_state_migration.py", "-k", "before_a_model_parameter"],
