@@ -152,6 +152,42 @@ MUTANTS = {
         '"usage_weight": 0.0,',
         ["tests/test_estimator_contracts.py", "-k", "usage_penalty_shapes"],
     ),
+    "revival copies only the first moment (found by mutmut)": (
+        "skvsc/_core/revive.py",
+        'for key in ("exp_avg", "exp_avg_sq"):',
+        'for key in ("exp_avg",):',
+        ["tests/core/test_revive.py", "-k", "donors_moments"],
+    ),
+    "revival before the first step (found by mutmut)": (
+        "skvsc/_core/revive.py",
+        "state = optimizer.state.get(param, {})",
+        "state = optimizer.state.get(param)",
+        ["tests/core/test_revive.py", "-k", "before_the_first_step"],
+    ),
+    "loading an optimizer state drops betas (found by mutmut)": (
+        "skvsc/_core/optim.py",
+        'lr=group["lr"], betas=tuple(group["betas"]), eps=group["eps"]',
+        'lr=group["lr"], eps=group["eps"]',
+        ["tests/core/test_optim.py", "-k", "every_group_setting"],
+    ),
+    "loaded moments alias the saved state (found by mutmut)": (
+        "skvsc/_core/optim.py",
+        '"exp_avg_sq": saved["exp_avg_sq"].to(param.device, param.dtype, copy=True)',
+        '"exp_avg_sq": saved["exp_avg_sq"].to(param.device, param.dtype)',
+        ["tests/core/test_optim.py", "-k", "every_group_setting"],
+    ),
+    "map_batches ignores batch_size (found by mutmut)": (
+        "skvsc/_core/data.py",
+        "for start in range(0, n, batch_size):\n        result",
+        "for start in range(0, n):\n        result",
+        ["tests/core/test_data.py", "-k", "map_batches_calls"],
+    ),
+    "the straight-through gate opens at the threshold (found by mutmut)": (
+        "skvsc/_core/elbo.py",
+        "hard = (gamma > threshold).to(gamma.dtype)",
+        "hard = (gamma >= threshold).to(gamma.dtype)",
+        ["tests/core/test_elbo.py", "-k", "strict_at"],
+    ),
 }
 
 

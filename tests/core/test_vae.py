@@ -68,6 +68,25 @@ def test_the_usage_penalty_is_added_to_the_loss(usage):
     np.testing.assert_allclose(loss(2.5) - loss(0.0), 2.5 * kl.sum(), rtol=1e-8)
 
 
+def test_inference_computes_only_the_heads_it_needs():
+    # code, posterior_field and active read one or two heads; the full
+    # forward pass (every head) must not run.
+    model = small_vae(12, 3)
+    x = torch.from_numpy(X32[:5])
+    expected = model.encode(x)
+
+    def refuse(*args):
+        raise AssertionError("the full encoder ran")
+
+    model.encoder.forward = refuse
+    with torch.no_grad():
+        torch.testing.assert_close(model.posterior_field(x, "mu"), expected.mu)
+        torch.testing.assert_close(model.posterior_field(x, "gamma"), expected.gamma)
+        assert torch.equal(model.active(x), expected.gamma > 0.5)
+        code = model.code(x)
+    torch.testing.assert_close(code, torch.where(expected.gamma > 0.5, expected.mu, 0.0))
+
+
 def test_elbo_with_shared_noise_is_deterministic_and_batch_independent():
     model = small_vae(12, 3).double()
     x = torch.from_numpy(X32).double()
