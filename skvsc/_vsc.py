@@ -6,7 +6,7 @@ import warnings
 from . import _docs, _inference, _params
 from ._base import _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
-from ._diagnostics import activation_statistics
+from ._diagnostics import CONSTANT_CODE_VARIANCE, code_statistics
 
 
 @_docs.fill
@@ -182,7 +182,7 @@ class VariationalSparseCoder(_BaseVAE):
 
     activation_rates_ : ndarray of shape (n_components,)
         Fraction of the training samples on which each unit is active (gamma
-        > 0.5, a non-zero in :meth:`transform`). Like the three attributes
+        > 0.5, a non-zero in :meth:`transform`). Like the four attributes
         below, computed in one encoding pass over the data of the last call
         to :meth:`fit` or :meth:`partial_fit`; see :meth:`sparsity_report`.
 
@@ -195,6 +195,11 @@ class VariationalSparseCoder(_BaseVAE):
 
     n_always_on_units_ : int
         Number of units active on every training sample.
+
+    code_variance_ : ndarray of shape (n_components,)
+        Variance across the training samples of each unit's value in the code
+        of :meth:`transform`. All zeros means the code does not depend on the
+        input (posterior collapse): :meth:`fit` then warns.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -360,13 +365,14 @@ class VariationalSparseCoder(_BaseVAE):
         )
 
     def _code_statistics(self, X):
-        return _inference.reduce_rows(self, X, "active", activation_statistics)
+        return _inference.reduce_rows(self, X, "code", code_statistics)
 
     def _set_code_statistics(self, stats):
         self.activation_rates_ = stats["activation_rates"]
         self.mean_active_units_ = stats["mean_active_units"]
         self.n_dead_units_ = stats["n_dead_units"]
         self.n_always_on_units_ = stats["n_always_on_units"]
+        self.code_variance_ = stats["code_variance"]
         # An all-zero code is what the ELBO asks for when no unit is worth its KL cost
         # (see Notes); say so rather than hand a classifier nothing. Not during warm-up.
         if self._run.warming_up():
@@ -382,6 +388,18 @@ class VariationalSparseCoder(_BaseVAE):
                     else "Make alpha * n_components >= 1, train longer"
                 )
                 + ", or use encode_mean() for dense features.",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif self.code_variance_.max() <= CONSTANT_CODE_VARIANCE:
+            warnings.warn(
+                "The sparse code does not depend on the input: its "
+                f"{self.mean_active_units_:.0f} active units take the same values on every "
+                "training sample (posterior collapse; code_variance_ is 0), so it carries no "
+                "information about X. "
+                f"Try a smaller learning_rate_init (e.g. {self.learning_rate_init / 3:.2g})"
+                + (", likelihood='gaussian'" if self.likelihood_ == "bernoulli" else "")
+                + " or more training samples (docs/user_guide: small image sets).",
                 UserWarning,
                 stacklevel=4,
             )
@@ -401,7 +419,7 @@ class VariationalSparseCoder(_BaseVAE):
         0.5``, i.e. where :meth:`transform` is non-zero. At the end of
         :meth:`fit` the statistics of the training data are stored as the
         attributes ``activation_rates_``, ``mean_active_units_``,
-        ``n_dead_units_`` and ``n_always_on_units_``.
+        ``n_dead_units_``, ``n_always_on_units_`` and ``code_variance_``.
 
         Parameters
         ----------
@@ -415,7 +433,9 @@ class VariationalSparseCoder(_BaseVAE):
             (n_components,), the fraction of samples on which each unit is
             active); ``mean_active_units`` (mean number of active units per
             sample); ``n_dead_units`` (units active on no sample);
-            ``n_always_on_units`` (units active on every sample).
+            ``n_always_on_units`` (units active on every sample);
+            ``code_variance`` (ndarray of shape (n_components,), the variance
+            of each unit's code value across the samples).
 
         Examples
         --------
