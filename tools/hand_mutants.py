@@ -188,6 +188,12 @@ MUTANTS = {
         "hard = (gamma >= threshold).to(gamma.dtype)",
         ["tests/core/test_elbo.py", "-k", "strict_at"],
     ),
+    "the aggregate prior drops the usage penalty (found by mutmut)": (
+        "skvsc/_core/latents.py",
+        "usage = super().regularizer(posterior, values, soft)",
+        "usage = None",
+        ["tests/core/test_latents.py", "-k", "aggregate_regularizer"],
+    ),
 }
 
 
