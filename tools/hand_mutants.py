@@ -48,7 +48,7 @@ MUTANTS = {
         ["tests/core/test_data.py::test_csr_source_sums_duplicate_entries"],
     ),
     "decoder hidden sizes not mirrored": (
-        "skvsc/_core/networks.py",
+        "skvsc/_core/blocks.py",
         "sizes = [n_components, *reversed(hidden_layer_sizes)]",
         "sizes = [n_components, *hidden_layer_sizes]",
         ["tests/core/test_networks.py::test_the_decoder_mirrors_the_encoder_hidden_sizes"],
