@@ -20,10 +20,10 @@ from sklearn.base import TransformerMixin
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from . import _params
+from . import _chunked, _params
 from ._core.data import map_batches, to_tensor
 from ._core.vae import score_noises
-from ._data_checks import check_support, supported_layout, validated
+from ._data_checks import onto_support, supported_layout, validated
 from ._device import torch_threads
 
 _EVAL_BATCH_SIZE = 2048
@@ -92,14 +92,15 @@ class InferenceMixin(TransformerMixin):
     """The inference methods of a fitted VAE-family estimator (a transformer:
     scikit-learn wraps its ``transform`` for ``set_output``)."""
 
-    def _validate_input(self, X):
+    def _validate_input(self, X, *, strict=False):
         # Data outside the likelihood's support (e.g. negative values for a
-        # Bernoulli model) are refused by every method, as by fit: a code of
-        # data the model cannot describe would be a silent wrong answer.
+        # Bernoulli model) are refused where the model must describe them
+        # (``strict``: scores, as in fit) and clipped onto it, with a warning,
+        # to encode them: new data scaled by a scaler fitted on a training
+        # split leave [0, 1] as a matter of course.
         check_is_fitted(self)
         X = validated(self, X, reset=False)
-        check_support(X, self.likelihood_)
-        return X
+        return onto_support(X, self.likelihood_, strict=strict)
 
     def transform(self, X):
         """Encode ``X`` into its latent code (deterministic).
@@ -112,8 +113,14 @@ class InferenceMixin(TransformerMixin):
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components)
-            The code, in the dtype of ``X`` (float32 or float64).
+            The code, in the dtype of ``X`` (float32 or float64). A memmap (or
+            h5py or zarr dataset) is read in chunks; a dask array gives a lazy
+            dask array, encoded block by block where its blocks live.
         """
+        if _chunked.is_out_of_core(X):
+            check_is_fitted(self)
+            _chunked.check_columns(self, X, self.n_features_in_)
+            return _chunked.map_rows(X, self.transform, self._n_features_out)
         return map_module(self, "code", self._validate_input(X), *self._code_options())
 
     def _code_options(self):
@@ -135,6 +142,9 @@ class InferenceMixin(TransformerMixin):
             Bernoulli likelihood, the Gaussian mean, the Poisson rate.
         """
         check_is_fitted(self)
+        if _chunked.is_out_of_core(X):
+            _chunked.check_columns(self, X, self.module_.n_components)
+            return _chunked.map_rows(X, self.inverse_transform, self.n_features_in_)
         Z = supported_layout(check_array(X, dtype=(np.float64, np.float32), input_name="X"))
         if Z.shape[1] != self.module_.n_components:
             raise ValueError(
@@ -160,7 +170,11 @@ class InferenceMixin(TransformerMixin):
         elbo : ndarray of shape (n_samples,)
             ELBO per sample (a lower bound on ``log p(x)``).
         """
-        X = self._validate_input(X)
+        if _chunked.is_out_of_core(X):
+            check_is_fitted(self)
+            _chunked.check_columns(self, X, self.n_features_in_)
+            return _chunked.map_rows(X, self.score_samples, None)
+        X = self._validate_input(X, strict=True)
         noises = score_noises(self.module_, torch_dtype(X.dtype), self.device_)
         return map_module(self, "elbo", X, noises, self._run.schedule.final())
 
@@ -181,7 +195,7 @@ class InferenceMixin(TransformerMixin):
         score : float
             Mean ELBO per sample.
         """
-        return float(np.mean(self.score_samples(X)))
+        return float(np.mean(self.score_samples(X)))  # dask: computed here
 
     def sample(self, n_samples=1, random_state=None):
         """Draw codes from the prior and decode them.

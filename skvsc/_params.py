@@ -88,14 +88,18 @@ def seed_from(random_state):
 
 def check_shared(est):
     """Check the parameters both estimators share."""
-    check_int("n_components", est.n_components, 1)
+    if isinstance(est.n_components, str) and est.n_components != "auto":
+        raise ValueError(f"n_components must be 'auto' or an int, got {est.n_components!r}.")
+    if est.n_components != "auto":
+        check_int("n_components", est.n_components, 1)
     check_options("likelihood", est.likelihood, {"auto", *LIKELIHOODS})
     if est.max_iter != "auto":
         if not _is_int(est.max_iter):
             raise TypeError(f"max_iter must be 'auto' or an int, got {est.max_iter!r}.")
         check_int("max_iter", est.max_iter, 1)
     check_batch_size(est.batch_size)
-    check_real("learning_rate_init", est.learning_rate_init, 0, open_low=True)
+    if est.learning_rate_init != "auto":
+        check_real("learning_rate_init", est.learning_rate_init, 0, open_low=True)
     if est.max_grad_norm is not None:
         check_real("max_grad_norm", est.max_grad_norm, 0, open_low=True)
     check_real("tol", est.tol, 0)
@@ -108,6 +112,8 @@ def check_shared(est):
         check_int("n_threads", est.n_threads, 1)
     if not isinstance(est.verbose, bool):  # verbose=True means 1
         check_int("verbose", est.verbose, 0)
+    if not (est.distributed == "auto" or est.distributed is False):
+        raise ValueError(f"distributed must be 'auto' or False, got {est.distributed!r}.")
     resolve_device(est.device)
 
 

@@ -47,6 +47,7 @@ FITTED = {
     "mean_active_units_": "mean_active_units_",
     "n_dead_units_": "n_dead_units_",
     "n_always_on_units_": "n_always_on_units_",
+    "unit_values_": "unit_values_",
     "code_variance_": "code_variance_",
     "posterior_mean_variance_": "posterior_mean_variance_",
     "n_active_units_": "n_active_units_",
@@ -153,7 +154,7 @@ def set_state(estimator, state):
     device = loadable_device(estimator.device_)
     estimator.device_ = str(device)
     estimator._run = Run.from_state_dict(
-        run, device=device, learning_rate=estimator.learning_rate_init
+        run, device=device, learning_rate=estimator._learning_rate()
     )
 
 

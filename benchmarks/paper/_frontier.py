@@ -92,7 +92,7 @@ def figure(table, references, path, split):
     table = [r for r in table if r["split"] == split]
     datasets = list(dict.fromkeys(r["dataset"] for r in table)) or list(references)
     datasets = [d for d in datasets if d != "*"]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 5.4), squeeze=False)
     names = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
     styles = {
         "VSC (sparse code)": dict(color="C3", marker="o", lw=2),
@@ -101,6 +101,13 @@ def figure(table, references, path, split):
         "JumpReLU autoencoder": dict(color="C5", marker="v"),
         "MiniBatchDictionaryLearning (OMP)": dict(color="C2", marker="^"),
     }
+    # One colour per reference code across all panels (a colour by rank would give the
+    # same dashed colour to different codes in the two panels).
+    all_refs = set()
+    for dataset in datasets:
+        all_refs |= set(references.get("*", {})) | set(references.get(dataset, {}))
+        all_refs |= {r["label"] for r in table if r["dataset"] == dataset and r["k"] is None}
+    ref_colors = {label: f"C{4 + i}" for i, label in enumerate(sorted(all_refs))}
     for ax, dataset in zip(axes[0], datasets):
         rows = [r for r in table if r["dataset"] == dataset]
         for label in dict.fromkeys(r["label"] for r in rows if r["k"] is not None):
@@ -108,8 +115,9 @@ def figure(table, references, path, split):
             ax.plot(*zip(*pts), label=label, **styles.get(label, dict(marker=".")))
         refs = dict(references.get("*", {}), **references.get(dataset, {}))
         refs.update({r["label"]: r["acc"] for r in rows if r["k"] is None})
-        for i, (label, acc) in enumerate(sorted(refs.items(), key=lambda kv: -kv[1])):
-            ax.axhline(acc, color=f"C{4 + i}", ls="--", lw=1, label=f"{label}: {100 * acc:.1f} %")
+        for label, acc in sorted(refs.items(), key=lambda kv: -kv[1]):
+            color = ref_colors[label]
+            ax.axhline(acc, color=color, ls="--", lw=1, label=f"{label}: {100 * acc:.1f} %")
         ax.set_xscale("log")
         ticks = sorted({r["k"] for r in rows if r["k"] is not None})
         if ticks:
@@ -119,7 +127,8 @@ def figure(table, references, path, split):
         ax.set_ylabel(f"{split} accuracy, LogisticRegression on 5,000 labels")
         ax.set_title(names.get(dataset, dataset))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        # Below the axes, where it can hide no curve.
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
