@@ -34,16 +34,17 @@ def check_int(name, value, low, high=None):
         raise ValueError(f"{name} must be {bound}, got {value}.")
 
 
-def check_real(name, value, low=None, high=None, *, open_low=False, open_high=False):
-    """``value`` is a real number in the given (half-)open or closed interval."""
+def check_real(name, value, low=None, high=None, *, open_low=False, open_high=False, finite=False):
+    """``value`` is a real number in the given (half-)open or closed interval
+    (and not infinite, with ``finite``)."""
     if not _is_real(value):
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__}).")
     value = float(value)
     too_low = low is not None and (value <= low if open_low else value < low)
     too_high = high is not None and (value >= high if open_high else value > high)
-    if too_low or too_high or value != value:
+    if too_low or too_high or value != value or (finite and abs(value) == float("inf")):
         left = "(" if open_low else "["
-        right = ")" if open_high else "]"
+        right = ")" if open_high or (finite and high is None) else "]"
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
         raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}.")
@@ -109,7 +110,8 @@ def check_shared(est):
     check_real("kl_warmup", est.kl_warmup, 0, 1)
     if est.n_threads is not None:
         check_int("n_threads", est.n_threads, 1)
-    check_int("verbose", int(est.verbose), 0)
+    if not isinstance(est.verbose, bool):  # verbose=True means 1
+        check_int("verbose", est.verbose, 0)
     if not (est.distributed == "auto" or est.distributed is False):
         raise ValueError(f"distributed must be 'auto' or False, got {est.distributed!r}.")
     resolve_device(est.device)
