@@ -41,6 +41,7 @@ from skvsc.plotting import plot_feature_effects
 SMOKE = bool(os.environ.get("SKVSC_EXAMPLE_SMOKE"))
 
 X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+print(f"{X.shape[0]} tumours, {X.shape[1]} measurements")
 params = dict(max_iter=3 if SMOKE else "auto", n_threads=1, random_state=0)
 vsc = VariationalSparseCoder(**params).fit(X)
 print(vsc.summary())

@@ -58,6 +58,16 @@ def migrate(flat, param_names, public_names):
         fitted["model_config"] = _model_config(fitted["model_config"])
     if "schedule" in fitted:
         fitted["schedule"] = _schedule(fitted["schedule"])
+    # A parameter fixed in the model but added after the file was written (e.g.
+    # `usage`) takes the model's value, not its default: they must agree for
+    # training to continue (partial_fit, warm_start).
+    model = {
+        **fitted.get("model_config", {}).get("latent_params", {}),
+        **{k: v for k, v in fitted.get("schedule", {}).items() if k != "total_steps"},
+    }
+    for key, value in model.items():
+        if key in param_names and key not in params:
+            params[key] = value
     return {"params": params, "fitted": fitted, "other": flat}
 
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import math
+import numbers
 import os
 import time
 import warnings
@@ -268,6 +269,11 @@ def torch_threads(n_threads, work=None, *, load_aware=True):
     restored on exit."""
     if n_threads is None:
         n_threads = auto_threads(work) if load_aware else auto_threads(work, busy=0)
+    elif isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+        # Checked here too: inference methods do not run the fit's parameter checks.
+        raise TypeError(f"n_threads must be None or an int, got {n_threads!r}.")
+    elif n_threads < 1:
+        raise ValueError(f"n_threads must be None or >= 1, got {n_threads}.")
     previous = torch.get_num_threads()
     if n_threads == previous:
         yield

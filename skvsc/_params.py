@@ -36,7 +36,7 @@ def check_int(name, value, low, high=None):
 
 
 def check_real(name, value, low=None, high=None, *, open_low=False, open_high=False):
-    """``value`` is a real number in the given (half-)open or closed interval."""
+    """``value`` is a finite real number in the given (half-)open or closed interval."""
     if not _is_real(value):
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__}).")
     value = float(value)
@@ -113,7 +113,8 @@ def check_shared(est):
     check_real("kl_warmup", est.kl_warmup, 0, 1)
     if est.n_threads is not None:
         check_int("n_threads", est.n_threads, 1)
-    check_int("verbose", int(est.verbose), 0)
+    if not isinstance(est.verbose, bool):  # verbose=True means 1
+        check_int("verbose", est.verbose, 0)
     if not (est.distributed == "auto" or est.distributed is False):
         raise ValueError(f"distributed must be 'auto' or False, got {est.distributed!r}.")
     resolve_device(est.device)

@@ -1,4 +1,4 @@
-"""Behaviour of the two estimators on small data (issue: foundation)."""
+"""Behaviour of the two estimators on small data."""
 
 import joblib
 import numpy as np

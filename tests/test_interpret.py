@@ -1,5 +1,5 @@
 """Units read in feature terms: typical values, feature effects, the unit table
-and the bar charts (issue 26)."""
+and the bar charts."""
 
 import sys
 

@@ -1,5 +1,5 @@
-"""``likelihood="mixed"``: one likelihood per column (issue 26, item 5 of the
-brief), checked against torch.distributions and through the estimators."""
+"""``likelihood="mixed"``: one likelihood per column, checked against
+torch.distributions and through the estimators."""
 
 import numpy as np
 import pytest

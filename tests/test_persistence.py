@@ -402,6 +402,46 @@ def test_edited_weight_fails_checksum(fitted, backend, tmp_path):
         skvsc.load(path)
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t.reshape(t.shape[1], t.shape[0]),  # same bytes, transposed shape
+        lambda t: t.view(torch.int32),  # same bytes, other dtype
+    ],
+    ids=["shape", "dtype"],
+)
+def test_the_checksum_covers_tensor_shapes_and_dtypes(fitted, tmp_path, edit):
+    # The bytes of every tensor are kept; only how they are read changes, and
+    # the old checksum is kept: the checksum itself must refuse the file.
+    path = tmp_path / "m"
+    skvsc.save(fitted, path)
+    text, digest, tensors = _io._read(path)
+    (name,) = [k for k in tensors if k.endswith("module_state.decoder.out.weight")]
+    assert tensors[name].shape[0] != tensors[name].shape[1]
+    tensors[name] = edit(tensors[name])
+    torch.save({"skvsc": text, "sha256": digest, "tensors": tensors}, path)
+    with pytest.raises(ValueError, match="checksum does not match"):
+        skvsc.load(path)
+
+
+def test_the_checksum_covers_tensor_names(fitted, tmp_path):
+    # Bytes moved from one tensor to its neighbour in name order: the bytes
+    # hashed in order are the same, the tensors are not.
+    path = tmp_path / "m"
+    skvsc.save(fitted, path)
+    text, digest, tensors = _io._read(path)
+    a, b = (
+        next(k for k in tensors if k.endswith(f"module_state.decoder.out.{p}"))
+        for p in ("bias", "weight")
+    )
+    assert sorted(tensors).index(b) == sorted(tensors).index(a) + 1
+    joined = torch.cat([tensors[a], tensors[b].reshape(-1)])
+    tensors[a], tensors[b] = joined[:1], joined[1:].reshape(-1)
+    torch.save({"skvsc": text, "sha256": digest, "tensors": tensors}, path)
+    with pytest.raises(ValueError, match="checksum does not match"):
+        skvsc.load(path)
+
+
 class _Payload:
     """Pickling this object makes unpickling call ``_mark`` (a harmless stand-in)."""
 

@@ -1,4 +1,4 @@
-"""The fast paths through the estimators (issue: speed): fused Adam, threads.
+"""The fast paths through the estimators: fused Adam, threads.
 The core's paths (no copies of X, host-batched sources, inference heads) are
 tested in tests/core/. No timings here: the scripts in benchmarks/ measure speed."""
 

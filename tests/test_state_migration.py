@@ -127,3 +127,41 @@ def test_format_2_states_migrate_with_the_same_outputs_and_future(name):
     old.partial_fit(Xn)  # the optimizer and the generator state came along
     assert old.transform(Xn).tobytes() == est.transform(Xn).tobytes()
     assert "run" in old.__getstate__()["fitted"]  # saved again in the current format
+
+
+def _format_1_state(name):
+    """The raw state (format 1) of a fixture, as ``__setstate__`` receives it."""
+    captured = {}
+    cls = CLASSES[name]
+    original = cls.__setstate__
+    cls.__setstate__ = lambda self, state: captured.update(state)
+    try:
+        joblib.load(DATA / f"{name}_v0_1.joblib")
+    finally:
+        cls.__setstate__ = original
+    return captured
+
+
+@pytest.mark.parametrize("dropped", [("usage",), ("usage", "usage_weight")])
+def test_a_format_1_file_from_before_a_model_parameter_keeps_the_model_s_value(dropped):
+    # skvsc 0.1 files written before `usage` existed (or `usage_weight`) hold
+    # neither the parameter nor its value in the model: format-1 modules were
+    # built with usage="prior" (and no penalty weight in their schedule). The
+    # parameter must say what the model holds, or training cannot continue.
+    state = _format_1_state("vsc")
+    for key in dropped:
+        del state[key]
+    del state["_module_config"]["usage"]
+    if "usage_weight" in dropped:
+        schedule = vars(state["_schedule_"])
+        schedule["usage_weight"] = 0.0
+    est = VariationalSparseCoder.__new__(VariationalSparseCoder)
+    with pytest.warns(InconsistentVersionWarning):
+        est.__setstate__(state)
+    assert est._run.config.latent_params == {"alpha": 0.5, "usage": "prior"}
+    assert est.usage == "prior"
+    if "usage_weight" in dropped:
+        assert est.usage_weight == 0.0
+    np.testing.assert_array_equal(est.transform(X), EXPECTED["vsc_transform"])
+    est.partial_fit(X)  # the parameters agree with the model
+    assert est.n_iter_ == 4

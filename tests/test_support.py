@@ -1,7 +1,7 @@
 """Data at the edge of a likelihood's support: ``likelihood="auto"`` chooses the
 same likelihood on every split of the same data, rounding never fails a fit, and
 encoding new data that leave the training support works inside a
-cross-validated pipeline (issue 26, and issue 22 item 6)."""
+cross-validated pipeline."""
 
 import warnings
 

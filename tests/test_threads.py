@@ -29,8 +29,8 @@ def test_idle_machine_uses_every_core():
 
 
 def test_one_busy_process_on_two_cores_gives_one_thread():
-    # The case of the issue: a second thread would share a core with the
-    # other process and stall every barrier.
+    # A second thread would share a core with the other process and stall
+    # every barrier.
     assert pick(busy=1.0) == 1
     assert pick(busy=0.6) == 1
     assert pick(busy=0.2) == 2  # a blip is not a busy core

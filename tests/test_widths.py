@@ -1,4 +1,4 @@
-"""``n_components="auto"``: the code follows the width of narrow inputs (issue 26)."""
+"""``n_components="auto"``: the code follows the width of narrow inputs."""
 
 import warnings
 

@@ -66,3 +66,42 @@ def test_csr_source_densifies_the_rows_it_is_asked_for():
     source = make_source(X, "cpu")
     idx = torch.tensor([3, 0, 19, 3])
     np.testing.assert_array_equal(source.take(idx).numpy(), X.toarray()[[3, 0, 19, 3]])
+
+
+def test_csr_source_sums_duplicate_entries():
+    # CSR built from raw arrays may repeat a (row, column); scipy means their sum.
+    data = np.array([1.0, 2.0, 0.5, 4.0, 3.0], dtype=np.float32)
+    indices = np.array([2, 2, 0, 1, 1])
+    indptr = np.array([0, 3, 3, 5])
+    X = sp.csr_matrix((data, indices, indptr), shape=(3, 4))
+    assert not X.has_canonical_format
+    expected = X.toarray()
+    assert expected[0, 2] == 3.0 and expected[2, 1] == 7.0
+    source = make_source(X, "cpu")
+    np.testing.assert_array_equal(source.take(torch.tensor([0, 1, 2])).numpy(), expected)
+    np.testing.assert_array_equal(X.data, data)  # the caller's matrix is left as it was
+
+
+def test_sources_and_batches_come_in_the_requested_dtype():
+    X = sp.random(9, 4, density=0.5, format="csr", random_state=0, dtype=np.float64)
+    assert make_source(X, "cpu", torch.float32).take(torch.tensor([1, 2])).dtype == torch.float32
+    dense = to_tensor(X[2:5], "cpu", torch.float32)  # sparse rows, densified
+    assert dense.dtype == torch.float32
+    np.testing.assert_array_equal(dense.numpy(), X[2:5].toarray().astype(np.float32))
+
+
+def test_map_batches_calls_fn_on_batches_and_fills_arrays_of_the_dtype():
+    X = np.arange(20.0).reshape(10, 2)
+    sizes = []
+
+    def fn(t):
+        sizes.append(len(t))
+        return t.sum(dim=1), t * 2
+
+    total, doubled = map_batches(
+        fn, X, batch_size=4, device="cpu", dtype=torch.float32, n_outputs=2
+    )
+    assert sizes == [4, 4, 2]
+    assert total.dtype == doubled.dtype == np.float32
+    np.testing.assert_array_equal(total, X.sum(axis=1))
+    np.testing.assert_array_equal(doubled, 2 * X)

@@ -135,3 +135,11 @@ def test_deterministic_spike_kl_is_the_kl_of_dirac_spikes(alpha):
     torch.testing.assert_close(
         _elbo.deterministic_spike_kl(on, 7, alpha), torch.tensor(expected, dtype=torch.float64)
     )
+
+
+def test_straight_through_gate_is_strict_at_the_threshold():
+    gamma = torch.tensor([0.5, 0.5 + 1e-6, 0.5 - 1e-6], dtype=torch.float64, requires_grad=True)
+    gate = _elbo.straight_through_gate(gamma, 0.5)
+    assert gate.tolist() == [0.0, 1.0, 0.0] and gate.dtype == torch.float64
+    gate.sum().backward()
+    assert gamma.grad.tolist() == [1.0, 1.0, 1.0]

@@ -101,6 +101,29 @@ def test_regularizer_uses_the_chosen_usage_form(usage):
     assert make("normal").regularizer(post, StepValues(usage_weight=2.0)) is None
 
 
+def test_aggregate_regularizer_is_the_rate_kl_plus_the_usage_penalty():
+    # numpy-free oracle in plain float arithmetic: r_j the share of rows where
+    # unit j is active (gamma > 1/2), p_j the batch mean of gamma_j.
+    latent = make("spike_slab_aggregate", alpha=0.3)
+    post = latent.posterior(heads(n=9))
+    gamma = post.gamma.tolist()
+    n = len(gamma)
+
+    def kl(p, q):
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+
+    rates = [sum(row[j] > 0.5 for row in gamma) / n for j in range(J)]
+    means = [sum(row[j] for row in gamma) / n for j in range(J)]
+    aggregate = sum(kl(r, 0.3) for r in rates)
+    balance = sum(kl(p, sum(means) / J) for p in means)
+    off = latent.regularizer(post, StepValues(usage_weight=0.0))
+    on = latent.regularizer(post, StepValues(usage_weight=2.0))
+    assert 0 < rates[0] < 1 and balance > 1e-6  # neither term is trivially zero
+    assert off.item() == pytest.approx(aggregate, rel=1e-9)
+    assert on.item() == pytest.approx(aggregate + 2.0 * balance, rel=1e-9)
+
+
 def test_unknown_usage_is_rejected():
     with pytest.raises(ValueError, match="usage"):
         SpikeSlabLatent(J, alpha=0.1, usage="often")

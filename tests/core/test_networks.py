@@ -21,6 +21,18 @@ def test_registry_and_shapes():
     assert decoder(heads[0]).shape == (6, 12)
 
 
+def test_the_decoder_mirrors_the_encoder_hidden_sizes():
+    encoder, decoder = networks(hidden=(9, 5))
+    linear = [
+        (m.in_features, m.out_features) for m in encoder.modules() if isinstance(m, torch.nn.Linear)
+    ]
+    assert linear == [(12, 9), (9, 5), (5, 3 * 4)]
+    linear = [
+        (m.in_features, m.out_features) for m in decoder.modules() if isinstance(m, torch.nn.Linear)
+    ]
+    assert linear == [(4, 5), (5, 9), (9, 12)]
+
+
 def test_initialisation_comes_from_the_generator_in_a_fixed_order():
     before = torch.get_rng_state()
     a, b = networks(seed=1), networks(seed=1)

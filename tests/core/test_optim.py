@@ -143,6 +143,33 @@ def test_state_dict_has_torchs_layout_and_loading_copies():
     assert other.param_groups[0]["lr"] == 1e-2
 
 
+def test_load_state_dict_takes_every_group_setting_and_owns_its_moments():
+    params = _params()
+    adam = Adam(params, lr=1e-2, betas=(0.5, 0.6), eps=1e-3)
+    _run(adam, params, range(2))
+    state = adam.state_dict()
+    # Into float64 parameters: the moments take the parameters' dtype, the step stays float32.
+    other_params = [torch.nn.Parameter(p.detach().double()) for p in _params()]
+    other = Adam(other_params, lr=1e-3)
+    other.load_state_dict(state)
+    group = other.param_groups[0]
+    assert (group["lr"], group["betas"], group["eps"]) == (1e-2, (0.5, 0.6), 1e-3)
+    for i, p in enumerate(other_params):
+        moments = other.state[p]
+        assert moments["exp_avg"].dtype == moments["exp_avg_sq"].dtype == torch.float64
+        assert moments["step"].dtype == torch.float32 and moments["step"].item() == 2
+        torch.testing.assert_close(moments["exp_avg_sq"].float(), state["state"][i]["exp_avg_sq"])
+    # Training on does not write into the state it was loaded from.
+    saved = {i: {k: v.clone() for k, v in m.items()} for i, m in state["state"].items()}
+    same_params = _params()
+    same = Adam(same_params, lr=1e-3)
+    same.load_state_dict(state)
+    _run(same, same_params, range(2, 4))
+    for i, moments in state["state"].items():
+        for key, value in moments.items():
+            assert torch.equal(value, saved[i][key]), (i, key)
+
+
 def test_load_state_dict_refuses_what_it_cannot_apply():
     params = _params()
     torch_adam = torch.optim.Adam(params, lr=1e-2, weight_decay=0.1)

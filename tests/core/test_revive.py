@@ -66,6 +66,37 @@ def test_split_copies_adam_moments_to_the_new_unit():
         torch.testing.assert_close(dec[:, 0], dec[:, 1])
 
 
+def test_split_gives_the_dead_unit_the_donors_moments_and_keeps_the_donors():
+    # Direction matters: the dead unit takes the busy unit's moments, not the reverse.
+    model, optimizer = model_and_optimizer()
+    heads, dec = model.encoder.heads.weight, decoder_weight(model)
+    before = {
+        (p, key): optimizer.state[p][key].clone()
+        for p in (heads, dec)
+        for key in ("exp_avg", "exp_avg_sq")
+    }
+    split_units(model, optimizer, torch.tensor([0, 9, 3, 2, 1, 5]), torch.Generator())
+    for key in ("exp_avg", "exp_avg_sq"):
+        old, new = before[(heads, key)], optimizer.state[heads][key]
+        for head in range(3):
+            dead, donor = head * J + 0, head * J + 1
+            assert not torch.equal(old[dead], old[donor])  # the test can tell them apart
+            torch.testing.assert_close(new[dead], old[donor], rtol=0, atol=0)
+            torch.testing.assert_close(new[donor], old[donor], rtol=0, atol=0)
+        old, new = before[(dec, key)], optimizer.state[dec][key]
+        assert not torch.equal(old[:, 0], old[:, 1])
+        torch.testing.assert_close(new[:, 0], old[:, 1], rtol=0, atol=0)
+        torch.testing.assert_close(new[:, 1], old[:, 1], rtol=0, atol=0)
+
+
+def test_split_before_the_first_step_has_no_moments_to_copy():
+    g = torch.Generator().manual_seed(0)
+    model = small_vae(8, J, (5,), generator=g, alpha=0.1)
+    optimizer = make_optimizer(model.parameters(), 1e-3)
+    assert split_units(model, optimizer, torch.tensor([0, 9, 3, 2, 1, 5]), g) == 1
+    assert not optimizer.state.get(model.encoder.heads.weight)
+
+
 def test_nothing_to_split_changes_nothing():
     model, optimizer = model_and_optimizer()
     state = {k: v.clone() for k, v in model.state_dict().items()}

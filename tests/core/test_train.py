@@ -13,6 +13,7 @@ from skvsc._core.train import (
     TrainContext,
     Validation,
     fit_model,
+    train_epoch,
 )
 
 from .helpers import small_vae, train_tiny
@@ -120,6 +121,45 @@ def test_early_stopping_follows_the_mlp_rule():
     stops = [stopping.on_epoch_end({"loss": loss}, context) for loss in losses]
     assert stops == [False, False, False, True]
     assert stopping.best_state is None  # nothing to restore without validation
+
+
+def test_early_stopping_compares_with_the_best_loss_not_the_last():
+    # After the best epoch (5.0) the loss jumps and then improves on each previous
+    # epoch by more than tol, but never on the best: three bad epochs, a stop.
+    stopping = ConvergenceStop(tol=0.5, n_iter_no_change=3)
+    context = _context()
+    stops = [stopping.on_epoch_end({"loss": loss}, context) for loss in [10.0, 5.0, 9.0, 8.0, 7.0]]
+    assert stops == [False, False, False, False, True]
+    assert stopping.best_loss == 5.0 and stopping.stopped
+
+
+def test_early_stopping_counts_improvements_below_tol_as_bad_epochs():
+    stopping = ConvergenceStop(tol=1.0, n_iter_no_change=2)
+    context = _context()
+    # 0.9 below the best is not enough; 1.1 below it resets the count.
+    stops = [stopping.on_epoch_end({"loss": loss}, context) for loss in [5.0, 4.1, 2.9, 2.0, 1.95]]
+    assert stops == [False, False, False, False, True]
+    assert stopping.bad_epochs == 2
+
+
+def test_epoch_statistics_carry_no_autograd_graph():
+    # Summing statistics that still hold their graph would keep every step's
+    # graph alive until the end of the epoch.
+    model = small_vae(12, 3)
+    values = Schedule(10, sharpness=(50.0, 200.0)).at(0)
+    loss, stats = model.objective(torch.from_numpy(X32[:10]), values, torch.Generator())
+    assert loss.requires_grad
+    assert not stats.requires_grad and stats.grad_fn is None
+    sums, n_steps = train_epoch(
+        model,
+        make_optimizer(model.parameters(), 1e-2),
+        make_source(X32[:40], "cpu"),
+        batch_size=10,
+        schedule=Schedule(10, sharpness=(50.0, 200.0)),
+        step=0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert n_steps == 4 and sums.grad_fn is None and not sums.requires_grad
 
 
 def test_early_stopping_monitors_the_validation_score_and_restores_the_best():

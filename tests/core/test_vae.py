@@ -48,6 +48,45 @@ def test_objective_is_the_weighted_elbo_plus_the_regularizer():
     assert counts.tolist() == active.sum(dim=0).tolist()
 
 
+@pytest.mark.parametrize("usage", ["balance", "prior"])
+def test_the_usage_penalty_is_added_to_the_loss(usage):
+    # Oracle: usage_weight * sum_j KL(Bern(p_j) || Bern(target)) written out in
+    # numpy, p_j the batch mean of gamma_j; target: the mean activity ("balance")
+    # or alpha ("prior"). Same draws with and without the penalty.
+    model = small_vae(12, 3, usage=usage).double()
+    x = torch.from_numpy(X32[:20]).double()
+
+    def loss(weight):
+        values = StepValues(sharpness=100.0, kl_weight=0.3, usage_weight=weight)
+        return model.objective(x, values, torch.Generator().manual_seed(5))[0].item()
+
+    gamma = model.encode(x).gamma.detach().numpy()
+    p = gamma.mean(axis=0)
+    target = gamma.mean() if usage == "balance" else 0.3
+    kl = p * np.log(p / target) + (1 - p) * np.log((1 - p) / (1 - target))
+    assert kl.sum() > 1e-6  # the oracle's penalty is not trivially zero
+    np.testing.assert_allclose(loss(2.5) - loss(0.0), 2.5 * kl.sum(), rtol=1e-8)
+
+
+def test_inference_computes_only_the_heads_it_needs():
+    # code, posterior_field and active read one or two heads; the full
+    # forward pass (every head) must not run.
+    model = small_vae(12, 3)
+    x = torch.from_numpy(X32[:5])
+    expected = model.encode(x)
+
+    def refuse(*args):
+        raise AssertionError("the full encoder ran")
+
+    model.encoder.forward = refuse
+    with torch.no_grad():
+        torch.testing.assert_close(model.posterior_field(x, "mu"), expected.mu)
+        torch.testing.assert_close(model.posterior_field(x, "gamma"), expected.gamma)
+        assert torch.equal(model.active(x), expected.gamma > 0.5)
+        code = model.code(x)
+    torch.testing.assert_close(code, torch.where(expected.gamma > 0.5, expected.mu, 0.0))
+
+
 def test_elbo_with_shared_noise_is_deterministic_and_batch_independent():
     model = small_vae(12, 3).double()
     x = torch.from_numpy(X32).double()
