@@ -1,5 +1,6 @@
 """VariationalSparseCoder: the spike-and-slab VAE of Tonolini et al."""
 
+import math
 import warnings
 
 from . import _docs, _inference, _params
@@ -319,6 +320,21 @@ class VariationalSparseCoder(_BaseVAE):
                 "revive": float(self.revive),
             },
         )
+
+    def _initialize(self, X, family, low, high):
+        # Codes are partly empty by construction when the prior expects fewer than one
+        # active unit per sample: say so before training, with the remedy.
+        if self.alpha * self.n_components < 1:
+            warnings.warn(
+                f"alpha * n_components = {self.alpha * self.n_components:.3g} < 1: the prior "
+                "expects fewer than one active unit per sample, so some codes are all zeros "
+                f"by construction. Raise alpha to at least 1 / n_components = "
+                f"{1 / self.n_components:.3g}, or n_components to at least 1 / alpha = "
+                f"{math.ceil(1 / self.alpha)}.",
+                UserWarning,
+                stacklevel=4,
+            )
+        super()._initialize(X, family, low, high)
 
     def _code_statistics(self, X):
         return _inference.reduce_rows(self, X, _active, activation_statistics)

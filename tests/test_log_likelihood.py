@@ -154,7 +154,7 @@ def test_deterministic_spikes_alone_miss_the_other_patterns():
     x = torch.as_tensor(X, dtype=torch.float32)
     generators = [torch.Generator().manual_seed(i) for i in range(len(X))]
     with torch.no_grad():
-        gated = log_marginal(module, x, generators, 3000, defensive=0.0, activity="gate")
+        gated = log_marginal(module, x, generators, 3000, components=[("gate", 0.0)])
     gated = gated.numpy()
     assert np.median(np.abs(gated - one_pattern)) < 0.05
     assert (exact - gated).mean() > 0.2

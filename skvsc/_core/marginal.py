@@ -39,8 +39,8 @@ import torch
 from .latents import NormalLatent, SpikeSlabLatent
 
 _LOG_2PI = math.log(2.0 * math.pi)
-#: Default weight of the prior in each unit's defensive proposal.
-DEFENSIVE = 1e-3
+#: The spike-and-slab proposal's components, ``(activity, defensive weight)``.
+COMPONENTS = (("gamma", 1e-3), ("gamma", 0.8))
 #: Draws decoded per row and pass (bounds memory for large ``n_draws``).
 MAX_DRAWS_PER_PASS = 4096
 
@@ -72,42 +72,39 @@ class GaussianProposal:
 
 
 class SpikeSlabProposal:
-    """The defensive spike-and-slab proposal of the module docstring.
+    """The defensive spike-and-slab proposals of the module docstring, mixed.
 
-    With several defensive weights ``eps_m``, the draws cycle through the
-    proposals ``r_m`` (draw ``k`` from ``r_{k mod M}``) and are weighted by
-    the mixture of all of them, ``sum_m (n_m / K) r_m`` (``n_m`` draws from
-    ``r_m``; multiple importance sampling with the balance heuristic, still
-    unbiased for ``p(x)``), which is about as good as the best ``r_m``
-    with ``n_m`` draws.
+    Each component ``m`` is a proposal ``r_m`` with its own activity ``g_m``
+    and defensive weight ``eps_m``. The draws cycle through the components
+    (draw ``k`` from ``r_{k mod M}``) and are weighted by their mixture,
+    ``sum_m (n_m / K) r_m`` (``n_m`` draws from ``r_m``): multiple importance
+    sampling with the balance heuristic, unbiased for ``p(x)`` and about as
+    good as the best component with its ``n_m`` draws.
 
     Parameters
     ----------
     posterior : SpikeSlabPosterior
         The encoder's ``mu``, ``logvar`` and ``gamma``, each ``(n, J)``.
-    activity : tensor of shape (n, J)
-        ``g``: the proposal's probability that each unit is active.
+    components : sequence of (tensor of shape (n, J), float)
+        ``(g_m, eps_m)``: each component's probability that each unit is
+        active, and the prior's weight in each of its units, in [0, 1].
     alpha : float
         The prior's activity probability.
-    defensive : float or tuple of floats
-        ``eps`` (or the ``eps_m``) in [0, 1]: the prior's weight in each
-        unit's proposal.
     """
 
-    def __init__(self, posterior, activity, alpha, defensive):
-        weights = (defensive,) if isinstance(defensive, int | float) else tuple(defensive)
-        if not weights or not all(0.0 <= float(w) <= 1.0 for w in weights):
-            raise ValueError(f"defensive weights must be in [0, 1], got {defensive!r}.")
-        self.weights = tuple(float(w) for w in weights)
+    def __init__(self, posterior, components, alpha):
+        components = list(components)
+        if not components or not all(0.0 <= float(w) <= 1.0 for _, w in components):
+            raise ValueError("defensive weights must be in [0, 1].")
+        self.weights = tuple(float(w) for _, w in components)
+        self.activities = [g.unsqueeze(1) for g, _ in components]
+        self.stacked = torch.stack([g for g, _ in components], dim=1)  # (n, M, J)
         self.mu = posterior.mu.unsqueeze(1)
         logvar = posterior.logvar.unsqueeze(1)
         self.std = torch.exp(0.5 * logvar)
         self.inv_std = torch.exp(-0.5 * logvar)
         self.half_logvar = 0.5 * logvar
-        g = activity.unsqueeze(1)
-        self.activity = g
         self.alpha = alpha
-        self.log_g_over_alpha = torch.log(g) - math.log(alpha)
         self.log_off_prior = math.log1p(-alpha)
 
     def draw(self, generators, k):
@@ -118,78 +115,80 @@ class SpikeSlabProposal:
             _draw(generators, k, J, "uniform"),
         )
 
-    def _unit_ratios(self, weight, active, slab_term):
-        """``log p_j(z_j) - log r_j(z_j)`` per unit for defensive weight ``weight``."""
+    def _unit_ratios(self, g, weight, active, slab_term):
+        """``sum_j log p_j(z_j) - log r_j(z_j)`` of the component ``(g, weight)``."""
         # Inactive: log (1 - alpha) - log((1 - eps)(1 - g) + eps (1 - alpha)).
         off = self.log_off_prior - torch.log(
-            (1.0 - weight) * (1.0 - self.activity) + weight * (1.0 - self.alpha)
+            (1.0 - weight) * (1.0 - g) + weight * (1.0 - self.alpha)
         )
-        # Active: p / r = 1 / (exp(a) + eps) with
-        # a = log [(1 - eps) g N(z; mu, sigma^2)] - log [alpha N(z; 0, 1)].
-        a = slab_term + self.log_g_over_alpha + math.log1p(-weight) if weight < 1 else None
-        if a is None:
+        if weight >= 1.0:
             on = torch.zeros_like(slab_term)
-        elif weight > 0:
-            on = -torch.logaddexp(a, torch.full_like(a, math.log(weight)))
         else:
-            on = -a
+            # Active: p / r = 1 / (exp(a) + eps) with
+            # a = log [(1 - eps) g N(z; mu, sigma^2)] - log [alpha N(z; 0, 1)].
+            a = slab_term + (torch.log(g) + (math.log1p(-weight) - math.log(self.alpha)))
+            if weight > 0:
+                on = -torch.logaddexp(a, torch.full_like(a, math.log(weight)))
+            else:
+                on = -a
         return torch.where(active, on, off).sum(dim=2)
 
     def sample(self, noise, first_draw, n_draws):
         """``z`` of shape ``(n, k, J)`` and ``log p(z) - log r(z)`` of shape ``(n, k)``.
 
         ``first_draw`` is the index of the first of these ``k`` draws among
-        all ``n_draws`` of the estimate (it fixes each draw's proposal).
+        all ``n_draws`` of the estimate (it fixes each draw's component).
         """
         eps, u_component, u_spike = noise
         k = eps.shape[1]
         n_props = len(self.weights)
-        which = (torch.arange(first_draw, first_draw + k, device=eps.device) % n_props).view(
-            1, k, 1
-        )
+        which = torch.arange(first_draw, first_draw + k, device=eps.device) % n_props
         weight = torch.tensor(self.weights, dtype=eps.dtype, device=eps.device)[which]
-        from_prior = u_component < weight
-        active = u_spike < torch.where(from_prior, self.alpha, self.activity)
+        from_prior = u_component < weight.view(1, k, 1)
+        g = self.stacked[:, which, :] if n_props > 1 else self.activities[0]
+        active = u_spike < torch.where(from_prior, self.alpha, g)
         slab = torch.where(from_prior, eps, self.mu + self.std * eps)
         standardized = (slab - self.mu) * self.inv_std
         # log N(z; mu, sigma^2) - log N(z; 0, 1) at the slab value.
         slab_term = 0.5 * (slab.square() - standardized.square()) - self.half_logvar
         z = torch.where(active, slab, torch.zeros_like(slab))
         if n_props == 1:
-            return z, self._unit_ratios(self.weights[0], active, slab_term)
+            return z, self._unit_ratios(self.activities[0], self.weights[0], active, slab_term)
         # Balance heuristic: log p - log sum_m (n_m / K) r_m.
         counts = [n_draws // n_props + (m < n_draws % n_props) for m in range(n_props)]
         terms = [
-            math.log(c / n_draws) - self._unit_ratios(w, active, slab_term)
-            for w, c in zip(self.weights, counts, strict=True)
+            math.log(c / n_draws) - self._unit_ratios(g, w, active, slab_term)
+            for g, w, c in zip(self.activities, self.weights, counts, strict=True)
             if c > 0
         ]
         return z, -torch.logsumexp(torch.stack(terms), dim=0)
 
 
-def make_proposal(latent, posterior, defensive=DEFENSIVE, activity="gamma"):
+def make_proposal(latent, posterior, components=None):
     """The importance-sampling proposal of a latent family's posterior.
 
-    ``activity`` is the spike-and-slab proposal's ``g``: ``"gamma"`` (the
-    encoder's activity probability) or ``"gate"`` (``[gamma > 1/2]``, the
-    deterministic spikes of the aggregate prior's posterior).
+    ``components`` (spike-and-slab families): ``(activity, eps)`` pairs,
+    ``activity`` either ``"gamma"`` (the encoder's activity probability) or
+    ``"gate"`` (``[gamma > 1/2]``, the deterministic spikes of the aggregate
+    prior's posterior); None: :data:`COMPONENTS`.
     """
     if isinstance(latent, SpikeSlabLatent):
-        if activity == "gate":
-            g = latent.active(posterior).to(posterior.mu.dtype)
-        elif activity == "gamma":
-            g = posterior.gamma
-        else:
-            raise ValueError(f"activity must be 'gamma' or 'gate', got {activity!r}.")
-        return SpikeSlabProposal(posterior, g, latent.alpha, defensive)
+        named = {
+            "gamma": posterior.gamma,
+            "gate": latent.active(posterior).to(posterior.mu.dtype),
+        }
+        pairs = []
+        for activity, weight in COMPONENTS if components is None else components:
+            if activity not in named:
+                raise ValueError(f"activity must be 'gamma' or 'gate', got {activity!r}.")
+            pairs.append((named[activity], weight))
+        return SpikeSlabProposal(posterior, pairs, latent.alpha)
     if isinstance(latent, NormalLatent):
         return GaussianProposal(posterior)
     raise TypeError(f"No importance-sampling proposal for {type(latent).__name__}.")
 
 
-def log_marginal(
-    model, x, generators, n_draws, *, defensive=DEFENSIVE, activity="gamma", draws_per_pass=None
-):
+def log_marginal(model, x, generators, n_draws, *, components=None, draws_per_pass=None):
     """Importance-sampled ``log p(x)`` of each row of ``x``, in nats, shape ``(n,)``.
 
     Parameters
@@ -202,11 +201,9 @@ def log_marginal(
         One per row, on the model's device: the source of that row's draws.
     n_draws : int
         Number of importance samples per row.
-    defensive : float, default=DEFENSIVE
-        The prior's weight in each spike-and-slab unit's proposal (ignored
-        by the Gaussian VAE); a tuple mixes several (see :class:`SpikeSlabProposal`).
-    activity : {"gamma", "gate"}, default="gamma"
-        The spike-and-slab proposal's activity probability (:func:`make_proposal`).
+    components : sequence of (str, float), optional
+        The spike-and-slab proposal's components (:func:`make_proposal`);
+        ignored by the Gaussian VAE.
     draws_per_pass : int, optional
         Draws decoded per row at once (default :data:`MAX_DRAWS_PER_PASS`);
         the result depends on it only through the order of the draws.
@@ -215,7 +212,7 @@ def log_marginal(
         raise ValueError(f"{len(generators)} generators for {x.shape[0]} rows.")
     per_pass = min(n_draws, draws_per_pass or MAX_DRAWS_PER_PASS)
     posterior = model.encode(x)
-    proposal = make_proposal(model.latent, posterior, defensive, activity)
+    proposal = make_proposal(model.latent, posterior, components)
     n, n_features = x.shape
     total = torch.full((n,), -math.inf, dtype=x.dtype, device=x.device)
     done = 0
