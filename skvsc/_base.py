@@ -1,33 +1,36 @@
-"""Private base estimator: validate, build a config, call the core, store.
+"""Private base estimator: validate, describe the model, call the core, store.
 
 :class:`~skvsc.VariationalSparseCoder` and :class:`~skvsc.VAETransformer`
 add their docstring, ``__init__`` and:
 
-- ``_family()``: checks their own parameters and returns the :class:`Family`
-  of the model (latent family and its parameters, schedule parameters);
-- ``_code_statistics(X)`` and ``_summary_lines()``: the diagnostics.
+- ``_latent_options()``: checks their own parameters and returns the latent
+  family, its options and the schedule's options (fields of the
+  :class:`~skvsc._core.run.ModelSpec`);
+- ``_code_statistics(X)``, ``_set_code_statistics(stats)`` (assigns the
+  statistics of the training data to their attributes, by name) and
+  ``_summary_lines()``: the diagnostics.
 
-``_network()`` names the network family and its parameters (one, the MLP, for
-now). The inference methods live in :class:`~skvsc._inference.InferenceMixin`.
+The fitted model is one :class:`~skvsc._core.run.Run` in ``_run`` (``module_``
+is its torch module). The inference methods live in
+:class:`~skvsc._inference.InferenceMixin`.
 """
 
-import math
 import warnings
-from dataclasses import dataclass
 
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _inference, _params, _state
+from . import _params, _state
 from ._core.data import make_source
 from ._core.guard import NonFiniteLossError, TrainingInterrupted
 from ._core.likelihoods import LIKELIHOODS
-from ._core.optim import make_optimizer
+from ._core.networks import NETWORKS
 from ._core.revive import Revival
-from ._core.schedule import Schedule
-from ._core.train import EarlyStopping, TrainConfig, Validation, fit_model
-from ._core.vae import ModelConfig, build_vae
+from ._core.run import ModelSpec, Run
+from ._core.schedule import auto_epochs
+from ._core.train import ConvergenceStop, TrainConfig, Validation
+from ._core.vae import score_noises
 from ._data_checks import (
     check_magnitude,
     check_support,
@@ -36,35 +39,12 @@ from ._data_checks import (
     looks_like_8bit_pixels,
     validated,
 )
-from ._device import matmul_flops, resolve_device, torch_threads
+from ._device import resolve_device, torch_threads
 from ._inference import InferenceMixin
 from ._progress import Progress
 
 #: Steps between non-finite checks on a GPU (one host sync each; see StepGuard).
 _GPU_CHECK_EVERY = 32
-
-
-#: ``max_iter="auto"``: epochs = _AUTO_EPOCH_SCALE / sqrt(steps per epoch), within
-#: _AUTO_EPOCHS. Large data sets converge in fewer epochs, small ones need more
-#: passes, but not in proportion to their size: on 6,667 MNIST images 151 epochs
-#: (an earlier rule, 8,000 steps) coded worse than 40 or 80. 390 gives 18 epochs
-#: on 60,000 images at batch 128; 25 or 30 there (scales 540, 650) gained ELBO on
-#: a validation split but not on the test set, at 1.4-1.7 x the time
-#: (docs/performance.md, time to a good model).
-_AUTO_EPOCH_SCALE = 390.0
-_AUTO_EPOCHS = (10, 200)
-
-
-@dataclass(frozen=True)
-class Family:
-    """What an estimator adds to the shared parameters: the latent family
-    (a key of ``LATENTS``) with its keyword arguments, and the keyword
-    arguments of the :class:`~skvsc._core.schedule.Schedule`. Both are named
-    as the estimator's parameters and fixed when the model is initialised."""
-
-    latent: str
-    latent_params: dict
-    schedule_params: dict
 
 
 class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
@@ -86,7 +66,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
-        return self._fit(X, None, resume=self.warm_start, early_stopping=True)
+        return self._fit(X, None, resume=self.warm_start, hold_out=self.early_stopping)
 
     def partial_fit(self, X, y=None):
         """Train for one epoch over ``X``, keeping the state between calls.
@@ -106,32 +86,45 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         self : object
             The estimator, trained one more epoch.
         """
-        return self._fit(X, 1, resume=True, early_stopping=False)
+        return self._fit(X, 1, resume=True, hold_out=False)
 
-    def _fit(self, X, n_epochs, *, resume, early_stopping):
-        """Validate, initialise unless resuming, and train ``n_epochs`` epochs
-        (None: ``max_iter``, resolved for ``X``)."""
-        family = self._check_params()
-        resume = resume and hasattr(self, "module_")
+    def _fit(self, X, n_epochs, *, resume, hold_out):
+        """Validate, start a run unless resuming, train ``n_epochs`` epochs
+        (None: ``max_iter``, resolved for ``X``; ``hold_out``: monitor a
+        validation split) and store the code statistics."""
+        spec = self._check_params()
+        resume = resume and hasattr(self, "_run")
         if resume:
-            _params.check_unchanged(self, family)
+            _params.check_unchanged(self, spec)
         X, (low, high) = self._validate_fit_data(X, reset=not resume)
         if not resume:
-            self._initialize(X, family, low, high)
+            self._start(X, spec, low, high)
         if n_epochs is None:
             n_epochs = self._max_epochs(X.shape[0])
-        self._train(X, n_epochs, early_stopping=early_stopping and self.early_stopping)
-        return self._store_code_statistics(X)
+        self._train(X, n_epochs, hold_out=hold_out)
+        self._set_code_statistics(self._code_statistics(X))
+        return self
 
     def _check_params(self):
-        """Check every parameter; return the estimator's :class:`Family`."""
+        """Check every parameter; return the :class:`ModelSpec` they name."""
         _params.check_shared(self)
-        return self._family()
+        network, family = self._network()
+        return ModelSpec(
+            n_components=self.n_components,
+            likelihood=self.likelihood,
+            network=network,
+            network_params=family.options(),
+            **self._latent_options(),
+        )
 
     def _network(self):
-        """The network family and its keyword arguments, named as the
-        estimator's parameters (fixed when the model is initialised)."""
-        return "mlp", {"hidden_layer_sizes": tuple(self.hidden_layer_sizes)}
+        """``(name, family)``: the network family the estimator names (its
+        parameter ``network`` where it has one, else the MLP), made from the
+        estimator parameters the family lists (which it checks)."""
+        name = getattr(self, "network", "mlp")
+        _params.check_options("network", name, set(NETWORKS))
+        family = NETWORKS[name]
+        return name, family(**{option: getattr(self, option) for option in family.parameters})
 
     def _validate_fit_data(self, X, reset):
         """Validated ``X`` and its value range."""
@@ -143,46 +136,44 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             check_support(X, likelihood, value_range)
         return X, value_range
 
-    def _initialize(self, X, family, low, high):
-        """Resolve the likelihood and device, build the model and optimizer."""
+    def _start(self, X, spec, low, high):
+        """Resolve the device and the likelihood, start a run, and reset the
+        record of the training."""
         self.device_ = str(resolve_device(self.device))
-        if self.likelihood == "auto":
-            self.likelihood_ = "bernoulli" if low >= 0.0 and high <= 1.0 else "gaussian"
-            if self.likelihood_ == "gaussian" and looks_like_8bit_pixels(X, low, high):
-                warnings.warn(
-                    f"X holds whole numbers in [{low:g}, {high:g}], like unscaled 8-bit pixels, "
-                    "so likelihood='auto' chose the Gaussian likelihood. For pixel "
-                    "intensities divide X by 255 (the Bernoulli likelihood), or pass "
-                    "likelihood='gaussian' or 'poisson' to keep this choice silently.",
-                    UserWarning,
-                    stacklevel=4,
-                )
-        else:
-            self.likelihood_ = self.likelihood
-        network, network_params = self._network()
-        self._model_config = ModelConfig(
-            n_features=X.shape[1],
-            n_components=self.n_components,
-            likelihood=self.likelihood_,
-            latent=family.latent,
-            latent_params=family.latent_params,
-            network=network,
-            network_params=network_params,
-        )
+        self.likelihood_ = self._resolve_likelihood(X, low, high)
+        config = spec.config(X.shape[1], likelihood=self.likelihood_)
         seed = _params.seed_from(self.random_state)
-        init_generator = torch.Generator().manual_seed(seed)
         stats = column_stats(X) if LIKELIHOODS[self.likelihood_].standardizes else (None, None)
-        self.module_ = build_vae(self._model_config, init_generator, *stats).to(self.device_)
-        self._optimizer = make_optimizer(self.module_.parameters(), self.learning_rate_init)
-        generator = torch.Generator(device=self.device_).manual_seed(seed + 1)
-        self._rng_state = generator.get_state()
         total_steps = self._max_epochs(X.shape[0]) * self._steps_per_epoch(X.shape[0])
-        self._schedule_ = Schedule(total_steps, **family.schedule_params)
-        self._step = 0
+        self._run = Run.start(
+            config,
+            spec.schedule(total_steps),
+            seed=seed,
+            device=self.device_,
+            learning_rate=self.learning_rate_init,
+            shift=stats[0],
+            scale=stats[1],
+        )
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.validation_scores_ = [] if self.early_stopping else None
         self.history_ = []
+
+    def _resolve_likelihood(self, X, low, high):
+        """The likelihood of ``likelihood``, with ``"auto"`` chosen from the data."""
+        if self.likelihood != "auto":
+            return self.likelihood
+        likelihood = "bernoulli" if low >= 0.0 and high <= 1.0 else "gaussian"
+        if likelihood == "gaussian" and looks_like_8bit_pixels(X, low, high):
+            warnings.warn(
+                f"X holds whole numbers in [{low:g}, {high:g}], like unscaled 8-bit pixels, "
+                "so likelihood='auto' chose the Gaussian likelihood. For pixel "
+                "intensities divide X by 255 (the Bernoulli likelihood), or pass "
+                "likelihood='gaussian' or 'poisson' to keep this choice silently.",
+                UserWarning,
+                stacklevel=5,
+            )
+        return likelihood
 
     def _steps_per_epoch(self, n_samples):
         """Optimizer steps of one epoch over ``n_samples`` (less the validation part)."""
@@ -192,12 +183,11 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         return -(-n_train // self._batch_size(n_train))
 
     def _max_epochs(self, n_samples):
-        """``max_iter``, with ``"auto"`` resolved for ``n_samples`` training samples:
-        ``_AUTO_EPOCH_SCALE / sqrt(steps per epoch)`` epochs, within ``_AUTO_EPOCHS``."""
+        """``max_iter``, with ``"auto"`` resolved for ``n_samples`` training samples
+        (:func:`~skvsc._core.schedule.auto_epochs`)."""
         if self.max_iter != "auto":
             return self.max_iter
-        epochs = round(_AUTO_EPOCH_SCALE / math.sqrt(self._steps_per_epoch(n_samples)))
-        return min(max(epochs, _AUTO_EPOCHS[0]), _AUTO_EPOCHS[1])
+        return auto_epochs(self._steps_per_epoch(n_samples))
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
@@ -213,12 +203,17 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             )
         return n_val
 
-    def _train(self, X, n_epochs, early_stopping):
-        device = torch.device(self.device_)
-        generator = torch.Generator(device=device)
-        generator.set_state(self._rng_state)
-        for group in self._optimizer.param_groups:
-            group["lr"] = self.learning_rate_init
+    def _hold_out(self, X):
+        """Split off the validation data of ``early_stopping``: ``(X, Validation)``."""
+        run = self._run
+        rows, validation_rows = run.hold_out(X.shape[0], self._validation_size(X.shape[0]))
+        noises = score_noises(run.model, torch.float32, run.device)
+        return X[rows], Validation(make_source(X[validation_rows], run.device), noises)
+
+    def _train(self, X, n_epochs, hold_out):
+        """Train the run: wire the callbacks to the core loop, translate its errors."""
+        run = self._run
+        run.set_learning_rate(self.learning_rate_init)
         # One epoch (partial_fit) has no known total: lines instead of a bar.
         progress = Progress(
             self.verbose,
@@ -226,45 +221,35 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             first_epoch=self.n_iter_ + 1,
             desc=type(self).__name__,
         )
-        callbacks = [Revival()] if self._schedule_.revive > 0 else []
-        work = matmul_flops(self.module_, self._batch_size(X.shape[0]))
+        callbacks = [Revival()] if run.schedule.revive > 0 else []
+        work = run.config.matmul_flops(self._batch_size(X.shape[0]))
         with torch_threads(self.n_threads, work=work), progress:
-            validation = None
-            if early_stopping:
-                n_val = self._validation_size(X.shape[0])
-                perm = torch.randperm(X.shape[0], generator=generator, device=device)
-                perm = perm.cpu().numpy()
-                X, X_val = X[perm[n_val:]], X[perm[:n_val]]
-                noises = _inference.score_noises(self.module_, torch.float32, device)
-                validation = Validation(make_source(X_val, device), noises)
+            X, validation = self._hold_out(X) if hold_out else (X, None)
             if self.verbose:
                 callbacks.append(progress)
             stopper = None
             if n_epochs > 1:
                 restore_best = validation is not None
-                stopper = EarlyStopping(self.tol, self.n_iter_no_change, restore_best=restore_best)
+                stopper = ConvergenceStop(
+                    self.tol, self.n_iter_no_change, restore_best=restore_best
+                )
                 callbacks.append(stopper)
             config = TrainConfig(
                 batch_size=self._batch_size(X.shape[0]),
                 max_grad_norm=self.max_grad_norm,
-                check_every=1 if device.type == "cpu" else _GPU_CHECK_EVERY,
+                check_every=1 if run.device.type == "cpu" else _GPU_CHECK_EVERY,
             )
             try:
-                history, step = fit_model(
-                    self.module_,
-                    self._optimizer,
-                    make_source(X, device),
+                history = run.train(
+                    make_source(X, run.device),
                     n_epochs=n_epochs,
-                    schedule=self._schedule_,
-                    generator=generator,
                     config=config,
-                    step=self._step,
                     validation=validation,
                     callbacks=callbacks,
                     first_epoch=self.n_iter_ + 1,
                 )
             except NonFiniteLossError as exc:
-                self._record(exc.history, exc.step, generator)
+                self._record(exc.history)
                 raise FloatingPointError(
                     f"{exc}; the model keeps its last good weights. Try a lower "
                     f"learning_rate_init (now {self.learning_rate_init}), gradient "
@@ -272,15 +257,15 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
                     "likelihood='gaussian' for data that are not in [0, 1]."
                 ) from None
             except TrainingInterrupted as exc:
-                self._record(exc.history, exc.step, generator)
+                self._record(exc.history)
                 warnings.warn(
                     f"Training interrupted by user after {self.n_iter_} complete epochs "
-                    f"({self._step} steps); the model keeps the weights of the last step "
+                    f"({run.step} steps); the model keeps the weights of the last step "
                     "(of the best epoch with early_stopping).",
                     UserWarning,
                     stacklevel=4,
                 )
-                return self
+                return
             if stopper is not None and stopper.stopped:
                 monitored = "validation" if validation is not None else "training"
                 progress.note(
@@ -288,13 +273,11 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
                     f"-ELBO did not improve by tol={self.tol} nats for "
                     f"n_iter_no_change={self.n_iter_no_change} epochs after the warm-up."
                 )
-        self._record(history, step, generator)
-        return self
+        self._record(history)
 
-    def _record(self, history, step, generator):
+    def _record(self, history):
+        """Add the epochs of ``history`` to the record of the training."""
         _warn_if_diverged(self.loss_curve_ + [h["loss"] for h in history], self)
-        self._step = step
-        self._rng_state = generator.get_state()
         self.n_iter_ += len(history)
         self.history_.extend(history)
         self.loss_curve_.extend(h["loss"] for h in history)
@@ -304,14 +287,11 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         if self.validation_scores_ is not None:
             self.validation_scores_.extend(scores)
 
-    # -- diagnostics -------------------------------------------------------------
-    def _store_code_statistics(self, X):
-        """Store the statistics of the code of the training data as attributes
-        (one extra encoding pass)."""
-        for name, value in self._code_statistics(X).items():
-            if name != "n_samples":
-                setattr(self, f"{name}_", value)
-        return self
+    @property
+    def module_(self):
+        """The fitted torch module (:class:`~skvsc._core.vae.VAE`): encoder and
+        decoder networks, latent family and likelihood."""
+        return self._run.model
 
     def summary(self):
         """A short text report of the fitted model.
@@ -347,7 +327,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
     # -- scikit-learn plumbing and persistence -----------------------------------
     @property
     def _n_features_out(self):
-        return self.n_components if not hasattr(self, "module_") else self.module_.n_components
+        return self.n_components if not hasattr(self, "_run") else self._run.model.n_components
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

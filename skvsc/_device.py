@@ -197,21 +197,16 @@ def auto_threads(work=None, *, cpus=None, current=None, environ=None, busy=None,
     return max(int(n), 1)
 
 
-def matmul_flops(module, batch_size, *, backward=True):
-    """Matrix-product FLOPs of one batch through ``module``: 2 per weight and
-    sample forward, 3 times that with the backward pass (the input and the
-    weight gradients). Biases and element-wise work are not counted."""
-    weights = sum(p.numel() for p in module.parameters() if p.dim() >= 2)
-    return (6 if backward else 2) * weights * batch_size
-
-
 @contextlib.contextmanager
-def torch_threads(n_threads, work=None):
+def torch_threads(n_threads, work=None, *, load_aware=True):
     """Use ``n_threads`` intra-op threads inside the block; None: the number
-    :func:`auto_threads` picks for ``work``. torch's setting is restored on
-    exit."""
+    :func:`auto_threads` picks for ``work`` (the matrix-product FLOPs of one
+    step or batch, which the network family counts). With ``load_aware=False``
+    the load of other processes is ignored (inference: a count, and so a
+    result, that does not change with what else runs). torch's setting is
+    restored on exit."""
     if n_threads is None:
-        n_threads = auto_threads(work)
+        n_threads = auto_threads(work) if load_aware else auto_threads(work, busy=0)
     previous = torch.get_num_threads()
     if n_threads == previous:
         yield

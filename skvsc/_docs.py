@@ -9,6 +9,14 @@ line. ``{default}`` in a block is the default of the estimator's signature
 import inspect
 import re
 
+from ._core.schedule import AUTO_RANGE, auto_epochs
+
+
+def _auto_epochs(n_samples, batch_size=128):
+    """The epochs of ``max_iter="auto"`` for ``n_samples`` at ``batch_size``."""
+    return auto_epochs(-(-n_samples // batch_size))
+
+
 SHARED = {
     "n_components": """\
 n_components : int, default={default}
@@ -24,18 +32,40 @@ likelihood : {"auto", "bernoulli", "gaussian", "poisson"}, default="auto"
     Bernoulli when X lies in [0, 1] and Gaussian otherwise (never Poisson);
     the choice is stored in ``likelihood_``.
 """,
+    "network": """\
+network : {"mlp", "conv"}, default="mlp"
+    The network family of the encoder and decoder. ``"mlp"``: dense ReLU
+    layers of ``hidden_layer_sizes``. ``"conv"``, for images: stride-2 3x3
+    convolutions of ``conv_channels`` over images of ``image_shape`` (each
+    halves the resolution), then the dense layers of ``hidden_layer_sizes``;
+    the decoder mirrors them with transposed convolutions.
+""",
+    "image_shape": """\
+image_shape : tuple of int, default=None
+    ``(height, width)`` or ``(height, width, channels)`` of the images whose
+    flattened rows (``images.reshape(n, -1)``, channels last) are the
+    features; used by ``network="conv"`` only. None: square images of one
+    channel.
+""",
+    "conv_channels": """\
+conv_channels : tuple of int, default=(16, 32)
+    Output channels of the encoder's convolutions, one stride-2 convolution
+    each; used by ``network="conv"`` only.
+""",
     "hidden_layer_sizes": """\
 hidden_layer_sizes : tuple of int, default=(400,)
     Hidden ReLU layers of the encoder; the decoder mirrors them. ``()``
-    gives a linear encoder and decoder.
+    gives a linear encoder and decoder (after the convolutions of
+    ``network="conv"``).
 """,
-    "max_iter": """\
+    "max_iter": f"""\
 max_iter : int or "auto", default="auto"
     Most epochs (passes over the data) of :meth:`fit`; training stops
     earlier when the loss stops improving (``tol``, ``n_iter_no_change``).
     ``"auto"`` scales the epochs with one over the square root of the
-    optimizer steps per epoch, from 10 to 200: at the default batch size 18
-    epochs on 60,000 samples, 54 on 6,700, 118 on 1,350 (the 8x8 digits).
+    optimizer steps per epoch, from {AUTO_RANGE[0]} to {AUTO_RANGE[1]}: at the default batch size
+    {_auto_epochs(60_000)} epochs on 60,000 samples, {_auto_epochs(6_700)} on 6,700, \
+{_auto_epochs(1_350)} on 1,350 (the 8x8 digits).
     The warm-ups are fractions of these epochs.
 """,
     "batch_size": """\
@@ -103,12 +133,13 @@ n_threads : int, default=None
     Torch intra-op threads used while fitting and encoding. ``None`` picks
     them at each call: the CPUs this process may use, never more than
     torch's current setting (which follows ``OMP_NUM_THREADS`` and the
-    limits set by joblib and Dask workers and by threadpoolctl), only the
-    CPUs that other processes leave free, and one thread for networks and
-    batches too small to share. This avoids the large slowdowns of
-    oversubscription on a machine shared with other busy processes (see
-    ``docs/performance.md``). An int sets the count. torch's setting is
-    restored afterwards either way.
+    limits set by joblib and Dask workers and by threadpoolctl), and one
+    thread for networks and batches too small to share. Fitting also uses
+    only the CPUs that other processes leave free, which avoids the large
+    slowdowns of oversubscription on a busy machine (see
+    ``docs/performance.md``); encoding and scoring do not, so that their
+    results do not change with what else runs. An int sets the count.
+    torch's setting is restored afterwards either way.
 """,
     "random_state": """\
 random_state : int, RandomState instance or None, default=None

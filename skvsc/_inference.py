@@ -3,7 +3,13 @@
 :class:`InferenceMixin` holds ``transform``, ``inverse_transform``,
 ``score_samples``, ``score`` and ``sample``. Rows are streamed in batches from
 the host, computed under ``no_grad`` in eval mode in the dtype of the input,
-and gathered into NumPy arrays.
+and gathered into NumPy arrays. A method of the module is named by its name
+and extra arguments (``map_module(est, "posterior_field", X, "mu")``).
+
+The thread count of ``n_threads=None`` here ignores the load of other
+processes: the same input and model give the same output, bit for bit,
+whatever else runs on the machine (the order of float reductions may depend
+on the thread count).
 """
 
 import copy
@@ -16,13 +22,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _log_likelihood, _params
 from ._core.data import map_batches, to_tensor
+from ._core.vae import score_noises
 from ._data_checks import check_support, supported_layout, validated
-from ._device import matmul_flops, torch_threads
+from ._device import torch_threads
 
 _EVAL_BATCH_SIZE = 2048
-#: Number of shared noise draws used by score / score_samples.
-_N_SCORE_DRAWS = 8
-_SCORE_SEED = 0
 
 
 def torch_dtype(np_dtype):
@@ -37,15 +41,20 @@ def eval_module(estimator, dtype):
     return copy.deepcopy(estimator.module_).to(dtype)
 
 
-def map_module(estimator, fn_name, X, *, dtype=None):
-    """Apply a module method (a name, or ``module -> function``) to batches of
-    validated ``X``; non-finite results raise a ValueError."""
+def _threads(estimator, n_rows):
+    """The intra-op threads of inference over ``n_rows`` rows (load-independent)."""
+    work = estimator._run.config.matmul_flops(min(_EVAL_BATCH_SIZE, n_rows), backward=False)
+    return torch_threads(estimator.n_threads, work=work, load_aware=False)
+
+
+def map_module(estimator, method, X, *args, dtype=None):
+    """Apply the module's ``method`` (a name; ``args`` follow each batch) to
+    batches of validated ``X``; non-finite results raise a ValueError."""
     dtype = torch_dtype(X.dtype if dtype is None else dtype)
-    module = eval_module(estimator, dtype)
-    fn = getattr(module, fn_name) if isinstance(fn_name, str) else fn_name(module)
+    fn = getattr(eval_module(estimator, dtype), method)
 
     def checked(x):
-        out = fn(x)
+        out = fn(x, *args)
         if not bool(torch.isfinite(out).all()):
             raise ValueError(
                 f"The model gave non-finite values in {dtype} for this input "
@@ -54,8 +63,7 @@ def map_module(estimator, fn_name, X, *, dtype=None):
             )
         return out
 
-    work = matmul_flops(module, min(_EVAL_BATCH_SIZE, X.shape[0]), backward=False)
-    with torch.no_grad(), torch_threads(estimator.n_threads, work=work):
+    with torch.no_grad(), _threads(estimator, X.shape[0]):
         return map_batches(
             checked,
             X,
@@ -65,31 +73,19 @@ def map_module(estimator, fn_name, X, *, dtype=None):
         )
 
 
-def reduce_rows(estimator, X, select, reduce):
-    """``reduce`` applied to the batches of ``select(module, x)`` over the
-    rows ``x`` of validated ``X``, streamed so that no (n_samples,
+def reduce_rows(estimator, X, method, reduce, *args):
+    """``reduce`` applied to the batches of the module's ``method(x, *args)``
+    over the rows ``x`` of validated ``X``, streamed so that no (n_samples,
     n_components) array is held."""
     dtype = torch_dtype(X.dtype)
-    module = eval_module(estimator, dtype)
+    fn = getattr(eval_module(estimator, dtype), method)
     device = torch.device(estimator.device_)
     batches = (
-        select(module, to_tensor(X[start : start + _EVAL_BATCH_SIZE], device, dtype))
+        fn(to_tensor(X[start : start + _EVAL_BATCH_SIZE], device, dtype), *args)
         for start in range(0, X.shape[0], _EVAL_BATCH_SIZE)
     )
-    work = matmul_flops(module, min(_EVAL_BATCH_SIZE, X.shape[0]), backward=False)
-    with torch.no_grad(), torch_threads(estimator.n_threads, work=work):
+    with torch.no_grad(), _threads(estimator, X.shape[0]):
         return reduce(batches)
-
-
-def score_noises(module, dtype, device):
-    """Fixed noise draws of shape (1, J), drawn on the CPU so that every
-    device scores with the same noise."""
-    generator = torch.Generator().manual_seed(_SCORE_SEED)
-    shape = (1, module.n_components)
-    return [
-        tuple(t.to(device, dtype) for t in module.draw_noise(shape, generator))
-        for _ in range(_N_SCORE_DRAWS)
-    ]
 
 
 class InferenceMixin(TransformerMixin):
@@ -171,8 +167,7 @@ class InferenceMixin(TransformerMixin):
             return self.log_likelihood(X, n_draws=n_draws, random_state=_SCORE_SEED)
         X = self._validate_input(X)
         noises = score_noises(self.module_, torch_dtype(X.dtype), self.device_)
-        values = self._schedule_.final()
-        return map_module(self, lambda m: lambda x: m.elbo(x, noises, values), X)
+        return map_module(self, "elbo", X, noises, self._run.schedule.final())
 
     def score(self, X, y=None, n_draws=None):
         """Mean ELBO, or mean estimated log-likelihood, per sample, in nats (higher is better).

@@ -13,17 +13,20 @@ estimator classes.
 """
 
 import hashlib
-import itertools
+import io
 import json
 import os
 import re
+import struct
 import tempfile
 import warnings
+import zipfile
 
 import numpy as np
 import torch
 
-from . import _state
+from . import _compat_v1, _state
+from ._core.vae import ModelConfig
 from ._vae import VAETransformer
 from ._version import __version__
 from ._vsc import VariationalSparseCoder
@@ -32,6 +35,9 @@ _FILE_FORMAT = "skvsc-safe"
 _FILE_VERSION = 1
 _PICKLE_MAGIC = b"\x80"  # the PROTO opcode that starts every pickle of protocol >= 2
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save files are zip archives
+#: Largest safetensors header the reader parses: ours hold the JSON state and
+#: the tensor table (kilobytes); anything far larger is not a file of ours.
+_MAX_HEADER = 100 * 2**20
 _ATTRIBUTE = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]*$")
 _CLASSES = {cls.__name__: cls for cls in (VariationalSparseCoder, VAETransformer)}
 
@@ -123,12 +129,8 @@ class _Decoder:
             rs = np.random.RandomState()
             rs.set_state((kind_, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
             return rs
-        if kind in ("module", "schedule"):  # format 1
-            return _typed(self(payload), dict)
-        if kind == "optimizer":  # format 1
-            payload = _typed(payload, dict)
-            state = {int(k): self(v) for k, v in _typed(payload["state"], list)}
-            return {"state": state, "param_groups": self(payload["param_groups"])}
+        if kind in _compat_v1.TAGS:
+            return _compat_v1.decode_tag(kind, payload, self, _typed)
         raise ValueError(f"unknown value type {kind!r}")
 
 
@@ -145,6 +147,11 @@ def _digest(text, tensors):
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
         h.update(t.contiguous().reshape(-1).view(torch.uint8).numpy())
     return h.hexdigest()
+
+
+def _metadata_text(meta):
+    """The JSON text stored in the file (and covered by its digest)."""
+    return json.dumps(meta, sort_keys=True)
 
 
 def save(estimator, path):
@@ -190,7 +197,7 @@ def save(estimator, path):
             for part in ("params", "fitted", "other")
         },
     }
-    text = json.dumps(meta, sort_keys=True)
+    text = _metadata_text(meta)
     digest = _digest(text, encode.tensors)
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
@@ -212,54 +219,112 @@ def save(estimator, path):
 
 
 def _read(path):
-    """(text, digest, tensors) of a safe file, whichever backend wrote it."""
+    """(text, digest, tensors) of a safe file, whichever backend wrote it.
+
+    The file is read once, into memory, so that a concurrent :func:`save`
+    (which replaces the path atomically) is seen whole, old or new. Its kind
+    is recognised by its whole structure, in this order: a safetensors file
+    (a plausible header length, then a JSON header whose ``__metadata__``
+    holds our text and digest), a ``torch.save`` zip archive (the zip
+    structure with a pickled record inside), and only then a pickle. A single
+    leading byte decides nothing: a safetensors header length whose low byte
+    is 0x80 starts the file with the pickle protocol byte.
+    """
     with open(path, "rb") as f:
-        head = f.read(4)
-    if head[:1] == _PICKLE_MAGIC:
+        data = f.read()
+    metadata = _safetensors_metadata(data)
+    if metadata is not None:
+        return _read_safetensors(data, metadata)
+    if _is_torch_zip(data):
+        return _read_torch_zip(data)
+    if data[:1] == _PICKLE_MAGIC:
         raise ValueError(
             "it is a pickle file (e.g. written by joblib.dump or pickle.dump), not a file "
             "of skvsc.save: read it with joblib.load(path), and only if you trust its source"
         )
-    if head == _ZIP_MAGIC:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-        content = _typed(content, dict)
-        text, digest = _typed(content["skvsc"], str), _typed(content["sha256"], str)
-        tensors = _typed(content["tensors"], dict)
-        if not all(isinstance(t, torch.Tensor) for t in tensors.values()):
-            raise ValueError("the tensor table holds something other than tensors")
-        return text, digest, tensors
+    raise ValueError("it is neither a safetensors file nor a torch.save archive of skvsc.save")
+
+
+def _safetensors_metadata(data):
+    """The ``__metadata__`` of a safetensors file written by :func:`save`, or
+    None where ``data`` does not have that structure.
+
+    A safetensors file starts with the length ``n`` of its header as a
+    little-endian unsigned 64-bit integer, followed by ``n`` bytes of JSON: an
+    object with the tensor table and, for our files, a ``__metadata__`` object
+    holding the strings ``skvsc`` (the state) and ``sha256`` (its digest).
+    """
+    if len(data) < 8:
+        return None
+    (n,) = struct.unpack("<Q", data[:8])
+    if not 2 <= n <= min(len(data) - 8, _MAX_HEADER) or data[8:9] != b"{":
+        return None
     try:
-        from safetensors import safe_open
+        header = json.loads(data[8 : 8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if not (
+        isinstance(metadata, dict)
+        and isinstance(metadata.get("skvsc"), str)
+        and isinstance(metadata.get("sha256"), str)
+    ):
+        return None
+    return metadata
+
+
+def _read_safetensors(data, metadata):
+    try:
+        from safetensors import torch as safetensors_torch
     except ImportError:
         raise ImportError(
             "This file was written with safetensors, which is not installed: "
             "pip install safetensors (or skvsc[safe])."
         ) from None
-    with safe_open(path, framework="pt", device="cpu") as f:
-        metadata = f.metadata() or {}
-        # Copies: the tensors are views of a memory map of the file, which
-        # must not outlive it (rewriting the file would crash the process).
-        tensors = {name: f.get_tensor(name).clone() for name in f.keys()}
-    return metadata["skvsc"], metadata["sha256"], tensors
+    # The tensors are built from the bytes read above (copies, not views of a
+    # memory map of the file), so nothing outlives or re-reads the file.
+    return metadata["skvsc"], metadata["sha256"], safetensors_torch.load(data)
+
+
+def _is_torch_zip(data):
+    """Whether ``data`` is a zip archive with a ``torch.save`` record in it."""
+    if data[:4] != _ZIP_MAGIC:
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, ValueError):
+        return False
+    return any(name.endswith("/data.pkl") or name == "data.pkl" for name in names)
+
+
+def _read_torch_zip(data):
+    content = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    content = _typed(content, dict)
+    text, digest = _typed(content["skvsc"], str), _typed(content["sha256"], str)
+    tensors = _typed(content["tensors"], dict)
+    if not all(isinstance(t, torch.Tensor) for t in tensors.values()):
+        raise ValueError("the tensor table holds something other than tensors")
+    return text, digest, tensors
 
 
 def _check_size(config, tensors):
     """Refuse configurations that would allocate far more than the file holds,
-    so an edited file cannot make loading exhaust memory."""
+    so an edited file cannot make loading exhaust memory (the network family
+    counts its parameters)."""
     config = _typed(config, dict)
-    hidden = _typed(config.get("network_params", {}), dict).get("hidden_layer_sizes", ())
-    sizes = [config.get("n_features"), *_typed(hidden, tuple), config.get("n_components")]
+    sizes = [config.get("n_features"), config.get("n_components")]
     if not all(isinstance(s, int) and s >= 1 for s in sizes):
         raise ValueError(f"invalid layer sizes {sizes}")
-    weights = 4 * sum(a * b for a, b in itertools.pairwise(sizes))
+    expected = ModelConfig.from_dict(config).n_parameters()
     stored = sum(t.numel() for t in tensors.values())
-    if weights > 4 * stored + 1_000_000:
+    if 4 * expected > 4 * stored + 1_000_000:
         raise ValueError("the model configuration does not match the stored weights")
 
 
 def _state_from_meta(meta, tensors):
     """``(params, state)`` of a file's metadata: its decoded constructor
-    parameters and the saved state (format 1 or 2) to read."""
+    parameters and the saved state (format 1 to 3) to read."""
     decode = _Decoder(tensors)
     parts = {
         part: {k: decode(v) for k, v in _typed(meta.get(part, {}), dict).items()}
@@ -270,9 +335,9 @@ def _state_from_meta(meta, tensors):
         if not _ATTRIBUTE.match(name) or name in params:
             raise ValueError(f"invalid attribute name {name!r}")
     tag = {k: meta.get(k) for k in ("_skvsc_version", "_skvsc_state_format")}
-    if tag["_skvsc_state_format"] == 1:  # the estimator's __dict__, split in two
-        return params, {**tag, **params, **parts["fitted"]}
-    unknown = set(parts["fitted"]) - set(_state.FITTED)
+    if tag["_skvsc_state_format"] == 1:
+        return params, _compat_v1.file_state(tag, params, parts["fitted"])
+    unknown = set(parts["fitted"]) - _state.fitted_keys(tag["_skvsc_state_format"])
     if unknown:
         raise ValueError(f"unknown fitted attributes {sorted(unknown)}")
     return params, {**tag, **parts}
@@ -323,8 +388,8 @@ def load(path):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             state = _state.read_state(saved, cls)
-        if "module_state" in state["fitted"]:
-            _check_size(state["fitted"].get("model_config"), tensors)
+        if "run" in state["fitted"]:
+            _check_size(_typed(state["fitted"]["run"], dict).get("model_config"), tensors)
     except (FileNotFoundError, ImportError):
         raise
     except Exception as exc:  # whatever a damaged or edited file provokes

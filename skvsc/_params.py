@@ -1,10 +1,10 @@
 """Checks of constructor parameters with messages that name the parameter.
 
 Plain Python on purpose: scikit-learn's constraint machinery is private API.
-:func:`check_shared` checks the parameters both estimators share and
-:func:`check_unchanged` those fixed when a model is initialised, when training
-continues. ``seed_from`` turns ``random_state`` into the seed of the torch
-generators.
+:func:`check_shared` checks the parameters both estimators share (the
+network family checks its own) and :func:`check_unchanged` those fixed when a
+model is initialised, when training continues. ``seed_from`` turns
+``random_state`` into the seed of the torch generators.
 """
 
 import numbers
@@ -59,19 +59,6 @@ def check_bool(name, value):
         raise TypeError(f"{name} must be a bool, got {value!r}.")
 
 
-def check_hidden_layer_sizes(value):
-    try:
-        sizes = tuple(value)
-    except TypeError:
-        raise TypeError(
-            f"hidden_layer_sizes must be a tuple of positive ints, got {value!r}."
-        ) from None
-    for size in sizes:
-        if not _is_int(size) or size < 1:
-            raise ValueError(f"hidden_layer_sizes must be a tuple of positive ints, got {value!r}.")
-    return sizes
-
-
 def check_batch_size(value):
     if value != "auto":
         if not _is_int(value):
@@ -102,7 +89,6 @@ def check_shared(est):
     """Check the parameters both estimators share."""
     check_int("n_components", est.n_components, 1)
     check_options("likelihood", est.likelihood, {"auto", *LIKELIHOODS})
-    check_hidden_layer_sizes(est.hidden_layer_sizes)
     if est.max_iter != "auto":
         if not _is_int(est.max_iter):
             raise TypeError(f"max_iter must be 'auto' or an int, got {est.max_iter!r}.")
@@ -123,25 +109,14 @@ def check_shared(est):
     resolve_device(est.device)
 
 
-def check_unchanged(est, family):
+def check_unchanged(est, spec):
     """Training continues the fitted model of ``est`` (warm_start or partial_fit):
     the parameters fixed when it was initialised must not have changed, which
-    would otherwise be ignored. ``family`` is the estimator's current Family."""
-    config = est._model_config
-    network, network_params = est._network()
-    fixed = {
-        "n_components": (est.n_components, config.n_components),
-        "network family": (network, config.network),
-        **{k: (v, config.network_params.get(k)) for k, v in network_params.items()},
-        "likelihood": (est.likelihood, est.likelihood_),
-        "latent family": (family.latent, config.latent),
-        **{k: (v, config.latent_params.get(k)) for k, v in family.latent_params.items()},
-        **{k: (v, getattr(est._schedule_, k)) for k, v in family.schedule_params.items()},
-    }
+    would otherwise be ignored. ``spec`` is the estimator's current ModelSpec,
+    compared with its run's."""
     changed = [
         f"{name}={new!r} (the model has {old!r})"
-        for name, (new, old) in fixed.items()
-        if new != old and not (name == "likelihood" and new == "auto")
+        for name, new, old in spec.differences(est._run.spec)
     ]
     if not same_device(resolve_device(est.device), est.device_):
         changed.append(f"device={est.device!r} (the model is on {est.device_!r})")

@@ -3,36 +3,34 @@
 Pickling (``__getstate__`` / ``__setstate__``) and the safe format
 (:func:`skvsc.save` / :func:`skvsc.load`) both store this state::
 
-    {"_skvsc_version": "...", "_skvsc_state_format": 2,
+    {"_skvsc_version": "...", "_skvsc_state_format": 3,
      "params": {constructor parameter: value},
      "fitted": {schema key: value},        # empty for an unfitted estimator
      "other": {attribute: value}}          # e.g. scikit-learn's set_output setting
 
 The schema (:data:`FITTED`) maps stable keys to the estimator's attributes,
-so renaming a private attribute changes one line here and no file. Torch
-objects are stored as plain data: the module and optimizer as CPU state
-dicts, the model configuration and the schedule as dicts. States of format 1
-(skvsc 0.1: the estimator's ``__dict__``) are migrated on loading by
-:func:`migrate_v1`; other formats fail clearly.
+so renaming a private attribute changes one line here and no file. The
+training run (:class:`~skvsc._core.run.Run`: model, optimizer, schedule,
+generator state, step) is one entry, ``run``, stored as plain data by
+``Run.state_dict``. States of format 2 (the run's parts as separate entries)
+are migrated on loading by :func:`migrate_v2`, and states of format 1
+(skvsc 0.1: the estimator's ``__dict__``) first by :mod:`skvsc._compat_v1`;
+other formats fail clearly.
 """
 
 import inspect
 import warnings
 
-import torch
-
-from ._core.optim import make_optimizer
-from ._core.schedule import Schedule
-from ._core.vae import ModelConfig, build_vae
+from . import _compat_v1
+from ._core.run import Run
 from ._device import loadable_device
-from ._params import seed_from
 from ._version import __version__
 from .exceptions import InconsistentVersionWarning
 
 #: Layout of the saved state. Bump it when the layout changes, and add a
 #: migration from the previous one; other version changes only warn.
-STATE_FORMAT = 2
-READABLE_FORMATS = (1, 2)
+STATE_FORMAT = 3
+READABLE_FORMATS = (1, 2, 3)
 
 #: The fitted state: schema key -> estimator attribute. Keys of public
 #: attributes are their names; absent attributes are skipped.
@@ -51,46 +49,20 @@ FITTED = {
     "n_always_on_units_": "n_always_on_units_",
     "posterior_mean_variance_": "posterior_mean_variance_",
     "n_active_units_": "n_active_units_",
-    "model_config": "_model_config",  # ModelConfig, stored as a dict
-    "module_state": "module_",  # torch module, stored as a CPU state dict
-    "optimizer_state": "_optimizer",  # _core.optim.Adam: state dict, torch layout
-    "rng_state": "_rng_state",  # state of the training generator (a CPU tensor)
-    "schedule": "_schedule_",  # Schedule, stored as a dict
-    "step": "_step",  # training steps applied so far
+    "run": "_run",  # _core.run.Run, stored as Run.state_dict()
 }
-_AS_DICT = ("model_config", "schedule")
-_AS_STATE_DICT = ("module_state", "optimizer_state")
 
-#: Format 1 -> 2: attribute renames, and the keys of the module's state dict
-#: that moved into the likelihood.
-_V1_ATTRIBUTES = {
-    "module_": "module_state",
-    "_optimizer": "optimizer_state",
-    "_rng_state": "rng_state",
-    "_step": "step",
-    "_module_config": "model_config",
-    "_schedule_": "schedule",
-}
-_V1_DROPPED = ("_stopper",)
+#: Format 2 -> 3: the entries of the run, gathered into ``run``.
+_V2_RUN_KEYS = ("model_config", "module_state", "optimizer_state", "rng_state", "schedule", "step")
 #: Parameters added with a default that changes the model: the value that
 #: keeps the behaviour of states saved before the parameter existed.
 _LEGACY_PARAMS = {"prior": "fixed"}
-_V1_MODULE_KEYS = {
-    "shift": "likelihood.shift",
-    "scale": "likelihood.scale",
-    "decoder_logvar": "likelihood.logvar",
-}
 
 
-def cpu_state(obj):
-    """Recursively move the tensors of a (nested) state dict to the CPU."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().clone()
-    if isinstance(obj, dict):
-        return {k: cpu_state(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [cpu_state(v) for v in obj]
-    return obj
+def fitted_keys(state_format):
+    """The keys of ``fitted`` that a state of ``state_format`` (2 or later) may hold."""
+    public = {key for key, name in FITTED.items() if key == name}
+    return public | (set(_V2_RUN_KEYS) if state_format == 2 else {"run"})
 
 
 def version_tag():
@@ -104,14 +76,9 @@ def get_state(estimator):
     attributes = {k: v for k, v in vars(estimator).items() if k not in params}
     fitted = {}
     for key, name in FITTED.items():
-        if name not in attributes:
-            continue
-        value = attributes.pop(name)
-        if key in _AS_DICT:
-            value = value.to_dict()
-        elif key in _AS_STATE_DICT:
-            value = cpu_state(value.state_dict())
-        fitted[key] = value
+        if name in attributes:
+            value = attributes.pop(name)
+            fitted[key] = value.state_dict() if key == "run" else value
     return {**version_tag(), "params": params, "fitted": fitted, "other": attributes}
 
 
@@ -154,7 +121,10 @@ def read_state(state, cls):
     signature = inspect.signature(cls.__init__).parameters.values()
     defaults = {p.name: p.default for p in signature if p.default is not p.empty}
     if state_format == 1:
-        state = migrate_v1(state, [p.name for p in signature if p.name != "self"])
+        public = sorted(fitted_keys(STATE_FORMAT) - {"run"})
+        state = _compat_v1.migrate(state, [p.name for p in signature if p.name != "self"], public)
+    if state_format in (1, 2):
+        state = migrate_v2(state)
     legacy = {k: v for k, v in _LEGACY_PARAMS.items() if k in defaults}
     return {
         "params": {**defaults, **legacy, **state["params"]},
@@ -164,8 +134,8 @@ def read_state(state, cls):
 
 
 def set_state(estimator, state):
-    """Restore ``estimator`` (parameters, attributes, module, optimizer and
-    generator state) from a state returned by :func:`read_state`.
+    """Restore ``estimator`` (parameters, attributes and its run: module,
+    optimizer and generator state) from a state returned by :func:`read_state`.
 
     A model saved on a GPU is placed on the CPU, with a warning, where CUDA is
     not available; a generator state of another device type is then reseeded.
@@ -174,90 +144,23 @@ def set_state(estimator, state):
     attributes.update(state["params"])
     attributes.update(state["other"])
     fitted = dict(state["fitted"])
-    module_state = fitted.pop("module_state", None)
-    optimizer_state = fitted.pop("optimizer_state", None)
-    if "model_config" in fitted:
-        fitted["model_config"] = ModelConfig.from_dict(fitted["model_config"])
-    if "schedule" in fitted:
-        fitted["schedule"] = Schedule.from_dict(fitted["schedule"])
+    run = fitted.pop("run", None)
     for key, value in fitted.items():
         attributes[FITTED[key]] = value
-    if module_state is None:
+    if run is None:
         return
     device = loadable_device(estimator.device_)
     estimator.device_ = str(device)
-    module = build_vae(estimator._model_config, torch.Generator())
-    module.load_state_dict(module_state)
-    estimator.module_ = module.to(device)
-    estimator._optimizer = make_optimizer(module.parameters(), estimator.learning_rate_init)
-    if optimizer_state is not None:
-        _check_optimizer_state(optimizer_state, list(module.parameters()))
-        estimator._optimizer.load_state_dict(optimizer_state)
-    rng = torch.Generator(device=device)
-    estimator._rng_state = estimator._rng_state.cpu()
-    try:
-        rng.set_state(estimator._rng_state)
-    except RuntimeError:  # the state of another device type's generator: reseed
-        estimator._rng_state = rng.manual_seed(seed_from(None)).get_state()
+    estimator._run = Run.from_state_dict(
+        run, device=device, learning_rate=estimator.learning_rate_init
+    )
 
 
-def _check_optimizer_state(state, params):
-    """The moments of a saved optimizer state have the shapes of the parameters
-    they belong to (a fused optimizer would write past them otherwise)."""
-    for index, moments in state["state"].items():
-        if not 0 <= index < len(params):
-            raise ValueError(f"the optimizer state names parameter {index} of {len(params)}")
-        for name, value in moments.items():
-            if name != "step" and tuple(value.shape) != tuple(params[index].shape):
-                raise ValueError(
-                    f"the optimizer state of parameter {index} ({name}) has shape "
-                    f"{tuple(value.shape)}, not {tuple(params[index].shape)}"
-                )
-
-
-def migrate_v1(flat, param_names):
-    """A format-1 state (the estimator's ``__dict__``, without the tag) in format 2."""
-    flat = dict(flat)
-    params = {k: flat.pop(k) for k in param_names if k in flat}
-    for name in _V1_DROPPED:
-        flat.pop(name, None)
-    fitted = {}
-    for name, key in _V1_ATTRIBUTES.items():
-        if name in flat:
-            fitted[key] = flat.pop(name)
-    for key, name in FITTED.items():
-        if key == name and name in flat:
-            fitted[key] = flat.pop(name)
-    if "module_state" in fitted:
-        fitted["module_state"] = {
-            _V1_MODULE_KEYS.get(k, k): v for k, v in fitted["module_state"].items()
-        }
-    if "model_config" in fitted:
-        fitted["model_config"] = _v1_model_config(fitted["model_config"])
-    if "schedule" in fitted:
-        fitted["schedule"] = _v1_schedule(fitted["schedule"])
-    return {"params": params, "fitted": fitted, "other": flat}
-
-
-def _v1_model_config(config):
-    """``{n_features, n_components, hidden_layer_sizes, likelihood[, alpha, usage]}``
-    as the fields of a ModelConfig: spike-and-slab when it has ``alpha``."""
-    config = dict(config)
-    latent_params = {}
-    if "alpha" in config:
-        # Format 1 modules defaulted to usage="prior" when it was not given.
-        latent_params = {"alpha": config.pop("alpha"), "usage": config.pop("usage", "prior")}
-    return {
-        "n_features": config["n_features"],
-        "n_components": config["n_components"],
-        "likelihood": config["likelihood"],
-        "latent": "spike_slab" if latent_params else "normal",
-        "latent_params": latent_params,
-        "network": "mlp",
-        "network_params": {"hidden_layer_sizes": tuple(config["hidden_layer_sizes"])},
-    }
-
-
-def _v1_schedule(schedule):
-    """The fields of a format-1 schedule: a pickled object or, from a safe file, a dict."""
-    return dict(schedule) if isinstance(schedule, dict) else dict(vars(schedule))
+def migrate_v2(state):
+    """A state of format 2 in format 3: the run's entries gathered into ``run``
+    (a state without a module has no run)."""
+    fitted = dict(state.get("fitted") or {})
+    run = {key: fitted.pop(key) for key in _V2_RUN_KEYS if key in fitted}
+    if "module_state" in run:
+        fitted["run"] = run
+    return {**state, "fitted": fitted}

@@ -1,7 +1,7 @@
 """VAETransformer: the Gaussian VAE baseline."""
 
 from . import _docs, _inference, _params
-from ._base import Family, _BaseVAE
+from ._base import _BaseVAE
 from ._diagnostics import ACTIVE_VARIANCE_THRESHOLD, count_active_units, posterior_mean_variance
 
 
@@ -19,6 +19,12 @@ class VAETransformer(_BaseVAE):
     {{n_components}}
 
     {{likelihood}}
+
+    {{network}}
+
+    {{image_shape}}
+
+    {{conv_channels}}
 
     {{hidden_layer_sizes}}
 
@@ -123,6 +129,9 @@ class VAETransformer(_BaseVAE):
         n_components=32,
         *,
         likelihood="auto",
+        network="mlp",
+        image_shape=None,
+        conv_channels=(16, 32),
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
@@ -141,6 +150,9 @@ class VAETransformer(_BaseVAE):
     ):
         self.n_components = n_components
         self.likelihood = likelihood
+        self.network = network
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -157,18 +169,20 @@ class VAETransformer(_BaseVAE):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _family(self):
-        return Family(
-            latent="normal", latent_params={}, schedule_params={"kl_warmup": float(self.kl_warmup)}
-        )
+    def _latent_options(self):
+        return dict(latent="normal", schedule_params={"kl_warmup": float(self.kl_warmup)})
 
     def _code_statistics(self, X, threshold=ACTIVE_VARIANCE_THRESHOLD):
-        variance = _inference.reduce_rows(self, X, _posterior_mean, posterior_mean_variance)
+        variance = _inference.reduce_rows(self, X, "posterior_field", posterior_mean_variance, "mu")
         return {
             "n_samples": X.shape[0],
             "posterior_mean_variance": variance,
             "n_active_units": count_active_units(variance, threshold),
         }
+
+    def _set_code_statistics(self, stats):
+        self.posterior_mean_variance_ = stats["posterior_mean_variance"]
+        self.n_active_units_ = stats["n_active_units"]
 
     def sparsity_report(self, X, threshold=ACTIVE_VARIANCE_THRESHOLD):
         """Active units of the (dense) code of ``X``, as in Burda et al.
@@ -214,7 +228,3 @@ class VAETransformer(_BaseVAE):
             f"{self.posterior_mean_variance_.shape[0]} units active (variance of the "
             f"posterior mean > {ACTIVE_VARIANCE_THRESHOLD})"
         ]
-
-
-def _posterior_mean(module, x):
-    return module.posterior_mean(x)

@@ -4,7 +4,7 @@ import math
 import warnings
 
 from . import _docs, _inference, _params
-from ._base import Family, _BaseVAE
+from ._base import _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
 from ._diagnostics import activation_statistics
 
@@ -65,6 +65,12 @@ class VariationalSparseCoder(_BaseVAE):
         chosen: ``docs/results.md``.
 
     {{likelihood}}
+
+    {{network}}
+
+    {{image_shape}}
+
+    {{conv_channels}}
 
     {{hidden_layer_sizes}}
 
@@ -245,6 +251,9 @@ class VariationalSparseCoder(_BaseVAE):
         prior="aggregate",
         slab_kl_weight=0.1,
         likelihood="auto",
+        network="mlp",
+        image_shape=None,
+        conv_channels=(16, 32),
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
@@ -271,6 +280,9 @@ class VariationalSparseCoder(_BaseVAE):
         self.prior = prior
         self.slab_kl_weight = slab_kl_weight
         self.likelihood = likelihood
+        self.network = network
+        self.image_shape = image_shape
+        self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -292,7 +304,7 @@ class VariationalSparseCoder(_BaseVAE):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _family(self):
+    def _latent_options(self):
         _params.check_real("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
         _params.check_options("prior", self.prior, set(_LATENT_BY_PRIOR))
         _params.check_real("slab_kl_weight", self.slab_kl_weight, 0)
@@ -300,7 +312,7 @@ class VariationalSparseCoder(_BaseVAE):
         _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
         _params.check_real("spike_pretrain", self.spike_pretrain, 0, 0.5)
         _params.check_real("revive", self.revive, 0, 1)
-        return Family(
+        return dict(
             latent=_LATENT_BY_PRIOR[self.prior],
             latent_params={
                 "alpha": float(self.alpha),
@@ -337,13 +349,18 @@ class VariationalSparseCoder(_BaseVAE):
         super()._initialize(X, family, low, high)
 
     def _code_statistics(self, X):
-        return _inference.reduce_rows(self, X, _active, activation_statistics)
+        return _inference.reduce_rows(self, X, "active", activation_statistics)
 
-    def _store_code_statistics(self, X):
-        super()._store_code_statistics(X)
+    def _set_code_statistics(self, stats):
+        self.activation_rates_ = stats["activation_rates"]
+        self.mean_active_units_ = stats["mean_active_units"]
+        self.n_dead_units_ = stats["n_dead_units"]
+        self.n_always_on_units_ = stats["n_always_on_units"]
         # An all-zero code is what the ELBO asks for when no unit is worth its KL cost
         # (see Notes); say so rather than hand a classifier nothing. Not during warm-up.
-        if self.mean_active_units_ == 0 and not self._schedule_.warming_up(self._step - 1):
+        if self._run.warming_up():
+            return
+        if self.mean_active_units_ == 0:
             warnings.warn(
                 "Every training sample has an all-zero sparse code "
                 f"(alpha={self.alpha}, n_components={self.n_components}, prior={self.prior!r}, "
@@ -357,9 +374,7 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        elif 2 * self.n_dead_units_ > self.n_components and not self._schedule_.warming_up(
-            self._step - 1
-        ):
+        elif 2 * self.n_dead_units_ > self.n_components:
             warnings.warn(
                 f"{self.n_dead_units_} of {self.n_components} latent units are active on no "
                 "training sample: the code uses few of its units. Train longer, use fewer "
@@ -367,7 +382,6 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        return self
 
     def sparsity_report(self, X):
         """Sparsity statistics of the code of ``X``.
@@ -432,7 +446,7 @@ class VariationalSparseCoder(_BaseVAE):
             Activity probabilities in (0, 1); :meth:`transform` keeps the units
             with ``gamma > 0.5``.
         """
-        return _inference.map_module(self, "activity", self._validate_input(X))
+        return _inference.map_module(self, "posterior_field", self._validate_input(X), "gamma")
 
     def encode_mean(self, X):
         """Dense posterior mean ``mu`` of the slab of every unit.
@@ -451,13 +465,8 @@ class VariationalSparseCoder(_BaseVAE):
         mu : ndarray of shape (n_samples, n_components)
             Slab means.
         """
-        return _inference.map_module(self, "posterior_mean", self._validate_input(X))
+        return _inference.map_module(self, "posterior_field", self._validate_input(X), "mu")
 
 
 #: The latent family of each value of ``prior``.
 _LATENT_BY_PRIOR = {"aggregate": "spike_slab_aggregate", "fixed": "spike_slab"}
-
-
-def _active(module, x):
-    """Whether each unit is active on each row (gamma > 0.5, the non-zeros of the code)."""
-    return module.active(x)

@@ -97,12 +97,12 @@ def test_non_finite_loss_keeps_last_good_weights(name, fault, monkeypatch):
     # Detected at once, before the update: the weights are those of the last good step.
     assert seen["calls"] == at_call
     assert_same_weights(weights(est.module_), seen["before"])
-    assert est._step == at_call - 1 and est.n_iter_ == 1
+    assert est._run.step == at_call - 1 and est.n_iter_ == 1
     assert_usable(est, X)
     # Once the fault is gone, training resumes from there.
     monkeypatch.undo()
     est.set_params(warm_start=True, max_iter=1).fit(X)
-    assert est.n_iter_ == 2 and est._step == at_call - 1 + 4
+    assert est.n_iter_ == 2 and est._run.step == at_call - 1 + 4
     assert_usable(est, X)
 
 
@@ -179,7 +179,7 @@ def test_keyboard_interrupt_stops_cleanly(name, monkeypatch, default_sigint):
         assert est.fit(X) is est
     # The step in progress was not applied: the model holds the last whole step.
     assert_same_weights(weights(est.module_), seen["before"])
-    assert est._step == at_call - 1 and est.n_iter_ == 1
+    assert est._run.step == at_call - 1 and est.n_iter_ == 1
     assert_usable(est, X)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     monkeypatch.undo()
@@ -202,7 +202,7 @@ def test_ctrl_c_finishes_the_current_step(name, monkeypatch, default_sigint):
     est = clone(ESTIMATORS[name])
     with pytest.warns(UserWarning, match="Training interrupted by user after 0 complete"):
         est.fit(X)
-    assert est._step == at_call and est.n_iter_ == 0
+    assert est._run.step == at_call and est.n_iter_ == 0
     assert_usable(est, X)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 

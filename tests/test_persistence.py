@@ -107,15 +107,16 @@ def test_joblib_roundtrip_grid_search(tmp_path):
     assert loaded.score(X) == search.score(X)
 
 
-def _pickled_with(monkeypatch, est, fitted=None, **changes):
-    """Pickle ``est`` as if its state had ``changes`` (e.g. another version) and
-    its fitted state ``fitted`` (e.g. fitted on CUDA)."""
+def _pickled_with(monkeypatch, est, fitted=None, run=None, **changes):
+    """Pickle ``est`` as if its state had ``changes`` (e.g. another version),
+    its fitted state ``fitted`` and its run ``run`` (e.g. fitted on CUDA)."""
     original = type(est).__getstate__
 
     def getstate(self):
         state = original(self)
         state.update(changes)
         state["fitted"].update(fitted or {})
+        state["fitted"]["run"].update(run or {})
         return state
 
     monkeypatch.setattr(type(est), "__getstate__", getstate)
@@ -131,7 +132,8 @@ def test_cuda_pickle_loads_on_cpu(fitted, monkeypatch):
     data = _pickled_with(
         monkeypatch,
         fitted,
-        fitted={"device_": "cuda:0", "rng_state": torch.zeros(16, dtype=torch.uint8)},
+        fitted={"device_": "cuda:0"},
+        run={"rng_state": torch.zeros(16, dtype=torch.uint8)},
     )
     with pytest.warns(UserWarning, match="fitted on 'cuda:0' but CUDA is not available"):
         loaded = pickle.loads(data)
@@ -171,7 +173,7 @@ def test_pickle_from_before_a_parameter_existed_gets_its_default(fitted):
 
 def test_incompatible_state_format_fails(fitted, monkeypatch):
     data = _pickled_with(monkeypatch, fitted, _skvsc_version="9.0", _skvsc_state_format=99)
-    with pytest.raises(ValueError, match="state format 99.*reads state formats 1 to 2"):
+    with pytest.raises(ValueError, match="state format 99.*reads state formats 1 to 3"):
         pickle.loads(data)
 
 
@@ -327,27 +329,28 @@ def _future(meta):
 
 
 def _config(meta):
-    config = meta["fitted"]["model_config"]["dict"]
+    config = meta["fitted"]["run"]["dict"]["model_config"]["dict"]
     config["n_features"] = 10**9  # would allocate gigabytes
 
 
 def _layers(meta):
-    network = meta["fitted"]["model_config"]["dict"]["network_params"]["dict"]
+    config = meta["fitted"]["run"]["dict"]["model_config"]["dict"]
+    network = config["network_params"]["dict"]
     network["hidden_layer_sizes"] = {"tuple": [9]}
 
 
 def _drop_tensor(tensors):
-    tensors.pop(sorted(k for k in tensors if k.startswith("module_"))[0])
+    tensors.pop(sorted(k for k in tensors if k.startswith("run.module_state."))[0])
 
 
 def _drop_weight(meta):
-    module = meta["fitted"]["module_state"]["dict"]
+    module = meta["fitted"]["run"]["dict"]["module_state"]["dict"]
     del module[sorted(module)[0]]
 
 
 def _swap_moments(tensors):
     # The first two parameters' Adam moments swapped: shapes that do not fit.
-    a, b = "optimizer_state.state.0.exp_avg", "optimizer_state.state.1.exp_avg"
+    a, b = "run.optimizer_state.state.0.exp_avg", "run.optimizer_state.state.1.exp_avg"
     tensors[a], tensors[b] = tensors[b], tensors[a]
 
 
@@ -366,7 +369,7 @@ TAMPERED = {
     "future format": (_future, None, "file format version 2 is not readable"),
     "oversized model": (_config, None, "does not match the stored weights"),
     "wrong architecture": (_layers, None, "size mismatch|Missing key|Unexpected key"),
-    "missing tensor": (None, _drop_tensor, "missing tensor 'module_"),
+    "missing tensor": (None, _drop_tensor, "missing tensor 'run.module_state."),
     "missing weight": (_drop_weight, _drop_tensor, "Missing key"),
     "wrong tensor shape": (None, _reshape_tensor, "size mismatch"),
     "optimizer state of other shapes": (None, _swap_moments, "optimizer state of parameter"),
@@ -393,7 +396,7 @@ def test_edited_weight_fails_checksum(fitted, backend, tmp_path):
         path.write_bytes(bytes(data))
     else:  # change one weight, keep the old checksum
         content = torch.load(path, weights_only=True)
-        content["tensors"]["module_state.decoder.out.bias"][0] += 1e-3
+        content["tensors"]["run.module_state.decoder.out.bias"][0] += 1e-3
         torch.save(content, path)
     with pytest.raises(ValueError, match="checksum does not match"):
         skvsc.load(path)
@@ -489,14 +492,18 @@ def test_the_schema_holds_every_fitted_attribute(name, variant):
     est.fit(X).partial_fit(X)
     state = est.__getstate__()
     assert set(state) == {"_skvsc_version", "_skvsc_state_format", "params", "fitted", "other"}
-    assert state["_skvsc_state_format"] == _state.STATE_FORMAT == 2
+    assert state["_skvsc_state_format"] == _state.STATE_FORMAT == 3
     assert state["params"] == est.get_params(deep=False)
     assert state["other"] == {}  # nothing fit sets escapes the schema
     assert set(state["fitted"]) <= set(_state.FITTED)
-    assert {"module_state", "optimizer_state", "model_config", "schedule"} <= set(state["fitted"])
+    run = state["fitted"]["run"]
+    assert set(run) == {"model_config", "schedule", "module_state", "optimizer_state"} | {
+        "rng_state",
+        "step",
+    }
     # Plain data: the module and optimizer as state dicts, the rest as dicts.
-    assert all(isinstance(v, torch.Tensor) for v in state["fitted"]["module_state"].values())
-    assert isinstance(state["fitted"]["schedule"], dict)
+    assert all(isinstance(v, torch.Tensor) for v in run["module_state"].values())
+    assert isinstance(run["schedule"], dict) and isinstance(run["model_config"], dict)
 
 
 def test_other_attributes_are_kept(fitted):

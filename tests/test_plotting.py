@@ -107,7 +107,7 @@ def test_plot_atoms_default_units_skip_dead_ones(vsc):
     with torch.no_grad():  # unit 1 never active
         heads.weight[24 + 1] = 0.0
         heads.bias[24 + 1] = -50.0
-    est._store_code_statistics(X)
+    est._set_code_statistics(est._code_statistics(X))
     fig = plotting.plot_atoms(est, max_units=20)
     units = [int(ax.get_title().split()[1]) for ax in fig.axes]
     rates = est.activation_rates_

@@ -44,7 +44,7 @@ def test_models_saved_before_the_parameter_load_with_the_fixed_prior(name):
         warnings.simplefilter("ignore", skvsc.exceptions.InconsistentVersionWarning)
         est = skvsc.load(path) if name.endswith(".skvsc") else joblib.load(path)
     assert est.get_params()["prior"] == "fixed"
-    assert est._model_config.latent == "spike_slab"
+    assert est._run.config.latent == "spike_slab"
 
 
 def test_aggregate_prior_round_trips_through_the_safe_format(tmp_path):

@@ -1,6 +1,6 @@
 """The fast paths through the estimators (issue: speed): fused Adam, threads.
-The core's paths (no copies of X, host-batched sources, autocast and compile
-switches, inference heads) are tested in tests/core/. No timings here:
+The core's paths (no copies of X, host-batched sources, inference heads) are
+tested in tests/core/. No timings here:
 benchmarks/speed.py measures speed."""
 
 import numpy as np
@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from skvsc import VariationalSparseCoder
+from skvsc._core.optim import _fused_kernel_exists
 
 RNG = np.random.default_rng(0)
 X32 = RNG.random((60, 12), dtype=np.float32)
@@ -16,24 +17,40 @@ X32 = RNG.random((60, 12), dtype=np.float32)
 def test_adam_is_fused_on_the_cpu():
     est = VariationalSparseCoder(n_components=3, hidden_layer_sizes=(8,), max_iter=1)
     est.set_params(device="cpu", random_state=0).fit(X32)
-    assert est._optimizer.param_groups[0]["fused"] is True
+    assert est._run.optimizer.param_groups[0]["fused"] is True
+
+
+def test_a_fit_survives_a_broken_fused_adam_op(monkeypatch):
+    # A torch release that changes the private op costs speed, not the fit.
+    def broken(*args, **kwargs):
+        raise TypeError("_fused_adam_() got an unexpected keyword argument")
+
+    monkeypatch.setattr(torch, "_fused_adam_", broken)
+    _fused_kernel_exists.cache_clear()
+    try:
+        est = VariationalSparseCoder(n_components=3, hidden_layer_sizes=(8,), max_iter=2)
+        est.set_params(device="cpu", random_state=0).fit(X32)
+    finally:
+        _fused_kernel_exists.cache_clear()
+    assert est._run.optimizer.param_groups[0]["fused"] is False
+    assert np.isfinite(est.transform(X32)).all()
 
 
 def test_thread_setting_is_automatic_unless_asked(monkeypatch):
     # n_threads=None uses the count auto_threads picks (tests/test_threads.py);
     # an int overrides it; torch's setting is restored after fit either way.
-    import skvsc._base
+    import skvsc._core.run
     import skvsc._device
 
     before = torch.get_num_threads()
     seen = []
-    monkeypatch.setattr(skvsc._device, "auto_threads", lambda work=None: 1)
+    monkeypatch.setattr(skvsc._device, "auto_threads", lambda work=None, **_: 1)
 
-    def recording_fit_model(*args, _fit_model=skvsc._base.fit_model, **kwargs):
+    def recording_fit_model(*args, _fit_model=skvsc._core.run.fit_model, **kwargs):
         seen.append(torch.get_num_threads())
         return _fit_model(*args, **kwargs)
 
-    monkeypatch.setattr(skvsc._base, "fit_model", recording_fit_model)
+    monkeypatch.setattr(skvsc._core.run, "fit_model", recording_fit_model)
     est = VariationalSparseCoder(n_components=3, hidden_layer_sizes=(8,), max_iter=1)
     est.set_params(device="cpu", random_state=0).fit(X32)
     est.set_params(n_threads=before + 1).fit(X32)

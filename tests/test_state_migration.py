@@ -1,4 +1,5 @@
-"""Models saved by skvsc 0.1 (state format 1) load, transform and score identically.
+"""Models saved by skvsc 0.1 (state format 1) and in state format 2 load,
+transform, score and train on identically.
 
 The files in tests/data were written before the remodel into named parts
 (``make_v0_1_fixtures.py`` shows how) and must never be regenerated. The math
@@ -29,7 +30,7 @@ def data(name):
 
 
 def load(name, kind):
-    with pytest.warns(InconsistentVersionWarning, match=r"state format 1\).*state format 2\)"):
+    with pytest.warns(InconsistentVersionWarning, match=r"state format 1\).*state format 3\)"):
         return LOADERS[kind](DATA / f"{name}_v0_1.{kind}")
 
 
@@ -50,7 +51,7 @@ def test_format_1_files_give_the_stored_outputs(name, kind):
 @pytest.mark.parametrize("name", list(CLASSES))
 def test_format_1_files_migrate_to_the_named_parts(name, kind):
     est = load(name, kind)
-    config = est._model_config
+    config = est._run.config
     assert config.latent == ("spike_slab" if name == "vsc" else "normal")
     assert config.network_params == {"hidden_layer_sizes": (16,)}
     assert config.likelihood == est.likelihood_ == ("bernoulli" if name == "vsc" else "gaussian")
@@ -62,7 +63,7 @@ def test_format_1_files_migrate_to_the_named_parts(name, kind):
         )
     assert not hasattr(est, "_stopper") and not hasattr(est, "_module_config")
     state = est.__getstate__()  # saved again in the current format
-    assert state["_skvsc_state_format"] == 2 and state["other"] == {}
+    assert state["_skvsc_state_format"] == 3 and state["other"] == {}
 
 
 @pytest.mark.parametrize("kind", list(LOADERS))
@@ -82,10 +83,10 @@ def test_get_params_clone_and_refit_work(name, kind):
 @pytest.mark.parametrize("name", list(CLASSES))
 def test_training_continues_from_a_format_1_file(name, kind):
     est = load(name, kind)
-    n_iter, step = est.n_iter_, est._step
+    n_iter, step = est.n_iter_, est._run.step
     Xn = data(name)
     est.partial_fit(Xn)
-    assert est.n_iter_ == n_iter + 1 and est._step > step
+    assert est.n_iter_ == n_iter + 1 and est._run.step > step
     assert np.isfinite(est.transform(Xn)).all()
     # Both loaders restore the same optimizer and generator state: the same future.
     other = load(name, "joblib" if kind == "skvsc" else "skvsc")
@@ -94,7 +95,7 @@ def test_training_continues_from_a_format_1_file(name, kind):
 
 
 @pytest.mark.parametrize("name", list(CLASSES))
-def test_a_migrated_model_round_trips_in_format_2_silently(name, tmp_path, recwarn):
+def test_a_migrated_model_round_trips_in_the_current_format_silently(name, tmp_path, recwarn):
     est = load(name, "joblib")
     loaded = pickle.loads(pickle.dumps(est))
     skvsc.save(est, tmp_path / "m.skvsc")
@@ -102,3 +103,27 @@ def test_a_migrated_model_round_trips_in_format_2_silently(name, tmp_path, recwa
     assert not [w for w in recwarn if issubclass(w.category, InconsistentVersionWarning)]
     for copy in (loaded, reloaded):
         np.testing.assert_array_equal(copy.transform(data(name)), EXPECTED[f"{name}_transform"])
+
+
+def _as_format_2(state):
+    """A state of the current format in the layout of format 2: the entries of
+    the run side by side in ``fitted``."""
+    fitted = dict(state["fitted"])
+    fitted.update(fitted.pop("run"))
+    return {**state, "_skvsc_state_format": 2, "fitted": fitted}
+
+
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_format_2_states_migrate_with_the_same_outputs_and_future(name):
+    est = load(name, "joblib")
+    Xn = data(name)
+    old = type(est).__new__(type(est))
+    with pytest.warns(InconsistentVersionWarning, match=r"state format 2\).*state format 3\)"):
+        old.__setstate__(_as_format_2(est.__getstate__()))
+    assert old.transform(Xn).tobytes() == est.transform(Xn).tobytes()
+    assert old.score_samples(Xn).tobytes() == est.score_samples(Xn).tobytes()
+    assert old._run.step == est._run.step
+    est.partial_fit(Xn)
+    old.partial_fit(Xn)  # the optimizer and the generator state came along
+    assert old.transform(Xn).tobytes() == est.transform(Xn).tobytes()
+    assert "run" in old.__getstate__()["fitted"]  # saved again in the current format

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from skvsc import VariationalSparseCoder, _device
+from skvsc._core.networks import MLP
 from skvsc._device import (
     MIN_PARALLEL_FLOPS,
     auto_threads,
     env_thread_limit,
-    matmul_flops,
     torch_threads,
 )
 
@@ -132,10 +132,14 @@ def test_busy_cpus_on_this_machine_is_a_count():
     assert busy is None or busy >= 0
 
 
-def test_matmul_flops():
-    module = torch.nn.Sequential(torch.nn.Linear(10, 20), torch.nn.Linear(20, 5))
-    assert matmul_flops(module, 4, backward=False) == 2 * (200 + 100) * 4
-    assert matmul_flops(module, 4) == 6 * (200 + 100) * 4
+def test_matmul_flops_of_the_mlp_family_count_its_weights():
+    family = MLP(hidden_layer_sizes=(20,))
+    encoder, decoder = family.build(10, 5, 3, torch.Generator().manual_seed(0))
+    modules = torch.nn.ModuleList([encoder, decoder])
+    weights = sum(p.numel() for p in modules.parameters() if p.dim() >= 2)
+    assert weights == 10 * 20 + 20 * 15 + 5 * 20 + 20 * 10
+    assert family.matmul_flops(10, 5, 3, 4, backward=False) == 2 * weights * 4
+    assert family.matmul_flops(10, 5, 3, 4) == 6 * weights * 4
 
 
 def test_torch_threads_restores_the_setting(monkeypatch):
@@ -160,7 +164,7 @@ def test_torch_threads_passes_the_work(monkeypatch):
 def test_fit_and_transform_use_the_automatic_count(monkeypatch):
     seen = []
 
-    def record(work=None):
+    def record(work=None, **_):
         seen.append(work)
         return 1
 
@@ -174,7 +178,7 @@ def test_fit_and_transform_use_the_automatic_count(monkeypatch):
 
 
 def test_explicit_n_threads_overrides(monkeypatch):
-    def fail(work=None):
+    def fail(work=None, **_):
         raise AssertionError("auto_threads called")
 
     monkeypatch.setattr(_device, "auto_threads", fail)
@@ -182,3 +186,72 @@ def test_explicit_n_threads_overrides(monkeypatch):
     VariationalSparseCoder(
         n_components=4, hidden_layer_sizes=(8,), max_iter=1, random_state=0, n_threads=1
     ).fit(X).transform(X)
+
+
+def _inference_threads(monkeypatch):
+    """Threads seen by each inference call, recorded inside the thread block."""
+    import skvsc._inference
+
+    seen = []
+
+    def recording(*args, _map_batches=skvsc._inference.map_batches, **kwargs):
+        seen.append(torch.get_num_threads())
+        return _map_batches(*args, **kwargs)
+
+    monkeypatch.setattr(skvsc._inference, "map_batches", recording)
+    return seen
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    """Two intra-op threads allowed: the automatic count would read the load."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(_device, "usable_cpus", lambda: 2)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _wide_model():
+    # One batch of 2,048 rows is ~270 MFLOPs: above the one-thread floor.
+    X = np.random.default_rng(1).random((2500, 64))
+    est = VariationalSparseCoder(
+        n_components=32, hidden_layer_sizes=(256,), max_iter=1, n_threads=1, random_state=0
+    )
+    return est.fit(X[:200]).set_params(n_threads=None), X
+
+
+def test_inference_threads_do_not_read_the_load(monkeypatch, two_threads):
+    def fail():
+        raise AssertionError("inference read the load of other processes")
+
+    est, X = _wide_model()
+    seen = _inference_threads(monkeypatch)
+    monkeypatch.setattr(_device, "busy_cpus", fail)
+    est.transform(X)
+    est.score_samples(X)
+    est.inverse_transform(np.zeros((2500, 32)))
+    est.sparsity_report(X)
+    assert seen == [2, 2, 2]  # a count from the work and the CPUs only
+
+
+def test_transform_is_bit_identical_beside_a_busy_neighbour(monkeypatch, two_threads):
+    import subprocess
+    import sys
+    import time
+
+    est, X = _wide_model()
+    seen = _inference_threads(monkeypatch)
+    quiet = est.transform(X)
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # running: /proc/loadavg counts it now
+        monkeypatch.setattr(_device, "_load_cache", {"time": -np.inf, "busy": None})
+        busy = est.transform(X)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert quiet.tobytes() == busy.tobytes()
+    assert seen[0] == seen[1] == 2

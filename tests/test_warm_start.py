@@ -104,11 +104,11 @@ def test_training_parameters_take_effect_when_training_continues(name, param):
     same = clone(base).fit(X).fit(X)  # continued with the parameters unchanged
     changed = clone(base).fit(X).set_params(**{param: TRAINING[param]}).fit(X)
     steps = {"batch_size": 2 * 6, "max_iter": 3 * 3, "early_stopping": 2 * 3}.get(param, 2 * 3)
-    assert changed._step == 2 * 3 + steps
+    assert changed._run.step == 2 * 3 + steps
     assert changed.n_iter_ == 2 + (3 if param == "max_iter" else 2)
     assert not np.array_equal(changed.transform(X), same.transform(X))
     if param == "learning_rate_init":
-        assert changed._optimizer.param_groups[0]["lr"] == 1e-2
+        assert changed._run.optimizer.param_groups[0]["lr"] == 1e-2
     if param == "early_stopping":
         assert len(changed.validation_scores_) == 2  # the epochs that had a validation split
 

@@ -15,6 +15,9 @@ learned prior) with this protocol:
 - ``training_terms(posterior, noise, values)``: everything the training
   objective needs from the family in one call, a :class:`TrainingTerms`
   (the base class composes the methods above; a family may fuse them);
+- ``elbo_terms(posterior, noises, values)``: its twin for scoring, an
+  :class:`ElboTerms` (one sample per noise draw and the KL; a family whose
+  KL needs the samples, e.g. a Monte Carlo KL, overrides it);
 - ``code(posterior)``: the deterministic code of ``transform``, from the
   fields in ``code_fields`` only (inference computes just those heads);
 - ``active(posterior)``: whether each unit is active on each sample, a bool
@@ -23,8 +26,9 @@ learned prior) with this protocol:
 - ``prior_sample(n_samples, generator)``: codes drawn from the prior.
 
 ``values`` is the :class:`~.schedule.StepValues` in force (sharpness, warm-up
-weights). :data:`LATENTS` maps names to the classes; adding a family is one
-class, one entry there and the estimator parameter that names it.
+weights). :class:`Latent` stubs the protocol. :data:`LATENTS` maps names to
+the classes; adding a family is one class, one entry there and the estimator
+parameter that names it.
 """
 
 from typing import NamedTuple
@@ -54,6 +58,14 @@ class TrainingTerms(NamedTuple):
     train_kl: torch.Tensor
     penalty: torch.Tensor | None
     active: torch.Tensor
+
+
+class ElboTerms(NamedTuple):
+    """The latent family's part of the ELBO of a batch: ``z``, one sample
+    ``(n, J)`` per noise draw, and ``kl``, ``KL(q(z | x) || p(z))`` per sample."""
+
+    z: list
+    kl: torch.Tensor
 
 
 class NormalPosterior(NamedTuple):
@@ -104,8 +116,34 @@ class Latent(nn.Module):
     def n_heads(self):
         return len(self.head_names)
 
+    def posterior(self, heads):
+        raise NotImplementedError
+
+    def draw_noise(self, shape, generator):
+        raise NotImplementedError
+
+    def rsample(self, posterior, noise, values):
+        raise NotImplementedError
+
+    def kl(self, posterior, values):
+        raise NotImplementedError
+
+    def code(self, posterior):
+        raise NotImplementedError
+
+    def active(self, posterior):
+        raise NotImplementedError
+
+    def prior_sample(self, n_samples, generator):
+        raise NotImplementedError
+
     def regularizer(self, posterior, values):
         return None
+
+    def elbo_terms(self, posterior, noises, values):
+        """:class:`ElboTerms`: a sample for each of ``noises`` and the KL."""
+        samples = [self.rsample(posterior, noise, values) for noise in noises]
+        return ElboTerms(samples, self.kl(posterior, values))
 
     def training_terms(self, posterior, noise, values):
         """:class:`TrainingTerms` of the ELBO: the sample, the KL (trained as

@@ -1,4 +1,17 @@
-"""The networks: an encoder with one head per posterior field, a decoder.
+"""The network families: an encoder with one head per posterior field, a decoder.
+
+A network family is an entry of :data:`NETWORKS`: a frozen dataclass whose
+fields are its options (the estimator parameters named in ``parameters``),
+checked when it is made, and which owns everything that depends on its
+layers (:class:`NetworkFamily`):
+
+- ``build(n_features, n_components, n_heads, generator)``: the encoder and
+  the decoder, initialised from ``generator`` (encoder first);
+- ``n_parameters(n_features, n_components, n_heads)``: their parameter count
+  (what a saved file must hold; :mod:`skvsc._io` checks it);
+- ``matmul_flops(n_features, n_components, n_heads, batch_size, backward)``:
+  the matrix-product FLOPs of one batch (the thread rule of
+  :mod:`skvsc._device` reads it).
 
 Network contract (what :class:`~.vae.VAE` and dead-unit revival use):
 
@@ -12,22 +25,18 @@ Network contract (what :class:`~.vae.VAE` and dead-unit revival use):
   ``(n, n_features)``; ``first_layer()`` is the linear layer whose column
   ``j`` is unit j's weight.
 
-:data:`NETWORKS` maps a family name to its ``(encoder, decoder)`` classes;
-:func:`make_networks` builds them. Adding a network family (e.g.
-convolutional) is one entry there and the estimator parameter that names it.
+Adding a network family (e.g. convolutional) is its module (or classes
+here), its entry in :data:`NETWORKS`, the estimator parameters that it
+lists in ``parameters``, and their docs.
 
 Layers are created on the ``meta`` device and initialised with an explicit
 ``torch.Generator``, so building a model never touches torch's global RNG.
-
-Both networks can run their matrix products under autocast (``amp_dtype``,
-set by the training loop; None by default) and return outputs in the dtype of
-their input, so that the ELBO is always computed in full precision: in
-bfloat16, ``1 - 1e-6`` rounds to 1 and the clamped logs of the KL break.
 """
 
-import contextlib
 import itertools
 import math
+import numbers
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -55,36 +64,7 @@ def mlp(sizes, generator):
     return nn.Sequential(*layers)
 
 
-class _MixedPrecision(nn.Module):
-    """Runs ``_forward`` under autocast when ``amp_dtype`` is set."""
-
-    amp_dtype = None
-
-    def forward(self, x):
-        if self.amp_dtype is None:
-            return self._forward(x)
-        with torch.autocast(x.device.type, dtype=self.amp_dtype):
-            out = self._forward(x)
-        return out.to(x.dtype)
-
-
-@contextlib.contextmanager
-def mixed_precision(model, amp_dtype):
-    """Within the block, the networks of ``model`` compute in ``amp_dtype``."""
-    if amp_dtype is None:
-        yield
-        return
-    networks = [m for m in model.modules() if isinstance(m, _MixedPrecision)]
-    for m in networks:
-        m.amp_dtype = amp_dtype
-    try:
-        yield
-    finally:
-        for m in networks:
-            m.amp_dtype = None
-
-
-class MLPEncoder(_MixedPrecision):
+class MLPEncoder(nn.Module):
     """Shared ReLU trunk followed by one linear head per posterior field.
 
     The heads are one fused ``nn.Linear`` of ``n_heads * J`` rows (one
@@ -101,10 +81,7 @@ class MLPEncoder(_MixedPrecision):
         self.n_heads = n_heads
 
     def forward(self, x):
-        return super().forward(x).chunk(self.n_heads, dim=1)
-
-    def _forward(self, x):
-        return self.heads(self.trunk(x))
+        return self.heads(self.trunk(x)).chunk(self.n_heads, dim=1)
 
     def heads_only(self, x, which):
         """Outputs of the heads numbered in ``which`` only, for inference.
@@ -131,7 +108,7 @@ class MLPEncoder(_MixedPrecision):
         return (offsets[:, None] + units[None, :]).flatten()
 
 
-class MLPDecoder(_MixedPrecision):
+class MLPDecoder(nn.Module):
     """MLP from the latent space to the data space (hidden sizes reversed)."""
 
     def __init__(self, n_features, *, n_components, generator, hidden_layer_sizes):
@@ -140,7 +117,7 @@ class MLPDecoder(_MixedPrecision):
         self.trunk = mlp(sizes, generator)
         self.out = _linear(sizes[-1], n_features, generator)
 
-    def _forward(self, z):
+    def forward(self, z):
         return self.out(self.trunk(z))
 
     def first_layer(self):
@@ -148,17 +125,83 @@ class MLPDecoder(_MixedPrecision):
         return next(m for m in self.modules() if isinstance(m, nn.Linear))
 
 
-#: Network families by name: ``(encoder class, decoder class)``.
-NETWORKS = {"mlp": (MLPEncoder, MLPDecoder)}
+class NetworkFamily:
+    """Base of the network families (see the module docstring for the protocol)."""
+
+    #: The estimator parameters that are this family's options (its fields).
+    parameters = ()
+
+    def build(self, n_features, n_components, n_heads, generator):
+        raise NotImplementedError
+
+    def n_parameters(self, n_features, n_components, n_heads):
+        raise NotImplementedError
+
+    def matmul_flops(self, n_features, n_components, n_heads, batch_size, *, backward=True):
+        raise NotImplementedError
+
+    def options(self):
+        """The family's options by name (``ModelConfig.network_params``)."""
+        return {name: getattr(self, name) for name in self.parameters}
+
+
+@dataclass(frozen=True)
+class MLP(NetworkFamily):
+    """ReLU MLPs: the encoder through ``hidden_layer_sizes`` to the fused
+    heads, the decoder through the reversed sizes (``()``: linear)."""
+
+    hidden_layer_sizes: tuple = (400,)
+    parameters = ("hidden_layer_sizes",)
+
+    def __post_init__(self):
+        value = self.hidden_layer_sizes
+        message = f"hidden_layer_sizes must be a tuple of positive ints, got {value!r}."
+        try:
+            sizes = tuple(value)
+        except TypeError:
+            raise TypeError(message) from None
+        for size in sizes:
+            if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
+                raise ValueError(message)
+        object.__setattr__(self, "hidden_layer_sizes", tuple(int(size) for size in sizes))
+
+    def build(self, n_features, n_components, n_heads, generator):
+        options = {"n_components": n_components, "generator": generator, **self.options()}
+        encoder = MLPEncoder(n_features, n_heads=n_heads, **options)
+        return encoder, MLPDecoder(n_features, **options)
+
+    def _weights(self, n_features, n_components, n_heads):
+        """``(n_in, n_out)`` of every linear layer, encoder then decoder."""
+        hidden = self.hidden_layer_sizes
+        encoder = [n_features, *hidden]
+        decoder = [n_components, *reversed(hidden)]
+        return [
+            *itertools.pairwise(encoder),
+            (encoder[-1], n_heads * n_components),
+            *itertools.pairwise(decoder),
+            (decoder[-1], n_features),
+        ]
+
+    def n_parameters(self, n_features, n_components, n_heads):
+        return sum(a * b + b for a, b in self._weights(n_features, n_components, n_heads))
+
+    def matmul_flops(self, n_features, n_components, n_heads, batch_size, *, backward=True):
+        """2 FLOPs per weight and sample forward, 3 times that with the backward
+        pass (the input and the weight gradients); biases and element-wise work
+        are not counted."""
+        weights = sum(a * b for a, b in self._weights(n_features, n_components, n_heads))
+        return (6 if backward else 2) * weights * batch_size
+
+
+# The conv family builds on the MLP's heads, so its module imports this one:
+# import it once the names it needs exist.
+from .conv import ConvNet  # noqa: E402
+
+#: Network families by name.
+NETWORKS = {"mlp": MLP, "conv": ConvNet}
 
 
 def make_networks(kind, n_features, n_components, n_heads, generator, **options):
-    """The encoder and decoder of family ``kind``, initialised from ``generator``
-    (encoder first). ``options`` are the family's own (``hidden_layer_sizes``
-    for ``"mlp"``)."""
-    encoder_class, decoder_class = NETWORKS[kind]
-    encoder = encoder_class(
-        n_features, n_components=n_components, n_heads=n_heads, generator=generator, **options
-    )
-    decoder = decoder_class(n_features, n_components=n_components, generator=generator, **options)
-    return encoder, decoder
+    """The encoder and decoder of family ``kind`` with ``options``, initialised
+    from ``generator`` (encoder first)."""
+    return NETWORKS[kind](**options).build(n_features, n_components, n_heads, generator)

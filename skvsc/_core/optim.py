@@ -82,7 +82,18 @@ class Adam:
         grads = [p.grad for p in params]
         beta1, beta2 = group["betas"]
         torch._foreach_add_(steps, 1)
-        if group["fused"]:
+        if group["fused"] and self._fused_step(params, grads, exp_avgs, exp_avg_sqs, steps):
+            return
+        for param, grad, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
+            _adam_update(param, grad, m, v, step.item(), group["lr"], beta1, beta2, group["eps"])
+
+    def _fused_step(self, params, grads, exp_avgs, exp_avg_sqs, steps):
+        """The update as torch's fused kernel; False (and the plain update from
+        now on) if the private op fails: a torch release that changes it costs
+        speed, not the fit (a call refused for its arguments writes nothing)."""
+        group = self.param_groups[0]
+        beta1, beta2 = group["betas"]
+        try:
             torch._fused_adam_(
                 params,
                 grads,
@@ -100,9 +111,10 @@ class Adam:
                 grad_scale=None,
                 found_inf=None,
             )
-            return
-        for param, grad, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
-            _adam_update(param, grad, m, v, step.item(), group["lr"], beta1, beta2, group["eps"])
+        except Exception:
+            group["fused"] = False
+            return False
+        return True
 
     def zero_grad(self, set_to_none=True):
         """Drop the gradients (``set_to_none=False``: zero them in place)."""
@@ -209,7 +221,7 @@ def _fused_kernel_exists(device, dtype):
             grad_scale=None,
             found_inf=None,
         )
-    except (RuntimeError, NotImplementedError):
+    except Exception:  # any failure of the private op (a changed signature too)
         return False
     return True
 

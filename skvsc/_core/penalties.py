@@ -78,24 +78,13 @@ def balance_kl(gamma, soft=None):
     return rate_kl(rate, rate, soft.mean())
 
 
-def aggregate_activity(gamma):
-    """Fraction of a batch on which each unit is active, counted as ``transform`` counts.
-
-    The value is ``r_j = mean_n [gamma_nj > 1/2]``, the activity of the exact-sparse
-    code; its gradient is that of ``mean_n gamma_nj`` (a straight-through estimate),
-    so that every sample's activity probability receives one. Returns shape ``(J,)``.
-    (The definition of the rate; :func:`aggregate_spike_kl` computes the same value
-    and gradient inside one fused node.)
-    """
-    soft = gamma.mean(dim=0)
-    hard = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype).mean(dim=0)
-    return soft + (hard - soft).detach()
-
-
 def aggregate_spike_kl(gamma, alpha, spikes=None, soft=None):
     """Aggregate activity prior: ``KL(Bernoulli(r_j) || Bernoulli(alpha))`` per unit.
 
-    ``r_j`` is :func:`aggregate_activity`, with its value clamped to
+    ``r_j`` is the fraction of the batch on which unit j is active, counted
+    as ``transform`` counts (``mean_n [gamma_nj > 1/2]``), with the gradient
+    of ``mean_n gamma_nj`` (straight through; the plain composition is the
+    oracle of the tests, ``tests/core/oracles.py``). Its value is clamped to
     ``[1 / (2 n), 1 - 1 / (2 n)]`` for a batch of ``n`` rows and its gradient
     passed through the clamp. A batch cannot measure a rate below one row in
     ``n``; and a unit that is off on every row of the batch (``r_j = 0``) must

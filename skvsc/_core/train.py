@@ -8,6 +8,13 @@ batch (docs/performance.md).
 
 Everything that happens between epochs is an epoch callback
 (:class:`Callback`): progress reports, stopping, dead-unit revival.
+
+The data come from a *source* (:mod:`.data`; any object with its interface):
+``n_samples``, ``index_device`` (where row indices live) and ``take(rows)``
+(the batch of those rows, a tensor on the model's device), so an
+out-of-core source only has to fetch the rows it is asked for. Data-parallel
+training plugs into one hook, a :class:`Sync` (default: one process, nothing
+to combine).
 """
 
 import math
@@ -17,7 +24,6 @@ from dataclasses import dataclass
 import torch
 
 from .guard import NonFiniteLossError, StepGuard, TrainingInterrupted, restore, snapshot
-from .networks import mixed_precision
 from .vae import STAT_NAMES
 
 
@@ -27,17 +33,40 @@ class TrainConfig:
 
     ``max_grad_norm`` clips every step's gradient norm (None: no clipping);
     ``check_every`` is the period of the non-finite check (see
-    :class:`~.guard.StepGuard`). Both speed switches are off by default:
-    ``amp_dtype=torch.bfloat16`` runs the networks under autocast (the ELBO
-    stays in float32); ``compile_objective=True`` compiles the objective with
-    ``torch.compile`` (a long first epoch).
+    :class:`~.guard.StepGuard`).
     """
 
     batch_size: int
     max_grad_norm: float | None = None
     check_every: int = 1
-    amp_dtype: torch.dtype | None = None
-    compile_objective: bool = False
+
+
+class Sync:
+    """Where data-parallel training combines the work of its processes.
+
+    Pass an instance as ``sync`` to :func:`fit_model` (or ``Run.train``);
+    None, the default, is one process and calls nothing. Each process trains
+    the same model on its own source (its shard of the rows) with the same
+    seed; a subclass all-reduces at two points:
+
+    - ``gradients(params)``: after every backward pass, before the
+      non-finite check, the clipping and the update; combine the ``.grad``
+      of ``params`` (a list, in the model's parameter order; a ``.grad`` may
+      be None) in place, e.g. their mean over the processes;
+    - ``statistics(sums, n_samples)``: once an epoch, with the device tensor
+      of this process's summed statistics (``STAT_NAMES``; for the
+      validation ELBO a 0-d sum) and its number of samples; return both
+      summed over the processes, so that every process records the same
+      epoch means and takes the same stopping decisions.
+
+    This base class is the one-process identity.
+    """
+
+    def gradients(self, params):
+        pass
+
+    def statistics(self, sums, n_samples):
+        return sums, n_samples
 
 
 @dataclass(frozen=True)
@@ -89,7 +118,7 @@ class Callback:
         pass
 
 
-class EarlyStopping(Callback):
+class ConvergenceStop(Callback):
     """Stops when the monitored loss (training -ELBO, or validation -ELBO when
     the record has one) has not improved by ``tol`` for ``n_iter_no_change``
     consecutive epochs (scikit-learn's MLP rule). Epochs inside a warm-up do
@@ -134,30 +163,30 @@ def train_epoch(
     step,
     generator,
     guard=None,
-    objective=None,
-    amp_dtype=None,
     unit_counts=None,
+    sync=None,
 ):
     """One shuffled pass over ``source``. Returns ``(stat_sums, n_steps)``.
 
     ``stat_sums`` is a device tensor of the sums named in ``STAT_NAMES``.
-    ``guard`` (a :class:`~.guard.StepGuard`) checks and clips every step.
-    ``objective`` replaces ``model.objective`` (e.g. a compiled version).
+    ``guard`` (a :class:`~.guard.StepGuard`) checks and clips every step;
+    ``sync`` (a :class:`Sync`) combines the gradients before that.
     """
     model.train()
     n = source.n_samples
     device = model.device
-    objective = model.objective if objective is None else objective
+    params = list(model.parameters()) if sync is not None else None
     # Drawn where the generator lives, moved once per epoch to where the rows are.
     perm = torch.randperm(n, generator=generator, device=device).to(source.index_device)
     sums = torch.zeros(len(STAT_NAMES), device=device)
     n_steps = 0
     for start in range(0, n, batch_size):
         batch = source.take(perm[start : start + batch_size])
-        with mixed_precision(model, amp_dtype):
-            loss, stats = objective(batch, schedule.at(step + n_steps), generator, unit_counts)
+        loss, stats = model.objective(batch, schedule.at(step + n_steps), generator, unit_counts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if sync is not None:
+            sync.gradients(params)
         if guard is not None:
             guard.before_update(loss)
         optimizer.step()
@@ -169,14 +198,16 @@ def train_epoch(
 
 
 @torch.no_grad()
-def evaluate_elbo(model, source, noises, values, batch_size):
-    """Mean ELBO per sample of a device-resident source (deterministic)."""
+def evaluate_elbo(model, source, noises, values, batch_size, sync=None):
+    """Mean ELBO per sample of a source (deterministic; over all processes with ``sync``)."""
     model.eval()
     n = source.n_samples
     total = torch.zeros((), device=model.device)
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(n, start + batch_size), device=source.index_device)
         total += model.elbo(source.take(idx), noises, values).sum()
+    if sync is not None:
+        total, n = sync.statistics(total, n)
     return total.item() / n
 
 
@@ -193,6 +224,7 @@ def fit_model(
     validation=None,
     callbacks=(),
     first_epoch=1,
+    sync=None,
 ):
     """Train for up to ``n_epochs`` epochs; return ``(history, step)``.
 
@@ -200,16 +232,15 @@ def fit_model(
     callbacks, ``loss`` (training -ELBO per sample, at the weights in force
     during the epoch), its parts, mean active units, ``validation_score``
     (ELBO per sample) with a :class:`Validation`, and ``time``. A callback
-    stops training by returning True from ``on_epoch_end``.
+    stops training by returning True from ``on_epoch_end``. ``source`` is a
+    data source (see the module docstring); ``sync``, a :class:`Sync`, makes
+    this one process of a data-parallel training.
 
     A non-finite loss or gradient raises :class:`~.guard.NonFiniteLossError`
     with the last good weights restored (see ``config.check_every``); a
     ``KeyboardInterrupt`` stops after the current step and raises
     :class:`~.guard.TrainingInterrupted`. Both carry ``history`` and ``step``.
     """
-    if config.amp_dtype not in (None, torch.bfloat16):
-        raise ValueError(f"amp_dtype must be None or torch.bfloat16, got {config.amp_dtype!r}.")
-    objective = torch.compile(model.objective) if config.compile_objective else model.objective
     history = []
     guard = StepGuard(
         model, optimizer, max_grad_norm=config.max_grad_norm, check_every=config.check_every
@@ -219,7 +250,7 @@ def fit_model(
     try:
         with guard.deferred_sigint():
             for epoch in epochs:
-                record = _epoch(context, source, guard, objective, config, validation, callbacks)
+                record = _epoch(context, source, guard, config, validation, callbacks, sync)
                 history.append({"epoch": epoch, **record})
                 if any([c.on_epoch_end(history[-1], context) for c in callbacks]):
                     break
@@ -242,7 +273,7 @@ def fit_model(
     return history, context.step
 
 
-def _epoch(context, source, guard, objective, config, validation, callbacks):
+def _epoch(context, source, guard, config, validation, callbacks, sync):
     """One epoch of :func:`fit_model`: steps, callbacks' changes, statistics."""
     start_time = time.perf_counter()
     for callback in callbacks:
@@ -256,16 +287,18 @@ def _epoch(context, source, guard, objective, config, validation, callbacks):
         step=context.step,
         generator=context.generator,
         guard=guard,
-        objective=objective,
-        amp_dtype=config.amp_dtype,
         unit_counts=context.unit_counts,
+        sync=sync,
     )
     guard.check()
     context.step += n_steps
     record = {}
     for callback in callbacks:
         record.update(callback.on_steps_end(context) or {})
-    record.update(zip(STAT_NAMES, (sums / source.n_samples).tolist()))
+    n_samples = source.n_samples
+    if sync is not None:
+        sums, n_samples = sync.statistics(sums, n_samples)
+    record.update(zip(STAT_NAMES, (sums / n_samples).tolist()))
     record["loss"] = record["reconstruction"] + record["kl"]
     if validation is not None:
         record["validation_score"] = evaluate_elbo(
@@ -274,6 +307,7 @@ def _epoch(context, source, guard, objective, config, validation, callbacks):
             validation.noises,
             context.schedule.final(),
             4 * config.batch_size,
+            sync,
         )
     record["time"] = time.perf_counter() - start_time
     return record

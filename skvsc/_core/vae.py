@@ -16,10 +16,14 @@ from torch import nn
 
 from .latents import LATENTS
 from .likelihoods import LIKELIHOODS
-from .networks import make_networks
+from .networks import NETWORKS
 
 #: Order of the statistics returned by ``objective`` (summed over the batch).
 STAT_NAMES = ("reconstruction", "kl", "active_units")
+
+#: Noise draws that score data (:func:`score_noises`), and their seed.
+N_SCORE_DRAWS = 8
+SCORE_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,25 @@ class ModelConfig:
     def from_dict(cls, values):
         return cls(**values)
 
+    def network_family(self):
+        """The :class:`~.networks.NetworkFamily` of ``network`` with its options."""
+        return NETWORKS[self.network](**self.network_params)
+
+    @property
+    def n_heads(self):
+        """Encoder heads: the fields of the latent family's posterior."""
+        return len(LATENTS[self.latent].Posterior._fields)
+
+    def n_parameters(self):
+        """Parameters of the networks (the network family counts them)."""
+        return self.network_family().n_parameters(self.n_features, self.n_components, self.n_heads)
+
+    def matmul_flops(self, batch_size, *, backward=True):
+        """Matrix-product FLOPs of one batch through the networks (the thread rule's work)."""
+        family = self.network_family()
+        sizes = (self.n_features, self.n_components, self.n_heads)
+        return family.matmul_flops(*sizes, batch_size, backward=backward)
+
 
 def build_vae(config, generator, shift=None, scale=None):
     """The :class:`VAE` of ``config`` with weights drawn from ``generator``.
@@ -55,13 +78,8 @@ def build_vae(config, generator, shift=None, scale=None):
     standardises the data.
     """
     latent = LATENTS[config.latent](config.n_components, **config.latent_params)
-    encoder, decoder = make_networks(
-        config.network,
-        config.n_features,
-        config.n_components,
-        latent.n_heads,
-        generator,
-        **config.network_params,
+    encoder, decoder = config.network_family().build(
+        config.n_features, config.n_components, latent.n_heads, generator
     )
     likelihood_class = LIKELIHOODS[config.likelihood]
     if likelihood_class.standardizes:
@@ -123,13 +141,10 @@ class VAE(nn.Module):
         """The deterministic code of ``transform``."""
         return self.latent.code(self.encode(x, self.latent.code_fields))
 
-    def posterior_mean(self, x):
-        """``mu`` alone (the other heads are skipped)."""
-        return self.encode(x, ("mu",)).mu
-
-    def activity(self, x):
-        """The activity probability ``gamma`` alone (spike-and-slab families)."""
-        return self.encode(x, ("gamma",)).gamma
+    def posterior_field(self, x, name):
+        """One field of the posterior alone (the other heads are skipped), e.g.
+        ``"mu"`` or a spike-and-slab family's activity probability ``"gamma"``."""
+        return getattr(self.encode(x, (name,)), name)
 
     def active(self, x):
         """Whether each unit is active on each row of ``x`` (bool, ``(n, J)``)."""
@@ -162,7 +177,7 @@ class VAE(nn.Module):
         receives the number of rows on which each unit is active.
         """
         posterior = self.encode(x)
-        noise = self.latent.draw_noise(posterior.mu.shape, generator)
+        noise = self.latent.draw_noise((x.shape[0], self.n_components), generator)
         terms = self.latent.training_terms(posterior, noise, values)
         if unit_counts is not None:
             unit_counts += terms.active.sum(dim=0)
@@ -170,7 +185,7 @@ class VAE(nn.Module):
         loss = (nll + values.kl_weight * terms.train_kl).mean()
         if terms.penalty is not None:
             loss = loss + terms.penalty
-        n_active = terms.active.sum().to(posterior.mu.dtype)
+        n_active = terms.active.sum().to(nll.dtype)
         stats = torch.stack([nll.sum(), terms.kl.sum(), n_active]).detach()
         return loss, stats
 
@@ -181,9 +196,18 @@ class VAE(nn.Module):
         shape ``(1, J)`` are shared by every row, which makes the result
         deterministic and independent of how rows are batched.
         """
-        posterior = self.encode(x)
-        log_lik = sum(
-            self.log_likelihood(x, self.latent.rsample(posterior, noise, values))
-            for noise in noises
-        ) / len(noises)
-        return log_lik - self.latent.kl(posterior, values)
+        terms = self.latent.elbo_terms(self.encode(x), noises, values)
+        log_lik = sum(self.log_likelihood(x, z) for z in terms.z) / len(terms.z)
+        return log_lik - terms.kl
+
+
+def score_noises(model, dtype, device):
+    """The fixed noise draws that score data (``VAE.elbo``): ``N_SCORE_DRAWS``
+    draws of shape ``(1, J)``, made on the CPU so that every device scores
+    with the same noise."""
+    generator = torch.Generator().manual_seed(SCORE_SEED)
+    shape = (1, model.n_components)
+    return [
+        tuple(t.to(device, dtype) for t in model.draw_noise(shape, generator))
+        for _ in range(N_SCORE_DRAWS)
+    ]

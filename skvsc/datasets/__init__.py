@@ -1,4 +1,4 @@
-"""Loaders for the MNIST and Fashion-MNIST benchmark datasets.
+"""Loaders for the MNIST, Fashion-MNIST and Frey faces datasets.
 
 The files are the official gzipped IDX files. They are looked up in a data
 directory (the data home: the ``data_home`` argument, else the environment
@@ -10,6 +10,7 @@ variable ``SKVSC_DATA``, else the user cache directory ``~/.cache/skvsc``; see
     <data_home>/mnist/t10k-images-idx3-ubyte.gz
     <data_home>/mnist/t10k-labels-idx1-ubyte.gz
     <data_home>/fashion-mnist/<same four file names>
+    <data_home>/frey/frey-images-idx3-ubyte.gz
 
 Missing files are downloaded from the official mirrors (see :data:`BASE_URLS`)
 unless ``download=False``. Every file is checked against its published SHA-256
@@ -34,6 +35,8 @@ from ._checksums import CHECKSUMS as CHECKSUMS
 from ._download import BASE_URLS as BASE_URLS
 from ._download import URL_ENV_VARS as URL_ENV_VARS
 from ._download import DownloadError
+from ._frey import FREY_IMAGE_SHAPE as FREY_IMAGE_SHAPE
+from ._frey import load_frey_faces
 from ._home import DATA_ENV_VAR as DATA_ENV_VAR
 from ._home import get_data_home
 from ._idx import read_idx
@@ -44,6 +47,7 @@ __all__ = [
     "DownloadError",
     "get_data_home",
     "load_fashion_mnist",
+    "load_frey_faces",
     "load_mnist",
     "read_idx",
 ]

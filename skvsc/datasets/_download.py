@@ -14,6 +14,7 @@ from ._home import DATA_ENV_VAR
 URL_ENV_VARS = {
     "mnist": "SKVSC_MNIST_URL",
     "fashion-mnist": "SKVSC_FASHION_MNIST_URL",
+    "frey": "SKVSC_FREY_URL",
 }
 
 #: Download mirrors, tried in order.
@@ -26,6 +27,8 @@ BASE_URLS = {
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         ("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
     ),
+    # The original frey_rawface.mat, converted to IDX after download.
+    "frey": ("https://cs.nyu.edu/~roweis/data/",),
 }
 
 # Socket timeout (seconds) of each download request.

@@ -1,9 +1,10 @@
-"""Plots of fitted models: reconstructions, atoms, traversals, class activations, training.
+"""Plots of fitted models: reconstructions, atoms, traversals, class activations, training,
+and a per-unit HTML report.
 
 matplotlib is an optional dependency (``pip install "skvsc[plot]"``), imported
-only when a function is called. Functions drawing one panel take an ``ax`` and
-return it; functions drawing a grid take a ``fig`` (a Figure or SubFigure) and
-return it.
+only when a function is called; :func:`unit_report` does not need it. Functions
+drawing one panel take an ``ax`` and return it; functions drawing a grid take a
+``fig`` (a Figure or SubFigure) and return it.
 
 Image data are shown as ``image_shape`` images; when it is not given, a square
 shape is inferred from the number of features (8 x 8 for scikit-learn's digits,
@@ -12,6 +13,7 @@ shape is inferred from the number of features (8 x 8 for scikit-learn's digits,
 
 from ._charts import plot_class_activation, plot_training_curves
 from ._images import plot_atoms, plot_reconstructions, plot_traversals
+from ._report import unit_report
 
 __all__ = [
     "plot_atoms",
@@ -19,4 +21,5 @@ __all__ = [
     "plot_reconstructions",
     "plot_training_curves",
     "plot_traversals",
+    "unit_report",
 ]

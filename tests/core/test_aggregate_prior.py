@@ -15,10 +15,11 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from skvsc._core import elbo
 from skvsc._core.latents import AggregateSpikeSlabLatent, SpikeSlabLatent, SpikeSlabPosterior
-from skvsc._core.penalties import aggregate_activity, aggregate_spike_kl
+from skvsc._core.penalties import aggregate_spike_kl
 from skvsc._core.schedule import StepValues
 
 from .helpers import small_vae
+from .oracles import aggregate_activity
 
 GAMMA = torch.tensor(
     [[0.2, 0.9, 0.01, 0.6], [0.7, 0.3, 0.02, 0.4], [0.1, 0.95, 0.05, 0.8]], dtype=torch.float64

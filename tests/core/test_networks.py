@@ -1,9 +1,9 @@
-"""The networks: initialisation, the fused heads and their layout, mixed precision."""
+"""The networks: initialisation, the fused heads and their layout, size and cost."""
 
 import pytest
 import torch
 
-from skvsc._core.networks import NETWORKS, make_networks, mixed_precision
+from skvsc._core.networks import NETWORKS, MLPEncoder, make_networks
 
 
 def networks(hidden=(9, 5), n_heads=3, seed=0):
@@ -29,8 +29,7 @@ def test_initialisation_comes_from_the_generator_in_a_fixed_order():
         for p, q in zip(left.parameters(), right.parameters()):
             assert torch.equal(p, q)
     # The encoder is drawn first: alone, it gets the same weights.
-    encoder_class, _ = NETWORKS["mlp"]
-    alone = encoder_class(
+    alone = MLPEncoder(
         12, n_components=4, n_heads=3, generator=torch.Generator().manual_seed(1),
         hidden_layer_sizes=(9, 5),
     )  # fmt: skip
@@ -63,13 +62,3 @@ def test_linear_networks_without_hidden_layers():
     encoder, decoder = networks(hidden=())
     assert len(encoder.trunk) == 0 and len(decoder.trunk) == 0
     assert encoder(torch.rand(2, 12))[0].shape == (2, 4)
-
-
-def test_mixed_precision_applies_inside_the_block_only():
-    encoder, decoder = networks()
-    model = torch.nn.ModuleList([encoder, decoder])
-    with mixed_precision(model, torch.bfloat16):
-        assert encoder.amp_dtype == decoder.amp_dtype == torch.bfloat16
-        out = encoder(torch.rand(3, 12))
-    assert out[0].dtype == torch.float32  # outputs in the input's dtype
-    assert encoder.amp_dtype is None and decoder.amp_dtype is None

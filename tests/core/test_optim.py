@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from skvsc._core.optim import Adam, make_optimizer
+from skvsc._core.optim import Adam, _fused_kernel_exists, make_optimizer
 
 
 def _params(seed=0):
@@ -55,6 +55,43 @@ def test_unfused_update_is_torch_adam():
     _run(reference, theirs, range(8), (3, 1))
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def _broken_fused_adam(*args, **kwargs):
+    raise TypeError("_fused_adam_() got an unexpected keyword argument 'amsgrad'")
+
+
+@pytest.fixture
+def broken_fused_op(monkeypatch):
+    """torch._fused_adam_ as a future torch might change it: every call fails."""
+    monkeypatch.setattr(torch, "_fused_adam_", _broken_fused_adam)
+    _fused_kernel_exists.cache_clear()
+    yield
+    _fused_kernel_exists.cache_clear()
+
+
+def test_a_failing_probe_of_the_fused_op_falls_back_to_the_plain_update(broken_fused_op):
+    ours, plain = _params(), _params()
+    adam = Adam(ours, lr=1e-2)
+    assert adam.param_groups[0]["fused"] is False
+    reference = Adam(plain, lr=1e-2)
+    reference.param_groups[0]["fused"] = False
+    _run(adam, ours, range(6))
+    _run(reference, plain, range(6))
+    assert all(torch.equal(a, b) for a, b in zip(ours, plain))
+
+
+def test_a_fused_step_that_fails_falls_back_to_the_plain_update(monkeypatch):
+    ours, plain = _params(), _params()
+    adam = Adam(ours, lr=1e-2)
+    assert adam.param_groups[0]["fused"] is True  # probed before the op broke
+    monkeypatch.setattr(torch, "_fused_adam_", _broken_fused_adam)
+    reference = Adam(plain, lr=1e-2)
+    reference.param_groups[0]["fused"] = False
+    _run(adam, ours, range(6))
+    _run(reference, plain, range(6))
+    assert adam.param_groups[0]["fused"] is False  # not tried again
+    assert all(torch.equal(a, b) for a, b in zip(ours, plain))
 
 
 def test_a_wrong_update_would_be_caught():

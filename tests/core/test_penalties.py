@@ -9,6 +9,8 @@ from torch.distributions import Bernoulli, kl_divergence
 
 from skvsc._core.penalties import USAGE_PENALTIES, balance_kl, usage_kl
 
+from . import oracles
+
 GAMMA = torch.tensor(
     [[0.2, 0.9, 0.01, 0.5], [0.7, 0.3, 0.02, 0.5], [0.1, 0.95, 0.05, 0.5]], dtype=torch.float64
 )
@@ -59,22 +61,6 @@ def test_usage_penalties_by_name():
     torch.testing.assert_close(USAGE_PENALTIES["prior"](GAMMA, 0.3), usage_kl(GAMMA, 0.3))
 
 
-def _plain(name, gamma, alpha):
-    """The penalties written with autograd through the plain Bernoulli KL (no fused node)."""
-    from skvsc._core.elbo import bernoulli_kl
-
-    soft = gamma.mean(dim=0)
-    if name == "prior":
-        return bernoulli_kl(soft, alpha)
-    if name == "balance":
-        return bernoulli_kl(soft, gamma.mean().detach())
-    hard = (gamma > 0.5).to(gamma.dtype).mean(dim=0)
-    rate = soft + (hard - soft).detach()  # straight through
-    floor = 0.5 / gamma.shape[0]
-    rate = rate + (rate.clamp(floor, 1 - floor) - rate).detach()
-    return bernoulli_kl(rate, alpha)
-
-
 @pytest.mark.parametrize("name", ["prior", "balance", "aggregate"])
 def test_fused_rate_kl_matches_the_plain_autograd_penalty(name):
     from skvsc._core.penalties import aggregate_spike_kl
@@ -88,7 +74,7 @@ def test_fused_rate_kl_matches_the_plain_autograd_penalty(name):
     base[:, 3] = 0.01  # a unit off on the whole batch
     weights = torch.linspace(0.5, 1.5, 5, dtype=torch.float64)
     grads, values = [], []
-    for fn in (fused_fn, lambda g: _plain(name, g, 0.1)):
+    for fn in (fused_fn, lambda g: oracles.usage_penalty(name, g, 0.1)):
         gamma = base.clone().requires_grad_()
         value = fn(gamma)
         (weights * value).sum().backward()

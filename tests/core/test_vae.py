@@ -6,7 +6,6 @@ import torch
 
 from skvsc._core.latents import LATENTS
 from skvsc._core.likelihoods import LIKELIHOODS
-from skvsc._core.networks import mixed_precision
 from skvsc._core.schedule import StepValues
 from skvsc._core.vae import ModelConfig, build_vae
 
@@ -22,25 +21,12 @@ def test_inference_heads_match_the_full_encoder(likelihood):
     x = torch.rand(50, 12, generator=g, dtype=torch.float64)
     vsc = small_vae(12, 7, (9,), likelihood=likelihood, generator=g, alpha=0.1).double()
     mu, _, gamma = vsc.encode(x)
-    torch.testing.assert_close(vsc.posterior_mean(x), mu)
-    torch.testing.assert_close(vsc.activity(x), gamma)
+    torch.testing.assert_close(vsc.posterior_field(x, "mu"), mu)
+    torch.testing.assert_close(vsc.posterior_field(x, "gamma"), gamma)
     torch.testing.assert_close(vsc.code(x), torch.where(gamma > 0.5, mu, torch.zeros_like(mu)))
     torch.testing.assert_close(vsc.active(x), gamma > 0.5)
     vae = small_vae(12, 7, (), likelihood=likelihood, latent="normal", generator=g).double()
     torch.testing.assert_close(vae.code(x), vae.encode(x)[0])
-
-
-def test_bf16_networks_leave_the_elbo_in_float32():
-    # gamma = sigmoid(20) is 1 in bfloat16, where the clamped logs of the KL would give NaN.
-    model = small_vae(12, 3, (8,))
-    with torch.no_grad():
-        model.encoder.heads.bias[6:] = 20.0
-    with mixed_precision(model, torch.bfloat16):
-        mu, _, gamma = model.encode(torch.from_numpy(X32))
-        loss, _ = model.objective(torch.from_numpy(X32), StepValues(200.0), torch.Generator())
-    assert mu.dtype == gamma.dtype == torch.float32
-    assert torch.isfinite(loss)
-    assert model.encoder.amp_dtype is None  # reset after the block
 
 
 def test_objective_is_the_weighted_elbo_plus_the_regularizer():

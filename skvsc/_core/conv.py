@@ -1,0 +1,224 @@
+"""The convolutional network family, for images.
+
+The encoder reads each row as an image of ``image_shape`` (height, width and
+optionally channels, channels last as flattened by ``X.reshape(n, -1)`` of an
+``(n, height, width, channels)`` array), halves its resolution with each
+stride-2 convolution of ``conv_channels``, and then runs the dense layers of
+``hidden_layer_sizes`` and the fused posterior heads, as the MLP does. The
+decoder mirrors it: the dense layers reversed, one layer up to the smallest
+feature map, and stride-2 transposed convolutions back to the image.
+
+Layers are created on the ``meta`` device and initialised from an explicit
+``torch.Generator`` (PyTorch's default uniform bounds), as in
+:mod:`.networks`.
+"""
+
+import itertools
+import math
+import numbers
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .networks import MLPEncoder, NetworkFamily, _linear, mlp
+
+_KERNEL, _STRIDE, _PADDING = 3, 2, 1  # each convolution halves the resolution (ceil)
+
+
+def _conv(cls, n_in, n_out, generator, **kwargs):
+    """A conv or transposed-conv layer with PyTorch's default init from ``generator``."""
+    layer = cls(n_in, n_out, _KERNEL, _STRIDE, _PADDING, device="meta", **kwargs)
+    layer = layer.to_empty(device="cpu")
+    # Default init of both: bound 1 / sqrt(fan_in), fan_in = weight.size(1) * kernel area.
+    bound = 1.0 / math.sqrt(layer.weight.shape[1] * _KERNEL * _KERNEL)
+    with torch.no_grad():
+        layer.weight.uniform_(-bound, bound, generator=generator)
+        layer.bias.uniform_(-bound, bound, generator=generator)
+    return layer
+
+
+def feature_map_sizes(height, width, n_layers):
+    """``[(h, w), ...]`` of the input and of each stride-2 convolution's output."""
+    sizes = [(height, width)]
+    for _ in range(n_layers):
+        h, w = sizes[-1]
+        sizes.append(
+            (
+                (h + 2 * _PADDING - _KERNEL) // _STRIDE + 1,
+                (w + 2 * _PADDING - _KERNEL) // _STRIDE + 1,
+            )
+        )
+    return sizes
+
+
+def _transposed_size(size):
+    """Output size of a transposed convolution before output padding."""
+    return (size - 1) * _STRIDE - 2 * _PADDING + _KERNEL
+
+
+class _ConvTrunk(nn.Module):
+    """Rows -> images -> stride-2 convolutions -> flat features."""
+
+    def __init__(self, shape, channels, generator):
+        super().__init__()
+        self.shape = shape  # (height, width, channels in)
+        sizes = [shape[2], *channels]
+        self.convs = nn.Sequential(
+            *(
+                layer
+                for n_in, n_out in itertools.pairwise(sizes)
+                for layer in (_conv(nn.Conv2d, n_in, n_out, generator), nn.ReLU())
+            )
+        )
+
+    def forward(self, x):
+        height, width, depth = self.shape
+        images = x.reshape(-1, height, width, depth).permute(0, 3, 1, 2)
+        return self.convs(images).flatten(1)
+
+
+class ConvEncoder(MLPEncoder):
+    """Convolutions, then the MLP encoder's dense layers and fused heads."""
+
+    def __init__(self, n_features, *, n_components, n_heads, generator, shape, channels, hidden):
+        conv = _ConvTrunk(shape, channels, generator)
+        h, w = feature_map_sizes(shape[0], shape[1], len(channels))[-1]
+        super().__init__(
+            channels[-1] * h * w,
+            n_components=n_components,
+            n_heads=n_heads,
+            generator=generator,
+            hidden_layer_sizes=hidden,
+        )
+        self.trunk = nn.Sequential(conv, self.trunk)
+
+
+class ConvDecoder(nn.Module):
+    """Dense layers up to the smallest feature map, then transposed convolutions."""
+
+    def __init__(self, n_features, *, n_components, generator, shape, channels, hidden):
+        super().__init__()
+        self.shape = shape
+        maps = feature_map_sizes(shape[0], shape[1], len(channels))
+        self.smallest = (channels[-1], *maps[-1])
+        sizes = [n_components, *reversed(hidden)]
+        self.trunk = mlp(sizes, generator)
+        self.expand = nn.Sequential(
+            _linear(sizes[-1], math.prod(self.smallest), generator), nn.ReLU()
+        )
+        depths = [*reversed(channels), shape[2]]
+        layers = []
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(depths)):
+            (h_in, w_in), (h_out, w_out) = maps[-1 - i], maps[-2 - i]
+            # The output padding picks the size that the convolution halved (odd or even).
+            padding = (h_out - _transposed_size(h_in), w_out - _transposed_size(w_in))
+            layers.append(_conv(nn.ConvTranspose2d, n_in, n_out, generator, output_padding=padding))
+            if i < len(channels) - 1:
+                layers.append(nn.ReLU())
+        self.deconvs = nn.Sequential(*layers)
+
+    def forward(self, z):
+        maps = self.expand(self.trunk(z)).reshape(-1, *self.smallest)
+        return self.deconvs(maps).permute(0, 2, 3, 1).flatten(1)
+
+    def first_layer(self):
+        """The linear layer that reads the code: its column j is unit j's weight."""
+        return next(m for m in self.modules() if isinstance(m, nn.Linear))
+
+
+def _positive_ints(name, value, *, length=None):
+    message = f"{name} must be a tuple of positive ints, got {value!r}."
+    try:
+        values = tuple(value)
+    except TypeError:
+        raise TypeError(message) from None
+    if length is not None and len(values) not in length:
+        raise ValueError(message[:-1] + f" of length {' or '.join(map(str, length))}.")
+    for v in values:
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
+            raise ValueError(message)
+    return tuple(int(v) for v in values)
+
+
+@dataclass(frozen=True)
+class ConvNet(NetworkFamily):
+    """Stride-2 convolutions of ``conv_channels`` over images of ``image_shape``
+    (None: square, one channel), then dense layers of ``hidden_layer_sizes``;
+    the decoder mirrors it with transposed convolutions."""
+
+    image_shape: tuple = None
+    conv_channels: tuple = (16, 32)
+    hidden_layer_sizes: tuple = (400,)
+    parameters = ("image_shape", "conv_channels", "hidden_layer_sizes")
+
+    def __post_init__(self):
+        if self.image_shape is not None:
+            shape = _positive_ints("image_shape", self.image_shape, length=(2, 3))
+            object.__setattr__(self, "image_shape", shape)
+        channels = _positive_ints("conv_channels", self.conv_channels)
+        if not channels:
+            raise ValueError("conv_channels must name at least one convolution, got ().")
+        object.__setattr__(self, "conv_channels", channels)
+        hidden = _positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
+        object.__setattr__(self, "hidden_layer_sizes", hidden)
+
+    def shape(self, n_features):
+        """``(height, width, channels)`` of the rows of ``n_features`` features."""
+        if self.image_shape is None:
+            side = math.isqrt(n_features)
+            if side * side != n_features:
+                raise ValueError(
+                    f"network='conv' cannot infer a square image from {n_features} features; "
+                    "pass image_shape=(height, width) or (height, width, channels)."
+                )
+            shape = (side, side, 1)
+        else:
+            shape = (*self.image_shape, 1)[:3]
+        if math.prod(shape) != n_features:
+            raise ValueError(
+                f"image_shape={self.image_shape!r} holds {math.prod(shape)} values, but the data "
+                f"have {n_features} features."
+            )
+        return shape
+
+    def _options(self, n_features):
+        return {
+            "shape": self.shape(n_features),
+            "channels": self.conv_channels,
+            "hidden": self.hidden_layer_sizes,
+        }
+
+    def build(self, n_features, n_components, n_heads, generator):
+        options = {"n_components": n_components, "generator": generator}
+        options.update(self._options(n_features))
+        encoder = ConvEncoder(n_features, n_heads=n_heads, **options)
+        return encoder, ConvDecoder(n_features, **options)
+
+    def _layers(self, n_features, n_components, n_heads):
+        """``(weights, biases, output positions)`` of every layer of the encoder
+        and the decoder; a transposed convolution applies its weights at every
+        position of its (smaller) input, as the convolution it mirrors."""
+        height, width, depth = self.shape(n_features)
+        maps = feature_map_sizes(height, width, len(self.conv_channels))
+        kernel = _KERNEL * _KERNEL
+        pairs = list(itertools.pairwise([depth, *self.conv_channels]))
+        convs = [(kernel * a * b, b, math.prod(m)) for (a, b), m in zip(pairs, maps[1:])]
+        deconvs = [(kernel * a * b, a, math.prod(m)) for (a, b), m in zip(pairs, maps[1:])]
+        flat = self.conv_channels[-1] * math.prod(maps[-1])
+        dense = [flat, *self.hidden_layer_sizes, n_heads * n_components]
+        decoder = [n_components, *reversed(self.hidden_layer_sizes), flat]
+        linears = [(a * b, b, 1) for a, b in itertools.pairwise(dense)]
+        linears += [(a * b, b, 1) for a, b in itertools.pairwise(decoder)]
+        return convs + deconvs + linears
+
+    def n_parameters(self, n_features, n_components, n_heads):
+        layers = self._layers(n_features, n_components, n_heads)
+        return sum(weights + biases for weights, biases, _ in layers)
+
+    def matmul_flops(self, n_features, n_components, n_heads, batch_size, *, backward=True):
+        """2 FLOPs per weight, output position and sample forward, 3 times that
+        with the backward pass (the input and the weight gradients)."""
+        layers = self._layers(n_features, n_components, n_heads)
+        work = sum(weights * positions for weights, _, positions in layers)
+        return (6 if backward else 2) * work * batch_size

@@ -1,0 +1,243 @@
+"""A training run: what continues training, and exactly what a fitted model saves.
+
+The estimators describe a model with one :class:`ModelSpec` (their
+parameters, before the data are seen) and keep one :class:`Run` (the model
+they fitted): its :class:`~.vae.ModelConfig` (the spec resolved against the
+data), the :class:`~.schedule.Schedule`, the :class:`~.vae.VAE`, its
+optimizer, the state of the training generator and the steps applied.
+Continuing training (``warm_start``, ``partial_fit``) requires
+``spec == run.spec``; :meth:`Run.state_dict` is the saved entry.
+
+The seam for other ways to train: :meth:`Run.train` takes any data source
+(see :mod:`.train`) and a :class:`~.train.Sync` for data-parallel training.
+"""
+
+import dataclasses
+import secrets
+from dataclasses import dataclass, field
+
+import torch
+
+from .guard import NonFiniteLossError, TrainingInterrupted
+from .optim import make_optimizer
+from .schedule import Schedule
+from .train import fit_model
+from .vae import ModelConfig, build_vae
+
+#: The schedule's options (every field but the length, which the data set).
+_SCHEDULE_OPTIONS = {
+    f.name: f.default for f in dataclasses.fields(Schedule) if f.name != "total_steps"
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model as an estimator's parameters name it.
+
+    ``n_components`` and ``likelihood`` may be ``"auto"`` (resolved from the
+    data when a run starts); ``latent`` and ``network`` are keys of
+    :data:`~.latents.LATENTS` and :data:`~.networks.NETWORKS`, with their
+    options; ``schedule_params`` are options of the
+    :class:`~.schedule.Schedule` (the others take its defaults). Every field
+    is fixed when a model is initialised: :meth:`differences` from the spec
+    of the fitted run is the warm-start check.
+    """
+
+    n_components: object
+    likelihood: str
+    latent: str
+    latent_params: dict = field(default_factory=dict)
+    network: str = "mlp"
+    network_params: dict = field(default_factory=dict)
+    schedule_params: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config, schedule):
+        """The spec of a model built from ``config`` with ``schedule``."""
+        options = {name: getattr(schedule, name) for name in _SCHEDULE_OPTIONS}
+        return cls(
+            config.n_components,
+            config.likelihood,
+            config.latent,
+            dict(config.latent_params),
+            config.network,
+            dict(config.network_params),
+            options,
+        )
+
+    def config(self, n_features, **resolved):
+        """The :class:`~.vae.ModelConfig` for ``n_features`` features, with the
+        ``"auto"`` fields given in ``resolved`` (``likelihood=...``)."""
+        spec = dataclasses.replace(self, **resolved)
+        return ModelConfig(
+            n_features=n_features,
+            n_components=spec.n_components,
+            likelihood=spec.likelihood,
+            latent=spec.latent,
+            latent_params=spec.latent_params,
+            network=spec.network,
+            network_params=spec.network_params,
+        )
+
+    def schedule(self, total_steps):
+        return Schedule(total_steps, **self.schedule_params)
+
+    def differences(self, other):
+        """``(name, self's value, other's value)`` of each option of ``self``
+        that differs in ``other``, named as the estimators' parameters. An
+        ``"auto"`` of ``self`` matches what it resolved to; ``other`` may hold
+        more options (a run's spec holds every schedule option), which
+        ``self`` leaves at what they were."""
+        names = {"latent": "latent family", "network": "network family"}
+        found = []
+        for f in dataclasses.fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, dict):
+                found += [(k, v, theirs.get(k)) for k, v in mine.items() if v != theirs.get(k)]
+            elif mine != theirs and mine != "auto":
+                found.append((names.get(f.name, f.name), mine, theirs))
+        return found
+
+
+@dataclass
+class Run:
+    """The state of a training run (see the module docstring).
+
+    ``rng_state`` is the state of the generator that shuffles batches and
+    draws the noise (a CPU tensor); ``step`` counts the optimizer steps
+    applied, by which the schedule is read.
+    """
+
+    config: ModelConfig
+    schedule: Schedule
+    model: torch.nn.Module
+    optimizer: object
+    rng_state: torch.Tensor
+    step: int = 0
+
+    @classmethod
+    def start(cls, config, schedule, *, seed, device, learning_rate, shift=None, scale=None):
+        """A new run: weights drawn from ``seed``, the training generator seeded
+        with ``seed + 1`` on ``device``. ``shift`` and ``scale`` go to a
+        likelihood that standardises the data."""
+        model = build_vae(config, torch.Generator().manual_seed(seed), shift, scale).to(device)
+        optimizer = make_optimizer(model.parameters(), learning_rate)
+        rng_state = torch.Generator(device=device).manual_seed(seed + 1).get_state()
+        return cls(config, schedule, model, optimizer, rng_state)
+
+    @property
+    def spec(self):
+        return ModelSpec.of(self.config, self.schedule)
+
+    @property
+    def device(self):
+        return self.model.device
+
+    def warming_up(self):
+        """Whether the last step applied was still in a warm-up."""
+        return self.schedule.warming_up(self.step - 1)
+
+    def set_learning_rate(self, learning_rate):
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
+
+    def generator(self):
+        """A training generator in the run's current state."""
+        generator = torch.Generator(device=self.device)
+        generator.set_state(self.rng_state)
+        return generator
+
+    def hold_out(self, n_samples, n_validation):
+        """A random split of ``n_samples`` rows: ``(training rows, validation
+        rows)`` as NumPy index arrays, drawn from the training generator."""
+        generator = self.generator()
+        perm = torch.randperm(n_samples, generator=generator, device=self.device).cpu().numpy()
+        self.rng_state = generator.get_state()
+        return perm[n_validation:], perm[:n_validation]
+
+    def train(self, source, *, n_epochs, config, validation=None, callbacks=(), **options):
+        """Train ``n_epochs`` epochs over ``source`` with :func:`~.train.fit_model`;
+        return the history. ``options``: ``first_epoch``, ``sync``.
+
+        The step and the generator advance also when training stops on a
+        non-finite loss or an interrupt (the exception is passed on).
+        """
+        generator = self.generator()
+        try:
+            history, self.step = fit_model(
+                self.model,
+                self.optimizer,
+                source,
+                n_epochs=n_epochs,
+                schedule=self.schedule,
+                generator=generator,
+                config=config,
+                step=self.step,
+                validation=validation,
+                callbacks=callbacks,
+                **options,
+            )
+        except (NonFiniteLossError, TrainingInterrupted) as exc:
+            self.step = exc.step
+            self.rng_state = generator.get_state()
+            raise
+        self.rng_state = generator.get_state()
+        return history
+
+    # -- saving ---------------------------------------------------------------
+    def state_dict(self):
+        """Plain data: dicts, CPU tensors and numbers (the saved ``run`` entry)."""
+        return {
+            "model_config": self.config.to_dict(),
+            "schedule": self.schedule.to_dict(),
+            "module_state": cpu_state(self.model.state_dict()),
+            "optimizer_state": cpu_state(self.optimizer.state_dict()),
+            "rng_state": self.rng_state.cpu(),
+            "step": self.step,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state, *, device, learning_rate):
+        """The run saved in ``state``, on ``device``. A generator state of
+        another device type (a model moved from a GPU) is reseeded."""
+        config = ModelConfig.from_dict(state["model_config"])
+        schedule = Schedule.from_dict(state["schedule"])
+        model = build_vae(config, torch.Generator())
+        model.load_state_dict(state["module_state"])
+        model = model.to(device)
+        optimizer = make_optimizer(model.parameters(), learning_rate)
+        if state.get("optimizer_state") is not None:
+            _check_optimizer_state(state["optimizer_state"], list(model.parameters()))
+            optimizer.load_state_dict(state["optimizer_state"])
+        rng_state = state["rng_state"].cpu()
+        generator = torch.Generator(device=device)
+        try:
+            generator.set_state(rng_state)
+        except RuntimeError:  # the state of another device type's generator: reseed
+            rng_state = generator.manual_seed(secrets.randbits(63)).get_state()
+        return cls(config, schedule, model, optimizer, rng_state, state.get("step", 0))
+
+
+def cpu_state(obj):
+    """Recursively move the tensors of a (nested) state dict to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: cpu_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [cpu_state(v) for v in obj]
+    return obj
+
+
+def _check_optimizer_state(state, params):
+    """The moments of a saved optimizer state have the shapes of the parameters
+    they belong to (a fused optimizer would write past them otherwise)."""
+    for index, moments in state["state"].items():
+        if not 0 <= index < len(params):
+            raise ValueError(f"the optimizer state names parameter {index} of {len(params)}")
+        for name, value in moments.items():
+            if name != "step" and tuple(value.shape) != tuple(params[index].shape):
+                raise ValueError(
+                    f"the optimizer state of parameter {index} ({name}) has shape "
+                    f"{tuple(value.shape)}, not {tuple(params[index].shape)}"
+                )

@@ -1,0 +1,91 @@
+"""The convolutional network family against independent counts and the protocol."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from skvsc._core.conv import ConvNet, feature_map_sizes
+from skvsc._core.networks import NETWORKS
+
+SHAPES = [((28, 28), 784), ((28, 20), 560), ((7, 9, 3), 189), (None, 64), ((5, 5), 25)]
+
+
+def build(shape, n_features, n_heads=3, seed=0):
+    family = ConvNet(image_shape=shape, conv_channels=(4, 6), hidden_layer_sizes=(10,))
+    return family, family.build(n_features, 5, n_heads, torch.Generator().manual_seed(seed))
+
+
+def test_the_family_is_registered():
+    assert NETWORKS["conv"] is ConvNet
+    assert ConvNet.parameters == ("image_shape", "conv_channels", "hidden_layer_sizes")
+
+
+@pytest.mark.parametrize("shape, n_features", SHAPES)
+def test_encoder_heads_and_decoder_output_have_the_contract_shapes(shape, n_features):
+    _, (encoder, decoder) = build(shape, n_features)
+    x = torch.rand(4, n_features)
+    heads = encoder(x)
+    assert [h.shape for h in heads] == [(4, 5)] * 3
+    assert decoder(heads[0]).shape == (4, n_features)
+    for which in ([0], [0, 2], [1]):  # inference computes only some heads, identically
+        only = encoder.heads_only(x, which)
+        for i, h in zip(which, only):
+            torch.testing.assert_close(h, heads[i])
+    assert decoder.first_layer().in_features == 5
+
+
+@pytest.mark.parametrize("shape, n_features", SHAPES)
+def test_sizes_and_flops_match_torchs_own_counts(shape, n_features):
+    family, (encoder, decoder) = build(shape, n_features)
+    n_weights = sum(p.numel() for m in (encoder, decoder) for p in m.parameters())
+    assert family.n_parameters(n_features, 5, 3) == n_weights
+    with FlopCounterMode(display=False) as counter:
+        decoder(encoder(torch.rand(7, n_features))[0])
+    assert family.matmul_flops(n_features, 5, 3, 7, backward=False) == counter.get_total_flops()
+    assert family.matmul_flops(n_features, 5, 3, 7) == 3 * counter.get_total_flops()
+
+
+def test_rows_are_images_in_channels_last_order():
+    """A row is ``image.reshape(-1)`` of an (height, width, channels) image, and
+    a decoded row is laid out the same way."""
+    _, (encoder, decoder) = build((6, 8, 2), 96)
+    images = torch.rand(3, 6, 8, 2)
+    conv = encoder.trunk[0]
+    expected = conv.convs(images.permute(0, 3, 1, 2)).flatten(1)  # channels first for torch
+    torch.testing.assert_close(conv(images.reshape(3, -1)), expected)
+    z = torch.rand(3, 5)
+    maps = decoder.expand(decoder.trunk(z)).reshape(-1, *decoder.smallest)
+    channels_first = decoder.deconvs(maps)
+    torch.testing.assert_close(decoder(z).reshape(3, 6, 8, 2), channels_first.permute(0, 2, 3, 1))
+
+
+def test_the_resolution_halves_at_each_convolution():
+    assert feature_map_sizes(28, 20, 2) == [(28, 20), (14, 10), (7, 5)]
+    assert feature_map_sizes(7, 9, 2) == [(7, 9), (4, 5), (2, 3)]
+
+
+def test_initialisation_comes_from_the_generator_only():
+    state = torch.random.get_rng_state()
+    _, (e1, d1) = build((28, 28), 784, seed=1)
+    _, (e2, d2) = build((28, 28), 784, seed=1)
+    _, (e3, _) = build((28, 28), 784, seed=2)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for a, b in zip([*e1.parameters(), *d1.parameters()], [*e2.parameters(), *d2.parameters()]):
+        assert torch.equal(a, b)
+    assert not torch.equal(next(e1.parameters()), next(e3.parameters()))
+
+
+@pytest.mark.parametrize(
+    "options, n_features, error, match",
+    [
+        (dict(image_shape=(28, 28)), 560, ValueError, r"holds 784 values.*560 features"),
+        (dict(), 560, ValueError, "cannot infer a square image from 560"),
+        (dict(image_shape=(28,)), 28, ValueError, "image_shape must be a tuple"),
+        (dict(conv_channels=()), 784, ValueError, "at least one convolution"),
+        (dict(conv_channels=(16, 0)), 784, ValueError, "conv_channels must be a tuple"),
+        (dict(conv_channels=16), 784, TypeError, "conv_channels must be a tuple"),
+    ],
+)
+def test_bad_options_are_refused_naming_the_parameter(options, n_features, error, match):
+    with pytest.raises(error, match=match):
+        ConvNet(**options).build(n_features, 5, 3, torch.Generator().manual_seed(0))

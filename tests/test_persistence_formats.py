@@ -1,0 +1,115 @@
+"""skvsc.load recognises each file kind by its whole structure, never by one byte.
+
+A safetensors file starts with its header length (little-endian, 64 bits); a
+low byte of 0x80 makes it start like a pickle. These tests cover every low byte
+of that length for both backends, a committed file that starts with 0x80, and
+the refusal of real pickles.
+"""
+
+import pickle
+import struct
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+
+import skvsc
+from skvsc import _io
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    X = np.random.RandomState(0).rand(40, 6)
+    est = skvsc.VariationalSparseCoder(
+        n_components=3, hidden_layer_sizes=(5,), max_iter=1, random_state=0, n_threads=1
+    ).fit(X)
+    return est, X, est.transform(X)
+
+
+def _with_header_length(data, low_byte):
+    """``data`` (a safetensors file) with its JSON header padded by spaces so
+    that the header length ends in ``low_byte``: still a valid file."""
+    (n,) = struct.unpack("<Q", data[:8])
+    new_n = n + (low_byte - n) % 256
+    return struct.pack("<Q", new_n) + data[8 : 8 + n] + b" " * (new_n - n) + data[8 + n :]
+
+
+def test_the_committed_file_starting_with_0x80_loads_as_saved():
+    path = DATA / "vsc_header_0x80.skvsc"
+    assert path.read_bytes()[:1] == b"\x80"
+    expected = np.load(DATA / "header_0x80_expected.npz")
+    est = skvsc.load(path)
+    np.testing.assert_array_equal(est.transform(expected["X"]), expected["transform"])
+    np.testing.assert_array_equal(est.score_samples(expected["X"]), expected["score_samples"])
+    np.testing.assert_array_equal(est.inverse_transform(expected["transform"]), expected["inverse"])
+
+
+def test_every_low_byte_of_the_safetensors_header_length_loads(tiny, tmp_path):
+    pytest.importorskip("safetensors")
+    est, X, Z = tiny
+    path = tmp_path / "m.skvsc"
+    skvsc.save(est, path)
+    original = path.read_bytes()
+    for low_byte in range(256):
+        data = _with_header_length(original, low_byte)
+        assert struct.unpack("<Q", data[:8])[0] % 256 == low_byte
+        path.write_bytes(data)
+        np.testing.assert_array_equal(skvsc.load(path).transform(X), Z)
+
+
+@pytest.mark.parametrize("backend", ["safetensors", "torch"])
+def test_saved_files_of_every_metadata_length_round_trip(backend, tiny, tmp_path, monkeypatch):
+    """save() itself, with the stored JSON text 0 to 255 bytes longer: the
+    header (safetensors) or the record (torch zip) takes every low byte."""
+    if backend == "safetensors":
+        pytest.importorskip("safetensors")
+    else:  # save() falls back to torch.save when safetensors is missing
+        monkeypatch.setitem(sys.modules, "safetensors", None)
+        monkeypatch.setitem(sys.modules, "safetensors.torch", None)
+    est, X, Z = tiny
+    text = _io._metadata_text
+    path = tmp_path / "m.skvsc"
+    lengths, first_bytes = set(), set()
+
+    def padded(meta, pad):
+        out = text(meta) + " " * pad
+        lengths.add(len(out) % 256)
+        return out
+
+    for pad in range(256):
+        monkeypatch.setattr(_io, "_metadata_text", lambda meta, pad=pad: padded(meta, pad))
+        skvsc.save(est, path)
+        first_bytes.add(path.read_bytes()[:1])
+        np.testing.assert_array_equal(skvsc.load(path).transform(X), Z)
+    assert len(lengths) == 256
+    if backend == "safetensors":  # the writer aligns its header to 8 bytes
+        assert first_bytes == {bytes([b]) for b in range(0, 256, 8)}
+    else:
+        assert first_bytes == {b"P"}
+
+
+@pytest.mark.parametrize("writer", ["pickle", "joblib"])
+def test_pickles_are_refused_with_the_joblib_hint(writer, tiny, tmp_path):
+    est = tiny[0]
+    path = tmp_path / "m.pkl"
+    if writer == "pickle":
+        path.write_bytes(pickle.dumps(est, protocol=pickle.HIGHEST_PROTOCOL))
+    else:
+        joblib.dump(est, path)
+    assert path.read_bytes()[:1] == b"\x80"
+    with pytest.raises(ValueError, match=r"pickle file .*joblib\.load\(path\)"):
+        skvsc.load(path)
+
+
+def test_other_safetensors_files_are_refused(tmp_path):
+    st = pytest.importorskip("safetensors.torch")
+    import torch
+
+    path = tmp_path / "other.safetensors"
+    st.save_file({"w": torch.zeros(2)}, path, metadata={"author": "someone"})
+    with pytest.raises(ValueError, match="neither a safetensors file nor a torch.save archive"):
+        skvsc.load(path)
