@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _log_likelihood, _params
 from ._core.data import map_batches, to_tensor
-from ._core.vae import score_noises
+from ._core.vae import SCORE_SEED, score_noises
 from ._data_checks import check_support, supported_layout, validated
 from ._device import torch_threads
 
@@ -164,7 +164,7 @@ class InferenceMixin(TransformerMixin):
             ELBO, or estimated ``log p(x)``, per sample.
         """
         if n_draws is not None:
-            return self.log_likelihood(X, n_draws=n_draws, random_state=_SCORE_SEED)
+            return self.log_likelihood(X, n_draws=n_draws, random_state=SCORE_SEED)
         X = self._validate_input(X)
         noises = score_noises(self.module_, torch_dtype(X.dtype), self.device_)
         return map_module(self, "elbo", X, noises, self._run.schedule.final())

@@ -35,7 +35,7 @@ def estimate(module, X, *, n_draws, seed, dtype, device, n_threads):
     # Decoder products of one batch: 2 FLOPs per decoder weight and draw.
     weights = sum(p.numel() for p in module.decoder.parameters() if p.dim() >= 2)
     work = 2 * weights * n_rows * per_pass
-    with torch.no_grad(), torch_threads(n_threads, work=work):
+    with torch.no_grad(), torch_threads(n_threads, work=work, load_aware=False):
         for start in range(0, X.shape[0], n_rows):
             stop = min(start + n_rows, X.shape[0])
             x = to_tensor(X[start:stop], device, dtype)

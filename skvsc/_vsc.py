@@ -333,7 +333,7 @@ class VariationalSparseCoder(_BaseVAE):
             },
         )
 
-    def _initialize(self, X, family, low, high):
+    def _start(self, X, spec, low, high):
         # Codes are partly empty by construction when the prior expects fewer than one
         # active unit per sample: say so before training, with the remedy.
         if self.alpha * self.n_components < 1:
@@ -346,7 +346,7 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        super()._initialize(X, family, low, high)
+        super()._start(X, spec, low, high)
 
     def _code_statistics(self, X):
         return _inference.reduce_rows(self, X, "active", activation_statistics)
