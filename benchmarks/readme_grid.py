@@ -15,18 +15,14 @@ default ``"auto"``; ``100`` was the default before ``"auto"``).
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's skvsc
-
+from _common import load_split  # first: puts this checkout's skvsc on sys.path
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
 from skvsc import VariationalSparseCoder
-from skvsc.datasets import load_mnist
 
 
 def main(argv=None):
@@ -36,10 +32,10 @@ def main(argv=None):
     parser.add_argument("--max-iter", type=int, default=None)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--out", default=None, help="append the JSON result here")
+    parser.add_argument("--dataset", choices=["mnist", "digits"], default="mnist")
     args = parser.parse_args(argv)
-    X, y = load_mnist(args.data_dir, download=False, progress=False)
-    X_test, y_test = load_mnist(args.data_dir, split="test", download=False, progress=False)
-    X, y = X[: args.n_train], y[: args.n_train]
+    X, y = load_split(args.dataset, args.data_dir, "train", args.n_train)
+    X_test, y_test = load_split(args.dataset, args.data_dir, "test")
     params = {"alpha": 0.01, "n_components": 64, "random_state": 0}
     if args.max_iter is not None:
         params["max_iter"] = args.max_iter
@@ -52,6 +48,7 @@ def main(argv=None):
     vsc = search.best_estimator_["vsc"]
     row = {
         "script": "readme_grid",
+        "dataset": args.dataset,
         "max_iter": args.max_iter or "auto",
         "n_train": args.n_train,
         "n_jobs": args.n_jobs,

@@ -1,52 +1,49 @@
 """One training step of the default VSC: skvsc's core loop with its own Adam, the
 same loop with ``torch.optim.Adam(fused=True)``, and the hand-written loop of
-``speed.py`` (the default objective written out, torch's fused Adam).
+``_loops.py`` (the default objective written out, torch's fused Adam).
 
 Epochs of 64 steps on MNIST images, interleaved (order alternating), CPU
 seconds per step of this process (``time.process_time``), medians and the
 medians of per-epoch ratios; one JSON line per batch size::
 
     python benchmarks/step_compare.py --batch-sizes 32,128 --reps 11 --threads 1 \\
-        --out benchmarks/results/step_compare.jsonl
+        --out step_compare.jsonl
 """
 
 import argparse
 import json
-import os
-import sys
 import time
-from pathlib import Path
 from statistics import median
 
 import torch
+from _common import HIDDEN, N_COMPONENTS, add_common_args, load_data, start
+from _loops import HandVSC, hand_epoch, step_epoch, step_setup
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import speed  # the hand loop and the core-loop setup
-
+from skvsc import VariationalSparseCoder
 from skvsc._core.guard import StepGuard
-from skvsc.datasets import load_mnist
 
 N_STEPS = 64
 
 
 def compare(X, batch_size, reps):
     X = X[: batch_size * N_STEPS]
-    ours = speed._step_setup(X, batch_size)
-    theirs = speed._step_setup(X, batch_size)
+    n_steps = -(-len(X) // batch_size)  # N_STEPS unless X is smaller
+    ours = step_setup(X, batch_size)
+    theirs = step_setup(X, batch_size)
     theirs["optimizer"] = torch.optim.Adam(theirs["model"].parameters(), lr=1e-3, fused=True)
     theirs["guard"] = StepGuard(theirs["model"], theirs["optimizer"])
 
     def core(parts):
-        speed.step_epoch(parts, batch_size)
+        step_epoch(parts, batch_size)
 
-    family = speed.VariationalSparseCoder()._family()
+    spec = VariationalSparseCoder()._check_params()
     torch.manual_seed(0)
-    model = speed.HandVSC(X.shape[1], speed.HIDDEN, speed.N_COMPONENTS)
+    model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     Xt = torch.from_numpy(X)
 
     def hand(_):
-        speed.hand_epoch(model, opt, Xt, batch_size, family)
+        hand_epoch(model, opt, Xt, batch_size, spec)
 
     runs = (("skvsc", core, ours), ("torch_adam", core, theirs), ("hand", hand, None))
     for _, fn, parts in runs:
@@ -54,9 +51,9 @@ def compare(X, batch_size, reps):
     ms = {name: [] for name, _, _ in runs}
     for rep in range(reps):
         for name, fn, parts in runs if rep % 2 else runs[::-1]:
-            start = time.process_time()
+            t0 = time.process_time()
             fn(parts)
-            ms[name].append(1e3 * (time.process_time() - start) / N_STEPS)
+            ms[name].append(1e3 * (time.process_time() - t0) / n_steps)
     row = {"batch_size": batch_size, "reps": reps, "ms_per_step": ms}
     for name in ms:
         row[f"median_ms_{name}"] = median(ms[name])
@@ -65,16 +62,14 @@ def compare(X, batch_size, reps):
     return row
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("SKVSC_DATA"))
+def main(argv=None):
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     parser.add_argument("--batch-sizes", default="32,128")
     parser.add_argument("--reps", type=int, default=11)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=None, help="append the JSON rows here")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    X, _ = load_mnist(args.data_dir, download=False, progress=False)
+    parser.set_defaults(threads=1)
+    args = parser.parse_args(argv)
+    X, _, source = load_data(start(args), args.n_train)
+    print(f"data: {source}")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         row = {**compare(X, batch_size, args.reps), "threads": args.threads}
         print(

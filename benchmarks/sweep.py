@@ -28,24 +28,19 @@ Example::
 import argparse
 import contextlib
 import os
-import sys
 import time
-from pathlib import Path
 
 import joblib
 import numpy as np
 import torch
+from _common import load_split  # first: puts this checkout's skvsc on sys.path
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # benchmark the checkout this script lives in
-
-from skvsc import VariationalSparseCoder  # noqa: E402
-from skvsc._device import torch_threads  # noqa: E402
-from skvsc.datasets import load_mnist  # noqa: E402
+from skvsc import VariationalSparseCoder
+from skvsc._device import torch_threads
 
 MODES = ("serial-1t", "serial", "loky", "dask", "dask-notrim")
 CLUSTER = dict(
@@ -168,15 +163,15 @@ def main(argv=None):
     parser.add_argument("--n-components", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--cv", type=int, default=3)
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--dataset", choices=["mnist", "digits"], default="mnist")
     args = parser.parse_args(argv)
 
     # --data-dir, else $SKVSC_DATA, else skvsc's data home.
-    X, y = load_mnist(args.data_dir, download=False, progress=False)
-    X, y = X[: args.n_samples], y[: args.n_samples]
+    X, y = load_split(args.dataset, args.data_dir, "train", args.n_samples)
     n_fits = len(args.alpha) * len(args.n_components) * args.cv
     print(
         f"GridSearchCV: {n_fits} fits of VSC(hidden=({args.hidden},), max_iter={args.max_iter}) "
-        f"-> LogisticRegression on {X.shape[0]} MNIST images; {os.cpu_count()} CPUs, "
+        f"-> LogisticRegression on {X.shape[0]} {args.dataset} images; {os.cpu_count()} CPUs, "
         f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} at start\n"
     )
     # Warm up torch in this process so that 'serial' does not pay first-call costs.

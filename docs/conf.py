@@ -7,7 +7,9 @@ Build from the repository root with::
 The gallery executes ``examples/plot_*.py``; ``-D plot_gallery=0`` skips that.
 Examples that need the MNIST files run only when the directory named by
 ``$SKVSC_DATA`` holds them. Equations are rendered by a copy of MathJax that
-ships with the site (``sphinx-mathjax-offline``), so the pages need no network.
+ships with the site (``sphinx-mathjax-offline``), and links to the Python,
+NumPy, SciPy, scikit-learn and PyTorch documentation resolve against inventories
+kept in ``docs/_inventories/`` (see there), so the build needs no network.
 """
 
 import importlib.util
@@ -19,6 +21,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))  # document the checkout, not an installed copy
+sys.path.insert(0, str(DOCS / "sphinxext"))
 
 import skvsc  # noqa: E402
 
@@ -30,6 +33,8 @@ version = ".".join(release.split(".")[:2])
 
 extensions = [
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
     # MathJax 3 bundled into _static/, instead of loading it from a CDN.
@@ -38,21 +43,38 @@ extensions = [
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",
+    "prose_numbers",  # the numbers of the examples' prose against their output
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**/README.md"]
+templates_path = ["_templates"]
+
+# The repository's address is the ``url`` of setup.cfg's [metadata] (one home);
+# where it is not set, pages say "source repository" without a link.
+_setup = __import__("configparser").ConfigParser()
+_setup.read(ROOT / "setup.cfg")
+REPOSITORY_URL = _setup.get("metadata", "url", fallback="").strip()
+rst_epilog = (
+    f".. |repository| replace:: `source repository <{REPOSITORY_URL}>`__\n"
+    if REPOSITORY_URL
+    else ".. |repository| replace:: source repository\n"
+)
 
 html_theme = "alabaster"
 html_title = f"skvsc {release}"
 html_theme_options = {
     "description": "Variational Sparse Coding for scikit-learn",
     "fixed_sidebar": True,
-    "page_width": "1100px",
+    "page_width": "1240px",  # 100-character code lines fit a 1280-px window
     "sidebar_width": "230px",
+    "extra_nav_links": {"Source repository": REPOSITORY_URL} if REPOSITORY_URL else {},
 }
-html_static_path = []
+# custom.css: wide equations and code scroll inside their box instead of being
+# clipped (a 1280-px window, a phone).
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 # -- autodoc / numpydoc --------------------------------------------------------
 autodoc_member_order = "groupwise"
@@ -60,17 +82,26 @@ numpydoc_show_class_members = False  # autodoc lists the members
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
-# Links to the Python, NumPy, scikit-learn and PyTorch docs need the network;
-# opt in with SKVSC_DOCS_INTERSPHINX=1 so that offline builds stay warning-free.
-if os.environ.get("SKVSC_DOCS_INTERSPHINX"):
-    extensions.append("sphinx.ext.intersphinx")
-    intersphinx_mapping = {
-        "python": ("https://docs.python.org/3", None),
-        "numpy": ("https://numpy.org/doc/stable/", None),
-        "sklearn": ("https://scikit-learn.org/stable/", None),
-        "torch": ("https://docs.pytorch.org/docs/stable/", None),
-    }
-    intersphinx_timeout = 10
+autosummary_generate = True  # one page per class and function, in docs/generated/
+
+# Links to the Python, NumPy, SciPy, scikit-learn and PyTorch docs. The build is
+# offline, so the inventories are not downloaded: docs/_inventories/ holds small
+# hand-made ones, written by docs/_inventories/make_inventories.py from a list of
+# the names these docs cite (each checked to import from the installed package)
+# and each project's URL scheme. None of these packages ships its objects.inv.
+# A name cited but missing from them shows as plain text, without a warning;
+# add it to the script's list and rerun it.
+intersphinx_mapping = {
+    name: (url, str(DOCS / "_inventories" / f"{name}.inv"))
+    for name, url in {
+        "python": "https://docs.python.org/3/",
+        "numpy": "https://numpy.org/doc/stable/",
+        "scipy": "https://docs.scipy.org/doc/scipy/",
+        "sklearn": "https://scikit-learn.org/stable/",
+        "torch": "https://docs.pytorch.org/docs/stable/",
+        "joblib": "https://joblib.readthedocs.io/en/stable/",
+    }.items()
+}
 
 # -- myst (the Markdown pages) -------------------------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
@@ -99,13 +130,15 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": _run_pattern,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.NewcomerOrder",
     "download_all_examples": False,
     "remove_config_comments": True,
     "show_memory": False,
     "matplotlib_animations": False,
     "reference_url": {"skvsc": None},
     "doc_module": ("skvsc",),
+    # "Examples using this" on each API page (the minigallery of the templates).
+    "backreferences_dir": "generated/backreferences",
     # The execution-times page loads its table scripts from CDNs: not written.
     "write_computation_times": False,
 }
@@ -168,16 +201,20 @@ def _drop_missing(app, docname, source):
     source[0] = text
 
 
-_TERM = re.compile(r":term:`([^`<]+)`")
+_PAGE_MENTION = re.compile(r"``docs/(\w+)\.md``|(?<![`/\w])docs/(\w+)\.md")
 
 
-def _plain_terms(app, what, name, obj, options, lines):
-    """Docstrings use scikit-learn's glossary terms (:term:`fit`); without
-    intersphinx there is no glossary to link to, so show them as code."""
-    if "sphinx.ext.intersphinx" not in app.config.extensions:
-        lines[:] = [_TERM.sub(r"``\1``", line) for line in lines]
+def _link_pages(app, what, name, obj, options, lines):
+    """Docstrings name the measurement pages as ``docs/results.md`` (readable in
+    ``help()``); on the site they become links to those pages."""
+
+    def link(match):
+        page = match.group(1) or match.group(2)
+        return f":doc:`/{page}`" if _page_exists(page) else match.group(0)
+
+    lines[:] = [_PAGE_MENTION.sub(link, line) for line in lines]
 
 
 def setup(app):
     app.connect("source-read", _drop_missing)
-    app.connect("autodoc-process-docstring", _plain_terms)
+    app.connect("autodoc-process-docstring", _link_pages)

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import joblib
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
@@ -56,6 +57,17 @@ loaded = joblib.load(path)
 assert np.array_equal(loaded.predict(X), pipe.predict(X))
 assert np.array_equal(loaded[0].transform(X), vsc.transform(X))
 print("same predictions and codes after loading")
+
+# The codes of the first 30 digits from the fitted model and from the loaded
+# one: the same units, the same values.
+fig, axes = plt.subplots(1, 2, figsize=(8, 3), layout="constrained", sharey=True)
+for ax, model, title in [(axes[0], vsc, "fitted"), (axes[1], loaded[0], "loaded from disk")]:
+    codes = model.transform(X[:30])
+    limit = np.abs(codes).max()
+    ax.imshow(codes, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set(title=f"codes, {title}", xlabel="latent unit")
+axes[0].set_ylabel("digit")
+plt.show()
 
 # %%
 # A loaded model is a complete estimator: it can be scored, sampled or

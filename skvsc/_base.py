@@ -118,10 +118,9 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         )
 
     def _network(self):
-        """``(name, family)``: the network family the estimator names (its
-        parameter ``network`` where it has one, else the MLP), made from the
-        estimator parameters the family lists (which it checks)."""
-        name = getattr(self, "network", "mlp")
+        """``(name, family)``: the network family of the parameter ``network``,
+        made from the estimator parameters the family lists (which it checks)."""
+        name = self.network
         _params.check_options("network", name, set(NETWORKS))
         family = NETWORKS[name]
         return name, family(**{option: getattr(self, option) for option in family.parameters})

@@ -5,7 +5,8 @@ whole data set is never held in memory at once:
 
 - :func:`activation_statistics` for spike-and-slab codes: a unit is active on
   a sample when its activity probability ``gamma > 0.5`` (the rule of
-  ``transform``);
+  ``transform``); :func:`code_statistics` adds the variance of each unit's
+  value across samples (a code that does not vary ignores its input);
 - :func:`posterior_mean_variance` and :func:`count_active_units` for dense
   codes: the activity statistic of Burda et al. (2016),
   ``A_j = Var_x(E_q(z|x)[z_j])``, and the number of units with ``A_j`` above a
@@ -18,6 +19,9 @@ import torch
 
 #: Burda et al.'s threshold on the variance of the posterior mean.
 ACTIVE_VARIANCE_THRESHOLD = 0.01
+#: A code whose every unit varies less than this across samples (codes are on
+#: the N(0, 1) scale of the prior) does not depend on its input.
+CONSTANT_CODE_VARIANCE = 1e-6
 
 
 def _as_tensor(batch):
@@ -67,11 +71,37 @@ def activation_statistics(active_batches):
     }
 
 
+class _Moments:
+    """Running mean and sum of squared deviations per column, merged batch by
+    batch with Chan et al.'s pairwise rule in float64 (accurate when the
+    means are far from zero)."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2 = 0, None, None
+
+    def add(self, batch):
+        batch = _as_tensor(batch).detach().to("cpu", torch.float64)
+        n_b = batch.shape[0]
+        if n_b == 0:
+            return
+        mean_b = batch.mean(dim=0)
+        m2_b = ((batch - mean_b) ** 2).sum(dim=0)
+        if self.mean is None:
+            self.n, self.mean, self.m2 = n_b, mean_b, m2_b
+            return
+        delta = mean_b - self.mean
+        total = self.n + n_b
+        self.mean = self.mean + delta * (n_b / total)
+        self.m2 = self.m2 + m2_b + delta**2 * (self.n * n_b / total)
+        self.n = total
+
+    def variance(self):
+        """Population variance (``ddof=0``) of every column."""
+        return (self.m2 / self.n).numpy()
+
+
 def posterior_mean_variance(mean_batches):
     """Variance across samples of each unit's posterior mean (``A_j``).
-
-    Batch means and variances are merged with Chan et al.'s pairwise rule in
-    float64, which stays accurate when the means are far from zero.
 
     Parameters
     ----------
@@ -83,27 +113,29 @@ def posterior_mean_variance(mean_batches):
     variance : float64 ndarray of shape (n_components,)
         Population variance (``ddof=0``) of every unit's posterior mean.
     """
-    n = 0
-    mean = m2 = None
+    moments = _Moments()
     for batch in mean_batches:
-        batch = _as_tensor(batch).detach().to("cpu", torch.float64)
-        _check_batch(batch)
-        n_b = batch.shape[0]
-        if n_b == 0:
-            continue
-        mean_b = batch.mean(dim=0)
-        m2_b = ((batch - mean_b) ** 2).sum(dim=0)
-        if mean is None:
-            n, mean, m2 = n_b, mean_b, m2_b
-            continue
-        delta = mean_b - mean
-        total = n + n_b
-        mean = mean + delta * (n_b / total)
-        m2 = m2 + m2_b + delta**2 * (n * n_b / total)
-        n = total
-    if mean is None:
+        _check_batch(_as_tensor(batch))
+        moments.add(batch)
+    if moments.mean is None:
         raise ValueError("Cannot compute the posterior-mean variance of zero samples.")
-    return (m2 / n).numpy()
+    return moments.variance()
+
+
+def code_statistics(code_batches):
+    """:func:`activation_statistics` of a sparse code (a unit is active where
+    it is non-zero) and the variance of each unit's value across samples,
+    ``code_variance``, in one pass over the batches."""
+    moments = _Moments()
+
+    def active(batches):
+        for batch in batches:
+            batch = _as_tensor(batch)
+            moments.add(batch)
+            yield batch != 0
+
+    stats = activation_statistics(active(code_batches))
+    return {**stats, "code_variance": moments.variance()}
 
 
 def count_active_units(variance, threshold=ACTIVE_VARIANCE_THRESHOLD):

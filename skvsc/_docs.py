@@ -106,7 +106,8 @@ warm_start : bool, default=False
     Continue training the fitted model on a new call to :meth:`fit` (for
     ``max_iter`` more epochs) instead of starting from scratch. The
     parameters of the model and its schedule are fixed when it is
-    initialised: changing ``n_components``, ``hidden_layer_sizes``,
+    initialised: changing ``n_components``, the networks (``network``,
+    ``hidden_layer_sizes``, ``image_shape``, ``conv_channels``),
     ``likelihood``, ``kl_warmup``, ``device`` or, for
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
     ``slab_kl_weight``, ``usage``) and the schedule (``sharpness``, ``usage_weight``,
@@ -115,7 +116,9 @@ warm_start : bool, default=False
     (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
     ``tol``, ``n_iter_no_change``, ``early_stopping``,
     ``validation_fraction``, ``n_threads``, ``verbose``) take effect on the
-    next call; ``random_state`` only seeds a new model.
+    next call, as does ``transform_n_nonzero_coefs`` of
+    :class:`~skvsc.VariationalSparseCoder` (read by :meth:`transform` only);
+    ``random_state`` only seeds a new model.
 """,
     "kl_warmup": """\
 kl_warmup : float, default={default}

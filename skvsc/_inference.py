@@ -114,7 +114,11 @@ class InferenceMixin(TransformerMixin):
         Z : ndarray of shape (n_samples, n_components)
             The code, in the dtype of ``X`` (float32 or float64).
         """
-        return map_module(self, "code", self._validate_input(X))
+        return map_module(self, "code", self._validate_input(X), *self._code_options())
+
+    def _code_options(self):
+        """Extra arguments of the module's ``code`` (none by default)."""
+        return ()
 
     def inverse_transform(self, X):
         """Decode latent codes into the data space (the mean of p(x | z)).

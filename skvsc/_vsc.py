@@ -1,12 +1,13 @@
 """VariationalSparseCoder: the spike-and-slab VAE of Tonolini et al."""
 
 import math
+import numbers
 import warnings
 
 from . import _docs, _inference, _params
 from ._base import _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
-from ._diagnostics import activation_statistics
+from ._diagnostics import CONSTANT_CODE_VARIANCE, code_statistics
 
 
 @_docs.fill
@@ -63,6 +64,18 @@ class VariationalSparseCoder(_BaseVAE):
         losses and :meth:`score` stay the ELBO. Ignored by
         ``prior="fixed"``, which trains the paper's ELBO. How the default was
         chosen: ``docs/results.md``.
+
+    transform_n_nonzero_coefs : int, default=None
+        Most active units per sample in the code of :meth:`transform`: where
+        more are active, only the ``transform_n_nonzero_coefs`` units with the
+        highest activity probability ``gamma`` keep their value, the others
+        are set to 0. None keeps every active unit. Only :meth:`transform`
+        reads it (not :meth:`fit`), so one fitted model serves every budget:
+        fit with a larger ``alpha``, then ``set_params`` it. Named as in
+        :class:`~sklearn.decomposition.DictionaryLearning`, whose grids it can
+        share; unlike OMP's target it is an upper bound. The fitted code
+        statistics (``mean_active_units_``, ``activation_rates_``) describe
+        the untruncated code.
 
     {{likelihood}}
 
@@ -170,7 +183,7 @@ class VariationalSparseCoder(_BaseVAE):
 
     activation_rates_ : ndarray of shape (n_components,)
         Fraction of the training samples on which each unit is active (gamma
-        > 0.5, a non-zero in :meth:`transform`). Like the three attributes
+        > 0.5, a non-zero in :meth:`transform`). Like the four attributes
         below, computed in one encoding pass over the data of the last call
         to :meth:`fit` or :meth:`partial_fit`; see :meth:`sparsity_report`.
 
@@ -183,6 +196,11 @@ class VariationalSparseCoder(_BaseVAE):
 
     n_always_on_units_ : int
         Number of units active on every training sample.
+
+    code_variance_ : ndarray of shape (n_components,)
+        Variance across the training samples of each unit's value in the code
+        of :meth:`transform`. All zeros means the code does not depend on the
+        input (posterior collapse): :meth:`fit` then warns.
 
     n_features_in_ : int
         Number of features seen during :term:`fit`.
@@ -250,6 +268,7 @@ class VariationalSparseCoder(_BaseVAE):
         alpha=0.05,
         prior="aggregate",
         slab_kl_weight=0.1,
+        transform_n_nonzero_coefs=None,
         likelihood="auto",
         network="mlp",
         image_shape=None,
@@ -279,6 +298,7 @@ class VariationalSparseCoder(_BaseVAE):
         self.alpha = alpha
         self.prior = prior
         self.slab_kl_weight = slab_kl_weight
+        self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
         self.likelihood = likelihood
         self.network = network
         self.image_shape = image_shape
@@ -304,7 +324,19 @@ class VariationalSparseCoder(_BaseVAE):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _code_options(self):
+        """``transform``'s cap on the active units, checked (see the parameter)."""
+        k = self.transform_n_nonzero_coefs
+        if k is None:
+            return ()
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
+            raise ValueError(
+                f"transform_n_nonzero_coefs must be None or a positive int, got {k!r}."
+            )
+        return (int(k),)
+
     def _latent_options(self):
+        self._code_options()
         _params.check_real("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
         _params.check_options("prior", self.prior, set(_LATENT_BY_PRIOR))
         _params.check_real("slab_kl_weight", self.slab_kl_weight, 0)
@@ -349,13 +381,14 @@ class VariationalSparseCoder(_BaseVAE):
         super()._start(X, spec, low, high)
 
     def _code_statistics(self, X):
-        return _inference.reduce_rows(self, X, "active", activation_statistics)
+        return _inference.reduce_rows(self, X, "code", code_statistics)
 
     def _set_code_statistics(self, stats):
         self.activation_rates_ = stats["activation_rates"]
         self.mean_active_units_ = stats["mean_active_units"]
         self.n_dead_units_ = stats["n_dead_units"]
         self.n_always_on_units_ = stats["n_always_on_units"]
+        self.code_variance_ = stats["code_variance"]
         # An all-zero code is what the ELBO asks for when no unit is worth its KL cost
         # (see Notes); say so rather than hand a classifier nothing. Not during warm-up.
         if self._run.warming_up():
@@ -371,6 +404,18 @@ class VariationalSparseCoder(_BaseVAE):
                     else "Make alpha * n_components >= 1, train longer"
                 )
                 + ", or use encode_mean() for dense features.",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif self.code_variance_.max() <= CONSTANT_CODE_VARIANCE:
+            warnings.warn(
+                "The sparse code does not depend on the input: its "
+                f"{self.mean_active_units_:.0f} active units take the same values on every "
+                "training sample (posterior collapse; code_variance_ is 0), so it carries no "
+                "information about X. "
+                f"Try a smaller learning_rate_init (e.g. {self.learning_rate_init / 3:.2g})"
+                + (", likelihood='gaussian'" if self.likelihood_ == "bernoulli" else "")
+                + " or more training samples (docs/user_guide: small image sets).",
                 UserWarning,
                 stacklevel=4,
             )
@@ -390,7 +435,7 @@ class VariationalSparseCoder(_BaseVAE):
         0.5``, i.e. where :meth:`transform` is non-zero. At the end of
         :meth:`fit` the statistics of the training data are stored as the
         attributes ``activation_rates_``, ``mean_active_units_``,
-        ``n_dead_units_`` and ``n_always_on_units_``.
+        ``n_dead_units_``, ``n_always_on_units_`` and ``code_variance_``.
 
         Parameters
         ----------
@@ -404,7 +449,9 @@ class VariationalSparseCoder(_BaseVAE):
             (n_components,), the fraction of samples on which each unit is
             active); ``mean_active_units`` (mean number of active units per
             sample); ``n_dead_units`` (units active on no sample);
-            ``n_always_on_units`` (units active on every sample).
+            ``n_always_on_units`` (units active on every sample);
+            ``code_variance`` (ndarray of shape (n_components,), the variance
+            of each unit's code value across the samples).
 
         Examples
         --------

@@ -1,8 +1,10 @@
-"""The parameters both estimators share are documented once, identically."""
+"""The parameters both estimators share are documented once, identically, and
+the architecture page names every module."""
 
 import ast
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +61,14 @@ def test_documented_defaults_are_the_signature_defaults(cls):
 def test_no_placeholder_is_left():
     for cls in ESTIMATORS:
         assert "{{" not in cls.__doc__ and "{default}" not in cls.__doc__
+
+
+def test_the_architecture_page_names_every_module_and_only_modules():
+    root = Path(__file__).resolve().parents[1]
+    package = root / "skvsc"
+    modules = {p.relative_to(package).as_posix() for p in package.rglob("*.py")}
+    page = (root / "docs" / "architecture.md").read_text()
+    table = page.split("## Modules")[1].split("\n## ")[0]
+    named = set(re.findall(r"^\| `([\w/]+\.py)` \|", table, flags=re.MULTILINE))
+    assert modules - named == set(), "modules missing from docs/architecture.md"
+    assert named - modules == set(), "docs/architecture.md names modules that do not exist"

@@ -1,10 +1,13 @@
 """The examples and the code of the documentation run, so that they cannot rot.
 
 Each bundled-data example runs as a subprocess with ``SKVSC_EXAMPLE_SMOKE=1``
-(a few epochs); the MNIST example runs only where the data directory holds the
-MNIST files. The ``>>>`` snippets of ``docs/*.rst`` run as doctests; snippets
-marked ``+REQUIRES_<FEATURE>`` are skipped where that feature is missing (a
-GPU, or a part of skvsc that is not in this version).
+(a few epochs), and once more at full size, where every number its prose quotes
+must be one its code sets or its output prints (``docs/sphinxext/prose_numbers.py``;
+the documentation build applies the same check to the output it shows). The
+MNIST example runs only where the data directory holds the MNIST files. The
+``>>>`` snippets of ``docs/*.rst`` run as doctests; snippets marked
+``+REQUIRES_<FEATURE>`` are skipped where that feature is missing (a GPU, or a
+part of skvsc that is not in this version).
 """
 
 import doctest
@@ -21,6 +24,11 @@ import torch
 import skvsc
 
 ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location(
+    "prose_numbers", ROOT / "docs" / "sphinxext" / "prose_numbers.py"
+)
+prose_numbers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(prose_numbers)
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
@@ -52,15 +60,16 @@ def test_examples_found():
     assert (ROOT / "examples" / "README.rst").is_file()  # sphinx-gallery needs it
 
 
-@pytest.mark.parametrize("path", list(_example_params()))
-def test_example_runs(path):
+def _run_example(path, smoke):
     env = {
         **os.environ,
-        "SKVSC_EXAMPLE_SMOKE": "1",
         "MPLBACKEND": "Agg",
         # The checkout's skvsc, not an installed copy.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    env.pop("SKVSC_EXAMPLE_SMOKE", None)
+    if smoke:
+        env["SKVSC_EXAMPLE_SMOKE"] = "1"
     if _mnist_dir() is not None:
         env["SKVSC_DATA"] = _mnist_dir()
     result = subprocess.run(
@@ -69,10 +78,54 @@ def test_example_runs(path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,
     )
     assert result.returncode == 0, f"{path.name} failed:\n{result.stdout}\n{result.stderr}"
     assert result.stdout.strip(), f"{path.name} printed nothing"
+    return result.stdout
+
+
+@pytest.mark.parametrize("path", list(_example_params()))
+def test_example_runs(path):
+    _run_example(path, smoke=True)
+
+
+@pytest.mark.parametrize("path", list(_example_params()))
+def test_example_prose_quotes_its_output(path):
+    """At full size (as the documentation shows it), the prose quotes no number
+    that the script neither sets nor prints. 10 s to a few minutes each."""
+    output = _run_example(path, smoke=False)
+    unmatched = prose_numbers.check(path.read_text(), output)
+    assert not unmatched, (
+        f"{path.name}: the prose quotes {unmatched}, which the code does not set and "
+        f"the output does not print:\n{output}"
+    )
+
+
+def test_prose_check_flags_a_number_the_output_contradicts():
+    source = (
+        '"""Title\n=====\n\n1. a list item\n2. another\n"""\n'
+        "# %%\n# With ``alpha=0.1`` about 10 % of the 64 units, 6.4 per sample, are active.\n"
+        "alpha, n_units = 0.1, 64\n"
+        "print(f'{9.04:.1f} active units')\n"
+    )
+    assert prose_numbers.check(source, "9.0 active units\n") == ["6.4"]
+    assert prose_numbers.check(source, "6.4 active units\n") == []
+    # the precision the prose quotes: 6.4 is 6.43 printed, not 6.5
+    assert prose_numbers.check(source, "6.43 active units\n") == []
+    assert prose_numbers.check(source, "6.5 active units\n") == ["6.4"]
+    # numbers in code comments are not prose; 1,200 and 20_000 are one number
+    assert prose_numbers.check('"""T\n=\n"""\n# %%\n# 1,200 rows\nn = 1_200  # 7\n', "") == []
+    assert prose_numbers.check('"""T\n=\n"""\n# %%\n# 13 rows\nn = 12\n', "") == ["13"]
+
+
+def test_gallery_output_is_read_from_the_generated_page():
+    page = (
+        "Some prose.\n\n.. rst-class:: sphx-glr-script-out\n\n .. code-block:: none\n\n"
+        "    best alpha 0.05\n    held-out ELBO -140.3\n\n\nMore prose 99.\n"
+    )
+    output = prose_numbers.gallery_output(page)
+    assert "-140.3" in output and "99" not in output
 
 
 # -- documentation snippets ----------------------------------------------------
@@ -141,3 +194,22 @@ def test_every_parameter_is_in_the_user_guide():
     for estimator in (skvsc.VariationalSparseCoder, skvsc.VAETransformer):
         for name in estimator().get_params():
             assert f"``{name}``" in guide, f"{estimator.__name__}({name}=...) not in the user guide"
+
+
+def test_api_reference_lists_every_public_name():
+    """Each public name has its page: it is an entry of an autosummary table of
+    docs/api.rst (a name added to an ``__all__`` must be added there too)."""
+    pytest.importorskip("matplotlib")
+    import skvsc.datasets
+    import skvsc.exceptions
+    import skvsc.plotting
+
+    entries = {
+        line.strip()
+        for line in (ROOT / "docs" / "api.rst").read_text().splitlines()
+        if line.startswith("   ") and not line.strip().startswith(":")
+    }
+    for module in (skvsc, skvsc.datasets, skvsc.plotting, skvsc.exceptions):
+        for name in module.__all__:
+            if not name.startswith("__"):
+                assert name in entries, f"{module.__name__}.{name} is not in docs/api.rst"

@@ -1,7 +1,6 @@
 """The fast paths through the estimators (issue: speed): fused Adam, threads.
 The core's paths (no copies of X, host-batched sources, inference heads) are
-tested in tests/core/. No timings here:
-benchmarks/speed.py measures speed."""
+tested in tests/core/. No timings here: the scripts in benchmarks/ measure speed."""
 
 import numpy as np
 import pytest

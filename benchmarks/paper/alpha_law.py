@@ -18,7 +18,7 @@ Example (the digits rows of ``docs/results.md`` section 2)::
 
 import argparse
 
-from _common import Timer, emit, sparsity_stats  # puts skvsc on sys.path
+from _protocol import Timer, emit, sparsity_stats  # puts skvsc on sys.path
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split

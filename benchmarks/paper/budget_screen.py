@@ -19,7 +19,7 @@ and fit seconds. One JSON line per fit goes to ``--out``.
 import argparse
 import json
 
-from _common import Timer, add_common_args, data_dir, emit, load, logreg_accuracy, sparsity_stats
+from _protocol import Timer, add_common_args, data_dir, emit, load, logreg_accuracy, sparsity_stats
 
 from skvsc import VariationalSparseCoder
 
@@ -31,8 +31,9 @@ def main(argv=None):
     parser.add_argument("--max-iters", default="20,40,80,auto", help="comma-separated budgets")
     parser.add_argument("--params", default="{}", help="other estimator parameters (JSON)")
     parser.add_argument("--seeds", default="0", help="comma-separated random_state values")
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion", "digits"])
     args = parser.parse_args(argv)
-    X, y = load("mnist", data_dir(args.data_dir), "train", args.n_fit + args.n_val)
+    X, y = load(args.dataset, data_dir(args.data_dir), "train", args.n_fit + args.n_val)
     X_fit, X_val, y_fit, y_val = X[: args.n_fit], X[args.n_fit :], y[: args.n_fit], y[args.n_fit :]
     n_labels = min(5000, args.n_fit)
     extra = json.loads(args.params)
@@ -48,6 +49,7 @@ def main(argv=None):
             emit(
                 {
                     "script": "budget_screen",
+                    "dataset": args.dataset,
                     "params": extra,
                     "max_iter": max_iter,
                     "seed": seed,

@@ -16,7 +16,7 @@ Examples::
 """
 
 import numpy as np
-from _common import (
+from _protocol import (
     Timer,
     data_dir,
     emit,
@@ -126,7 +126,7 @@ def run(args, dataset):
         cols,
         title=f"{dataset}: LogisticRegression accuracy on the test set "
         f"(epochs: VSC {args.epochs or 'default'}, VAE {args.vae_epochs or 'default'}, "
-        f"baselines {args.baseline_epochs}); published: {PUBLISHED[dataset]}",
+        f"baselines {args.baseline_epochs}); published: {PUBLISHED.get(dataset, 'n/a')}",
     )
     return rows
 

@@ -2,7 +2,7 @@
 
 Fits ``VariationalSparseCoder(**params)`` (the defaults unless ``params`` says
 otherwise) on the 60,000 training images, classifies the codes of a fixed
-random 5,000 of them (``_common.label_subset``) with
+random 5,000 of them (``_protocol.label_subset``) with
 LogisticRegression(max_iter=1000), scores the 10,000 test images, and appends
 one JSON row (accuracy, non-zeros, active units per sample, empty codes, dead
 units, test -ELBO, epochs, fit seconds and the training -ELBO curve).
@@ -17,7 +17,7 @@ Example (the rows of ``docs/results.md`` section 1)::
 import argparse
 import json
 
-from _common import (  # puts skvsc on sys.path
+from _protocol import (  # puts skvsc on sys.path
     Timer,
     data_dir,
     emit,
@@ -30,17 +30,18 @@ from _common import (  # puts skvsc on sys.path
 from skvsc import VariationalSparseCoder
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=["mnist", "fashion"])
+    parser.add_argument("dataset", choices=["mnist", "fashion", "digits"])
     parser.add_argument("params", help="JSON dict of VariationalSparseCoder parameters")
     parser.add_argument("tag", help="a name for the row")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=None, help="append the JSON row here")
-    args = parser.parse_args()
+    parser.add_argument("--n-train", type=int, default=None, help="first N images (smoke runs)")
+    args = parser.parse_args(argv)
     params = json.loads(args.params)
-    X_train, y_train = load(args.dataset, data_dir(args.data_dir), "train")
-    X_test, y_test = load(args.dataset, data_dir(args.data_dir), "test")
+    X_train, y_train = load(args.dataset, data_dir(args.data_dir), "train", args.n_train)
+    X_test, y_test = load(args.dataset, data_dir(args.data_dir), "test", args.n_train)
     labelled = label_subset(len(X_train))
     with Timer() as t:
         vsc = VariationalSparseCoder(n_threads=1, **params).fit(X_train)

@@ -11,7 +11,7 @@ Examples::
 """
 
 import numpy as np
-from _common import data_dir, emit, fit_cached, load, model_params, parser, print_table
+from _protocol import data_dir, emit, fit_cached, load, model_params, parser, print_table
 
 #: Published reproduction: best negative test ELBO and the J where it was found.
 PUBLISHED = {
@@ -55,7 +55,7 @@ def run(args, dataset):
     for name in args.models:
         i = int(np.argmin([r[name] for r in rows]))
         best[name] = f"{rows[i][name]:.1f} (J={rows[i]['J']})"
-    published = {"J": "published best", "dataset": dataset, **PUBLISHED[dataset]}
+    published = {"J": "published best", "dataset": dataset, **PUBLISHED.get(dataset, {})}
     print_table(
         [*rows, best, published],
         ["J", "vae", "vsc0.2", "vsc0.5", "vae_fit_s", "vsc0.5_fit_s"],

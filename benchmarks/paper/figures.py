@@ -8,8 +8,8 @@ units most often active on the test set. Saves PNG files in ``--fig-dir``.
 
 Examples::
 
-    python benchmarks/paper/figures.py --quick
-    python benchmarks/paper/figures.py --datasets mnist fashion
+    python benchmarks/paper/figures.py --quick --fig-dir /tmp/figures
+    python benchmarks/paper/figures.py --datasets mnist fashion --fig-dir docs/figures
 """
 
 from pathlib import Path
@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from _common import REPO, data_dir, fit_cached, load, model_params, parser
+from _protocol import data_dir, fit_cached, load, model_params, parser
 
 VALUES = np.linspace(-3, 3, 7)
 
@@ -86,7 +86,7 @@ def main():
     p.add_argument("--epochs", type=int, default=None, help="default: the estimators' max_iter")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="folder of pickled fits, shared by the scripts")
-    p.add_argument("--fig-dir", default=str(REPO / "docs" / "figures"))
+    p.add_argument("--fig-dir", required=True, help="where the PNG files go (e.g. docs/figures)")
     args = p.parse_args()
     if args.quick:
         args.datasets, args.epochs = ["mnist"], args.epochs or 3

@@ -12,7 +12,7 @@ Examples::
     python benchmarks/paper/sparsity_vs_alpha.py --datasets mnist fashion
 """
 
-from _common import (
+from _protocol import (
     data_dir,
     emit,
     fit_cached,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .networks import MLPEncoder, NetworkFamily, _linear, mlp
+from .blocks import MLPEncoder, NetworkFamily, _linear, mlp
 
 _KERNEL, _STRIDE, _PADDING = 3, 2, 1  # each convolution halves the resolution (ceil)
 

@@ -92,6 +92,16 @@ def _rand(shape, generator):
     return torch.rand(shape, generator=generator, device=generator.device)
 
 
+def most_probable(gamma, k):
+    """Mask of the ``k`` units of each row with the highest activity
+    probability ``gamma`` (ties broken by the lower unit index)."""
+    if k >= gamma.shape[1]:
+        return torch.ones_like(gamma, dtype=torch.bool)
+    # A stable descending sort keeps the lower index first among equal gammas.
+    top = torch.sort(gamma, dim=1, descending=True, stable=True).indices[:, :k]
+    return torch.zeros_like(gamma, dtype=torch.bool).scatter_(1, top, True)
+
+
 def _map(heads, name, fn):
     value = heads.get(name)
     return None if value is None else fn(value)
@@ -247,10 +257,15 @@ class SpikeSlabLatent(Latent):
         penalty = USAGE_PENALTIES[self.usage](posterior.gamma, self.alpha, soft)
         return values.usage_weight * penalty.sum()
 
-    def code(self, posterior):
-        """Exactly sparse code: ``mu`` where the unit is active, else 0."""
+    def code(self, posterior, max_active=None):
+        """Exactly sparse code: ``mu`` where the unit is active, else 0; with
+        ``max_active``, only the (at most) ``max_active`` active units of
+        each row with the highest ``gamma`` are kept."""
         mu = posterior.mu
-        return torch.where(self.active(posterior), mu, torch.zeros_like(mu))
+        active = self.active(posterior)
+        if max_active is not None:
+            active = active & most_probable(posterior.gamma, max_active)
+        return torch.where(active, mu, torch.zeros_like(mu))
 
     def active(self, posterior):
         return posterior.gamma > ACTIVE_PROBABILITY

@@ -34,115 +34,13 @@ Layers are created on the ``meta`` device and initialised with an explicit
 """
 
 import itertools
-import math
 import numbers
 from dataclasses import dataclass
 
-import torch
-from torch import nn
+from .blocks import MLPDecoder, MLPEncoder, NetworkFamily
+from .conv import ConvNet
 
-
-def _linear(n_in, n_out, generator):
-    """A ``nn.Linear`` with PyTorch's default init drawn from ``generator``."""
-    layer = nn.Linear(n_in, n_out, device="meta").to_empty(device="cpu")
-    bound = 1.0 / math.sqrt(n_in) if n_in > 0 else 0.0
-    with torch.no_grad():
-        layer.weight.uniform_(-bound, bound, generator=generator)
-        layer.bias.uniform_(-bound, bound, generator=generator)
-    return layer
-
-
-def mlp(sizes, generator):
-    """ReLU MLP through ``sizes`` with a ReLU after every layer.
-
-    ``mlp([784, 400], g)`` is ``Linear(784, 400) -> ReLU``; a single size gives
-    the identity (used for ``hidden_layer_sizes=()``).
-    """
-    layers = []
-    for n_in, n_out in itertools.pairwise(sizes):
-        layers += [_linear(n_in, n_out, generator), nn.ReLU()]
-    return nn.Sequential(*layers)
-
-
-class MLPEncoder(nn.Module):
-    """Shared ReLU trunk followed by one linear head per posterior field.
-
-    The heads are one fused ``nn.Linear`` of ``n_heads * J`` rows (one
-    matrix product): rows ``[i J, (i + 1) J)`` are head ``i``, e.g.
-    ``(mu, logvar)`` or ``(mu, logvar, gamma logit)``.
-    """
-
-    def __init__(self, n_features, *, n_components, n_heads, generator, hidden_layer_sizes):
-        super().__init__()
-        sizes = [n_features, *hidden_layer_sizes]
-        self.trunk = mlp(sizes, generator)
-        # One matmul for all heads; split afterwards.
-        self.heads = _linear(sizes[-1], n_heads * n_components, generator)
-        self.n_heads = n_heads
-
-    def forward(self, x):
-        return self.heads(self.trunk(x)).chunk(self.n_heads, dim=1)
-
-    def heads_only(self, x, which):
-        """Outputs of the heads numbered in ``which`` only, for inference.
-
-        Skips the matrix products of the heads that are not asked for (the
-        log-variance head is not needed to encode: 14 % of the VSC encoder's
-        products, half of the VAE's heads). Runs in the input's dtype.
-        """
-        hidden = self.trunk(x)
-        size = self.heads.out_features // self.n_heads
-        rows = [slice(i * size, (i + 1) * size) for i in which]
-        return tuple(
-            nn.functional.linear(hidden, self.heads.weight[r], self.heads.bias[r]) for r in rows
-        )
-
-    def head_parameters(self):
-        """The parameters whose first dimension runs over the rows of the heads."""
-        return (self.heads.weight, self.heads.bias)
-
-    def unit_rows(self, units):
-        """Rows of the given units in every head: ``units + i J`` for each head ``i``."""
-        size = self.heads.out_features // self.n_heads
-        offsets = torch.arange(self.n_heads, device=units.device) * size
-        return (offsets[:, None] + units[None, :]).flatten()
-
-
-class MLPDecoder(nn.Module):
-    """MLP from the latent space to the data space (hidden sizes reversed)."""
-
-    def __init__(self, n_features, *, n_components, generator, hidden_layer_sizes):
-        super().__init__()
-        sizes = [n_components, *reversed(hidden_layer_sizes)]
-        self.trunk = mlp(sizes, generator)
-        self.out = _linear(sizes[-1], n_features, generator)
-
-    def forward(self, z):
-        return self.out(self.trunk(z))
-
-    def first_layer(self):
-        """The linear layer that reads the code: its column j is unit j's weight."""
-        return next(m for m in self.modules() if isinstance(m, nn.Linear))
-
-
-class NetworkFamily:
-    """Base of the network families (see the module docstring for the protocol)."""
-
-    #: The estimator parameters that are this family's options (its fields).
-    parameters = ()
-
-    def build(self, n_features, n_components, n_heads, generator):
-        raise NotImplementedError
-
-    def n_parameters(self, n_features, n_components, n_heads):
-        raise NotImplementedError
-
-    def matmul_flops(self, n_features, n_components, n_heads, batch_size, *, backward=True):
-        raise NotImplementedError
-
-    def options(self):
-        """The family's options by name (``ModelConfig.network_params``)."""
-        return {name: getattr(self, name) for name in self.parameters}
+__all__ = ["MLP", "NETWORKS", "MLPDecoder", "MLPEncoder", "NetworkFamily", "make_networks"]
 
 
 @dataclass(frozen=True)
@@ -192,10 +90,6 @@ class MLP(NetworkFamily):
         weights = sum(a * b for a, b in self._weights(n_features, n_components, n_heads))
         return (6 if backward else 2) * weights * batch_size
 
-
-# The conv family builds on the MLP's heads, so its module imports this one:
-# import it once the names it needs exist.
-from .conv import ConvNet  # noqa: E402
 
 #: Network families by name.
 NETWORKS = {"mlp": MLP, "conv": ConvNet}

@@ -137,9 +137,10 @@ class VAE(nn.Module):
             heads = dict(zip(fields, self.encoder.heads_only(inputs, which)))
         return self.latent.posterior(heads)
 
-    def code(self, x):
-        """The deterministic code of ``transform``."""
-        return self.latent.code(self.encode(x, self.latent.code_fields))
+    def code(self, x, *options):
+        """The deterministic code of ``transform`` (``options``: the latent
+        family's, e.g. a spike-and-slab family's ``max_active``)."""
+        return self.latent.code(self.encode(x, self.latent.code_fields), *options)
 
     def posterior_field(self, x, name):
         """One field of the posterior alone (the other heads are skipped), e.g.

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skvsc._core.schedule import Schedule, StepValues
+from skvsc._core.schedule import AUTO_RANGE, AUTO_SCALE, Schedule, StepValues, auto_epochs
 
 
 def test_sharpness_schedule_is_linear_and_ends_at_c_end():
@@ -60,3 +60,11 @@ def test_to_dict_round_trip():
     assert Schedule.from_dict(schedule.to_dict()) == schedule
     values = {**schedule.to_dict(), "sharpness": [50, 200]}  # e.g. read from JSON
     assert Schedule.from_dict(values) == schedule
+
+
+def test_auto_epochs_scale_with_one_over_the_root_of_the_steps_within_the_range():
+    assert auto_epochs(469) == round(AUTO_SCALE / 469**0.5) == 18  # 60,000 rows at 128
+    assert auto_epochs(1) == AUTO_RANGE[1] and auto_epochs(10**6) == AUTO_RANGE[0]
+    steps = [1, 4, 11, 53, 469, 5000, 10**6]
+    epochs = [auto_epochs(s) for s in steps]
+    assert epochs == sorted(epochs, reverse=True)

@@ -1,0 +1,143 @@
+"""The table and figure of ``sparse_baselines.py``: rows averaged over seeds, a
+markdown table, and accuracy against non-zeros per sample."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from _protocol import print_table as common_print_table
+
+
+def aggregate(rows):
+    """Mean over seeds of each (dataset, split, label, k), in first-seen order;
+    of repeated (…, seed) rows the last one counts."""
+    latest = {}
+    for row in rows:
+        latest[(row["dataset"], row["split"], row["label"], row["k"], row["seed"])] = row
+    groups = {}
+    for row in latest.values():
+        groups.setdefault((row["dataset"], row["split"], row["label"], row["k"]), []).append(row)
+    table = []
+    for (dataset, split, label, k), group in groups.items():
+        out = {"dataset": dataset, "split": split, "label": label, "k": k, "n_seeds": len(group)}
+        for key in ("acc", "active_per_sample", "nonzero", "dead", "empty_codes", "fit_s"):
+            out[key] = float(np.mean([r[key] for r in group]))
+        if "eval_reconstruction" in group[0]:
+            out["eval_rec"] = float(np.mean([r["eval_reconstruction"] for r in group]))
+        if len(group) > 1:
+            out["acc_sd"] = float(np.std([r["acc"] for r in group], ddof=1))
+        out["epochs"] = group[0].get("epochs")
+        table.append(out)
+    return table
+
+
+TABLE_COLUMNS = [
+    "dataset",
+    "split",
+    "label",
+    "k",
+    "n_seeds",
+    "acc",
+    "active_per_sample",
+    "nonzero",
+    "dead",
+    "empty_codes",
+    "epochs",
+    "fit_s",
+    "eval_rec",
+]
+
+
+def _cell(row, col):
+    """One table cell of ``row`` as text: percentages, the seed spread, "—" for None."""
+    value = row.get(col, "")
+    if col == "acc":
+        return f"{100 * value:.2f} %" + (f" ± {100 * row['acc_sd']:.2f}" if "acc_sd" in row else "")
+    if col in ("nonzero", "empty_codes"):
+        return f"{100 * value:.2f} %"
+    if isinstance(value, float):
+        return f"{value:.1f}" if col != "dead" else f"{value:g}"
+    return "—" if value is None else str(value)
+
+
+def print_table(table):
+    """The aggregated rows as a markdown table (``_protocol.print_table`` of text cells)."""
+    common_print_table([{c: _cell(r, c) for c in TABLE_COLUMNS} for r in table], TABLE_COLUMNS)
+
+
+def read_references(path):
+    """``{dataset: {label: accuracy}}`` from a JSON file that holds either that
+    or one ``{label: accuracy}`` for all datasets; non-numeric entries (such as
+    a ``"provenance"`` note) are ignored."""
+    if not path:
+        return {}
+    with open(path) as f:
+        refs = json.load(f)
+    flat = {k: v for k, v in refs.items() if isinstance(v, (int, float))}
+    out = {}
+    for key, value in refs.items():
+        if isinstance(value, dict) and all(isinstance(v, (int, float)) for v in value.values()):
+            out[key] = value
+    return out or {"*": flat}
+
+
+def figure(table, references, path, split):
+    """Accuracy vs non-zeros per sample, one panel per dataset, one line per
+    method; references (and the raw-pixel row) as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = [r for r in table if r["split"] == split]
+    datasets = list(dict.fromkeys(r["dataset"] for r in table)) or list(references)
+    datasets = [d for d in datasets if d != "*"]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 5.4), squeeze=False)
+    names = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
+    styles = {
+        "VSC (sparse code)": dict(color="C3", marker="o", lw=2),
+        "TopK autoencoder": dict(color="C0", marker="s"),
+        "BatchTopK autoencoder": dict(color="C1", marker="D"),
+        "JumpReLU autoencoder": dict(color="C5", marker="v"),
+        "MiniBatchDictionaryLearning (OMP)": dict(color="C2", marker="^"),
+    }
+    # One colour per reference code across all panels (a colour by rank would give the
+    # same dashed colour to different codes in the two panels).
+    all_refs = set()
+    for dataset in datasets:
+        all_refs |= set(references.get("*", {})) | set(references.get(dataset, {}))
+        all_refs |= {r["label"] for r in table if r["dataset"] == dataset and r["k"] is None}
+    ref_colors = {label: f"C{4 + i}" for i, label in enumerate(sorted(all_refs))}
+    for ax, dataset in zip(axes[0], datasets):
+        rows = [r for r in table if r["dataset"] == dataset]
+        for label in dict.fromkeys(r["label"] for r in rows if r["k"] is not None):
+            pts = sorted((r["active_per_sample"], r["acc"]) for r in rows if r["label"] == label)
+            ax.plot(*zip(*pts), label=label, **styles.get(label, dict(marker=".")))
+        refs = dict(references.get("*", {}), **references.get(dataset, {}))
+        refs.update({r["label"]: r["acc"] for r in rows if r["k"] is None})
+        for label, acc in sorted(refs.items(), key=lambda kv: -kv[1]):
+            color = ref_colors[label]
+            ax.axhline(acc, color=color, ls="--", lw=1, label=f"{label}: {100 * acc:.1f} %")
+        ax.set_xscale("log")
+        ticks = sorted({r["k"] for r in rows if r["k"] is not None})
+        if ticks:
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.minorticks_off()
+        ax.set_xlabel("non-zeros per sample (mean, measured)")
+        ax.set_ylabel(f"{split} accuracy, LogisticRegression on 5,000 labels")
+        ax.set_title(names.get(dataset, dataset))
+        ax.grid(alpha=0.3)
+        # Below the axes, where it can hide no curve.
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    print(f"figure: {path}", flush=True)
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [
+            r for r in map(json.loads, filter(str.strip, f)) if r.get("what") == "sparse_baselines"
+        ]

@@ -1,0 +1,120 @@
+"""Every paper script runs on tiny data (``--dataset digits``: scikit-learn's
+digits scaled to 28 x 28), so that none rots unnoticed; the figures are
+meaningless, the check is that each runs to the end and writes what it says."""
+
+import pytest
+
+
+def test_sparse_baselines(run, tmp_path):
+    out, png = tmp_path / "rows.jsonl", tmp_path / "figure.png"
+    run(
+        "paper/sparse_baselines.py",
+        "--datasets digits --methods topk batchtopk jumprelu omp vsc pixels --k 2 "
+        "--n-components 16 --epochs 1 --n-train 200 --omp-params '{\"max_iter\": 1}' "
+        '--method-params-k \'{"jumprelu": {"2": {"l0_coef": 2.0}}}\'',
+        out=out,
+    )
+    rows = run.rows(out)
+    assert {r["method"] for r in rows} == {
+        "TopK autoencoder",
+        "BatchTopK autoencoder",
+        "JumpReLU autoencoder",
+        "MiniBatchDictionaryLearning (OMP)",
+        "VSC (sparse code)",
+        "raw pixels",
+    }
+    topk = next(r for r in rows if r["method"] == "TopK autoencoder")
+    assert topk["active_per_sample"] <= 2
+    jumprelu = next(r for r in rows if r["method"] == "JumpReLU autoencoder")
+    assert jumprelu["params"]["l0_coef"] == 2.0 and "k" not in jumprelu["params"]
+    run(
+        "paper/sparse_baselines.py",
+        "--datasets digits",
+        from_jsonl=out,
+        figure=png,
+    )
+    assert png.stat().st_size > 0
+
+
+def test_default_codes(run, tmp_path):
+    out = tmp_path / "codes.jsonl"
+    run(
+        "paper/default_codes.py",
+        'digits \'{"max_iter": 1, "n_components": 16}\' smoke --n-train 200',
+        out=out,
+    )
+    (row,) = run.rows(out)
+    assert row["tag"] == "smoke" and row["epochs"] == 1 and 0 <= row["accuracy"] <= 1
+
+
+def test_budget_screen(run, tmp_path):
+    out = tmp_path / "budget.jsonl"
+    run(
+        "paper/budget_screen.py",
+        "--dataset digits --n-fit 150 --n-val 50 --max-iters 1,2 --params '{\"n_components\": 8}'",
+        out=out,
+    )
+    assert [r["epochs"] for r in run.rows(out)] == [1, 2]
+
+
+def test_screen_defaults(run, tmp_path):
+    out = tmp_path / "screen.jsonl"
+    run(
+        "paper/screen_defaults.py",
+        "--dataset digits --n-train 240 --epochs 1 --n-components 8 --config '{\"alpha\": 0.2}'",
+        out=out,
+    )
+    (row,) = run.rows(out)
+    assert row["epochs"] == 1 and 0 <= row["acc_code"] <= 1
+
+
+def test_classify_vs_j(run, tmp_path):
+    out = tmp_path / "classify.jsonl"
+    run(
+        "paper/classify_vs_j.py",
+        "--datasets digits --n-components 8 --epochs 1 --seeds 0 "
+        "--no-all-labels --baseline-epochs 1 --n-train 200",
+        out=out,
+    )
+    assert run.rows(out)
+
+
+def test_elbo_vs_j(run, tmp_path):
+    out = tmp_path / "elbo.jsonl"
+    run(
+        "paper/elbo_vs_j.py",
+        "--datasets digits --n-components 8 --epochs 1 --n-train 200",
+        out=out,
+    )
+    assert run.rows(out)
+
+
+def test_sparsity_vs_alpha(run, tmp_path):
+    out = tmp_path / "sparsity.jsonl"
+    run(
+        "paper/sparsity_vs_alpha.py",
+        "--datasets digits --alphas 0.2 --n-components 8 --epochs 1 --n-train 200",
+        out=out,
+    )
+    assert run.rows(out)
+
+
+def test_figures(run, tmp_path):
+    run(
+        "paper/figures.py",
+        "--datasets digits --n-components 16 --epochs 1 --n-train 200",
+        fig_dir=tmp_path / "figs",
+    )
+    assert list((tmp_path / "figs").glob("*.png"))
+
+
+@pytest.mark.slow
+def test_alpha_law(run, tmp_path):
+    out = tmp_path / "alpha.jsonl"
+    run(
+        "paper/alpha_law.py",
+        "--alpha 0.2 --n-components 8",
+        out=out,
+    )
+    (row,) = run.rows(out)
+    assert 0 <= row["nonzero"] <= 1
