@@ -19,6 +19,7 @@ import json
 import os
 import time
 
+import _common  # noqa: F401  (first: puts this checkout's skvsc on sys.path)
 import numpy as np
 from sklearn.decomposition import PCA, MiniBatchDictionaryLearning
 from sklearn.model_selection import train_test_split

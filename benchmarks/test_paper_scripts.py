@@ -2,6 +2,9 @@
 digits scaled to 28 x 28), so that none rots unnoticed; the figures are
 meaningless, the check is that each runs to the end and writes what it says."""
 
+import os
+from pathlib import Path
+
 import pytest
 
 
@@ -118,3 +121,19 @@ def test_alpha_law(run, tmp_path):
     )
     (row,) = run.rows(out)
     assert 0 <= row["nonzero"] <= 1
+
+
+@pytest.mark.slow
+def test_frey_faces(run, tmp_path):
+    data = os.environ.get("SKVSC_DATA")
+    if not data or not (Path(data) / "frey" / "frey-images-idx3-ubyte.gz").exists():
+        pytest.skip("needs the Frey faces in $SKVSC_DATA/frey (load_frey_faces)")
+    out = tmp_path / "frey.jsonl"
+    run(
+        "frey_faces.py",
+        "--ks 2 --n-components 8 --dict-size 8 --max-iter 1 --networks mlp conv --n-train 200",
+        data_dir=data,
+        out=out,
+    )
+    methods = {r["method"].split(" ")[0] for r in run.rows(out)}
+    assert methods == {"PCA", "OMP", "VSC-mlp", "VSC-conv"}

@@ -21,14 +21,15 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _params, _state
+from . import _chunked, _params, _state
 from ._core.data import make_source
+from ._core.distributed import data_parallel
 from ._core.guard import NonFiniteLossError, TrainingInterrupted
 from ._core.likelihoods import LIKELIHOODS
 from ._core.networks import NETWORKS
 from ._core.revive import Revival
 from ._core.run import ModelSpec, Run
-from ._core.schedule import auto_epochs
+from ._core.schedule import auto_epochs, auto_learning_rate
 from ._core.train import ConvergenceStop, TrainConfig, Validation
 from ._core.vae import score_noises
 from ._data_checks import (
@@ -57,7 +58,10 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data. Sparse input is densified one batch at a time.
+            Training data. Sparse input is densified one batch at a time. A
+            NumPy memmap, dask array, h5py or zarr dataset larger than 128 MiB
+            is read in chunks, never whole (see the guide page on data larger
+            than memory).
         y : Ignored
             Not used, present for API consistency by convention.
 
@@ -96,12 +100,21 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         resume = resume and hasattr(self, "_run")
         if resume:
             _params.check_unchanged(self, spec)
-        X, (low, high) = self._validate_fit_data(X, reset=not resume)
+        sync = self._data_parallel()
+        X, (low, high) = self._validate_fit_data(X, reset=not resume, sync=sync)
+        if sync is not None:
+            sync.check_same(list(X.shape), "numbers of samples and features")
+        if hold_out and isinstance(X, _chunked.ChunkedRows):
+            raise ValueError(
+                "early_stopping=True needs a validation split of X in memory; with "
+                "out-of-core X, fit with early_stopping=False and score a held-out "
+                "set yourself (see docs/out_of_core.md)."
+            )
         if not resume:
-            self._start(X, spec, low, high)
+            self._start(X, spec, low, high, sync)
         if n_epochs is None:
             n_epochs = self._max_epochs(X.shape[0])
-        self._train(X, n_epochs, hold_out=hold_out)
+        self._train(X, n_epochs, hold_out=hold_out, sync=sync)
         self._set_code_statistics(self._code_statistics(X))
         return self
 
@@ -125,9 +138,13 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         family = NETWORKS[name]
         return name, family(**{option: getattr(self, option) for option in family.parameters})
 
-    def _validate_fit_data(self, X, reset):
-        """Validated ``X`` and its value range."""
-        X = validated(self, X, reset=reset)
+    def _validate_fit_data(self, X, reset, sync=None):
+        """Validated ``X`` (out-of-core input: read whole when small, else
+        checked in one streaming pass) and its value range."""
+        if _chunked.is_out_of_core(X):
+            X = _chunked.fit_rows(self, X, reset=reset, sync=sync)
+        else:
+            X = validated(self, X, reset=reset)
         value_range = data_range(X)
         check_magnitude(*value_range)
         likelihood = self.likelihood if reset else self.likelihood_
@@ -135,13 +152,22 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             check_support(X, likelihood, value_range)
         return X, value_range
 
-    def _start(self, X, spec, low, high):
+    def _data_parallel(self):
+        """The :class:`~skvsc._core.distributed.DataParallel` of this fit under a
+        torch.distributed launcher (``distributed="auto"``), else None."""
+        device = getattr(self, "device_", None) or resolve_device(self.device)
+        return data_parallel(self.distributed, device)
+
+    def _start(self, X, spec, low, high, sync=None):
         """Resolve the device and the likelihood, start a run, and reset the
-        record of the training."""
+        record of the training. In a data-parallel fit (``sync``) every rank
+        starts from rank 0's seed and weights."""
         self.device_ = str(resolve_device(self.device))
         self.likelihood_ = self._resolve_likelihood(X, low, high)
         config = spec.config(X.shape[1], likelihood=self.likelihood_)
         seed = _params.seed_from(self.random_state)
+        if sync is not None:  # random_state=None: rank 0's fresh seed for all
+            seed = int(sync.broadcast(torch.tensor([seed], device=sync.device))[0])
         stats = column_stats(X) if LIKELIHOODS[self.likelihood_].standardizes else (None, None)
         total_steps = self._max_epochs(X.shape[0]) * self._steps_per_epoch(X.shape[0])
         self._run = Run.start(
@@ -149,10 +175,13 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             spec.schedule(total_steps),
             seed=seed,
             device=self.device_,
-            learning_rate=self.learning_rate_init,
+            learning_rate=self._learning_rate(),
             shift=stats[0],
             scale=stats[1],
         )
+        if sync is not None:  # one model: rank 0's weights and data scaling everywhere
+            for tensor in self._run.model.state_dict().values():
+                sync.broadcast(tensor)
         self.n_iter_ = 0
         self.loss_curve_ = []
         self.validation_scores_ = [] if self.early_stopping else None
@@ -202,6 +231,13 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             )
         return n_val
 
+    def _learning_rate(self):
+        """Adam's learning rate: ``learning_rate_init``, resolved for the data's
+        width when ``"auto"``."""
+        if self.learning_rate_init == "auto":
+            return auto_learning_rate(self.n_features_in_)
+        return float(self.learning_rate_init)
+
     def _hold_out(self, X):
         """Split off the validation data of ``early_stopping``: ``(X, Validation)``."""
         run = self._run
@@ -209,10 +245,10 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         noises = score_noises(run.model, torch.float32, run.device)
         return X[rows], Validation(make_source(X[validation_rows], run.device), noises)
 
-    def _train(self, X, n_epochs, hold_out):
+    def _train(self, X, n_epochs, hold_out, sync=None):
         """Train the run: wire the callbacks to the core loop, translate its errors."""
         run = self._run
-        run.set_learning_rate(self.learning_rate_init)
+        run.set_learning_rate(self._learning_rate())
         # One epoch (partial_fit) has no known total: lines instead of a bar.
         progress = Progress(
             self.verbose,
@@ -224,7 +260,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         work = run.config.matmul_flops(self._batch_size(X.shape[0]))
         with torch_threads(self.n_threads, work=work), progress:
             X, validation = self._hold_out(X) if hold_out else (X, None)
-            if self.verbose:
+            if self.verbose and (sync is None or sync.rank == 0):
                 callbacks.append(progress)
             stopper = None
             if n_epochs > 1:
@@ -246,12 +282,13 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
                     validation=validation,
                     callbacks=callbacks,
                     first_epoch=self.n_iter_ + 1,
+                    sync=sync,
                 )
             except NonFiniteLossError as exc:
                 self._record(exc.history)
                 raise FloatingPointError(
                     f"{exc}; the model keeps its last good weights. Try a lower "
-                    f"learning_rate_init (now {self.learning_rate_init}), gradient "
+                    f"learning_rate_init (now {self._learning_rate():.3g}), gradient "
                     "clipping (max_grad_norm=1.0, say), scaling the data, or "
                     "likelihood='gaussian' for data that are not in [0, 1]."
                 ) from None
@@ -350,7 +387,7 @@ def _warn_if_diverged(losses, estimator):
     if last > best + 10.0 * max(abs(best), 1.0):
         warnings.warn(
             f"Training diverged: the training -ELBO rose from {best:.4g} to {last:.4g} nats "
-            f"per sample. Lower learning_rate_init (now {estimator.learning_rate_init}) or "
+            f"per sample. Lower learning_rate_init (now {estimator._learning_rate():.3g}) or "
             "set max_grad_norm (1.0, say).",
             UserWarning,
             stacklevel=6,

@@ -73,8 +73,11 @@ batch_size : int or "auto", default="auto"
     Mini-batch size; ``"auto"`` is ``min(128, n_samples)``.
 """,
     "learning_rate_init": """\
-learning_rate_init : float, default=1e-3
-    Learning rate of the Adam optimizer.
+learning_rate_init : float or "auto", default="auto"
+    Learning rate of the Adam optimizer. ``"auto"`` is 1e-3 for up to 784
+    input features and ``1e-3 * 784 / n_features`` for wider inputs, whose
+    first layer moves further at each step (on wide grey-level images 1e-3
+    can make the code collapse: see the images page of the docs).
 """,
     "max_grad_norm": """\
 max_grad_norm : float, default=None
@@ -115,8 +118,8 @@ warm_start : bool, default=False
     :meth:`partial_fit`, raises a ValueError. The other parameters
     (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
     ``tol``, ``n_iter_no_change``, ``early_stopping``,
-    ``validation_fraction``, ``n_threads``, ``verbose``) take effect on the
-    next call, as does ``transform_n_nonzero_coefs`` of
+    ``validation_fraction``, ``n_threads``, ``distributed``, ``verbose``) take
+    effect on the next call, as does ``transform_n_nonzero_coefs`` of
     :class:`~skvsc.VariationalSparseCoder` (read by :meth:`transform` only);
     ``random_state`` only seeds a new model.
 """,
@@ -143,6 +146,17 @@ n_threads : int, default=None
     ``docs/performance.md``); encoding and scoring do not, so that their
     results do not change with what else runs. An int sets the count.
     torch's setting is restored afterwards either way.
+""",
+    "distributed": """\
+distributed : {"auto", False}, default="auto"
+    Data-parallel training on ``torch.distributed``. With ``"auto"``, a fit
+    in a process of a torch.distributed job (started by ``torchrun``, or
+    with a process group already initialised) trains one model together
+    with the other processes: every process calls ``fit`` with the same
+    data, computes its share of each batch of ``batch_size`` rows (the
+    global batch), and all end with the same weights. Outside such a job it
+    does nothing. ``False`` always fits in this process alone. See
+    ``docs/multi_gpu.md``.
 """,
     "random_state": """\
 random_state : int, RandomState instance or None, default=None

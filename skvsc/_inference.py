@@ -13,6 +13,7 @@ on the thread count).
 """
 
 import copy
+import functools
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from . import _log_likelihood, _params
+from . import _chunked, _log_likelihood, _params
 from ._core.data import map_batches, to_tensor
 from ._core.vae import SCORE_SEED, score_noises
 from ._data_checks import check_support, supported_layout, validated
@@ -112,8 +113,14 @@ class InferenceMixin(TransformerMixin):
         Returns
         -------
         Z : ndarray of shape (n_samples, n_components)
-            The code, in the dtype of ``X`` (float32 or float64).
+            The code, in the dtype of ``X`` (float32 or float64). A memmap (or
+            h5py or zarr dataset) is read in chunks; a dask array gives a lazy
+            dask array, encoded block by block where its blocks live.
         """
+        if _chunked.is_out_of_core(X):
+            check_is_fitted(self)
+            _chunked.check_columns(self, X, self.n_features_in_)
+            return _chunked.map_rows(X, self.transform, self._n_features_out)
         return map_module(self, "code", self._validate_input(X), *self._code_options())
 
     def _code_options(self):
@@ -135,6 +142,9 @@ class InferenceMixin(TransformerMixin):
             Bernoulli likelihood, the Gaussian mean, the Poisson rate.
         """
         check_is_fitted(self)
+        if _chunked.is_out_of_core(X):
+            _chunked.check_columns(self, X, self.module_.n_components)
+            return _chunked.map_rows(X, self.inverse_transform, self.n_features_in_)
         Z = supported_layout(check_array(X, dtype=(np.float64, np.float32), input_name="X"))
         if Z.shape[1] != self.module_.n_components:
             raise ValueError(
@@ -167,6 +177,12 @@ class InferenceMixin(TransformerMixin):
         scores : ndarray of shape (n_samples,)
             ELBO, or estimated ``log p(x)``, per sample.
         """
+        if _chunked.is_out_of_core(X):
+            check_is_fitted(self)
+            _chunked.check_columns(self, X, self.n_features_in_)
+            return _chunked.map_rows(
+                X, functools.partial(self.score_samples, n_draws=n_draws), None
+            )
         if n_draws is not None:
             return self.log_likelihood(X, n_draws=n_draws, random_state=SCORE_SEED)
         X = self._validate_input(X)
@@ -196,6 +212,7 @@ class InferenceMixin(TransformerMixin):
         score : float
             Mean ELBO, or mean estimated ``log p(x)``, per sample.
         """
+        # dask: computed here
         return float(np.mean(self.score_samples(X, n_draws=n_draws)))
 
     def log_likelihood(self, X, n_draws=200, random_state=None):

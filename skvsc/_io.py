@@ -161,7 +161,9 @@ def save(estimator, path):
     runs code from it. Tensors are written with ``safetensors`` when it is
     installed (``pip install skvsc[safe]``), else with ``torch.save`` of a
     plain dict of tensors. The write is atomic: an interrupted save leaves any
-    previous file at ``path`` intact.
+    previous file at ``path`` intact. In a torch.distributed job (an
+    initialised process group) only rank 0 writes: after a data-parallel fit
+    every rank holds the same model.
 
     Parameters
     ----------
@@ -185,6 +187,9 @@ def save(estimator, path):
             f"save() takes a VariationalSparseCoder or VAETransformer, got "
             f"{type(estimator).__name__}; use joblib.dump for pipelines and searches."
         )
+    distributed = torch.distributed
+    if distributed.is_available() and distributed.is_initialized() and distributed.get_rank():
+        return
     encode = _Encoder()
     state = _state.get_state(estimator)
     meta = {

@@ -94,7 +94,8 @@ def check_shared(est):
             raise TypeError(f"max_iter must be 'auto' or an int, got {est.max_iter!r}.")
         check_int("max_iter", est.max_iter, 1)
     check_batch_size(est.batch_size)
-    check_real("learning_rate_init", est.learning_rate_init, 0, open_low=True)
+    if est.learning_rate_init != "auto":
+        check_real("learning_rate_init", est.learning_rate_init, 0, open_low=True)
     if est.max_grad_norm is not None:
         check_real("max_grad_norm", est.max_grad_norm, 0, open_low=True)
     check_real("tol", est.tol, 0)
@@ -106,6 +107,8 @@ def check_shared(est):
     if est.n_threads is not None:
         check_int("n_threads", est.n_threads, 1)
     check_int("verbose", int(est.verbose), 0)
+    if not (est.distributed == "auto" or est.distributed is False):
+        raise ValueError(f"distributed must be 'auto' or False, got {est.distributed!r}.")
     resolve_device(est.device)
 
 

@@ -153,7 +153,7 @@ def set_state(estimator, state):
     device = loadable_device(estimator.device_)
     estimator.device_ = str(device)
     estimator._run = Run.from_state_dict(
-        run, device=device, learning_rate=estimator.learning_rate_init
+        run, device=device, learning_rate=estimator._learning_rate()
     )
 
 

@@ -52,6 +52,8 @@ class VAETransformer(_BaseVAE):
 
     {{n_threads}}
 
+    {{distributed}}
+
     {{random_state}}
 
     {{verbose}}
@@ -135,7 +137,7 @@ class VAETransformer(_BaseVAE):
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
-        learning_rate_init=1e-3,
+        learning_rate_init="auto",
         max_grad_norm=None,
         tol=1e-4,
         n_iter_no_change=10,
@@ -145,6 +147,7 @@ class VAETransformer(_BaseVAE):
         kl_warmup=0.0,
         device="auto",
         n_threads=None,
+        distributed="auto",
         random_state=None,
         verbose=0,
     ):
@@ -166,6 +169,7 @@ class VAETransformer(_BaseVAE):
         self.kl_warmup = kl_warmup
         self.device = device
         self.n_threads = n_threads
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
 

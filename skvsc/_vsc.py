@@ -148,6 +148,8 @@ class VariationalSparseCoder(_BaseVAE):
 
     {{n_threads}}
 
+    {{distributed}}
+
     {{random_state}}
 
     {{verbose}}
@@ -276,7 +278,7 @@ class VariationalSparseCoder(_BaseVAE):
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",
-        learning_rate_init=1e-3,
+        learning_rate_init="auto",
         max_grad_norm=None,
         tol=1e-4,
         n_iter_no_change=10,
@@ -291,6 +293,7 @@ class VariationalSparseCoder(_BaseVAE):
         revive=0.0,
         device="auto",
         n_threads=None,
+        distributed="auto",
         random_state=None,
         verbose=0,
     ):
@@ -321,6 +324,7 @@ class VariationalSparseCoder(_BaseVAE):
         self.revive = revive
         self.device = device
         self.n_threads = n_threads
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
 
@@ -365,7 +369,7 @@ class VariationalSparseCoder(_BaseVAE):
             },
         )
 
-    def _start(self, X, spec, low, high):
+    def _start(self, X, spec, low, high, sync=None):
         # Codes are partly empty by construction when the prior expects fewer than one
         # active unit per sample: say so before training, with the remedy.
         if self.alpha * self.n_components < 1:
@@ -378,7 +382,7 @@ class VariationalSparseCoder(_BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        super()._start(X, spec, low, high)
+        super()._start(X, spec, low, high, sync)
 
     def _code_statistics(self, X):
         return _inference.reduce_rows(self, X, "code", code_statistics)
@@ -413,7 +417,7 @@ class VariationalSparseCoder(_BaseVAE):
                 f"{self.mean_active_units_:.0f} active units take the same values on every "
                 "training sample (posterior collapse; code_variance_ is 0), so it carries no "
                 "information about X. "
-                f"Try a smaller learning_rate_init (e.g. {self.learning_rate_init / 3:.2g})"
+                f"Try a smaller learning_rate_init (e.g. {self._learning_rate() / 3:.2g})"
                 + (", likelihood='gaussian'" if self.likelihood_ == "bernoulli" else "")
                 + " or more training samples (docs/user_guide: small image sets).",
                 UserWarning,

@@ -41,6 +41,9 @@ def test_looks_like_8bit_pixels(X, expected):
 class _Est:
     learning_rate_init = 10.0
 
+    def _learning_rate(self):
+        return self.learning_rate_init
+
 
 def test_a_diverged_fit_warns_with_a_remedy():
     with pytest.warns(UserWarning, match="Training diverged.*learning_rate_init"):

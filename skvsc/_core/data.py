@@ -11,6 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .sources import StreamSource
+
 #: A training set is made device-resident when it takes at most this
 #: fraction of the free device memory (the rest is left to the model).
 _RESIDENT_FRACTION = 0.5
@@ -106,8 +108,12 @@ def make_source(X, device, dtype=torch.float32, *, resident=None):
     ``resident`` (None: when it fits) holds the whole training set on
     ``device``; otherwise batches are copied from the host (pinned memory on
     a GPU). On the CPU a float array of ``dtype`` is used without a copy.
+    Rows that are read in chunks (an object with ``read_into``, ``block_rows``
+    and ``buffer_rows``) make a :class:`~.sources.StreamSource`.
     """
     device = torch.device(device)
+    if hasattr(X, "read_into"):  # rows streamed from data larger than memory
+        return StreamSource(X, device, dtype, block_rows=X.block_rows, buffer_rows=X.buffer_rows)
     if resident is None:
         itemsize = torch.empty((), dtype=dtype).element_size()
         nbytes = (

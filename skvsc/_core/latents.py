@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from . import elbo
+from .distributed import batch_means
 from .penalties import ACTIVE_PROBABILITY, USAGE_PENALTIES, aggregate_spike_kl
 
 # Log-variances are clamped to keep exp() finite.
@@ -351,8 +352,13 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         # The aggregate term is not warmed up: it charges no per-sample fee, and
         # at full weight from the first step it keeps the rates near alpha while
         # the slab KL is still cheap.
-        soft = posterior.gamma.mean(dim=0)  # shared by both penalties
-        term = aggregate_spike_kl(posterior.gamma, self.alpha, spikes, soft).sum()
+        gamma = posterior.gamma
+        if spikes is None:
+            spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
+        # Both batch means at once (one all-reduce in a data-parallel fit);
+        # ``soft`` is shared by both penalties.
+        soft, rate = batch_means(gamma, spikes)
+        term = aggregate_spike_kl(gamma, self.alpha, spikes, soft, rate).sum()
         usage = super().regularizer(posterior, values, soft)
         return term if usage is None else term + usage
 

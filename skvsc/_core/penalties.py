@@ -8,6 +8,7 @@ activity probabilities ``gamma`` of a mini-batch, shape ``(n, J)``.
 
 import torch
 
+from .distributed import batch_mean, batch_rows
 from .elbo import EPS
 
 #: A spike-and-slab unit is active where its activity probability exceeds this
@@ -50,7 +51,7 @@ def rate_kl(soft, rate, target):
 
 def _batch_rate(gamma, soft):
     """``mean_n gamma_nj`` clamped to ``[EPS, 1 - EPS]`` (its gradient zero where clamped)."""
-    return (gamma.mean(dim=0) if soft is None else soft).clamp(EPS, 1.0 - EPS)
+    return (batch_mean(gamma) if soft is None else soft).clamp(EPS, 1.0 - EPS)
 
 
 def usage_kl(gamma, alpha, soft=None):
@@ -73,12 +74,12 @@ def balance_kl(gamma, soft=None):
     uses); it only moves activity from over-used units to under-used ones.
     ``soft`` as for :func:`usage_kl`.
     """
-    soft = gamma.mean(dim=0) if soft is None else soft
+    soft = batch_mean(gamma) if soft is None else soft
     rate = _batch_rate(gamma, soft)
     return rate_kl(rate, rate, soft.mean())
 
 
-def aggregate_spike_kl(gamma, alpha, spikes=None, soft=None):
+def aggregate_spike_kl(gamma, alpha, spikes=None, soft=None, rate=None):
     """Aggregate activity prior: ``KL(Bernoulli(r_j) || Bernoulli(alpha))`` per unit.
 
     ``r_j`` is the fraction of the batch on which unit j is active, counted
@@ -97,14 +98,15 @@ def aggregate_spike_kl(gamma, alpha, spikes=None, soft=None):
     information the spike of unit j carries about the sample (the "fee" of
     every activation). This term keeps the second part only, with the rate of
     the exact-sparse code: ``alpha`` becomes the target fraction of active
-    units instead of a per-activation fee. ``spikes`` and ``soft`` (the batch
-    mean of ``gamma``) save computing them again. Returns shape ``(J,)``.
+    units instead of a per-activation fee. ``spikes``, ``soft`` (the batch
+    mean of ``gamma``) and ``rate`` (the batch mean of ``spikes``, unclamped)
+    save computing them again. Returns shape ``(J,)``.
     """
     if spikes is None:
         spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
-    floor = 0.5 / gamma.shape[0]
-    rate = spikes.mean(dim=0).clamp(floor, 1.0 - floor)
-    return rate_kl(gamma.mean(dim=0) if soft is None else soft, rate, alpha)
+    floor = 0.5 / batch_rows(gamma)
+    rate = (batch_mean(spikes) if rate is None else rate).clamp(floor, 1.0 - floor)
+    return rate_kl(batch_mean(gamma) if soft is None else soft, rate, alpha)
 
 
 #: The forms of the usage penalty, by the name the estimators use

@@ -72,4 +72,6 @@ class Revival(Callback):
         counts, context.unit_counts = context.unit_counts, None
         if counts is None:
             return None
+        if context.sync is not None:  # every process splits the same units
+            counts, _ = context.sync.statistics(counts, None)
         return {"revived": split_units(context.model, context.optimizer, counts, context.generator)}

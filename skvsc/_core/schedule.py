@@ -25,6 +25,22 @@ def auto_epochs(steps_per_epoch):
     return min(max(epochs, AUTO_RANGE[0]), AUTO_RANGE[1])
 
 
+#: ``learning_rate_init="auto"``: ``AUTO_LEARNING_RATE`` up to ``AUTO_LR_WIDTH``
+#: input features, then in inverse proportion to the width. An Adam step moves
+#: each first-layer output by about the learning rate times the number of
+#: inputs, so wide inputs need smaller steps: on Frey faces upsampled to 2,240
+#: and 5,040 pixels, 1e-3 made the sparse code collapse (the same for every
+#: image) in 3 of 3 fits and this rule avoided it in all 3 (docs/images.md).
+#: MNIST's 784 pixels, on which 1e-3 was chosen, keep 1e-3.
+AUTO_LEARNING_RATE = 1e-3
+AUTO_LR_WIDTH = 784
+
+
+def auto_learning_rate(n_features):
+    """The Adam learning rate of ``learning_rate_init="auto"`` for ``n_features`` inputs."""
+    return AUTO_LEARNING_RATE * min(1.0, AUTO_LR_WIDTH / n_features)
+
+
 def _ramp(step, start, length):
     """0 before ``start``, then linear up to 1 over ``length`` steps."""
     if length <= 0:

@@ -17,6 +17,7 @@ training plugs into one hook, a :class:`Sync` (default: one process, nothing
 to combine).
 """
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -46,24 +47,37 @@ class Sync:
 
     Pass an instance as ``sync`` to :func:`fit_model` (or ``Run.train``);
     None, the default, is one process and calls nothing. Each process trains
-    the same model on its own source (its shard of the rows) with the same
-    seed; a subclass all-reduces at two points:
+    the same model with the same seed (so the same shuffle and noise) and
+    computes its ``share`` of every batch; a subclass all-reduces at these
+    points (:class:`~.distributed.DataParallel` is the torch.distributed one):
 
-    - ``gradients(params)``: after every backward pass, before the
+    - ``share(n_rows)``: the rows ``[lo, hi)`` of a batch of ``n_rows`` that
+      this process computes; ``batch(n_rows)``: a context manager around the
+      objective of such a batch (where batch-level terms of the loss combine
+      the processes' rows);
+    - ``gradients(params, loss)``: after every backward pass, before the
       non-finite check, the clipping and the update; combine the ``.grad``
       of ``params`` (a list, in the model's parameter order; a ``.grad`` may
-      be None) in place, e.g. their mean over the processes;
+      be None) in place, and return a loss that is finite exactly when every
+      process's is (the fault check reads it);
     - ``statistics(sums, n_samples)``: once an epoch, with the device tensor
       of this process's summed statistics (``STAT_NAMES``; for the
-      validation ELBO a 0-d sum) and its number of samples; return both
-      summed over the processes, so that every process records the same
-      epoch means and takes the same stopping decisions.
+      validation ELBO a 0-d sum; the dead-unit counts of revival) and the
+      number of samples of the data; return them combined over the
+      processes, so that every process records the same epoch means and
+      takes the same stopping decisions.
 
     This base class is the one-process identity.
     """
 
-    def gradients(self, params):
-        pass
+    def share(self, n_rows):
+        return 0, n_rows
+
+    def batch(self, n_rows):
+        return contextlib.nullcontext()
+
+    def gradients(self, params, loss):
+        return loss
 
     def statistics(self, sums, n_samples):
         return sums, n_samples
@@ -81,7 +95,8 @@ class Validation:
 class TrainContext:
     """What the callbacks see: the model, its optimizer, the schedule, the
     generator and ``step``, the steps applied so far (at the start of an
-    epoch, then at its end). ``unit_counts``, when a callback sets it to a
+    epoch, then at its end), and the :class:`Sync` of a data-parallel
+    training (None: one process). ``unit_counts``, when a callback sets it to a
     ``(J,)`` integer tensor at the start of an epoch, receives each unit's
     count of active training rows during that epoch."""
 
@@ -91,6 +106,7 @@ class TrainContext:
     generator: torch.Generator
     step: int
     unit_counts: torch.Tensor | None = None
+    sync: object = None
 
 
 class Callback:
@@ -176,17 +192,17 @@ def train_epoch(
     n = source.n_samples
     device = model.device
     params = list(model.parameters()) if sync is not None else None
-    # Drawn where the generator lives, moved once per epoch to where the rows are.
-    perm = torch.randperm(n, generator=generator, device=device).to(source.index_device)
     sums = torch.zeros(len(STAT_NAMES), device=device)
     n_steps = 0
-    for start in range(0, n, batch_size):
-        batch = source.take(perm[start : start + batch_size])
-        loss, stats = model.objective(batch, schedule.at(step + n_steps), generator, unit_counts)
+    for batch, n_rows in _batches(source, n, batch_size, generator, device, sync):
+        with contextlib.nullcontext() if sync is None else sync.batch(n_rows):
+            loss, stats = model.objective(
+                batch, schedule.at(step + n_steps), generator, unit_counts
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if sync is not None:
-            sync.gradients(params)
+            loss = sync.gradients(params, loss)
         if guard is not None:
             guard.before_update(loss)
         optimizer.step()
@@ -197,14 +213,34 @@ def train_epoch(
     return sums, n_steps
 
 
+def _batches(source, n, batch_size, generator, device, sync):
+    """``(rows, n_rows)`` of each batch of an epoch: this process's rows of a
+    batch of ``n_rows``. A source with ``epoch_batches`` (:mod:`.sources`)
+    orders its own epoch; otherwise the epoch is one permutation of all rows."""
+    if hasattr(source, "epoch_batches"):
+        yield from source.epoch_batches(batch_size, generator, sync)
+        return
+    # Drawn where the generator lives, moved once per epoch to where the rows are.
+    perm = torch.randperm(n, generator=generator, device=device).to(source.index_device)
+    for start in range(0, n, batch_size):
+        idx = perm[start : start + batch_size]
+        n_rows = len(idx)
+        if sync is not None:
+            lo, hi = sync.share(n_rows)
+            idx = idx[lo:hi]
+        yield source.take(idx), n_rows
+
+
 @torch.no_grad()
 def evaluate_elbo(model, source, noises, values, batch_size, sync=None):
-    """Mean ELBO per sample of a source (deterministic; over all processes with ``sync``)."""
+    """Mean ELBO per sample of a source (deterministic; with ``sync`` each
+    process scores its share of the rows, combined over all processes)."""
     model.eval()
     n = source.n_samples
+    lo, hi = (0, n) if sync is None else sync.share(n)
     total = torch.zeros((), device=model.device)
-    for start in range(0, n, batch_size):
-        idx = torch.arange(start, min(n, start + batch_size), device=source.index_device)
+    for start in range(lo, hi, batch_size):
+        idx = torch.arange(start, min(hi, start + batch_size), device=source.index_device)
         total += model.elbo(source.take(idx), noises, values).sum()
     if sync is not None:
         total, n = sync.statistics(total, n)
@@ -245,7 +281,7 @@ def fit_model(
     guard = StepGuard(
         model, optimizer, max_grad_norm=config.max_grad_norm, check_every=config.check_every
     )
-    context = TrainContext(model, optimizer, schedule, generator, step)
+    context = TrainContext(model, optimizer, schedule, generator, step, sync=sync)
     epochs = range(first_epoch, first_epoch + n_epochs)
     try:
         with guard.deferred_sigint():

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .distributed import batch_noise, row_mean
 from .latents import LATENTS
 from .likelihoods import LIKELIHOODS
 from .networks import NETWORKS
@@ -178,12 +179,12 @@ class VAE(nn.Module):
         receives the number of rows on which each unit is active.
         """
         posterior = self.encode(x)
-        noise = self.latent.draw_noise((x.shape[0], self.n_components), generator)
+        noise = batch_noise(self.latent.draw_noise, (x.shape[0], self.n_components), generator)
         terms = self.latent.training_terms(posterior, noise, values)
         if unit_counts is not None:
             unit_counts += terms.active.sum(dim=0)
         nll = -self.log_likelihood(x, terms.z)
-        loss = (nll + values.kl_weight * terms.train_kl).mean()
+        loss = row_mean(nll + values.kl_weight * terms.train_kl)
         if terms.penalty is not None:
             loss = loss + terms.penalty
         n_active = terms.active.sum().to(nll.dtype)

@@ -102,12 +102,13 @@ class Recording(Sync):
         self.scale, self.zero = scale, zero
         self.gradient_calls, self.statistics_calls = 0, []
 
-    def gradients(self, params):
+    def gradients(self, params, loss):
         self.gradient_calls += 1
         if self.zero:
             for p in params:
                 if p.grad is not None:
                     p.grad.zero_()
+        return loss
 
     def statistics(self, sums, n_samples):
         self.statistics_calls.append(n_samples)

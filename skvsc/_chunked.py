@@ -1,0 +1,204 @@
+"""Data larger than memory: NumPy memmaps, dask arrays, HDF5 and zarr datasets.
+
+Such input (:func:`is_out_of_core`) is never loaded whole. :func:`fit_rows`
+runs the checks of in-memory input chunk by chunk in one streaming pass
+(feature count, dtype, NaN/inf with scikit-learn's messages, the value range
+and the per-feature mean and variance) and returns a :class:`ChunkedRows`
+that the training source reads in blocks (:mod:`skvsc._core.sources`).
+Data of at most :data:`IN_MEMORY_BYTES` are read whole instead and take the
+in-memory path, with its results. The inference methods stream the rows
+(:func:`map_rows`); a dask array gives a lazy dask array computed block by
+block where the data live.
+"""
+
+import numpy as np
+import torch
+
+from ._data_checks import validated
+
+#: Out-of-core data up to this size (float32 bytes) are read whole and fitted
+#: as in-memory data, with bit-identical results.
+IN_MEMORY_BYTES = 2**27
+#: Rows are read in blocks of about this many bytes (a dask array: its row chunks).
+BLOCK_BYTES = 2**20
+#: Rows are shuffled within buffers of about this many bytes; two are held
+#: at a time (one trains while the next is read).
+SHUFFLE_BUFFER_BYTES = 2**27
+#: Rows per chunk of the checks and of the inference methods (about this many bytes).
+PASS_BYTES = 2**25
+
+
+def is_out_of_core(X):
+    """Whether ``X`` is read in chunks: a NumPy memmap, a dask array, an
+    h5py dataset or a zarr array."""
+    if isinstance(X, np.memmap):
+        return True
+    module = type(X).__module__.split(".")[0]
+    return module in ("dask", "h5py", "zarr") and getattr(X, "ndim", None) == 2
+
+
+def is_dask(X):
+    return type(X).__module__.split(".")[0] == "dask"
+
+
+def _rows_per(X, n_bytes):
+    return max(1, n_bytes // (4 * max(1, X.shape[1])))
+
+
+def _read(X, start, stop):
+    chunk = X[start:stop]
+    return np.asarray(chunk.compute() if is_dask(chunk) else chunk)
+
+
+def materialize(X):
+    """``X`` whole as a NumPy array (a memmap as it is: today's in-memory path)."""
+    if isinstance(X, np.memmap):
+        return X
+    out = None
+    step = _rows_per(X, PASS_BYTES)
+    for start in range(0, X.shape[0], step):
+        chunk = _read(X, start, start + step)
+        if out is None:
+            out = np.empty(X.shape, dtype=chunk.dtype)
+        out[start : start + len(chunk)] = chunk
+    return out if out is not None else np.asarray(_read(X, 0, 0))
+
+
+def fit_rows(estimator, X, *, reset, sync=None):
+    """Validated training data: ``X`` read whole when it is small, else a
+    :class:`ChunkedRows` after one streaming pass of checks and statistics
+    (in a data-parallel fit, ``sync``, each rank checks a part of the rows)."""
+    if 4 * X.shape[0] * X.shape[1] <= IN_MEMORY_BYTES:
+        return validated(estimator, materialize(X), reset=reset)
+    return ChunkedRows(estimator, X, reset=reset, sync=sync)
+
+
+class ChunkedRows:
+    """Rows of out-of-core data, validated chunk by chunk.
+
+    Has ``shape``, ``dtype``, slices of rows (validated NumPy arrays),
+    ``read_into(out, start, stop)``, the block and buffer sizes of training,
+    and the statistics of the checking pass: ``value_range`` and
+    ``column_stats`` (per-feature mean and standard deviation).
+    """
+
+    ndim = 2
+
+    def __init__(self, estimator, X, *, reset, sync=None):
+        self.X, self.estimator = X, estimator
+        self.shape = tuple(X.shape)
+        chunks = getattr(X, "chunks", None)
+        if is_dask(X):
+            self.block_rows = max(chunks[0])
+        else:
+            self.block_rows = _rows_per(X, BLOCK_BYTES)
+        self.buffer_rows = max(self.block_rows, _rows_per(X, SHUFFLE_BUFFER_BYTES))
+        # The first row fixes n_features_in_ (and the dtype); every chunk is checked.
+        self.dtype = validated(estimator, _read(X, 0, 1), reset=reset).dtype
+        if sync is None:
+            n, low, high, mean, m2 = self._check_and_summarize(0, self.shape[0])
+        else:
+            n, low, high, mean, m2 = self._check_part(sync)
+        self.value_range = (low, high)
+        scale = np.sqrt(m2 / n)
+        scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+        self.column_stats = (mean, scale)
+
+    def _check_and_summarize(self, begin, end):
+        """Check rows ``[begin, end)`` chunk by chunk: ``(n, low, high, mean, m2)``."""
+        summary = (0, np.inf, -np.inf, None, None)
+        step = _rows_per(self.X, PASS_BYTES)
+        for start in range(begin, end, step):
+            chunk = _read(self.X, start, min(end, start + step))
+            chunk = validated(self.estimator, chunk, reset=False)
+            c_mean = chunk.mean(axis=0, dtype=np.float64)
+            c_m2 = ((chunk - c_mean) ** 2).sum(axis=0, dtype=np.float64)
+            part = (len(chunk), float(chunk.min()), float(chunk.max()), c_mean, c_m2)
+            summary = _merge(summary, part)
+        return summary
+
+    def _check_part(self, sync):
+        """Each rank checks its share of the rows; the summaries are merged in
+        rank order on every rank. A rank that finds bad data raises its error;
+        the others raise a ValueError that points to it."""
+        lo, hi = sync.share(self.shape[0])
+        d = self.shape[1]
+        error = None
+        try:
+            summary, failed = self._check_and_summarize(lo, hi), 0.0
+        except ValueError as exc:
+            summary, failed, error = None, 1.0, exc
+        row = np.zeros(3 + 2 * d + 1)
+        if summary is not None and summary[0]:
+            n, low, high, mean, m2 = summary
+            row[:3], row[3 : 3 + d], row[3 + d : 3 + 2 * d] = (n, low, high), mean, m2
+        row[-1] = failed
+        mine = torch.from_numpy(row).to(sync.device)
+        rows = sync.gather(mine)
+        if failed:
+            raise error
+        if any(float(r[-1]) for r in rows):
+            raise ValueError(
+                "Another rank found invalid values in its part of X (see its error); "
+                "every rank must pass the same, valid data."
+            )
+        total = (0, np.inf, -np.inf, None, None)
+        for r in rows:
+            r = r.cpu().numpy()
+            if r[0]:
+                total = _merge(total, (int(r[0]), r[1], r[2], r[3 : 3 + d], r[3 + d : 3 + 2 * d]))
+        return total
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("out-of-core rows are read by contiguous slices only")
+        start, stop, _ = key.indices(self.shape[0])
+        return validated(self.estimator, _read(self.X, start, stop), reset=False)
+
+    def read_into(self, out, start, stop):
+        out[...] = _read(self.X, start, stop)  # checked by the pass: only converted
+
+
+def check_columns(estimator, X, n_expected):
+    """Fail now, not when a lazy result is computed, on a wrong column count."""
+    if X.shape[1] != n_expected:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+            f"{n_expected} features as input."
+        )
+
+
+def _merge(a, b):
+    """Chan et al.'s merge of two summaries ``(n, low, high, mean, m2)`` of rows
+    (``m2``: the per-feature sum of squared deviations from ``mean``)."""
+    if a[0] == 0:
+        return b
+    n, k = a[0], b[0]
+    delta = b[3] - a[3]
+    mean = a[3] + delta * k / (n + k)
+    m2 = a[4] + b[4] + delta**2 * n * k / (n + k)
+    return n + k, min(a[1], b[1]), max(a[2], b[2]), mean, m2
+
+
+def map_rows(X, fn, n_out):
+    """``fn`` (a method taking and returning NumPy rows) over the rows of
+    out-of-core ``X``: a lazy dask array for a dask array (its row chunks, computed
+    where they live), else a NumPy array filled chunk by chunk. ``n_out``: the
+    output's columns (None: one value per row)."""
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    if is_dask(X):
+        X = X.rechunk({1: -1})
+        if n_out is None:
+            return X.map_blocks(fn, dtype=dtype, drop_axis=1)
+        return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0], (n_out,)))
+    out = None
+    step = _rows_per(X, PASS_BYTES)
+    for start in range(0, X.shape[0], step):
+        result = fn(_read(X, start, start + step))
+        if out is None:
+            out = np.empty((X.shape[0], *result.shape[1:]), dtype=result.dtype)
+        out[start : start + len(result)] = result
+    return out

@@ -1,0 +1,113 @@
+"""A data-parallel fit run by tests/test_distributed.py under torchrun (not a test module).
+
+Usage: python -m torch.distributed.run --standalone --nproc-per-node N
+tests/distributed_job.py OUT_DIR MODE. Every rank fits the same estimator
+with ``fit(X)``; every rank writes its results to ``OUT_DIR/rank{r}.npz``.
+
+MODE: ``same`` (every rank passes the same data), ``different`` (rank r
+passes its own data), ``kill`` (rank 1 dies during the fit), ``nan`` (rank
+1's loss is NaN at the third step), ``memmap`` and ``memmap_bad`` (every
+rank streams OUT_DIR/MODE.npy, written by the test).
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+
+import skvsc
+from skvsc import VariationalSparseCoder
+from skvsc._core.vae import VAE
+
+#: The estimator of the test (the test fits the same one in one process).
+PARAMS = dict(
+    n_components=16,
+    hidden_layer_sizes=(32,),
+    max_iter=1,
+    batch_size=64,
+    n_threads=1,
+    random_state=0,
+    revive=0.5,
+)
+
+
+def data(rank=0):
+    X = load_digits().data[:500] / 16.0
+    if rank:  # the other rank's data: the same rows, flipped left to right
+        X = X.reshape(-1, 8, 8)[:, :, ::-1].reshape(-1, 64).copy()
+    return X
+
+
+#: Sizes of skvsc._chunked that stream the digits in small blocks and buffers.
+STREAMING = dict(
+    IN_MEMORY_BYTES=0,
+    BLOCK_BYTES=50 * 64 * 4,
+    SHUFFLE_BUFFER_BYTES=300 * 64 * 4,
+    PASS_BYTES=100 * 64 * 4,
+)
+
+
+def stream():
+    from skvsc import _chunked
+
+    for name, value in STREAMING.items():
+        setattr(_chunked, name, value)
+
+
+def main(out_dir, mode):
+    rank = int(os.environ["RANK"])
+    torch.set_num_threads(1)
+    X = data(rank if mode == "different" else 0)
+    est = VariationalSparseCoder(**PARAMS)
+    if mode.startswith("memmap"):  # the same file on every rank, streamed in blocks
+        X = np.load(os.path.join(out_dir, f"{mode}.npy"), mmap_mode="r")
+        stream()
+        est.set_params(likelihood="gaussian")
+    original = torch.distributed.all_reduce
+    calls = []
+    if mode == "kill" and rank == 1:
+        # Die in the middle of the epoch (the first all-reduces check the shapes).
+
+        def die(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 20:
+                os._exit(3)
+            return original(*args, **kwargs)
+
+        torch.distributed.all_reduce = die
+    if mode == "nan" and rank == 1:
+        objective = VAE.objective
+
+        def poisoned(self, *args, **kwargs):
+            calls.append(1)
+            loss, stats = objective(self, *args, **kwargs)
+            return (loss * float("nan") if len(calls) == 3 else loss), stats
+
+        VAE.objective = poisoned
+    start = time.perf_counter()
+    try:
+        est.fit(X)
+    except Exception as exc:  # reported to the test, which checks the message
+        np.savez(os.path.join(out_dir, f"rank{rank}.npz"), error=repr(exc))
+        sys.exit(1)
+    elapsed = time.perf_counter() - start
+    torch.distributed.all_reduce = original
+    # Every rank asks for its own file: only rank 0 writes.
+    skvsc.save(est, os.path.join(out_dir, f"model{rank}.skvsc"))
+    np.savez(
+        os.path.join(out_dir, f"rank{rank}.npz"),
+        code=est.transform(data(0)),
+        loss_curve=np.array(est.loss_curve_),
+        activation_rates=est.activation_rates_,
+        weights=torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy(),
+        time=elapsed,
+        shift=est.module_.likelihood.state_dict().get("shift", torch.zeros(0)).numpy(),
+        scale=est.module_.likelihood.state_dict().get("scale", torch.zeros(0)).numpy(),
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,173 @@
+"""Data-parallel training under torchrun (gloo, CPU): two ranks train one model.
+
+Each test starts ``python -m torch.distributed.run --standalone`` (a free
+port on localhost) with 2 ranks running tests/distributed_job.py, and
+compares what the ranks wrote with a one-process fit of the same estimator.
+"""
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import skvsc
+from skvsc import VariationalSparseCoder, _chunked
+from skvsc._core.distributed import DataParallel, RankFailure, data_parallel
+
+sys.path.insert(0, str(Path(__file__).parent))
+from distributed_job import PARAMS, STREAMING, data
+
+JOB = Path(__file__).parent / "distributed_job.py"
+ROOT = Path(__file__).resolve().parents[1]
+#: A job that hangs instead of failing would hit this bound (seconds).
+JOB_TIMEOUT = 240
+
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with gloo is not available",
+)
+
+
+def run_job(tmp_path, mode, n_ranks=2):
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc-per-node={n_ranks}", str(JOB), str(tmp_path), mode]
+    start = time.perf_counter()
+    result = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=JOB_TIMEOUT
+    )
+    elapsed = time.perf_counter() - start
+    ranks = [tmp_path / f"rank{r}.npz" for r in range(n_ranks)]
+    return result, elapsed, [dict(np.load(p)) if p.exists() else None for p in ranks]
+
+
+def one_process_fit(X):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return VariationalSparseCoder(**PARAMS).fit(X)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def weights(est):
+    return torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy()
+
+
+def test_two_ranks_train_the_one_process_model(tmp_path):
+    result, _, ranks = run_job(tmp_path, "same")
+    assert result.returncode == 0, result.stderr[-3000:]
+    # skvsc.save writes once, on rank 0 (the job asks every rank for its own file).
+    assert (tmp_path / "model0.skvsc").exists() and not (tmp_path / "model1.skvsc").exists()
+    np.testing.assert_array_equal(
+        skvsc.load(tmp_path / "model0.skvsc").transform(data(0)), ranks[0]["code"]
+    )
+    reference = one_process_fit(data(0))
+    for rank in ranks:
+        np.testing.assert_array_equal(rank["weights"], ranks[0]["weights"])
+        np.testing.assert_allclose(rank["loss_curve"], reference.loss_curve_, rtol=1e-5)
+        np.testing.assert_allclose(rank["code"], reference.transform(data(0)), atol=1e-5)
+        np.testing.assert_allclose(rank["weights"], weights(reference), atol=1e-5)
+        np.testing.assert_array_equal(rank["activation_rates"], reference.activation_rates_)
+
+
+def test_each_rank_gradients_reach_the_other_model(tmp_path):
+    # Rank 1 holds other data than rank 0: the ranks still end with one model,
+    # and it is not the model of rank 0's data alone.
+    result, _, ranks = run_job(tmp_path, "different")
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(ranks[0]["weights"], ranks[1]["weights"])
+    alone = weights(one_process_fit(data(0)))
+    other = weights(one_process_fit(data(1)))
+    assert np.abs(ranks[0]["weights"] - alone).max() > 1e-3
+    assert np.abs(ranks[0]["weights"] - other).max() > 1e-3
+
+
+def test_a_nan_on_one_rank_stops_every_rank_with_the_same_error(tmp_path):
+    result, _, ranks = run_job(tmp_path, "nan")
+    assert result.returncode != 0
+    errors = [str(rank["error"]) for rank in ranks]
+    assert errors[0] == errors[1]
+    assert "FloatingPointError" in errors[0] and "step 3" in errors[0]
+
+
+def test_a_dead_rank_ends_the_job_with_an_error(tmp_path):
+    result, elapsed, ranks = run_job(tmp_path, "kill")
+    assert result.returncode != 0
+    assert elapsed < JOB_TIMEOUT
+    # The launcher may stop rank 0 first; if rank 0 saw the failure, it said so.
+    assert ranks[1] is None
+    if ranks[0] is not None:
+        assert "collective failed" in str(ranks[0]["error"])
+
+
+def test_streamed_memmap_two_ranks(tmp_path, monkeypatch):
+    # Each rank checks half of the rows and reads its own part of every epoch;
+    # the merged statistics are the one-process ones, the model is one.
+    X = data(0).astype(np.float32)
+    np.save(tmp_path / "memmap.npy", X)
+    result, _, ranks = run_job(tmp_path, "memmap")
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(ranks[0]["weights"], ranks[1]["weights"])
+    for name, value in STREAMING.items():
+        monkeypatch.setattr(_chunked, name, value)
+    memmap = np.load(tmp_path / "memmap.npy", mmap_mode="r")
+    alone = VariationalSparseCoder(**{**PARAMS, "likelihood": "gaussian"}).fit(memmap)
+    state = alone.module_.likelihood.state_dict()
+    shift, scale = state["shift"].numpy(), state["scale"].numpy()
+    np.testing.assert_allclose(ranks[0]["shift"], shift, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ranks[0]["scale"], scale, rtol=1e-6)
+
+
+def test_bad_data_in_one_rank_part_stops_both(tmp_path):
+    X = data(0).astype(np.float32)
+    X[-1, 0] = np.nan  # in rank 1's half
+    np.save(tmp_path / "memmap_bad.npy", X)
+    result, _, ranks = run_job(tmp_path, "memmap_bad")
+    assert result.returncode != 0
+    assert "Another rank found invalid values" in str(ranks[0]["error"])
+    assert "Input X contains NaN" in str(ranks[1]["error"])
+
+
+def test_outside_a_launcher_nothing_is_distributed(monkeypatch):
+    for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert data_parallel("auto", "cpu") is None
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "1")
+    assert data_parallel(False, "cpu") is None  # switched off: never joins
+
+
+@pytest.mark.parametrize("n_rows", [1, 2, 5, 64, 65])
+def test_shares_cover_each_batch_once(n_rows):
+    parts = []
+    for rank in range(3):
+        parallel = object.__new__(DataParallel)
+        parallel.rank, parallel.world_size = rank, 3
+        parts.append(parallel.share(n_rows))
+    assert parts[0][0] == 0 and parts[-1][1] == n_rows
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+    sizes = [hi - lo for lo, hi in parts]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_a_failed_collective_names_the_likely_cause():
+    parallel = object.__new__(DataParallel)
+    parallel.rank, parallel.world_size = 1, 2
+
+    def broken(*args):
+        raise RuntimeError("Connection closed by peer")
+
+    with pytest.raises(RankFailure, match="rank 1 of 2.*probably exited or stalled"):
+        parallel._collective(broken)

@@ -1,0 +1,184 @@
+"""Out-of-core input: NumPy memmaps and dask arrays are read in chunks, never whole.
+
+Small data take the in-memory path (bit-identical); the streaming path is
+forced by patching the size thresholds of skvsc._chunked.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from skvsc import VariationalSparseCoder, _chunked
+from skvsc._core.sources import StreamSource, file_ranges, share_of
+
+X_DIGITS = (load_digits().data / 16.0).astype(np.float32)
+PARAMS = dict(n_components=16, hidden_layer_sizes=(32,), max_iter=3, n_threads=1, random_state=0)
+
+
+@pytest.fixture
+def memmap(tmp_path):
+    np.save(tmp_path / "x.npy", X_DIGITS)
+    return np.load(tmp_path / "x.npy", mmap_mode="r")
+
+
+@pytest.fixture
+def streaming(monkeypatch):
+    """Stream everything: blocks of 50 rows, shuffle buffers of 300 rows."""
+    monkeypatch.setattr(_chunked, "IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(_chunked, "BLOCK_BYTES", 50 * 64 * 4)
+    monkeypatch.setattr(_chunked, "SHUFFLE_BUFFER_BYTES", 300 * 64 * 4)
+    monkeypatch.setattr(_chunked, "PASS_BYTES", 400 * 64 * 4)
+
+
+def test_small_memmap_is_fitted_as_in_memory_data(memmap):
+    a = VariationalSparseCoder(**PARAMS).fit(X_DIGITS)
+    b = VariationalSparseCoder(**PARAMS).fit(memmap)
+    assert a.loss_curve_ == b.loss_curve_
+    np.testing.assert_array_equal(a.transform(X_DIGITS), b.transform(memmap))
+
+
+def test_streamed_fit_is_deterministic_and_close_to_in_memory(memmap, streaming):
+    a = VariationalSparseCoder(**PARAMS).fit(memmap)
+    b = VariationalSparseCoder(**PARAMS).fit(memmap)
+    assert a.loss_curve_ == b.loss_curve_
+    reference = VariationalSparseCoder(**PARAMS).fit(X_DIGITS)
+    assert a.loss_curve_ != reference.loss_curve_  # another order: really streamed
+    np.testing.assert_allclose(a.loss_curve_[-1], reference.loss_curve_[-1], rtol=0.03)
+    # Inference on the memmap streams the rows: the in-memory results.
+    np.testing.assert_array_equal(a.transform(memmap), a.transform(X_DIGITS))
+    np.testing.assert_array_equal(a.score_samples(memmap), a.score_samples(X_DIGITS))
+
+
+def test_streaming_pass_statistics(memmap, streaming):
+    rows = _chunked.fit_rows(VariationalSparseCoder(), memmap, reset=True)
+    assert isinstance(rows, _chunked.ChunkedRows)
+    assert rows.value_range == (float(X_DIGITS.min()), float(X_DIGITS.max()))
+    mean, scale = rows.column_stats
+    std = X_DIGITS.astype(np.float64).std(axis=0)
+    np.testing.assert_allclose(mean, X_DIGITS.astype(np.float64).mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(scale[std > 0], std[std > 0], rtol=1e-10)
+    np.testing.assert_array_equal(scale[std == 0], 1.0)
+
+
+def test_checks_run_on_every_chunk(tmp_path, streaming):
+    X = X_DIGITS.copy()
+    X[-1, 3] = np.nan  # in the last chunk only
+    np.save(tmp_path / "nan.npy", X)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        VariationalSparseCoder(**PARAMS).fit(np.load(tmp_path / "nan.npy", mmap_mode="r"))
+    X[-1, 3] = -2.0
+    np.save(tmp_path / "neg.npy", X)
+    negative = np.load(tmp_path / "neg.npy", mmap_mode="r")
+    with pytest.raises(ValueError) as streamed:
+        VariationalSparseCoder(**PARAMS, likelihood="bernoulli").fit(negative)
+    with pytest.raises(ValueError) as in_memory:
+        VariationalSparseCoder(**PARAMS, likelihood="bernoulli").fit(np.asarray(X))
+    assert str(streamed.value) == str(in_memory.value)
+
+
+def test_wrong_feature_count_and_early_stopping(memmap, streaming):
+    est = VariationalSparseCoder(**PARAMS).fit(memmap)
+    with pytest.raises(ValueError, match="X has 64 features, but .* expecting"):
+        est.inverse_transform(memmap)
+    with pytest.raises(ValueError, match="early_stopping=True needs"):
+        VariationalSparseCoder(**PARAMS, early_stopping=True).fit(memmap)
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_stream_epoch_reads_every_row_once(world_size):
+    class Rows:
+        shape = (1003, 2)
+
+        def read_into(self, out, start, stop):
+            out[:, 0] = np.arange(start, stop)
+            out[:, 1] = 0
+
+    class Parallel:
+        def __init__(self, rank):
+            self.rank, self.world_size = rank, world_size
+
+    source = StreamSource(Rows(), "cpu", torch.float64, block_rows=37, buffer_rows=200)
+    seen, sizes = [], None
+    for rank in range(world_size):
+        generator = torch.Generator().manual_seed(5)
+        batches = list(source.epoch_batches(64, generator, Parallel(rank)))
+        parts = [b for b, _ in batches]
+        assert [len(p) for p in parts] == [
+            np.diff(share_of(n, rank, world_size)).item() for _, n in batches
+        ]
+        sizes = sizes or [n for _, n in batches]
+        assert [n for _, n in batches] == sizes
+        seen.append(torch.cat(parts)[:, 0])
+    rows = torch.cat(seen).long()
+    assert sorted(rows.tolist()) == list(range(1003))
+    assert rows.tolist() != list(range(1003))  # shuffled
+
+
+def test_file_ranges_cover_the_block_sequence():
+    order = [2, 0, 1]  # blocks of 4 rows over 10 rows: [8, 10), [0, 4), [4, 8)
+    assert file_ranges(order, 4, 10, 0, 10) == [(8, 10), (0, 4), (4, 8)]
+    assert file_ranges(order, 4, 10, 1, 5) == [(9, 10), (0, 3)]
+
+
+def test_dask_array_fit_and_lazy_inference(streaming):
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        X = client.persist(da.from_array(X_DIGITS, chunks=(100, 64)))
+        est = VariationalSparseCoder(**PARAMS).fit(X)
+        reference = VariationalSparseCoder(**PARAMS).fit(X_DIGITS)
+        np.testing.assert_allclose(est.loss_curve_[-1], reference.loss_curve_[-1], rtol=0.03)
+        Z = est.transform(X)
+        assert isinstance(Z, da.Array) and Z.shape == (len(X_DIGITS), 16)
+        np.testing.assert_array_equal(Z.compute(), est.transform(X_DIGITS))
+        scores = est.score_samples(X)
+        assert isinstance(scores, da.Array)
+        np.testing.assert_array_equal(scores.compute(), est.score_samples(X_DIGITS))
+        decoded = est.inverse_transform(Z)
+        assert isinstance(decoded, da.Array)
+        np.testing.assert_array_equal(decoded.compute(), est.inverse_transform(Z.compute()))
+        assert est.score(X) == pytest.approx(est.score(X_DIGITS), rel=1e-6)
+
+
+def test_dask_ml_wrappers():
+    da = pytest.importorskip("dask.array")
+    wrappers = pytest.importorskip("dask_ml.wrappers", reason="dask-ml is not installed")
+    X = da.from_array(X_DIGITS, chunks=(600, 64))  # 3 blocks
+    # Incremental: one partial_fit (one epoch) per block, in order.
+    incremental = wrappers.Incremental(VariationalSparseCoder(**PARAMS), shuffle_blocks=False)
+    incremental.fit(X)
+    by_hand = VariationalSparseCoder(**PARAMS)
+    for start in range(0, len(X_DIGITS), 600):
+        by_hand.partial_fit(X_DIGITS[start : start + 600])
+    assert incremental.estimator_.n_iter_ == 3
+    assert incremental.estimator_.loss_curve_ == by_hand.loss_curve_
+    # ParallelPostFit: a fit in memory, transform block-wise and lazily.
+    post = wrappers.ParallelPostFit(VariationalSparseCoder(**PARAMS)).fit(X_DIGITS)
+    Z = post.transform(X)
+    assert isinstance(Z, da.Array)
+    np.testing.assert_array_equal(Z.compute(), post.estimator.transform(X_DIGITS))
+
+
+@pytest.mark.parametrize("kind", ["h5py", "zarr"])
+def test_h5py_and_zarr_datasets_are_streamed(tmp_path, streaming, kind):
+    if kind == "h5py":
+        h5py = pytest.importorskip("h5py", reason="h5py is not installed")
+        f = h5py.File(tmp_path / "x.h5", "w")
+        X = f.create_dataset("X", data=X_DIGITS)
+    else:
+        zarr = pytest.importorskip("zarr", reason="zarr is not installed")
+        X = zarr.open_array(tmp_path / "x.zarr", mode="w", shape=X_DIGITS.shape, dtype="f4")
+        X[:] = X_DIGITS
+    assert _chunked.is_out_of_core(X)
+    est = VariationalSparseCoder(**PARAMS).fit(X)
+    again = VariationalSparseCoder(**PARAMS).fit(X)
+    assert est.loss_curve_ == again.loss_curve_
+    reference = VariationalSparseCoder(**PARAMS).fit(X_DIGITS)
+    np.testing.assert_allclose(est.loss_curve_[-1], reference.loss_curve_[-1], rtol=0.03)
+    np.testing.assert_array_equal(est.transform(X), est.transform(X_DIGITS))
