@@ -179,9 +179,13 @@ def step_setup(X, batch_size, seed=0):
     from skvsc._core.data import make_source
     from skvsc._core.guard import StepGuard
     from skvsc._core.optim import make_optimizer
+    from skvsc._core.schedule import auto_learning_rate
 
     est, spec, model = default_model(X.shape[1], seed)
-    optimizer = make_optimizer(model.parameters(), est.learning_rate_init)
+    lr = est.learning_rate_init
+    optimizer = make_optimizer(
+        model.parameters(), auto_learning_rate(X.shape[1]) if lr == "auto" else lr
+    )
     check_every = 1 if _common.DEVICE.type == "cpu" else _GPU_CHECK_EVERY
     return {
         "model": model,

@@ -194,9 +194,8 @@ def _fit_encoder(estimator, X_train, X_test, y_train, y_test):
 
 def _describe(label, estimator, row, n_train):
     """Lines on how a fit went: size, likelihood, epochs and why it stopped."""
-    params = estimator.get_params()
     lines = [
-        f"{label}: {params['n_components']} units, {estimator.likelihood_} likelihood, "
+        f"{label}: {estimator.module_.n_components} units, {estimator.likelihood_} likelihood, "
         f"device {estimator.device_}, {_epochs(estimator, n_train)}"
     ]
     lines += [f"    warning: {message}" for message in row["warnings"]]

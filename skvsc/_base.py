@@ -33,16 +33,19 @@ from ._core.schedule import auto_epochs, auto_learning_rate
 from ._core.train import ConvergenceStop, TrainConfig, Validation
 from ._core.vae import score_noises
 from ._data_checks import (
+    auto_likelihood,
     check_magnitude,
-    check_support,
+    column_kinds,
     column_stats,
     data_range,
     looks_like_8bit_pixels,
+    onto_support,
     validated,
 )
 from ._device import resolve_device, torch_threads
 from ._inference import InferenceMixin
 from ._progress import Progress
+from ._widths import resolve_n_components
 
 #: Steps between non-finite checks on a GPU (one host sync each; see StepGuard).
 _GPU_CHECK_EVERY = 32
@@ -148,9 +151,9 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         value_range = data_range(X)
         check_magnitude(*value_range)
         likelihood = self.likelihood if reset else self.likelihood_
-        if likelihood != "auto":
-            check_support(X, likelihood, value_range)
-        return X, value_range
+        if likelihood == "auto":
+            likelihood = auto_likelihood(*value_range)
+        return onto_support(X, likelihood, value_range, strict=True), value_range
 
     def _data_parallel(self):
         """The :class:`~skvsc._core.distributed.DataParallel` of this fit under a
@@ -164,7 +167,11 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         starts from rank 0's seed and weights."""
         self.device_ = str(resolve_device(self.device))
         self.likelihood_ = self._resolve_likelihood(X, low, high)
-        config = spec.config(X.shape[1], likelihood=self.likelihood_)
+        config = spec.config(
+            X.shape[1],
+            likelihood=self.likelihood_,
+            n_components=resolve_n_components(spec.n_components, X.shape[1]),
+        )
         seed = _params.seed_from(self.random_state)
         if sync is not None:  # random_state=None: rank 0's fresh seed for all
             seed = int(sync.broadcast(torch.tensor([seed], device=sync.device))[0])
@@ -179,6 +186,8 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             shift=stats[0],
             scale=stats[1],
         )
+        if self.likelihood_ == "mixed":  # one likelihood per column, from the data
+            self._run.model.likelihood.set_kinds(column_kinds(X))
         if sync is not None:  # one model: rank 0's weights and data scaling everywhere
             for tensor in self._run.model.state_dict().values():
                 sync.broadcast(tensor)
@@ -191,7 +200,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         """The likelihood of ``likelihood``, with ``"auto"`` chosen from the data."""
         if self.likelihood != "auto":
             return self.likelihood
-        likelihood = "bernoulli" if low >= 0.0 and high <= 1.0 else "gaussian"
+        likelihood = auto_likelihood(low, high)
         if likelihood == "gaussian" and looks_like_8bit_pixels(X, low, high):
             warnings.warn(
                 f"X holds whole numbers in [{low:g}, {high:g}], like unscaled 8-bit pixels, "
@@ -363,7 +372,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
     # -- scikit-learn plumbing and persistence -----------------------------------
     @property
     def _n_features_out(self):
-        return self.n_components if not hasattr(self, "_run") else self._run.model.n_components
+        return self._run.model.n_components
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

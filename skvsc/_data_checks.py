@@ -1,5 +1,7 @@
 """Checks and statistics of the data passed to the estimators (after ``validate_data``)."""
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.sparsefuncs import mean_variance_axis
@@ -69,13 +71,77 @@ def check_magnitude(low, high):
         )
 
 
-def check_support(X, likelihood, value_range=None):
-    """``X`` lies where the likelihood named ``likelihood`` is defined (e.g.
-    [0, 1] for Bernoulli), else a ValueError with the data range and remedies.
-    ``value_range`` is ``data_range(X)`` when it is known."""
-    likelihood = LIKELIHOODS[likelihood]
-    if likelihood.support != (-np.inf, np.inf):
-        likelihood.check_range(*(value_range or data_range(X)))
+#: Values at most this far outside a likelihood's support count as inside it and
+#: are clipped onto it: float rounding leaves data scaled to [0, 1] at
+#: 1.0000000000000002 or -1e-17 (MinMaxScaler), which must neither fail a fit nor
+#: change what ``likelihood="auto"`` chooses from one split of the data to another.
+SUPPORT_TOLERANCE = 1e-6
+
+
+def auto_likelihood(low, high):
+    """What ``likelihood="auto"`` chooses for data ranging over ``[low, high]``:
+    Bernoulli for data in [0, 1] (within :data:`SUPPORT_TOLERANCE`), else Gaussian."""
+    tol = SUPPORT_TOLERANCE
+    return "bernoulli" if low >= -tol and high <= 1.0 + tol else "gaussian"
+
+
+def onto_support(X, likelihood, value_range=None, *, strict):
+    """``X`` with its values clipped onto the support of the likelihood named
+    ``likelihood`` (e.g. [0, 1] for Bernoulli); ``X`` itself when it is inside.
+
+    Values within :data:`SUPPORT_TOLERANCE` of the support are clipped
+    silently. Values further out raise the likelihood's ValueError (data range
+    and remedies) when ``strict`` (fitting and scoring: the model cannot
+    describe them), and are clipped with one warning that counts them otherwise
+    (encoding: new data scaled by a scaler fitted on other data, e.g. in a
+    cross-validated pipeline, leave [0, 1]). ``value_range`` is
+    ``data_range(X)`` when it is known. ``X`` is never modified in place.
+    """
+    cls = LIKELIHOODS[likelihood]
+    lo, hi = cls.support
+    low, high = value_range or data_range(X)
+    if low >= lo and high <= hi:
+        return X
+    tol = SUPPORT_TOLERANCE
+    if low < lo - tol or high > hi + tol:
+        if strict:
+            cls.check_range(low, high)
+        values = X.data if sp.issparse(X) else X
+        n_out = int(np.count_nonzero((values < lo - tol) | (values > hi + tol)))
+        n_total = X.shape[0] * X.shape[1]
+        support = f"[{lo:g}, {hi:g}]" if np.isfinite(hi) else f">= {lo:g}"
+        warnings.warn(
+            f"{n_out} of {n_total} values of X ({100 * n_out / n_total:.2g} %) are outside "
+            f"{support}, the support of the model's {cls.__name__.removesuffix('Likelihood')} "
+            f"likelihood (X ranges over [{low:.4g}, {high:.4g}]); they were clipped onto it to "
+            "encode X. New data scaled by a scaler fitted on other data (in a cross-validated "
+            "pipeline, say) often do this; MinMaxScaler(clip=True) clips them silently.",
+            UserWarning,
+            stacklevel=4,
+        )
+    X = X.copy()
+    if sp.issparse(X):
+        np.clip(X.data, lo, hi, out=X.data)
+    else:
+        np.clip(X, lo, hi, out=X)
+    return X
+
+
+def column_kinds(X):
+    """The likelihood of each column for ``likelihood="mixed"``: ``"bernoulli"``
+    for columns of zeros and ones, ``"poisson"`` for other columns of
+    non-negative whole numbers (counts), ``"gaussian"`` for the rest."""
+    kinds = []
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        column = column.toarray().ravel() if sp.issparse(column) else np.asarray(column)
+        if np.all((column == 0) | (column == 1)):
+            kinds.append("bernoulli")
+        elif column.min() >= 0 and np.all(column == np.round(column)):
+            kinds.append("poisson")
+        else:
+            kinds.append("gaussian")
+    return kinds
 
 
 def looks_like_8bit_pixels(X, low, high, n_rows=1000):

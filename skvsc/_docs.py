@@ -19,18 +19,30 @@ def _auto_epochs(n_samples, batch_size=128):
 
 SHARED = {
     "n_components": """\
-n_components : int, default={default}
-    Number of latent units J, the width of the code.
+n_components : int or "auto", default={default}
+    Number of latent units J, the width of the code. ``"auto"`` is
+    ``min(200, 10 * n_features_in_)``: 200 units for inputs of 20 features
+    or more (images), and a code that follows the width of narrower inputs
+    (tables). The fitted width is ``module_.n_components``.
 """,
     "likelihood": """\
-likelihood : {"auto", "bernoulli", "gaussian", "poisson"}, default="auto"
+likelihood : {"auto", "bernoulli", "gaussian", "poisson", "mixed"}, default="auto"
     Decoder likelihood p(x | z). ``"bernoulli"`` needs X in [0, 1] (values
     strictly inside are allowed; no continuous-Bernoulli correction is
     applied). ``"gaussian"`` models each standardised feature with a learned
     variance. ``"poisson"`` models counts (X >= 0; non-integer values are
     treated as counts); the encoder sees ``log(1 + X)``. ``"auto"`` picks
     Bernoulli when X lies in [0, 1] and Gaussian otherwise (never Poisson);
-    the choice is stored in ``likelihood_``.
+    the choice is stored in ``likelihood_``. Values within 1e-6 of the
+    support (float rounding, e.g. 1.0000000000000002 after a
+    ``MinMaxScaler``) count as inside it and are clipped onto it, so every
+    split of the same data gets the same choice. ``fit`` and ``score``
+    refuse data further outside; :meth:`transform` clips them onto the
+    support with a warning (new data scaled with a training split's
+    statistics). ``"mixed"`` gives each column its own likelihood, chosen
+    from the training data: Bernoulli for columns of zeros and ones, Poisson
+    for other columns of non-negative whole numbers, Gaussian for the rest
+    (``module_.likelihood.column_kinds()`` lists them).
 """,
     "network": """\
 network : {"mlp", "conv"}, default="mlp"

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _chunked, _log_likelihood, _params
 from ._core.data import map_batches, to_tensor
 from ._core.vae import SCORE_SEED, score_noises
-from ._data_checks import check_support, supported_layout, validated
+from ._data_checks import onto_support, supported_layout, validated
 from ._device import torch_threads
 
 _EVAL_BATCH_SIZE = 2048
@@ -93,14 +93,15 @@ class InferenceMixin(TransformerMixin):
     """The inference methods of a fitted VAE-family estimator (a transformer:
     scikit-learn wraps its ``transform`` for ``set_output``)."""
 
-    def _validate_input(self, X):
+    def _validate_input(self, X, *, strict=False):
         # Data outside the likelihood's support (e.g. negative values for a
-        # Bernoulli model) are refused by every method, as by fit: a code of
-        # data the model cannot describe would be a silent wrong answer.
+        # Bernoulli model) are refused where the model must describe them
+        # (``strict``: scores, as in fit) and clipped onto it, with a warning,
+        # to encode them: new data scaled by a scaler fitted on a training
+        # split leave [0, 1] as a matter of course.
         check_is_fitted(self)
         X = validated(self, X, reset=False)
-        check_support(X, self.likelihood_)
-        return X
+        return onto_support(X, self.likelihood_, strict=strict)
 
     def transform(self, X):
         """Encode ``X`` into its latent code (deterministic).
@@ -185,7 +186,7 @@ class InferenceMixin(TransformerMixin):
             )
         if n_draws is not None:
             return self.log_likelihood(X, n_draws=n_draws, random_state=SCORE_SEED)
-        X = self._validate_input(X)
+        X = self._validate_input(X, strict=True)
         noises = score_noises(self.module_, torch_dtype(X.dtype), self.device_)
         return map_module(self, "elbo", X, noises, self._run.schedule.final())
 
@@ -261,7 +262,7 @@ class InferenceMixin(TransformerMixin):
         """
         _params.check_int("n_draws", n_draws, 1)
         seed = _params.seed_from(random_state)
-        X = self._validate_input(X)
+        X = self._validate_input(X, strict=True)  # a likelihood of data off the support is refused
         dtype = torch_dtype(X.dtype)
         return _log_likelihood.estimate(
             eval_module(self, dtype),

@@ -87,7 +87,10 @@ def seed_from(random_state):
 
 def check_shared(est):
     """Check the parameters both estimators share."""
-    check_int("n_components", est.n_components, 1)
+    if isinstance(est.n_components, str) and est.n_components != "auto":
+        raise ValueError(f"n_components must be 'auto' or an int, got {est.n_components!r}.")
+    if est.n_components != "auto":
+        check_int("n_components", est.n_components, 1)
     check_options("likelihood", est.likelihood, {"auto", *LIKELIHOODS})
     if est.max_iter != "auto":
         if not _is_int(est.max_iter):

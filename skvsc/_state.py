@@ -47,6 +47,7 @@ FITTED = {
     "mean_active_units_": "mean_active_units_",
     "n_dead_units_": "n_dead_units_",
     "n_always_on_units_": "n_always_on_units_",
+    "unit_values_": "unit_values_",
     "code_variance_": "code_variance_",
     "posterior_mean_variance_": "posterior_mean_variance_",
     "n_active_units_": "n_active_units_",

@@ -14,9 +14,11 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from numpy.testing import assert_allclose
 from sklearn.base import clone
 
 from skvsc import VAETransformer, VariationalSparseCoder
+from skvsc._data_checks import SUPPORT_TOLERANCE
 
 N_FEATURES, N_COMPONENTS = 5, 3
 FAST = dict(
@@ -153,11 +155,19 @@ def test_bernoulli_needs_unit_range(name, fitted):
             getattr(clone(est), method)(X)
     model = fitted[name]  # fitted with the Bernoulli likelihood (auto on [0, 1] data)
     assert model.likelihood_ == "bernoulli"
-    # Every method that reads data checks it as fit does (no silent codes of
-    # data the model cannot describe).
-    for method in ["transform", "score", "score_samples", "partial_fit"]:
-        with pytest.raises(ValueError, match="MinMaxScaler"):
+    # Scores and training check the data as fit does (the model cannot describe
+    # them); encoding clips them onto [0, 1] with a warning that counts them.
+    for method in ["score", "score_samples", "partial_fit"]:
+        with pytest.raises(ValueError, match="MinMaxScaler.*clip=True"):
             getattr(clone(model).fit(unit_data()), method)(X)
+    n_out = int(((X < 0) | (X > 1)).sum())
+    encoders = ["transform"] + (VSC_METHODS if name == "vsc" else [])
+    for method in encoders:
+        with pytest.warns(UserWarning, match=rf"^{n_out} of {X.size} values .* clipped"):
+            out = getattr(model, method)(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert_allclose(out, getattr(model, method)(np.clip(X, 0, 1)))
     # With likelihood="auto" such data get the Gaussian likelihood.
     assert clone(ESTIMATORS[name]).fit(X).likelihood_ == "gaussian"
 
@@ -401,9 +411,12 @@ def gaussian_models():
 def test_property_transform(name, likelihood, X, fitted, gaussian_models):
     model = (fitted if likelihood == "bernoulli" else gaussian_models)[name]
     if likelihood == "bernoulli":
-        if X.min() < 0 or X.max() > 1:
+        if ((X < -SUPPORT_TOLERANCE) | (X > 1 + SUPPORT_TOLERANCE)).any():
             with pytest.raises(ValueError, match=r"needs X in \[0, 1\]"):
-                model.transform(X)
+                model.score_samples(X)
+            with pytest.warns(UserWarning, match="clipped onto it"):
+                Z = model.transform(X)
+            np.testing.assert_array_equal(Z, model.transform(np.clip(X, 0, 1)))
         # the same values, mapped into the support
         span = float(X.max()) - float(X.min()) or 1.0
         X = np.clip((X - X.min()) / span, 0, 1).astype(X.dtype)

@@ -361,7 +361,7 @@ def _reshape_tensor(tensors):
 
 TAMPERED = {
     "unknown class": (_class, None, "unknown estimator class 'Popen'"),
-    "invalid parameter value": (_param, None, "n_components must be an int"),
+    "invalid parameter value": (_param, None, "n_components must be 'auto' or an int"),
     "invalid device": (_device, None, "device"),
     "unknown parameter": (_unknown_param, None, "unexpected keyword argument 'evil'"),
     "unknown value type": (_tag, None, "unknown value type 'pickle'"),

@@ -10,8 +10,8 @@ variances) with this protocol:
 - ``mean(out)``: the mean of p(x | z) in the original units
   (``inverse_transform``);
 - ``check_range(low, high)``: raises a ``ValueError`` when data ranging over
-  ``[low, high]`` are outside the support (the estimators check every input
-  that way: fit, transform and score alike);
+  ``[low, high]`` are outside the support (the estimators refuse such data
+  in fit and score, and clip them onto ``support`` to encode them);
 - class attribute ``standardizes``: the constructor takes the per-feature
   ``shift`` and ``scale`` of the training data.
 
@@ -106,8 +106,9 @@ class BernoulliLikelihood(Likelihood):
     support = (0.0, 1.0)
     requirement = "in [0, 1]"
     remedy = (
-        "Scale the data first, e.g. with sklearn.preprocessing.MinMaxScaler, "
-        "or use likelihood='gaussian'."
+        "Scale the data to [0, 1] first (sklearn.preprocessing.MinMaxScaler; new data "
+        "scaled with the statistics of other data leave [0, 1] unless it has "
+        "clip=True), or use likelihood='gaussian'."
     )
 
     def log_prob(self, x, out):
@@ -171,9 +172,80 @@ class PoissonLikelihood(Likelihood):
         return out.clamp(*_POISSON_LOG_RATE_RANGE).exp()
 
 
+#: Column kinds of :class:`MixedLikelihood`, by code (its ``kinds`` buffer).
+COLUMN_KINDS = ("gaussian", "bernoulli", "poisson")
+
+
+class MixedLikelihood(GaussianLikelihood):
+    """One likelihood per column: Gaussian, Bernoulli or Poisson (tables of
+    mixed columns).
+
+    ``kinds`` (a buffer, saved with the model) holds each column's kind as a
+    code of :data:`COLUMN_KINDS`; all columns are Gaussian until
+    :meth:`set_kinds`. Gaussian columns are standardised and have a learned
+    variance as in :class:`GaussianLikelihood`; Bernoulli columns are
+    modelled from logits, Poisson columns from log-rates, as in their own
+    classes. The encoder sees standardised Gaussian columns, Bernoulli
+    columns as they are and ``log(1 + x)`` of Poisson columns. Values outside
+    a column's support (new data) are clipped onto it.
+    """
+
+    def __init__(self, n_features, shift=None, scale=None):
+        super().__init__(n_features, shift, scale)
+        self.register_buffer("kinds", torch.zeros(n_features, dtype=torch.long))
+
+    def set_kinds(self, names):
+        """Set each column's kind (names of :data:`COLUMN_KINDS`); only Gaussian
+        columns keep their standardisation."""
+        if len(names) != self.n_features:
+            raise ValueError(f"{len(names)} column kinds for {self.n_features} features")
+        codes = torch.tensor([COLUMN_KINDS.index(name) for name in names], dtype=torch.long)
+        with torch.no_grad():
+            self.kinds.copy_(codes)
+            other = self.kinds != 0
+            self.shift[other] = 0.0
+            self.scale[other] = 1.0
+
+    def column_kinds(self):
+        """The kind of each column, as names."""
+        return [COLUMN_KINDS[int(code)] for code in self.kinds.cpu()]
+
+    def _split(self, x):
+        """Masks of the Bernoulli and Poisson columns, and ``x`` clipped onto
+        their supports."""
+        bernoulli, poisson = self.kinds == 1, self.kinds == 2
+        x_bernoulli = torch.where(bernoulli, x.clamp(0.0, 1.0), x)
+        x = torch.where(poisson, x.clamp(min=0.0), x_bernoulli)
+        return bernoulli, poisson, x
+
+    def encoder_input(self, x):
+        _, poisson, x = self._split(x)
+        return torch.where(poisson, torch.log1p(x), (x - self.shift) / self.scale)
+
+    def log_prob(self, x, out):
+        bernoulli, poisson, x = self._split(x)
+        logvar = self.logvar.clamp(*_GAUSSIAN_LOGVAR_RANGE)
+        standard = (x - self.shift) / self.scale
+        gaussian = -0.5 * ((standard - out).square() * torch.exp(-logvar) + logvar + _LOG_2PI)
+        gaussian = gaussian - self.scale.log()
+        binary = -F.binary_cross_entropy_with_logits(out, x.clamp(0.0, 1.0), reduction="none")
+        log_rate = out.clamp(*_POISSON_LOG_RATE_RANGE)
+        count = x.clamp(min=0.0)
+        counts = count * log_rate - log_rate.exp() - torch.lgamma(count + 1.0)
+        per_element = torch.where(bernoulli, binary, torch.where(poisson, counts, gaussian))
+        return per_element.sum(dim=1)
+
+    def mean(self, out):
+        bernoulli, poisson = self.kinds == 1, self.kinds == 2
+        rate = out.clamp(*_POISSON_LOG_RATE_RANGE).exp()
+        gaussian = out * self.scale + self.shift
+        return torch.where(bernoulli, torch.sigmoid(out), torch.where(poisson, rate, gaussian))
+
+
 #: Likelihoods by the name of the estimators' ``likelihood`` parameter.
 LIKELIHOODS = {
     "bernoulli": BernoulliLikelihood,
     "gaussian": GaussianLikelihood,
     "poisson": PoissonLikelihood,
+    "mixed": MixedLikelihood,
 }

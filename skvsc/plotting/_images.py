@@ -82,7 +82,7 @@ def plot_atoms(
     estimator,
     units=None,
     *,
-    value=2.0,
+    value="typical",
     max_units=25,
     n_cols=None,
     image_shape=None,
@@ -103,8 +103,13 @@ def plot_atoms(
         (highest ``activation_rates_`` for VSC, highest
         ``posterior_mean_variance_`` for the VAE), dead ones left out, at most
         ``max_units``.
-    value : float or array-like of shape (n_units,), default=2.0
-        Value of the active unit (2 standard deviations of the slab prior).
+    value : "typical", float or array-like of shape (n_units,), default="typical"
+        Value of the active unit. ``"typical"``: each unit's typical signed
+        value, ``unit_values_`` (the median of its non-zero values on the
+        training data: units are one-signed as a rule, and a fixed positive
+        value shows the opposite of what a negative unit does); 2 (two
+        standard deviations of the slab prior) for the VAE and for models
+        saved without ``unit_values_``.
     max_units : int, default=25
         Most units shown when ``units`` is None.
     n_cols : int, default=None
@@ -140,6 +145,11 @@ def plot_atoms(
     units = check_units(units, n_units)
     shape = checked_image_shape(estimator.n_features_in_, image_shape)
     Z = np.zeros((units.size, n_units))
+    if isinstance(value, str):
+        if value != "typical":
+            raise ValueError(f"value must be 'typical' or numbers, got {value!r}.")
+        typical = getattr(estimator, "unit_values_", None)
+        value = 2.0 if typical is None else np.asarray(typical)[units]
     Z[np.arange(units.size), units] = np.broadcast_to(np.asarray(value, dtype=float), units.shape)
     atoms = estimator.inverse_transform(Z)
     n_cols = n_cols or math.ceil(math.sqrt(units.size))

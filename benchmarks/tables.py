@@ -1,0 +1,144 @@
+"""skvsc on scikit-learn's bundled tables against PCA and the raw features.
+
+For breast cancer, wine, iris (LogisticRegression, accuracy) and diabetes
+(Ridge, R2): 5-fold cross-validation (stratified for the classifiers,
+shuffled with each seed), 3 seeds by default. Pipelines, each ending in the
+same downstream model:
+
+- ``vsc``: ``[VariationalSparseCoder(random_state=seed), model]``, the
+  estimator's defaults (``--front`` puts a scaler in front of it);
+- ``pca``: ``[StandardScaler(), PCA(k), model]`` with ``k`` the mean number of
+  active units per sample of the VSC fitted on the same fold (rounded, >= 1):
+  "PCA with the same number of active components";
+- ``raw``: ``[StandardScaler(), model]``.
+
+Per table: the mean score (and its standard deviation over the 15 folds) of
+each pipeline, the mean active units of the code, the number of code units,
+and the number of folds whose VSC score was NaN (a fit or transform that
+raised). Nothing is written unless ``--json PATH`` is given.
+
+Run it with the checkout to measure on ``PYTHONPATH`` (an earlier checkout
+for "before")::
+
+    OMP_NUM_THREADS=1 nice python benchmarks/tables.py
+    OMP_NUM_THREADS=1 nice python benchmarks/tables.py --front minmax --seeds 0
+    OMP_NUM_THREADS=1 nice python benchmarks/tables.py --json /tmp/after.json
+"""
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from skvsc import VariationalSparseCoder
+
+TABLES = {
+    "breast_cancer": (load_breast_cancer, "classification"),
+    "wine": (load_wine, "classification"),
+    "iris": (load_iris, "classification"),
+    "diabetes": (load_diabetes, "regression"),
+}
+FRONTS = {"none": None, "minmax": MinMaxScaler, "standard": StandardScaler}
+
+
+def downstream(task):
+    if task == "classification":
+        return LogisticRegression(max_iter=5000)
+    return Ridge()
+
+
+def folds(task, seed):
+    if task == "classification":
+        return StratifiedKFold(5, shuffle=True, random_state=seed)
+    return KFold(5, shuffle=True, random_state=seed)
+
+
+def run_fold(X, y, train, test, task, seed, front, vsc_params):
+    model = downstream(task)
+    steps = [] if FRONTS[front] is None else [FRONTS[front]()]
+    vsc = VariationalSparseCoder(random_state=seed, n_threads=1, **vsc_params)
+    row = {}
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pipe = make_pipeline(*steps, vsc, clone(model)).fit(X[train], y[train])
+            row["vsc"] = float(pipe.score(X[test], y[test]))
+        fitted = pipe[-2]
+        Z = pipe[:-1].transform(X[train])
+        row["active"] = float((Z != 0).sum(axis=1).mean())
+        row["units"] = int(fitted.module_.n_components)
+        row["likelihood"] = fitted.likelihood_
+        row["warnings"] = sorted({str(w.message)[:80] for w in caught})
+    except ValueError as exc:  # what cross_val_score turns into NaN
+        row.update(vsc=float("nan"), active=float("nan"), units=0, error=str(exc)[:200])
+    row["seconds"] = time.perf_counter() - start
+    k = int(max(1, round(row["active"]))) if np.isfinite(row["active"]) else 2
+    k = min(k, X.shape[1])
+    pca = make_pipeline(StandardScaler(), PCA(k), clone(model)).fit(X[train], y[train])
+    row["pca"] = float(pca.score(X[test], y[test]))
+    row["pca_k"] = k
+    raw = make_pipeline(StandardScaler(), clone(model)).fit(X[train], y[train])
+    row["raw"] = float(raw.score(X[test], y[test]))
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tables", default=",".join(TABLES))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--front", default="none", choices=sorted(FRONTS))
+    parser.add_argument("--params", default="{}", help="VSC parameters as JSON")
+    parser.add_argument("--json", default=None, help="write the per-fold rows here")
+    args = parser.parse_args(argv)
+    vsc_params = json.loads(args.params)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = []
+    for name in args.tables.split(","):
+        loader, task = TABLES[name]
+        X, y = loader(return_X_y=True)
+        for seed in seeds:
+            for i, (train, test) in enumerate(folds(task, seed).split(X, y)):
+                row = run_fold(X, y, train, test, task, seed, args.front, vsc_params)
+                row.update(table=name, seed=seed, fold=i, n_features=X.shape[1])
+                rows.append(row)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+    print(f"front={args.front} params={args.params} seeds={args.seeds}")
+    print(
+        "| table | features | VSC | PCA (k = active) | raw | active units | units "
+        "| NaN folds | s/fit |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in args.tables.split(","):
+        sub = [r for r in rows if r["table"] == name]
+
+        def stat(key, sub=sub):
+            values = np.array([r[key] for r in sub], dtype=float)
+            good = values[np.isfinite(values)]
+            if good.size == 0:
+                return "nan"
+            return f"{good.mean():.3f} ± {good.std():.3f}"
+
+        n_nan = sum(not np.isfinite(r["vsc"]) for r in sub)
+        active = np.nanmean([r["active"] for r in sub]) if n_nan < len(sub) else float("nan")
+        units = sorted({r["units"] for r in sub})
+        seconds = np.mean([r["seconds"] for r in sub])
+        print(
+            f"| {name} | {sub[0]['n_features']} | {stat('vsc')} | {stat('pca')} | {stat('raw')} "
+            f"| {active:.1f} | {units} | {n_nan}/{len(sub)} | {seconds:.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

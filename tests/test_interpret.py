@@ -1,0 +1,160 @@
+"""Units read in feature terms: typical values, feature effects, the unit table
+and the bar charts (issue 26)."""
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, load_iris
+
+from skvsc import VAETransformer, VariationalSparseCoder
+from skvsc._interpret import typical_values_of
+
+FAST = dict(max_iter=20, device="cpu", n_threads=1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def iris_vsc():
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    return VariationalSparseCoder(**FAST).fit(X), X, y
+
+
+def test_typical_values_are_medians_of_the_non_zeros():
+    Z = np.array([[0.0, -1.0, 0.0], [2.0, -3.0, 0.0], [4.0, 0.0, 0.0], [9.0, -2.0, 0.0]])
+    np.testing.assert_array_equal(typical_values_of(Z), [4.0, -2.0, 0.0])
+
+
+def test_unit_values_are_stored_at_fit_and_saved(iris_vsc, tmp_path):
+    import skvsc
+
+    vsc, X, _ = iris_vsc
+    Z = np.asarray(vsc.transform(X))
+    np.testing.assert_allclose(vsc.unit_values_, typical_values_of(Z), rtol=1e-6)
+    path = tmp_path / "m.skvsc"
+    skvsc.save(vsc, path)
+    np.testing.assert_array_equal(skvsc.load(path).unit_values_, vsc.unit_values_)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_linear_decoder_effects_are_the_decoder_weights(dtype):
+    # Gaussian likelihood, linear decoder: x = (W z + b) * scale + shift, so the
+    # effect of unit j at value v is v * W[:, j] * scale, in the data's units.
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(300, 5)) * [1, 10, 100, 0.1, 3] + [0, 5, -50, 1, 2]).astype(dtype)
+    vsc = VariationalSparseCoder(
+        n_components=8, alpha=0.3, hidden_layer_sizes=(), **{**FAST, "max_iter": 5}
+    ).fit(X)
+    module = vsc.module_
+    W = module.decoder.out.weight.detach().double().numpy()  # (n_features, n_components)
+    scale = module.likelihood.scale.double().numpy()
+    expected = vsc.unit_values_[:, None] * W.T * scale
+    np.testing.assert_allclose(vsc.feature_effects(), expected, rtol=1e-6, atol=1e-9)
+    assert np.abs(vsc.feature_effects()).max() > 0
+    # From other data: their typical values.
+    values = typical_values_of(vsc.transform(X[:50]).astype(np.float64))
+    np.testing.assert_allclose(
+        vsc.feature_effects(X[:50]), values[:, None] * W.T * scale, rtol=1e-5, atol=1e-9
+    )
+
+
+def test_effects_agree_with_the_data_profile_on_breast_cancer():
+    # Each used unit's effect (in feature SDs) points where the samples that use
+    # it lie: the cosine with their mean standardised profile.
+    X = load_breast_cancer().data
+    vsc = VariationalSparseCoder(device="cpu", n_threads=1, random_state=0).fit(X)
+    std = X.std(axis=0)
+    Xs = (X - X.mean(axis=0)) / std
+    effects = vsc.feature_effects() / std
+    Z = vsc.transform(X)
+    cosines = []
+    for j in np.flatnonzero(vsc.activation_rates_ >= 0.05):
+        profile = Xs[Z[:, j] != 0].mean(axis=0)
+        cosines.append(profile @ effects[j] / np.linalg.norm(profile) / np.linalg.norm(effects[j]))
+    cosines = np.array(cosines)
+    assert cosines.size >= 5
+    # Most units agree (a few mixed-sign or rarely used ones do not).
+    assert np.median(cosines) >= 0.8 and np.mean(cosines >= 0.8) >= 0.6, cosines.round(2)
+
+
+def test_unit_table_columns_and_alignment(iris_vsc):
+    vsc, X, y = iris_vsc
+    table = vsc.unit_table(X, y, n_top=2)
+    assert isinstance(table, pd.DataFrame) and len(table) == vsc.module_.n_components
+    assert list(table.columns) == [
+        "unit",
+        "activation_rate",
+        "positive_share",
+        "sign",
+        "typical_value",
+        "top_features",
+        "class",
+        "class_share",
+        "class_base_share",
+    ]
+    assert table.activation_rate.is_monotonic_decreasing
+    np.testing.assert_allclose(
+        table.sort_values("unit").activation_rate, vsc.activation_rates_, atol=1e-12
+    )
+    used = table[table.activation_rate > 0]
+    assert set(used.sign) <= {"+", "-", "mixed"}
+    assert (table[table.activation_rate == 0].sign == "dead").all()
+    first = used.iloc[0]
+    on = np.asarray(vsc.transform(X))[:, first.unit] != 0
+    assert first["class_share"] == pytest.approx(np.mean(y[on] == first["class"]))
+    assert first.top_features.count("sd)") == 2
+    assert any(name in first.top_features for name in X.columns)
+    regression = vsc.unit_table(X, X.iloc[:, 0].to_numpy() + 0.01)
+    assert {"y_mean_active", "y_mean_inactive"} <= set(regression.columns)
+    with pytest.raises(ValueError, match="y has 3 samples"):
+        vsc.unit_table(X, y[:3])
+
+
+def test_unit_table_without_pandas_says_so(iris_vsc, monkeypatch):
+    vsc, X, _ = iris_vsc
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        vsc.unit_table(X.to_numpy())
+
+
+def test_plot_feature_effects_names_the_features(iris_vsc):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from skvsc.plotting import plot_feature_effects
+
+    vsc, X, _ = iris_vsc
+    try:
+        fig = plot_feature_effects(vsc, units=[0, 3], n_features=3)
+        assert len(fig.axes) == 2
+        labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        assert len(labels) == 3 and set(labels) <= set(X.columns)
+        bars = [p.get_width() for p in fig.axes[0].patches]
+        top3 = np.sort(np.abs(vsc.feature_effects()[0]))[-3:]
+        np.testing.assert_allclose(np.sort(np.abs(bars)), top3, rtol=1e-6)
+        fig = plot_feature_effects(vsc, X=X, feature_names=list("abcd"))
+        assert fig.axes[0].get_xlabel() == "effect (feature SD)"
+        assert {t.get_text() for t in fig.axes[0].get_yticklabels()} <= set("abcd")
+        with pytest.raises(TypeError, match="needs a VariationalSparseCoder"):
+            plot_feature_effects(VAETransformer(n_components=2, **FAST).fit(X))
+    finally:
+        plt.close("all")
+
+
+def test_plot_atoms_decodes_each_unit_at_its_typical_value(iris_vsc):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from skvsc.plotting import plot_atoms
+
+    vsc, _, _ = iris_vsc
+    units = np.flatnonzero(vsc.unit_values_ != 0)[:3]
+    try:
+        fig = plot_atoms(vsc, units=units, image_shape=(2, 2))
+        Z = np.zeros((units.size, vsc.module_.n_components))
+        Z[np.arange(units.size), units] = vsc.unit_values_[units]
+        expected = vsc.inverse_transform(Z)
+        for ax, atom in zip(fig.axes, expected):
+            np.testing.assert_allclose(ax.images[0].get_array().ravel(), atom, rtol=1e-6)
+        with pytest.raises(ValueError, match="value must be 'typical'"):
+            plot_atoms(vsc, units=units, value="median", image_shape=(2, 2))
+    finally:
+        plt.close("all")
+    assert torch.get_num_threads() >= 1

@@ -1,0 +1,99 @@
+"""``likelihood="mixed"``: one likelihood per column (issue 26, item 5 of the
+brief), checked against torch.distributions and through the estimators."""
+
+import numpy as np
+import pytest
+import torch
+from torch import distributions as D
+
+import skvsc
+from skvsc import VAETransformer, VariationalSparseCoder
+from skvsc._core.likelihoods import LIKELIHOODS, MixedLikelihood
+from skvsc._data_checks import column_kinds
+
+KINDS = ["gaussian", "bernoulli", "poisson", "gaussian", "poisson"]
+
+
+def mixed_batch(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 5, generator=g, dtype=torch.float64) * 3 + 1
+    x[:, 1] = (torch.rand(n, generator=g, dtype=torch.float64) > 0.5).double()
+    x[:, 2] = torch.poisson(torch.full((n,), 3.0, dtype=torch.float64), generator=g)
+    x[:, 4] = torch.poisson(torch.full((n,), 0.5, dtype=torch.float64), generator=g)
+    out = torch.randn(n, 5, generator=g, dtype=torch.float64)
+    return x, out
+
+
+def make_likelihood():
+    shift, scale = np.arange(5.0), np.linspace(0.5, 2.5, 5)
+    likelihood = MixedLikelihood(5, shift=shift, scale=scale).double()
+    likelihood.set_kinds(KINDS)
+    with torch.no_grad():
+        likelihood.logvar.copy_(torch.linspace(-1.0, 1.0, 5))
+    return likelihood
+
+
+def test_mixed_log_prob_and_mean_match_torch_distributions():
+    likelihood = make_likelihood()
+    x, out = mixed_batch()
+    expected = torch.zeros(x.shape[0], dtype=torch.float64)
+    mean = torch.zeros_like(x)
+    for j, kind in enumerate(KINDS):
+        if kind == "gaussian":
+            shift, scale = float(likelihood.shift[j]), float(likelihood.scale[j])
+            std = torch.exp(0.5 * likelihood.logvar[j]).double()
+            # x in the original units: Normal(shift + scale * out, scale * std)
+            dist = D.Normal(shift + scale * out[:, j], scale * std)
+            mean[:, j] = shift + scale * out[:, j]
+        elif kind == "bernoulli":
+            dist = D.Bernoulli(logits=out[:, j])
+            mean[:, j] = torch.sigmoid(out[:, j])
+        else:
+            dist = D.Poisson(out[:, j].exp())
+            mean[:, j] = out[:, j].exp()
+        expected += dist.log_prob(x[:, j]).detach()
+    torch.testing.assert_close(likelihood.log_prob(x, out).detach(), expected)
+    torch.testing.assert_close(likelihood.mean(out).detach(), mean)
+    assert likelihood.column_kinds() == KINDS
+    # Only the Gaussian columns are standardised.
+    assert likelihood.scale[1] == 1 and likelihood.shift[2] == 0 and likelihood.scale[3] != 1
+    inputs = likelihood.encoder_input(x)
+    torch.testing.assert_close(inputs[:, 2], torch.log1p(x[:, 2]))
+    torch.testing.assert_close(inputs[:, 1], x[:, 1])
+
+
+def test_mixed_is_registered_and_unset_kinds_are_gaussian():
+    assert LIKELIHOODS["mixed"] is MixedLikelihood
+    x, out = mixed_batch()
+    shift, scale = torch.zeros(5), torch.ones(5)
+    mixed = MixedLikelihood(5, shift=shift, scale=scale).double()
+    gaussian = LIKELIHOODS["gaussian"](5, shift=shift, scale=scale).double()
+    torch.testing.assert_close(mixed.log_prob(x, out), gaussian.log_prob(x, out))
+    with pytest.raises(ValueError, match="3 column kinds for 5 features"):
+        mixed.set_kinds(["gaussian"] * 3)
+
+
+def test_column_kinds_from_data():
+    X = np.array([[0.0, 2.0, 0.5, 1.0], [1.0, 0.0, -1.0, 1.0], [1.0, 7.0, 2.0, 0.0]])
+    assert column_kinds(X) == ["bernoulli", "poisson", "gaussian", "bernoulli"]
+
+
+@pytest.mark.parametrize("cls", [VariationalSparseCoder, VAETransformer])
+def test_estimators_fit_mixed_columns_and_save_them(cls, tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.column_stack(
+        [rng.normal(5, 2, 200), rng.random(200) < 0.3, rng.poisson(4, 200), rng.normal(size=200)]
+    ).astype(float)
+    est = cls(likelihood="mixed", n_components=6, max_iter=5, n_threads=1, random_state=0).fit(X)
+    assert est.likelihood_ == "mixed"
+    assert est.module_.likelihood.column_kinds() == ["gaussian", "bernoulli", "poisson", "gaussian"]
+    Z = est.transform(X)
+    assert np.isfinite(Z).all() and np.isfinite(est.score(X))
+    X_back = est.inverse_transform(Z)
+    assert ((X_back[:, 1] > 0) & (X_back[:, 1] < 1)).all() and (X_back[:, 2] > 0).all()
+    path = tmp_path / "mixed.skvsc"
+    skvsc.save(est, path)
+    loaded = skvsc.load(path)
+    assert loaded.module_.likelihood.column_kinds() == est.module_.likelihood.column_kinds()
+    np.testing.assert_array_equal(loaded.transform(X), Z)
+    assert loaded.score(X) == est.score(X)
