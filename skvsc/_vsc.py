@@ -10,6 +10,7 @@ from . import _docs, _inference, _interpret, _params
 from ._base import _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
 from ._diagnostics import CONSTANT_CODE_VARIANCE, code_statistics
+from ._widths import resolve_n_components
 
 
 @_docs.fill
@@ -385,12 +386,13 @@ class VariationalSparseCoder(_BaseVAE):
     def _start(self, X, spec, low, high, sync=None):
         # Codes are partly empty by construction when the prior expects fewer than one
         # active unit per sample: say so before training, with the remedy.
-        if self.alpha * self.n_components < 1:
+        n_units = resolve_n_components(self.n_components, X.shape[1])
+        if self.alpha * n_units < 1:
             warnings.warn(
-                f"alpha * n_components = {self.alpha * self.n_components:.3g} < 1: the prior "
+                f"alpha * n_components = {self.alpha * n_units:.3g} < 1: the prior "
                 "expects fewer than one active unit per sample, so some codes are all zeros "
                 f"by construction. Raise alpha to at least 1 / n_components = "
-                f"{1 / self.n_components:.3g}, or n_components to at least 1 / alpha = "
+                f"{1 / n_units:.3g}, or n_components to at least 1 / alpha = "
                 f"{math.ceil(1 / self.alpha)}.",
                 UserWarning,
                 stacklevel=4,
