@@ -1,5 +1,6 @@
 """VariationalSparseCoder: the spike-and-slab VAE of Tonolini et al."""
 
+import math
 import numbers
 import warnings
 
@@ -9,6 +10,7 @@ from . import _docs, _inference, _interpret, _params
 from ._base import _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
 from ._diagnostics import CONSTANT_CODE_VARIANCE, code_statistics
+from ._widths import resolve_n_components
 
 
 @_docs.fill
@@ -380,6 +382,22 @@ class VariationalSparseCoder(_BaseVAE):
                 "revive": float(self.revive),
             },
         )
+
+    def _start(self, X, spec, low, high, sync=None):
+        # Codes are partly empty by construction when the prior expects fewer than one
+        # active unit per sample: say so before training, with the remedy.
+        n_units = resolve_n_components(self.n_components, X.shape[1])
+        if self.alpha * n_units < 1:
+            warnings.warn(
+                f"alpha * n_components = {self.alpha * n_units:.3g} < 1: the prior "
+                "expects fewer than one active unit per sample, so some codes are all zeros "
+                f"by construction. Raise alpha to at least 1 / n_components = "
+                f"{1 / n_units:.3g}, or n_components to at least 1 / alpha = "
+                f"{math.ceil(1 / self.alpha)}.",
+                UserWarning,
+                stacklevel=4,
+            )
+        super()._start(X, spec, low, high, sync)
 
     def _code_statistics(self, X):
         stats = _inference.reduce_rows(self, X, "code", code_statistics)
