@@ -116,10 +116,12 @@ def default_model(n_features, seed):
     ``_common.DEVICE``, built through the core API: ``(estimator, spec, model)``, the
     spec being the defaults' :class:`~skvsc._core.run.ModelSpec`."""
     from skvsc._core.vae import build_vae
+    from skvsc._widths import resolve_n_components
 
     est = VariationalSparseCoder()  # its defaults
     spec = est._check_params()
-    config = spec.config(n_features, likelihood="bernoulli")
+    n_components = resolve_n_components(spec.n_components, n_features)
+    config = spec.config(n_features, likelihood="bernoulli", n_components=n_components)
     return est, spec, build_vae(config, torch.Generator().manual_seed(seed)).to(_common.DEVICE)
 
 

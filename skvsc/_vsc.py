@@ -1,18 +1,18 @@
 """VariationalSparseCoder: the spike-and-slab VAE of Tonolini et al."""
 
+import math
 import numbers
 import warnings
 
-from sklearn.utils.validation import check_is_fitted
-
-from . import _docs, _inference, _interpret, _params
+from . import _docs, _params
 from ._base import _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
-from ._diagnostics import CONSTANT_CODE_VARIANCE, code_statistics
+from ._sparse_code import SparseCodeMixin
+from ._widths import resolve_n_components
 
 
 @_docs.fill
-class VariationalSparseCoder(_BaseVAE):
+class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
     """Variational Sparse Coding: a VAE with a spike-and-slab latent space.
 
     Each sample is encoded by a few active latent units. The prior of every unit
@@ -381,242 +381,21 @@ class VariationalSparseCoder(_BaseVAE):
             },
         )
 
-    def _code_statistics(self, X):
-        stats = _inference.reduce_rows(self, X, "code", code_statistics)
-        return {**stats, "unit_values": _interpret.typical_values(self, X)}
-
-    def _set_code_statistics(self, stats):
-        self.activation_rates_ = stats["activation_rates"]
-        self.mean_active_units_ = stats["mean_active_units"]
-        self.n_dead_units_ = stats["n_dead_units"]
-        self.n_always_on_units_ = stats["n_always_on_units"]
-        self.code_variance_ = stats["code_variance"]
-        self.unit_values_ = stats["unit_values"]
-        n_units, n_features = self._run.model.n_components, self.n_features_in_
-        # An all-zero code is what the ELBO asks for when no unit is worth its KL cost
-        # (see Notes); say so rather than hand a classifier nothing. Not during warm-up.
-        if self._run.warming_up():
-            return
-        if self.mean_active_units_ == 0:
+    def _start(self, X, spec, low, high, sync=None):
+        # Codes are partly empty by construction when the prior expects fewer than one
+        # active unit per sample: say so before training, with the remedy.
+        n_units = resolve_n_components(self.n_components, X.shape[1])
+        if self.alpha * n_units < 1:
             warnings.warn(
-                "Every training sample has an all-zero sparse code "
-                f"(alpha={self.alpha}, n_components={n_units}, prior={self.prior!r}, "
-                f"{self.likelihood_} likelihood). "
-                + (
-                    "Use prior='aggregate', a larger alpha"
-                    if self.prior == "fixed"
-                    else "Make alpha * n_components >= 1, train longer"
-                )
-                + ", or use encode_mean() for dense features.",
+                f"alpha * n_components = {self.alpha * n_units:.3g} < 1: the prior "
+                "expects fewer than one active unit per sample, so some codes are all zeros "
+                f"by construction. Raise alpha to at least 1 / n_components = "
+                f"{1 / n_units:.3g}, or n_components to at least 1 / alpha = "
+                f"{math.ceil(1 / self.alpha)}.",
                 UserWarning,
                 stacklevel=4,
             )
-        elif self.code_variance_.max() <= CONSTANT_CODE_VARIANCE:
-            warnings.warn(
-                "The sparse code does not depend on the input: its "
-                f"{self.mean_active_units_:.0f} active units take the same values on every "
-                "training sample (posterior collapse; code_variance_ is 0), so it carries no "
-                "information about X. "
-                f"Try a smaller learning_rate_init (e.g. {self._learning_rate() / 3:.2g})"
-                + (", likelihood='gaussian'" if self.likelihood_ == "bernoulli" else "")
-                + " or more training samples (docs/user_guide: small image sets).",
-                UserWarning,
-                stacklevel=4,
-            )
-        elif 2 * self.n_dead_units_ > n_units:
-            warnings.warn(
-                f"{self.n_dead_units_} of {n_units} latent units are active on no "
-                "training sample: the code uses few of its units. Train longer, use fewer "
-                "units, or set revive (e.g. 0.5) to re-seed dead units.",
-                UserWarning,
-                stacklevel=4,
-            )
-        if n_units > n_features and self.mean_active_units_ > n_features:
-            # More non-zeros than the input has values: not a compressed code.
-            warnings.warn(
-                f"The code has {self.mean_active_units_:.1f} active units per sample, more "
-                f"than the {n_features} input features, out of n_components={n_units}: it "
-                "does not compress the data. Use fewer units (n_components='auto' follows "
-                "the input's width) or a smaller alpha.",
-                UserWarning,
-                stacklevel=4,
-            )
-
-    def sparsity_report(self, X):
-        """Sparsity statistics of the code of ``X``.
-
-        A unit is active on a sample when its activity probability ``gamma >
-        0.5``, i.e. where :meth:`transform` is non-zero. At the end of
-        :meth:`fit` the statistics of the training data are stored as the
-        attributes ``activation_rates_``, ``mean_active_units_``,
-        ``n_dead_units_``, ``n_always_on_units_``, ``code_variance_`` and
-        ``unit_values_``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode (streamed in batches).
-
-        Returns
-        -------
-        report : dict
-            ``n_samples``; ``activation_rates`` (ndarray of shape
-            (n_components,), the fraction of samples on which each unit is
-            active); ``mean_active_units`` (mean number of active units per
-            sample); ``n_dead_units`` (units active on no sample);
-            ``n_always_on_units`` (units active on every sample);
-            ``code_variance`` (ndarray of shape (n_components,), the variance
-            of each unit's code value across the samples);
-            ``unit_values`` (ndarray of shape (n_components,), the median
-            non-zero value of each unit, 0 for units never active; from at
-            most 10,000 evenly spaced rows).
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_digits
-        >>> from skvsc import VariationalSparseCoder
-        >>> X = load_digits().data / 16.0
-        >>> vsc = VariationalSparseCoder(n_components=16, alpha=0.5, max_iter=2,
-        ...                              random_state=0).fit(X)
-        >>> report = vsc.sparsity_report(X[:100])
-        >>> report["activation_rates"].shape
-        (16,)
-        >>> bool(report["mean_active_units"] == report["activation_rates"].sum())
-        True
-        """
-        return self._code_statistics(self._validate_input(X))
-
-    def _summary_lines(self):
-        if not hasattr(self, "activation_rates_"):
-            return []
-        n_units = self.activation_rates_.shape[0]
-        return [
-            f"Code on the training data: {self.mean_active_units_:.2f} active units per "
-            f"sample ({100 * self.mean_active_units_ / n_units:.1f} % of {n_units}, "
-            f"prior alpha {self.alpha}), {self.n_dead_units_} dead units, "
-            f"{self.n_always_on_units_} always-on units"
-        ]
-
-    def feature_effects(self, X=None):
-        """Each unit's effect on each input feature, in the units of the data.
-
-        The effect of unit ``j`` is what it adds to the decoding of the empty
-        code when it takes its typical signed value ``v_j`` (the median of its
-        non-zero values): ``inverse_transform(v_j e_j) - inverse_transform(0)``.
-        It is in the units of the data given to :meth:`fit` (the Gaussian
-        likelihood's internal standardisation is undone), a change in
-        probability for the Bernoulli likelihood and in rate for Poisson.
-        Units never active have ``v_j = 0`` and no effect.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features), default=None
-            Data whose code gives the typical values; None uses
-            ``unit_values_`` (the training data's).
-
-        Returns
-        -------
-        effects : ndarray of shape (n_components, n_features)
-            Row ``j`` is unit ``j``'s effect on every feature.
-
-        See Also
-        --------
-        unit_table : The units with their rates, signs and top features.
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from skvsc import VariationalSparseCoder
-        >>> X = load_iris().data
-        >>> vsc = VariationalSparseCoder(max_iter=20, random_state=0).fit(X)
-        >>> vsc.feature_effects().shape
-        (40, 4)
-        """
-        check_is_fitted(self)
-        if X is None:
-            values = self.unit_values_
-        else:
-            values = _interpret.typical_values_of(_interpret._code(self, self._validate_input(X)))
-        return _interpret.feature_effects(self, values)
-
-    def unit_table(self, X, y=None, *, n_top=3):
-        """One row per unit: how often it is on, its sign, its top features.
-
-        Needs pandas. Columns: ``unit``; ``activation_rate`` (fraction of the
-        rows of ``X`` that use it); ``positive_share`` (share of its non-zero
-        values above 0); ``sign`` (``"+"`` or ``"-"`` when at least 95 % of
-        them have that sign, ``"mixed"`` otherwise, ``"dead"`` when never on);
-        ``typical_value`` (median non-zero value); ``top_features`` (the
-        ``n_top`` features on which its :meth:`feature_effects` are largest
-        in standard deviations of ``X``, with those effects). With class
-        labels ``y``: ``class`` (the majority class of the rows that use the
-        unit), ``class_share`` (its share among them) and
-        ``class_base_share`` (its share among all rows); with a continuous
-        ``y``: ``y_mean_active`` and ``y_mean_inactive``. Rows are sorted by
-        activation rate, most used first.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode (the training data, usually).
-        y : array-like of shape (n_samples,), default=None
-            Targets, to align the units with.
-        n_top : int, default=3
-            Features listed per unit.
-
-        Returns
-        -------
-        table : pandas.DataFrame
-            One row per unit.
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_iris
-        >>> from skvsc import VariationalSparseCoder
-        >>> X, y = load_iris(return_X_y=True, as_frame=True)
-        >>> vsc = VariationalSparseCoder(max_iter=20, random_state=0).fit(X)
-        >>> table = vsc.unit_table(X, y)
-        >>> list(table.columns[:4])
-        ['unit', 'activation_rate', 'positive_share', 'sign']
-        """
-        check_is_fitted(self)
-        _params.check_int("n_top", n_top, 1)
-        return _interpret.unit_table(self, X, y, n_top=n_top)
-
-    def activity_proba(self, X):
-        """Posterior probability ``gamma`` that each latent unit is active.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode.
-
-        Returns
-        -------
-        gamma : ndarray of shape (n_samples, n_components)
-            Activity probabilities in (0, 1); :meth:`transform` keeps the units
-            with ``gamma > 0.5``.
-        """
-        return _inference.map_module(self, "posterior_field", self._validate_input(X), "gamma")
-
-    def encode_mean(self, X):
-        """Dense posterior mean ``mu`` of the slab of every unit.
-
-        This is not a sparse code: ``mu`` of an inactive unit is not
-        constrained by the prior. It is what the public reproduction of the
-        paper classified; use :meth:`transform` for the sparse code.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data to encode.
-
-        Returns
-        -------
-        mu : ndarray of shape (n_samples, n_components)
-            Slab means.
-        """
-        return _inference.map_module(self, "posterior_field", self._validate_input(X), "mu")
+        super()._start(X, spec, low, high, sync)
 
 
 #: The latent family of each value of ``prior``.

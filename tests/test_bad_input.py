@@ -268,6 +268,7 @@ def test_converted_input(name, case, tmp_path):
         warnings.simplefilter("error")  # e.g. torch's non-writable array warning
         # uint8 data (whole numbers in [0, 255]) get the unscaled-pixel hint, on purpose.
         warnings.filterwarnings("ignore", message="X holds whole numbers", category=UserWarning)
+        warnings.filterwarnings("ignore", message="alpha \\* n_components", category=UserWarning)
         reference = clone(ESTIMATORS[name]).fit(X)
         model = clone(ESTIMATORS[name]).fit(A_in)
         for method in ["transform", "score_samples"] + (VSC_METHODS if name == "vsc" else []):

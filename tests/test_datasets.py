@@ -1,13 +1,10 @@
 """Tests for skvsc.datasets (no network access beyond 127.0.0.1)."""
 
-import functools
 import gzip
 import hashlib
 import os
 import socket
 import sys
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -94,30 +91,6 @@ def isolated_env(monkeypatch, tmp_path):
     cwd.mkdir(parents=True)
     monkeypatch.chdir(cwd)
     monkeypatch.setattr(_checksums, "_HASH_CACHE", {})
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture
-def http_server(tmp_path):
-    """Serve ``tmp_path / "served"`` on 127.0.0.1; yield (root, base URL)."""
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = functools.partial(QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture

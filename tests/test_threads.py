@@ -234,7 +234,8 @@ def test_inference_threads_do_not_read_the_load(monkeypatch, two_threads):
     est.score_samples(X)
     est.inverse_transform(np.zeros((2500, 32)))
     est.sparsity_report(X)
-    assert seen == [2, 2, 2]  # a count from the work and the CPUs only
+    # One count per inference pass (sparsity_report makes two), from the work and the CPUs only.
+    assert len(seen) >= 4 and set(seen) == {2}
 
 
 def test_transform_is_bit_identical_beside_a_busy_neighbour(monkeypatch, two_threads):
