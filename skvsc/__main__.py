@@ -28,6 +28,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
 from . import VAETransformer, VariationalSparseCoder, __version__
+from ._device import resolve_device
 
 PROG = "python -m skvsc"
 DATASETS = {
@@ -128,6 +129,17 @@ def _positive(parser, args, *names):
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
 
 
+def _check_options(parser, args):
+    """Refuse option values the fits would refuse, before any data are loaded."""
+    if not 0 <= args.random_state < 2**32:
+        parser.error(f"--random-state must be in [0, 2**32 - 1], got {args.random_state}")
+    if args.device is not None:
+        try:
+            resolve_device(args.device)
+        except ValueError as exc:
+            parser.error(f"--device: {exc}")
+
+
 def _load(args):
     """``(X_train, X_test, y_train, y_test)`` of the chosen data set."""
     if args.dataset == "digits":
@@ -137,10 +149,16 @@ def _load(args):
     from .datasets import load_fashion_mnist, load_mnist
 
     loader = load_mnist if args.dataset == "mnist" else load_fashion_mnist
-    if args.data_dir is not None and not args.download:
+    if args.data_dir is not None:
         from pathlib import Path
 
-        if not Path(args.data_dir).expanduser().is_dir():
+        data_dir = Path(args.data_dir).expanduser()
+        if data_dir.exists() and not data_dir.is_dir():
+            raise DataError(
+                f"the data directory {args.data_dir!r} is a file, not a directory. Pass "
+                "--data-dir DIR, the directory that holds mnist/ or fashion-mnist/ (see --help)."
+            )
+        if not data_dir.exists() and not args.download:
             raise DataError(
                 f"the data directory {args.data_dir!r} does not exist. Pass --data-dir DIR "
                 "with the IDX files (see --help), or add --download to fetch them there."
@@ -244,6 +262,7 @@ def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
     _positive(parser, args, "max_iter", "threads", "n_train")
+    _check_options(parser, args)
     try:
         X_train, X_test, y_train, y_test = _load(args)
     except DataError as exc:

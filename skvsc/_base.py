@@ -15,6 +15,7 @@ is its torch module). The inference methods live in
 :class:`~skvsc._inference.InferenceMixin`.
 """
 
+import copy
 import warnings
 
 import torch
@@ -42,7 +43,7 @@ from ._data_checks import (
     onto_support,
     validated,
 )
-from ._device import resolve_device, torch_threads
+from ._device import check_model_memory, resolve_device, torch_threads
 from ._inference import InferenceMixin
 from ._progress import Progress
 from ._widths import resolve_n_components
@@ -98,28 +99,91 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
     def _fit(self, X, n_epochs, *, resume, hold_out):
         """Validate, start a run unless resuming, train ``n_epochs`` epochs
         (None: ``max_iter``, resolved for ``X``; ``hold_out``: monitor a
-        validation split) and store the code statistics."""
-        spec = self._check_params()
+        validation split) and store the code statistics.
+
+        A call that fails leaves the estimator as it was (see
+        ``docs/reliability.md``): the checks come first, and any exception
+        restores the attributes saved at the start, except a non-finite loss,
+        after which the model keeps its last good weights and their record.
+        """
         resume = resume and hasattr(self, "_run")
-        if resume:
-            _params.check_unchanged(self, spec)
-        sync = self._data_parallel()
-        X, (low, high) = self._validate_fit_data(X, reset=not resume, sync=sync)
-        if sync is not None:
-            sync.check_same(list(X.shape), "numbers of samples and features")
-        if hold_out and isinstance(X, _chunked.ChunkedRows):
-            raise ValueError(
-                "early_stopping=True needs a validation split of X in memory; with "
-                "out-of-core X, fit with early_stopping=False and score a held-out "
-                "set yourself (see docs/out_of_core.md)."
-            )
-        if not resume:
-            self._start(X, spec, low, high, sync)
-        if n_epochs is None:
-            n_epochs = self._max_epochs(X.shape[0])
-        self._train(X, n_epochs, hold_out=hold_out, sync=sync)
-        self._set_code_statistics(self._code_statistics(X))
+        saved = self._snapshot(copy_run=resume)
+        try:
+            spec = self._check_params()
+            if resume:
+                _params.check_unchanged(self, spec)
+            sync = self._data_parallel()
+            X, (low, high) = self._validate_fit_data(X, reset=not resume, sync=sync)
+            if sync is not None:
+                sync.check_same(list(X.shape), "numbers of samples and features")
+            if hold_out and isinstance(X, _chunked.ChunkedRows):
+                raise ValueError(
+                    "early_stopping=True needs a validation split of X in memory; with "
+                    "out-of-core X, fit with early_stopping=False and score a held-out "
+                    "set yourself (see docs/out_of_core.md)."
+                )
+            if not resume:
+                if hold_out:
+                    self._validation_size(X.shape[0])
+                n_components = resolve_n_components(spec.n_components, X.shape[1])
+                config = spec.config(X.shape[1], n_components=n_components)
+                check_model_memory(self, config, self._batch_size(X.shape[0]))
+                self._start(X, spec, low, high, sync)
+            if n_epochs is None:
+                n_epochs = self._max_epochs(X.shape[0])
+            self._train(X, n_epochs, hold_out=hold_out, sync=sync)
+            self._set_code_statistics(self._code_statistics(X))
+        except FloatingPointError:  # the last good weights, and the epochs that led there
+            raise
+        except BaseException:
+            self._restore(saved)
+            raise
         return self
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator: all of them, or none.
+
+        scikit-learn sets them one by one and stops at the first unknown
+        name; here an unknown name is refused before anything is set.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator instance
+            Estimator instance.
+        """
+        valid = self.get_params(deep=False)
+        unknown = [key for key in params if key.partition("__")[0] not in valid]
+        if unknown:  # scikit-learn's own error, raised before any parameter is set
+            return super().set_params(**{unknown[0]: params[unknown[0]]})
+        return super().set_params(**params)
+
+    def _snapshot(self, copy_run):
+        """The attributes that are not parameters, as they are now: lists that
+        training extends are copied, and the run too where training would
+        continue it in place (``copy_run``)."""
+        params = self.get_params(deep=False)
+        saved = {}
+        for name, value in vars(self).items():
+            if name in params:
+                continue
+            if name == "_run" and copy_run:
+                value = copy.deepcopy(value)
+            elif isinstance(value, list):
+                value = list(value)
+            saved[name] = value
+        return saved
+
+    def _restore(self, saved):
+        """Put back the attributes of :meth:`_snapshot` (and drop any set since)."""
+        params = self.get_params(deep=False)
+        for name in [name for name in vars(self) if name not in params]:
+            delattr(self, name)
+        vars(self).update(saved)
 
     def _check_params(self):
         """Check every parameter; return the :class:`ModelSpec` they name."""
@@ -381,7 +445,7 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        return _state.get_state(self)
+        return _state.plain_state(_state.get_state(self))
 
     def __setstate__(self, state):
         _state.set_state(self, _state.read_state(state, type(self)))

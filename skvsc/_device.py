@@ -63,13 +63,74 @@ def loadable_device(device_name):
 
 def same_device(a, b):
     """Whether two device specifications name the same device (``"cuda"`` is
-    the current CUDA device)."""
+    the current CUDA device; ``"cpu:0"`` is the CPU)."""
     a, b = torch.device(a), torch.device(b)
+    if a.type == b.type == "cpu":
+        return True
     if a.type == "cuda" and a.index is None:
         a = torch.device("cuda", torch.cuda.current_device())
     if b.type == "cuda" and b.index is None:
         b = torch.device("cuda", torch.cuda.current_device())
     return a == b
+
+
+#: Bytes per network parameter while training in float32: the weight, its
+#: gradient and Adam's two moments.
+_BYTES_PER_PARAMETER = 16
+#: Bytes per activation of a training batch (float32, forward and backward
+#: intermediates of a layer output: a generous round figure).
+_BYTES_PER_ACTIVATION = 24
+
+
+def available_memory(device):
+    """Bytes that a new allocation on ``device`` may take, or None where unknown:
+    the free memory of a GPU; on the CPU, the kernel's ``MemAvailable`` lowered
+    to what a cgroup (container) memory limit leaves."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    available = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read())
+        if limit != "max" and available is not None:
+            available = min(available, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def check_model_memory(estimator, config, batch_size):
+    """Refuse, before allocating anything, a model whose training would need
+    more memory than ``estimator``'s device has free: the weights, gradients
+    and Adam moments of ``config`` (a ModelConfig) and the activations of a
+    batch. The message names the sizes that set it."""
+    n_parameters = config.n_parameters()
+    widths = config.n_features * 2 + config.n_components * (config.n_heads + 1)
+    widths += 2 * sum(config.network_params.get("hidden_layer_sizes", ()))
+    needed = _BYTES_PER_PARAMETER * n_parameters + _BYTES_PER_ACTIVATION * batch_size * widths
+    device = resolve_device(estimator.device)
+    available = available_memory(device)
+    if available is None or needed <= available:
+        return
+    network = ", ".join(f"{k}={v!r}" for k, v in config.network_params.items())
+    raise ValueError(
+        f"n_components={config.n_components} with {config.n_features} features and "
+        f"{network} needs about {needed / 1e9:.1f} GB to train "
+        f"({n_parameters:,} network parameters, {_BYTES_PER_PARAMETER} bytes each with "
+        f"their gradients and Adam's moments, and a batch of {batch_size}), more than the "
+        f"{available / 1e9:.1f} GB available on {device}. Use a smaller n_components or "
+        "hidden_layer_sizes."
+    )
 
 
 def usable_cpus():

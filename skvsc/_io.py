@@ -17,8 +17,9 @@ import io
 import json
 import os
 import re
+import secrets
+import stat
 import struct
-import tempfile
 import warnings
 import zipfile
 
@@ -205,19 +206,42 @@ def save(estimator, path):
     text = _metadata_text(meta)
     digest = _digest(text, encode.tensors)
     path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    os.close(fd)
+    tmp = _new_file_beside(path)
     try:
         try:
             from safetensors.torch import save_file
         except ImportError:
+            save_file = None
+        # An unfitted estimator has no tensor: safetensors 0.4.0 writes an invalid
+        # header for an empty table with metadata, so such files take the other backend.
+        if save_file is None or not encode.tensors:
             torch.save({"skvsc": text, "sha256": digest, "tensors": encode.tensors}, tmp)
         else:
             save_file(encode.tensors, tmp, metadata={"skvsc": text, "sha256": digest})
+        try:  # overwriting: the file keeps its mode
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        except FileNotFoundError:
+            pass
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _new_file_beside(path):
+    """A new empty file in the directory of ``path`` (for an atomic replace),
+    created with mode ``0o666`` less the umask, as ``open(path, "w")`` would."""
+    directory = os.path.dirname(os.path.abspath(path))
+    stem = os.path.basename(path)
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{stem}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"cannot create a temporary file beside {path!r}")
 
 
 # -- decoding --------------------------------------------------------------------

@@ -7,6 +7,7 @@ model is initialised, when training continues. ``seed_from`` turns
 ``random_state`` into the seed of the torch generators.
 """
 
+import math
 import numbers
 import secrets
 
@@ -34,20 +35,22 @@ def check_int(name, value, low, high=None):
         raise ValueError(f"{name} must be {bound}, got {value}.")
 
 
-def check_real(name, value, low=None, high=None, *, open_low=False, open_high=False, finite=False):
-    """``value`` is a real number in the given (half-)open or closed interval
-    (and not infinite, with ``finite``)."""
+def check_real(name, value, low=None, high=None, *, open_low=False, open_high=False):
+    """``value`` is a finite real number in the given (half-)open or closed interval."""
     if not _is_real(value):
         raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__}).")
     value = float(value)
     too_low = low is not None and (value <= low if open_low else value < low)
     too_high = high is not None and (value >= high if open_high else value > high)
-    if too_low or too_high or value != value or (finite and abs(value) == float("inf")):
+    # Infinite values pass the bounds of [0, inf) but break training later.
+    if too_low or too_high or not math.isfinite(value):
         left = "(" if open_low else "["
-        right = ")" if open_high or (finite and high is None) else "]"
+        right = ")" if open_high or high is None else "]"
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
-        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}.")
+        raise ValueError(
+            f"{name} must be a finite number in {left}{lo}, {hi}{right}, got {value!r}."
+        )
 
 
 def check_options(name, value, options):

@@ -21,6 +21,9 @@ other formats fail clearly.
 import inspect
 import warnings
 
+import numpy as np
+import torch
+
 from . import _compat_v1
 from ._core.run import Run
 from ._device import loadable_device
@@ -65,6 +68,35 @@ def fitted_keys(state_format):
     """The keys of ``fitted`` that a state of ``state_format`` (2 or later) may hold."""
     public = {key for key, name in FITTED.items() if key == name}
     return public | (set(_V2_RUN_KEYS) if state_format == 2 else {"run"})
+
+
+def plain_state(obj):
+    """A (nested) state with every tensor as a NumPy array of the same dtype.
+
+    Pickling stores this form, so that a fitted estimator holds no torch object
+    once serialised: libraries that refuse to construct torch objects (skops, and
+    mlflow, which saves scikit-learn models with skops) can store and load it,
+    and loading needs no torch device. :func:`set_state` turns the arrays back
+    into tensors.
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().numpy().copy()
+    if isinstance(obj, dict):
+        return {k: plain_state(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [plain_state(v) for v in obj]
+    return obj
+
+
+def _as_tensors(obj):
+    """Inverse of :func:`plain_state` for a state dict (arrays as tensors)."""
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return torch.from_numpy(np.array(obj))
+    if isinstance(obj, dict):
+        return {k: _as_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_as_tensors(v) for v in obj]
+    return obj
 
 
 def version_tag():
@@ -153,8 +185,9 @@ def set_state(estimator, state):
         return
     device = loadable_device(estimator.device_)
     estimator.device_ = str(device)
+    # Pickles store the run's tensors as NumPy arrays (plain_state), files as tensors.
     estimator._run = Run.from_state_dict(
-        run, device=device, learning_rate=estimator._learning_rate()
+        _as_tensors(run), device=device, learning_rate=estimator._learning_rate()
     )
 
 

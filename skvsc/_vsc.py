@@ -356,7 +356,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         _params.check_real("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
         _params.check_options("prior", self.prior, set(_LATENT_BY_PRIOR))
         _params.check_real("slab_kl_weight", self.slab_kl_weight, 0)
-        _params.check_real("usage_weight", self.usage_weight, 0, finite=True)
+        _params.check_real("usage_weight", self.usage_weight, 0)
         _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
         _params.check_real("spike_pretrain", self.spike_pretrain, 0, 0.5)
         _params.check_real("revive", self.revive, 0, 1)

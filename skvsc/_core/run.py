@@ -203,13 +203,21 @@ class Run:
         config = ModelConfig.from_dict(state["model_config"])
         schedule = Schedule.from_dict(state["schedule"])
         model = build_vae(config, torch.Generator())
+        _check_like(state["module_state"], model.state_dict(), "weight")
         model.load_state_dict(state["module_state"])
         model = model.to(device)
         optimizer = make_optimizer(model.parameters(), learning_rate)
         if state.get("optimizer_state") is not None:
             _check_optimizer_state(state["optimizer_state"], list(model.parameters()))
             optimizer.load_state_dict(state["optimizer_state"])
-        rng_state = state["rng_state"].cpu()
+        rng_state = state["rng_state"]
+        if not (
+            isinstance(rng_state, torch.Tensor)
+            and rng_state.dtype == torch.uint8
+            and rng_state.dim() == 1
+        ):
+            raise ValueError("the generator state is not a 1-d uint8 tensor")
+        rng_state = rng_state.cpu()
         generator = torch.Generator(device=device)
         try:
             generator.set_state(rng_state)
@@ -229,15 +237,35 @@ def cpu_state(obj):
     return obj
 
 
+def _check_like(saved, expected, what):
+    """The saved tensors are those of ``expected`` (a state dict), each a tensor
+    of the same dtype and shape: loading would otherwise cast re-typed weights
+    (int64, bool) silently."""
+    if set(saved) != set(expected):
+        raise ValueError(f"the {what}s stored are {sorted(saved)}, not {sorted(expected)}")
+    for name, reference in expected.items():
+        value = saved[name]
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"the {what} {name} is a {type(value).__name__}, not a tensor")
+        if value.dtype != reference.dtype or value.shape != reference.shape:
+            raise ValueError(
+                f"the {what} {name} is stored as {value.dtype} of shape {tuple(value.shape)}, "
+                f"not {reference.dtype} of shape {tuple(reference.shape)}"
+            )
+
+
 def _check_optimizer_state(state, params):
-    """The moments of a saved optimizer state have the shapes of the parameters
-    they belong to (a fused optimizer would write past them otherwise)."""
+    """The moments of a saved optimizer state have the dtypes and shapes of the
+    parameters they belong to (a fused optimizer would write past them
+    otherwise), and the step counts are real scalars (a number in files of
+    older torch versions)."""
     for index, moments in state["state"].items():
         if not 0 <= index < len(params):
             raise ValueError(f"the optimizer state names parameter {index} of {len(params)}")
-        for name, value in moments.items():
-            if name != "step" and tuple(value.shape) != tuple(params[index].shape):
-                raise ValueError(
-                    f"the optimizer state of parameter {index} ({name}) has shape "
-                    f"{tuple(value.shape)}, not {tuple(params[index].shape)}"
-                )
+        moments = dict(moments)
+        step = torch.as_tensor(moments.pop("step", 0))
+        if step.numel() != 1 or not (step.dtype.is_floating_point or step.dtype == torch.int64):
+            raise ValueError(f"the optimizer step of parameter {index} is not a number")
+        param = params[index].detach()
+        expected = {"exp_avg": param, "exp_avg_sq": param}
+        _check_like(moments, expected, f"optimizer state of parameter {index}:")
