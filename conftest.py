@@ -11,3 +11,10 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 collect_ignore = []
 if not all(find_spec(name) for name in ("onnx", "onnxruntime", "skl2onnx")):
     collect_ignore.append("skvsc/onnx.py")
+
+# tqdm's monitor thread can deadlock at interpreter exit with old tqdm (4.60.0, the declared
+# minimum, hung the test process after its last test); the tests need no monitor thread.
+if find_spec("tqdm"):
+    import tqdm
+
+    tqdm.tqdm.monitor_interval = 0
