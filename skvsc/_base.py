@@ -15,7 +15,6 @@ is its torch module). The inference methods live in
 :class:`~skvsc._inference.InferenceMixin`.
 """
 
-import copy
 import warnings
 
 import torch
@@ -46,13 +45,14 @@ from ._data_checks import (
 from ._device import check_model_memory, resolve_device, torch_threads
 from ._inference import InferenceMixin
 from ._progress import Progress
+from ._rollback import RollbackMixin
 from ._widths import resolve_n_components
 
 #: Steps between non-finite checks on a GPU (one host sync each; see StepGuard).
 _GPU_CHECK_EVERY = 32
 
 
-class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
+class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
     """Shared implementation of the VAE-family transformers."""
 
     # -- fitting -------------------------------------------------------------
@@ -139,51 +139,6 @@ class _BaseVAE(ClassNamePrefixFeaturesOutMixin, InferenceMixin, BaseEstimator):
             self._restore(saved)
             raise
         return self
-
-    def set_params(self, **params):
-        """Set the parameters of this estimator: all of them, or none.
-
-        scikit-learn sets them one by one and stops at the first unknown
-        name; here an unknown name is refused before anything is set.
-
-        Parameters
-        ----------
-        **params : dict
-            Estimator parameters.
-
-        Returns
-        -------
-        self : estimator instance
-            Estimator instance.
-        """
-        valid = self.get_params(deep=False)
-        unknown = [key for key in params if key.partition("__")[0] not in valid]
-        if unknown:  # scikit-learn's own error, raised before any parameter is set
-            return super().set_params(**{unknown[0]: params[unknown[0]]})
-        return super().set_params(**params)
-
-    def _snapshot(self, copy_run):
-        """The attributes that are not parameters, as they are now: lists that
-        training extends are copied, and the run too where training would
-        continue it in place (``copy_run``)."""
-        params = self.get_params(deep=False)
-        saved = {}
-        for name, value in vars(self).items():
-            if name in params:
-                continue
-            if name == "_run" and copy_run:
-                value = copy.deepcopy(value)
-            elif isinstance(value, list):
-                value = list(value)
-            saved[name] = value
-        return saved
-
-    def _restore(self, saved):
-        """Put back the attributes of :meth:`_snapshot` (and drop any set since)."""
-        params = self.get_params(deep=False)
-        for name in [name for name in vars(self) if name not in params]:
-            delattr(self, name)
-        vars(self).update(saved)
 
     def _check_params(self):
         """Check every parameter; return the :class:`ModelSpec` they name."""
