@@ -15,6 +15,7 @@ is its torch module). The inference methods live in
 :class:`~skvsc._inference.InferenceMixin`.
 """
 
+import dataclasses
 import warnings
 
 import torch
@@ -198,7 +199,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         total_steps = self._max_epochs(X.shape[0]) * self._steps_per_epoch(X.shape[0])
         self._run = Run.start(
             config,
-            spec.schedule(total_steps),
+            dataclasses.replace(spec.schedule(total_steps), **self._auto_schedule_options()),
             seed=seed,
             device=self.device_,
             learning_rate=self._learning_rate(),
@@ -243,7 +244,19 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         (:func:`~skvsc._core.schedule.auto_epochs`)."""
         if self.max_iter != "auto":
             return self.max_iter
-        return auto_epochs(self._steps_per_epoch(n_samples))
+        return auto_epochs(self._steps_per_epoch(n_samples), **self._auto_epoch_options())
+
+    def _auto_schedule_options(self):
+        """Schedule fields this objective sets beyond its parameters' spec."""
+        return {}
+
+    def _auto_epoch_options(self):
+        """Options of :func:`~skvsc._core.schedule.auto_epochs` for this objective."""
+        return {}
+
+    def _auto_learning_rate_options(self):
+        """Options of :func:`~skvsc._core.schedule.auto_learning_rate` for this objective."""
+        return {}
 
     def _batch_size(self, n_samples):
         if self.batch_size == "auto":
@@ -263,7 +276,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         """Adam's learning rate: ``learning_rate_init``, resolved for the data's
         width when ``"auto"``."""
         if self.learning_rate_init == "auto":
-            return auto_learning_rate(self.n_features_in_)
+            return auto_learning_rate(self.n_features_in_, **self._auto_learning_rate_options())
         return float(self.learning_rate_init)
 
     def _hold_out(self, X):

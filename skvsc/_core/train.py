@@ -194,7 +194,13 @@ def train_epoch(
     params = list(model.parameters()) if sync is not None else None
     sums = torch.zeros(len(STAT_NAMES), device=device)
     n_steps = 0
+    group = optimizer.param_groups[0]
+    # The rate set for the fit; a decaying schedule scales it at each step and
+    # the rate is restored after the epoch, so the next call starts from it.
+    base_lr, decays = group["lr"], getattr(schedule, "lr_decay", 0.0) > 0.0
     for batch, n_rows in _batches(source, n, batch_size, generator, device, sync):
+        if decays:
+            group["lr"] = base_lr * schedule.learning_rate_scale(step + n_steps)
         with contextlib.nullcontext() if sync is None else sync.batch(n_rows):
             loss, stats = model.objective(
                 batch, schedule.at(step + n_steps), generator, unit_counts
@@ -210,6 +216,7 @@ def train_epoch(
         if guard is not None:
             guard.after_update()
         n_steps += 1
+    group["lr"] = base_lr
     return sums, n_steps
 
 
