@@ -92,7 +92,8 @@ def side_by_side(X, X_test, repro_epochs, threads):
 
 
 def report(state):
-    ours, repro = state["skvsc prior='fixed' (defaults)"], state["reproduction-style loop (batch 32)"]
+    ours = state["skvsc prior='fixed' (defaults)"]
+    repro = state["reproduction-style loop (batch 32)"]
     lines = [
         "| run | epochs | train wall s | train CPU s | test -ELBO |",
         "|---|---|---|---|---|",

@@ -45,7 +45,8 @@ def test_the_usage_penalty_shapes_training(change, fitted):
     # usage_weight=5, usage="balance" (the defaults) against no penalty or the
     # other form: same seed, same data, other weights after training.
     base = fitted["vsc"]
-    assert base.usage_weight == 5.0 and base.usage == "balance"
+    assert base.usage_weight == "auto" and base.usage == "balance"  # 5.0 for this prior
+    assert base._run.schedule.usage_weight == 5.0
     other = clone(base).set_params(**change).fit(X)
     assert any(not (a == b).all() for a, b in zip(_weights(base), _weights(other)))
     assert other.loss_curve_ != base.loss_curve_
