@@ -183,21 +183,31 @@ def _merge(a, b):
     return n + k, min(a[1], b[1]), max(a[2], b[2]), mean, m2
 
 
-def map_rows(X, fn, n_out):
+def map_rows(X, fn, n_out, with_position=False):
     """``fn`` (a method taking and returning NumPy rows) over the rows of
     out-of-core ``X``: a lazy dask array for a dask array (its row chunks, computed
     where they live), else a NumPy array filled chunk by chunk. ``n_out``: the
-    output's columns (None: one value per row)."""
+    output's columns (None: one value per row). ``with_position``: ``fn`` also
+    takes the position in ``X`` of the chunk's first row."""
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     if is_dask(X):
         X = X.rechunk({1: -1})
+        if with_position:
+            offsets = np.cumsum((0, *X.chunks[0][:-1]))
+
+            def block_fn(rows, block_id=None):
+                return fn(rows, int(offsets[block_id[0]]))
+
+        else:
+            block_fn = fn
         if n_out is None:
-            return X.map_blocks(fn, dtype=dtype, drop_axis=1)
-        return X.map_blocks(fn, dtype=dtype, chunks=(X.chunks[0], (n_out,)))
+            return X.map_blocks(block_fn, dtype=dtype, drop_axis=1)
+        return X.map_blocks(block_fn, dtype=dtype, chunks=(X.chunks[0], (n_out,)))
     out = None
     step = _rows_per(X, PASS_BYTES)
     for start in range(0, X.shape[0], step):
-        result = fn(_read(X, start, start + step))
+        rows = _read(X, start, start + step)
+        result = fn(rows, start) if with_position else fn(rows)
         if out is None:
             out = np.empty((X.shape[0], *result.shape[1:]), dtype=result.dtype)
         out[start : start + len(result)] = result

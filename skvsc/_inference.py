@@ -178,14 +178,12 @@ class InferenceMixin(TransformerMixin):
         scores : ndarray of shape (n_samples,)
             ELBO, or estimated ``log p(x)``, per sample.
         """
+        if n_draws is not None:  # out-of-core input too: the rows' seeds follow their positions
+            return self.log_likelihood(X, n_draws=n_draws, random_state=SCORE_SEED)
         if _chunked.is_out_of_core(X):
             check_is_fitted(self)
             _chunked.check_columns(self, X, self.n_features_in_)
-            return _chunked.map_rows(
-                X, functools.partial(self.score_samples, n_draws=n_draws), None
-            )
-        if n_draws is not None:
-            return self.log_likelihood(X, n_draws=n_draws, random_state=SCORE_SEED)
+            return _chunked.map_rows(X, self.score_samples, None)
         X = self._validate_input(X, strict=True)
         noises = score_noises(self.module_, torch_dtype(X.dtype), self.device_)
         return map_module(self, "elbo", X, noises, self._run.schedule.final())
@@ -262,6 +260,15 @@ class InferenceMixin(TransformerMixin):
         """
         _params.check_int("n_draws", n_draws, 1)
         seed = _params.seed_from(random_state)
+        if _chunked.is_out_of_core(X):  # chunk by chunk, each row seeded by its position in X
+            check_is_fitted(self)
+            _chunked.check_columns(self, X, self.n_features_in_)
+            rows = functools.partial(self._log_likelihood_rows, n_draws=n_draws, seed=seed)
+            return _chunked.map_rows(X, rows, None, with_position=True)
+        return self._log_likelihood_rows(X, 0, n_draws=n_draws, seed=seed)
+
+    def _log_likelihood_rows(self, X, first_row, *, n_draws, seed):
+        """:meth:`log_likelihood` of in-memory rows, the first at ``first_row`` of the data."""
         X = self._validate_input(X, strict=True)  # a likelihood of data off the support is refused
         dtype = torch_dtype(X.dtype)
         return _log_likelihood.estimate(
@@ -272,6 +279,7 @@ class InferenceMixin(TransformerMixin):
             dtype=dtype,
             device=self.device_,
             n_threads=self.n_threads,
+            first_row=first_row,
         )
 
     def sample(self, n_samples=1, random_state=None):

@@ -25,9 +25,11 @@ def row_seeds(seed, start, stop):
     return [(seed + i * _ROW_SEED_STEP) & _SEED_MASK for i in range(start, stop)]
 
 
-def estimate(module, X, *, n_draws, seed, dtype, device, n_threads):
+def estimate(module, X, *, n_draws, seed, dtype, device, n_threads, first_row=0):
     """Importance-sampled ``log p(x)`` of each row of validated ``X`` (ndarray)
-    under ``module`` (in eval mode, in ``dtype``, on ``device``)."""
+    under ``module`` (in eval mode, in ``dtype``, on ``device``). ``first_row``:
+    the position of ``X[0]`` in the caller's data (a chunk of out-of-core
+    input), which the rows' seeds follow."""
     device = torch.device(device)
     per_pass = min(n_draws, MAX_DRAWS_PER_PASS)
     n_rows = max(1, _DRAWS_PER_BATCH // per_pass)
@@ -40,7 +42,8 @@ def estimate(module, X, *, n_draws, seed, dtype, device, n_threads):
             stop = min(start + n_rows, X.shape[0])
             x = to_tensor(X[start:stop], device, dtype)
             generators = [
-                torch.Generator(device=device).manual_seed(s) for s in row_seeds(seed, start, stop)
+                torch.Generator(device=device).manual_seed(s)
+                for s in row_seeds(seed, first_row + start, first_row + stop)
             ]
             values = log_marginal(module, x, generators, n_draws)
             if not bool(torch.isfinite(values).all()):

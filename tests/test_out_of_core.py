@@ -182,3 +182,19 @@ def test_h5py_and_zarr_datasets_are_streamed(tmp_path, streaming, kind):
     reference = VariationalSparseCoder(**PARAMS).fit(X_DIGITS)
     np.testing.assert_allclose(est.loss_curve_[-1], reference.loss_curve_[-1], rtol=0.03)
     np.testing.assert_array_equal(est.transform(X), est.transform(X_DIGITS))
+
+
+def test_log_likelihood_of_out_of_core_input_equals_in_memory(memmap, streaming):
+    # Chunks of 400 rows: each row keeps the seed of its position in X, so the
+    # estimate is the in-memory one, bit for bit (a seed per chunk would not be).
+    est = VariationalSparseCoder(**PARAMS).fit(X_DIGITS[:300])
+    reference = est.log_likelihood(X_DIGITS, n_draws=4, random_state=3)
+    np.testing.assert_array_equal(est.log_likelihood(memmap, n_draws=4, random_state=3), reference)
+    np.testing.assert_array_equal(
+        est.score_samples(memmap, n_draws=4), est.score_samples(X_DIGITS, n_draws=4)
+    )
+    assert est.score(memmap, n_draws=4) == est.score(X_DIGITS, n_draws=4)
+    da = pytest.importorskip("dask.array")
+    lazy = est.log_likelihood(da.from_array(X_DIGITS, chunks=(250, 64)), n_draws=4, random_state=3)
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_array_equal(lazy.compute(scheduler="synchronous"), reference)
