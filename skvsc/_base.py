@@ -246,6 +246,12 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             return self.max_iter
         return auto_epochs(self._steps_per_epoch(n_samples), **self._auto_epoch_options())
 
+    def _kl_warmup(self):
+        """``kl_warmup``, ``"auto"`` resolved: no warm-up (VariationalSparseCoder
+        resolves it per prior)."""
+        kl_warmup = self.kl_warmup
+        return 0.0 if isinstance(kl_warmup, str) and kl_warmup == "auto" else kl_warmup
+
     def _auto_schedule_options(self):
         """Schedule fields this objective sets beyond its parameters' spec."""
         return {}

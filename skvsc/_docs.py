@@ -136,10 +136,14 @@ warm_start : bool, default=False
     ``random_state`` only seeds a new model.
 """,
     "kl_warmup": """\
-kl_warmup : float, default={default}
+kl_warmup : float or "auto", default={default}
     Fraction of the training during which the weight of the KL term rises
     linearly from 0 to 1; 0 disables the warm-up. It lets units learn to
     carry information before the prior's pressure switches them off.
+    ``"auto"`` is 0.5 for :class:`~skvsc.VariationalSparseCoder` with
+    ``prior="aggregate"``, and 0 with ``prior="fixed"`` (see its Notes, the
+    schedule of the paper's objective) and for
+    :class:`~skvsc.VAETransformer`.
 """,
     "device": """\
 device : str or torch.device, default="auto"

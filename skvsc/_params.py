@@ -110,9 +110,7 @@ def check_shared(est):
     check_bool("early_stopping", est.early_stopping)
     check_real("validation_fraction", est.validation_fraction, 0, 1, open_low=True, open_high=True)
     check_bool("warm_start", est.warm_start)
-    # VariationalSparseCoder resolves kl_warmup="auto" per prior
-    auto = getattr(est, "_auto_weights", None)
-    check_real("kl_warmup", auto()[0] if auto else est.kl_warmup, 0, 1)
+    check_real("kl_warmup", est._kl_warmup(), 0, 1)  # "auto" resolved by the estimator
     if est.n_threads is not None:
         check_int("n_threads", est.n_threads, 1)
     if not isinstance(est.verbose, bool):  # verbose=True means 1

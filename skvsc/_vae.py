@@ -174,7 +174,7 @@ class VAETransformer(_BaseVAE):
         self.verbose = verbose
 
     def _latent_options(self):
-        return dict(latent="normal", schedule_params={"kl_warmup": float(self.kl_warmup)})
+        return dict(latent="normal", schedule_params={"kl_warmup": float(self._kl_warmup())})
 
     def _code_statistics(self, X, threshold=ACTIVE_VARIANCE_THRESHOLD):
         variance = _inference.reduce_rows(self, X, "posterior_field", posterior_mean_variance, "mu")

@@ -117,12 +117,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         the ``max_iter`` epochs. ``c_end`` is used by :meth:`score`. The
         default ``prior="aggregate"`` has deterministic spikes and ignores it.
 
-    kl_warmup : float or "auto", default="auto"
-        Fraction of the training during which the weight of the KL term rises
-        linearly from 0 to 1; 0 disables the warm-up. It lets units learn to
-        carry information before the prior's pressure switches them off.
-        ``"auto"`` is 0.5 with ``prior="aggregate"`` and 0 with
-        ``prior="fixed"`` (see Notes, the schedule of the paper's objective).
+    {{kl_warmup}}
 
     usage_weight : float or "auto", default="auto"
         Weight of a per-unit usage penalty that keeps latent units from dying
@@ -409,6 +404,9 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         if isinstance(usage_weight, str) and usage_weight == "auto":
             usage_weight = FIXED_PRIOR_AUTO["usage_weight"] if fixed else _AGGREGATE_USAGE_WEIGHT
         return kl_warmup, usage_weight
+
+    def _kl_warmup(self):
+        return self._auto_weights()[0]
 
     def _auto_schedule_options(self):
         # The paper's ELBO trains with a decaying rate when the rate is "auto".

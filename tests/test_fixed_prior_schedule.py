@@ -118,3 +118,11 @@ def test_saved_fixed_prior_model_keeps_its_schedule(X, tmp_path):
 def test_bad_values_are_refused(X, name, value):
     with pytest.raises((ValueError, TypeError), match=name):
         _fixed(max_iter=1, **{name: value}).fit(X[:10])
+
+
+def test_vae_kl_warmup_auto_is_no_warmup():
+    X = np.random.default_rng(0).random((40, 12))
+    options = dict(n_components=3, max_iter=2, random_state=0, n_threads=1)
+    auto = VAETransformer(kl_warmup="auto", **options).fit(X)
+    assert auto._run.schedule.kl_warmup == 0.0
+    np.testing.assert_array_equal(auto.transform(X), VAETransformer(**options).fit(X).transform(X))
