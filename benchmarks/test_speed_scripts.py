@@ -73,6 +73,21 @@ def test_time_to_quality(run, empty, tmp_path):
     assert all(s["epochs"] == 1 for s in q.values())  # the budget stops each after one
 
 
+def test_fixed_prior_budget(run, empty, tmp_path):
+    out = tmp_path / "fixed_budget.json"
+    run(
+        "fixed_prior_budget.py",
+        "--n-train 64 --repro-epochs 1 --threads 1",
+        data_dir=empty,
+        out=out,
+    )
+    state = run.json(out)["fixed_prior_budget"]
+    ours = state["skvsc prior='fixed' (defaults)"]
+    assert len(ours["neg_elbo"]) == 200  # "auto" for the fixed prior at 1 step per epoch
+    assert 1 <= state["fit() call"]["epochs"] <= 200  # fit may stop early on random data
+    assert len(state["reproduction-style loop (batch 32)"]["neg_elbo"]) == 1
+
+
 def test_transform_memory(run, capsys):
     if not Path("/proc/self/status").exists():
         pytest.skip("reads /proc (Linux only)")
