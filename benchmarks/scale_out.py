@@ -214,6 +214,81 @@ def rank_fit(args):
     print(json.dumps(result), flush=True)
 
 
+def steps(args):
+    """Per-step breakdown of 1 process against ``--n-ranks`` ranks, interleaved."""
+    with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
+        paths = mnist(args, tmp)
+        for repeat in range(args.repeats):
+            for n_ranks in (1, args.n_ranks):
+                extra = ["rank-steps", paths["X"], "--seed", str(args.seeds[0]), *common(args)]
+                launcher = ()
+                if n_ranks > 1:
+                    launcher = ("-m", "torch.distributed.run", "--standalone")
+                    launcher += (f"--nproc-per-node={n_ranks}",)
+                load = os.getloadavg()[0]
+                for row in child(args, *extra, launcher=launcher):
+                    row = {"repeat": repeat, "n_ranks": n_ranks, "load1": round(load, 2), **row}
+                    print(json.dumps(row), flush=True)
+
+
+def rank_steps(args):
+    """(subprocess, maybe under torchrun) One fit with each phase of a step timed
+    (wall and this thread's CPU, in ms per step): data, forward (less the batch
+    means' collective), the batch means' collective, backward, the gradients'
+    collective, the guard (finite check), Adam."""
+    import contextlib
+
+    import torch
+
+    from skvsc._core import data, distributed, guard, optim, vae
+
+    torch.set_num_threads(1)
+    totals = {}
+
+    @contextlib.contextmanager
+    def timed(name):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            w, c = totals.get(name, (0.0, 0.0))
+            totals[name] = (w + time.perf_counter() - wall, c + time.thread_time() - cpu)
+
+    def wrap(owner, attr, name):
+        original = getattr(owner, attr)
+
+        def wrapper(*a, **k):
+            with timed(name):
+                return original(*a, **k)
+
+        setattr(owner, attr, wrapper)
+
+    wrap(data.DenseSource, "take", "data")
+    wrap(vae.VAE, "objective", "forward+means")
+    wrap(torch.Tensor, "backward", "backward")
+    wrap(guard.StepGuard, "before_update", "guard")
+    wrap(optim.Adam, "step", "adam")
+    if hasattr(distributed, "DataParallel"):
+        for attr in ("gradients", "sum"):
+            if hasattr(distributed.DataParallel, attr):
+                wrap(distributed.DataParallel, attr, "coll_" + attr)
+        if hasattr(distributed.DataParallel, "means"):
+            wrap(distributed.DataParallel, "means", "coll_means")
+    X = np.load(args.path)
+    est = estimator(args)
+    start = time.perf_counter()
+    est.fit(X)
+    fit_s = time.perf_counter() - start
+    n_steps = est._run.step
+    epoch_s = est.history_[-1]["time"]
+    result = {"rank": int(os.environ.get("RANK", "0")), "epoch_s": round(epoch_s, 3)}
+    result["fit_s"] = round(fit_s, 3)
+    result["step_ms"] = round(1e3 * epoch_s / n_steps, 3)
+    for name, (w, c) in sorted(totals.items()):
+        result[name] = [round(1e3 * w / n_steps, 3), round(1e3 * c / n_steps, 3)]
+    print(json.dumps(result), flush=True)
+
+
 def read(args):
     """Read rate of the training source alone: one epoch of batches from a
     memmap of ``--gigabytes`` (no model), twice (the second from the page cache)."""
@@ -274,7 +349,18 @@ def allreduce(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "mode", choices=["sources", "big", "ranks", "read", "allreduce", "one", "rank-fit"]
+        "mode",
+        choices=[
+            "sources",
+            "big",
+            "ranks",
+            "read",
+            "allreduce",
+            "one",
+            "rank-fit",
+            "steps",
+            "rank-steps",
+        ],
     )
     parser.add_argument("source", nargs="?", help="(one) memory, memmap or dask")
     parser.add_argument("path", nargs="?", help="(one, rank-fit) the .npy file")
@@ -295,10 +381,10 @@ def main():
     parser.add_argument("--labels"), parser.add_argument("--test-path")
     parser.add_argument("--test-labels")
     args = parser.parse_args()
-    if args.mode == "rank-fit":  # positional: the path comes first here
+    if args.mode in ("rank-fit", "rank-steps"):  # positional: the path comes first here
         args.path = args.source
     modes = {"sources": sources, "big": big, "ranks": ranks, "read": read, "allreduce": allreduce}
-    modes.update({"one": one_fit, "rank-fit": rank_fit})
+    modes.update({"one": one_fit, "rank-fit": rank_fit, "steps": steps, "rank-steps": rank_steps})
     modes[args.mode](args)
 
 

@@ -108,6 +108,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         """
         resume = resume and hasattr(self, "_run")
         saved = self._snapshot(copy_run=resume)
+        sync = None
         try:
             spec = self._check_params()
             if resume:
@@ -138,6 +139,9 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         except BaseException:
             self._restore(saved)
             raise
+        finally:
+            if sync is not None:
+                sync.close()
         return self
 
     def _check_params(self):

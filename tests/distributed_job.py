@@ -7,7 +7,8 @@ with ``fit(X)``; every rank writes its results to ``OUT_DIR/rank{r}.npz``.
 MODE: ``same`` (every rank passes the same data), ``different`` (rank r
 passes its own data), ``kill`` (rank 1 dies during the fit), ``nan`` (rank
 1's loss is NaN at the third step), ``memmap`` and ``memmap_bad`` (every
-rank streams OUT_DIR/MODE.npy, written by the test).
+rank streams OUT_DIR/MODE.npy, written by the test). A mode ending in
+``_gloo`` (``same_gloo``, ``kill_gloo``) sums through gloo even on one host.
 """
 
 import os
@@ -20,6 +21,8 @@ from sklearn.datasets import load_digits
 
 import skvsc
 from skvsc import VariationalSparseCoder
+from skvsc._core import distributed, shared_sum
+from skvsc._core.distributed import DataParallel
 from skvsc._core.vae import VAE
 
 #: The estimator of the test (the test fits the same one in one process).
@@ -60,24 +63,34 @@ def stream():
 def main(out_dir, mode):
     rank = int(os.environ["RANK"])
     torch.set_num_threads(1)
+    if mode.endswith("_gloo"):  # every sum through gloo, as across hosts
+        distributed.SHARED_MEMORY = False
+        mode = mode[: -len("_gloo")]
     X = data(rank if mode == "different" else 0)
     est = VariationalSparseCoder(**PARAMS)
     if mode.startswith("memmap"):  # the same file on every rank, streamed in blocks
         X = np.load(os.path.join(out_dir, f"{mode}.npy"), mmap_mode="r")
         stream()
         est.set_params(likelihood="gaussian")
-    original = torch.distributed.all_reduce
-    calls = []
+    calls, shared_sums = [], []
+    reduce = shared_sum.SharedSum.reduce
+
+    def counted(self, *args, **kwargs):  # the test checks which path summed
+        shared_sums.append(1)
+        return reduce(self, *args, **kwargs)
+
+    shared_sum.SharedSum.reduce = counted
     if mode == "kill" and rank == 1:
-        # Die in the middle of the epoch (the first all-reduces check the shapes).
+        # Die in the middle of the epoch, at the fifth step's gradient sum.
+        gradients = DataParallel.gradients
 
-        def die(*args, **kwargs):
+        def die(self, *args, **kwargs):
             calls.append(1)
-            if len(calls) == 20:
+            if len(calls) == 5:
                 os._exit(3)
-            return original(*args, **kwargs)
+            return gradients(self, *args, **kwargs)
 
-        torch.distributed.all_reduce = die
+        DataParallel.gradients = die
     if mode == "nan" and rank == 1:
         objective = VAE.objective
 
@@ -94,7 +107,6 @@ def main(out_dir, mode):
         np.savez(os.path.join(out_dir, f"rank{rank}.npz"), error=repr(exc))
         sys.exit(1)
     elapsed = time.perf_counter() - start
-    torch.distributed.all_reduce = original
     # Every rank asks for its own file: only rank 0 writes.
     skvsc.save(est, os.path.join(out_dir, f"model{rank}.skvsc"))
     np.savez(
@@ -104,6 +116,7 @@ def main(out_dir, mode):
         activation_rates=est.activation_rates_,
         weights=torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy(),
         time=elapsed,
+        shared_sums=len(shared_sums),
         shift=est.module_.likelihood.state_dict().get("shift", torch.zeros(0)).numpy(),
         scale=est.module_.likelihood.state_dict().get("scale", torch.zeros(0)).numpy(),
     )

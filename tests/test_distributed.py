@@ -19,6 +19,7 @@ import torch
 import skvsc
 from skvsc import VariationalSparseCoder, _chunked
 from skvsc._core.distributed import DataParallel, RankFailure, data_parallel
+from skvsc._core.shared_sum import SharedSum
 
 sys.path.insert(0, str(Path(__file__).parent))
 from distributed_job import PARAMS, STREAMING, data
@@ -63,9 +64,12 @@ def weights(est):
     return torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy()
 
 
-def test_two_ranks_train_the_one_process_model(tmp_path):
-    result, _, ranks = run_job(tmp_path, "same")
+@pytest.mark.parametrize("path", ["shared memory", "gloo"])
+def test_two_ranks_train_the_one_process_model(tmp_path, path):
+    result, _, ranks = run_job(tmp_path, "same" if path == "shared memory" else "same_gloo")
     assert result.returncode == 0, result.stderr[-3000:]
+    # One host: the sums go through shared memory unless switched off.
+    assert (ranks[0]["shared_sums"] > 0) == (path == "shared memory")
     # skvsc.save writes once, on rank 0 (the job asks every rank for its own file).
     assert (tmp_path / "model0.skvsc").exists() and not (tmp_path / "model1.skvsc").exists()
     np.testing.assert_array_equal(
@@ -100,8 +104,9 @@ def test_a_nan_on_one_rank_stops_every_rank_with_the_same_error(tmp_path):
     assert "FloatingPointError" in errors[0] and "step 3" in errors[0]
 
 
-def test_a_dead_rank_ends_the_job_with_an_error(tmp_path):
-    result, elapsed, ranks = run_job(tmp_path, "kill")
+@pytest.mark.parametrize("mode", ["kill", "kill_gloo"])
+def test_a_dead_rank_ends_the_job_with_an_error(tmp_path, mode):
+    result, elapsed, ranks = run_job(tmp_path, mode)
     assert result.returncode != 0
     assert elapsed < JOB_TIMEOUT
     # The launcher may stop rank 0 first; if rank 0 saw the failure, it said so.
@@ -171,3 +176,43 @@ def test_a_failed_collective_names_the_likely_cause():
 
     with pytest.raises(RankFailure, match="rank 1 of 2.*probably exited or stalled"):
         parallel._collective(broken)
+
+
+def pipe_pair(timeout_s):
+    """A rank-0 SharedSum whose one partner is this test: ``(sum, partner_write_fd)``."""
+    import datetime
+
+    read_end, partner_write = os.pipe()
+    partner_read, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    local = SharedSum(0, 2, [read_end], [write_end], datetime.timedelta(seconds=timeout_s))
+    return local, partner_write, partner_read
+
+
+def test_shared_memory_barrier_passes_when_the_partner_arrives():
+    local, partner_write, partner_read = pipe_pair(5)
+    os.write(partner_write, b"\0")
+    local.barrier()
+    assert os.read(partner_read, 1) == b"\0"  # and it told the partner it arrived
+    local.close()
+    os.close(partner_write), os.close(partner_read)
+
+
+def test_shared_memory_barrier_fails_at_once_when_the_partner_exits():
+    local, partner_write, partner_read = pipe_pair(300)
+    os.close(partner_write)  # what the kernel does when the partner process dies
+    start = time.perf_counter()
+    with pytest.raises(RankFailure, match="rank 1 closed its pipe.*probably exited"):
+        local.barrier()
+    assert time.perf_counter() - start < 5
+    local.close()
+    os.close(partner_read)
+
+
+def test_shared_memory_barrier_fails_when_the_partner_stalls():
+    local, partner_write, partner_read = pipe_pair(0.2)
+    with pytest.raises(RankFailure, match="rank 1 did not arrive within 0.2 s"):
+        local.barrier()
+    local.close()
+    os.close(partner_write), os.close(partner_read)
