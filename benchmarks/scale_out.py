@@ -11,6 +11,7 @@ stdout.
     python benchmarks/scale_out.py sources --seeds 0 1 2   # MNIST: memory / memmap / dask
     python benchmarks/scale_out.py big --gigabytes 2.5     # a 2.5 GB float32 memmap, one epoch
     python benchmarks/scale_out.py ranks --n-rows 20000    # 1 process vs 2 ranks x 1 thread
+    python benchmarks/scale_out.py steps --n-rows 20000 --gloo   # the same, per step, by phase
     python benchmarks/scale_out.py read --gigabytes 1      # the training source's read rate
     torchrun --standalone --nproc-per-node 2 benchmarks/scale_out.py allreduce --repeats 200
 
@@ -215,20 +216,25 @@ def rank_fit(args):
 
 
 def steps(args):
-    """Per-step breakdown of 1 process against ``--n-ranks`` ranks, interleaved."""
+    """Per-step breakdown of 1 process against ``--n-ranks`` ranks, interleaved
+    (with ``--gloo``, also the ranks summing through gloo)."""
+    runs = [(1, False), (args.n_ranks, False)] + ([(args.n_ranks, True)] if args.gloo else [])
     with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
         paths = mnist(args, tmp)
         for repeat in range(args.repeats):
-            for n_ranks in (1, args.n_ranks):
+            for n_ranks, gloo in runs:
                 extra = ["rank-steps", paths["X"], "--seed", str(args.seeds[0]), *common(args)]
+                extra += ["--gloo"] if gloo else []
+                extra += ["--batch-size", str(args.batch_size)]
                 launcher = ()
                 if n_ranks > 1:
                     launcher = ("-m", "torch.distributed.run", "--standalone")
                     launcher += (f"--nproc-per-node={n_ranks}",)
                 load = os.getloadavg()[0]
+                path = "one process" if n_ranks == 1 else ("gloo" if gloo else "shared memory")
                 for row in child(args, *extra, launcher=launcher):
-                    row = {"repeat": repeat, "n_ranks": n_ranks, "load1": round(load, 2), **row}
-                    print(json.dumps(row), flush=True)
+                    row = {"repeat": repeat, "n_ranks": n_ranks, "sums": path, **row}
+                    print(json.dumps({**row, "load1": round(load, 2)}), flush=True)
 
 
 def rank_steps(args):
@@ -272,17 +278,20 @@ def rank_steps(args):
         for attr in ("gradients", "sum"):
             if hasattr(distributed.DataParallel, attr):
                 wrap(distributed.DataParallel, attr, "coll_" + attr)
-        if hasattr(distributed.DataParallel, "means"):
-            wrap(distributed.DataParallel, "means", "coll_means")
+    if hasattr(distributed, "shared_sum"):
+        wrap(distributed.shared_sum.SharedSum, "barrier", "barrier")
+        wrap(distributed.shared_sum.SharedSum, "reduce", "reduce")
+    if args.gloo:
+        distributed.SHARED_MEMORY = False
     X = np.load(args.path)
-    est = estimator(args)
-    start = time.perf_counter()
+    est = estimator(args, batch_size=args.batch_size)
+    start, cpu = time.perf_counter(), time.process_time()
     est.fit(X)
-    fit_s = time.perf_counter() - start
+    fit_s, cpu = time.perf_counter() - start, time.process_time() - cpu
     n_steps = est._run.step
     epoch_s = est.history_[-1]["time"]
     result = {"rank": int(os.environ.get("RANK", "0")), "epoch_s": round(epoch_s, 3)}
-    result["fit_s"] = round(fit_s, 3)
+    result.update(fit_s=round(fit_s, 3), fit_cpu_s=round(cpu, 3))
     result["step_ms"] = round(1e3 * epoch_s / n_steps, 3)
     for name, (w, c) in sorted(totals.items()):
         result[name] = [round(1e3 * w / n_steps, 3), round(1e3 * c / n_steps, 3)]
@@ -377,6 +386,8 @@ def main():
     parser.add_argument("--gigabytes", type=float, default=2.5)
     parser.add_argument("--n-ranks", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--gloo", action="store_true", help="(steps) also ranks through gloo")
+    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--dask-chunk", type=int, default=4096)
     parser.add_argument("--labels"), parser.add_argument("--test-path")
     parser.add_argument("--test-labels")

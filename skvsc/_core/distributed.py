@@ -92,6 +92,7 @@ class DataParallel:
         self.world_size = dist.get_world_size()
         self.device = device
         self.local = None  # the shared-memory sums, when every rank is on this host
+        self._grad_sum = None
         if SHARED_MEMORY and shared_sum.eligible(device, self.world_size):
             self.local = self._collective(
                 shared_sum.SharedSum.setup, self.rank, self.world_size, DEFAULT_TIMEOUT
@@ -162,7 +163,12 @@ class DataParallel:
             # Written straight into this rank's shared slot; the sum becomes the
             # gradients (views of one new tensor): one copy in, one sum out.
             self._collective(lambda: torch.cat(parts, out=self.local.slot(n, parts[0].dtype)))
-            flat = self._collective(self.local.reduce, n, parts[0].dtype)
+            # Summed into the same buffer every step: a fresh 3.75 MB tensor would
+            # fault in its pages again each step (the last step's views are gone:
+            # the loop drops the gradients before each backward pass).
+            if self._grad_sum is None or self._grad_sum.numel() != n:
+                self._grad_sum = torch.empty(n, dtype=parts[0].dtype)
+            flat = self._collective(self.local.reduce, n, parts[0].dtype, out=self._grad_sum)
             offset = 0
             for p in params:
                 p.grad = flat[offset : offset + p.numel()].view_as(p)
