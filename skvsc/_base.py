@@ -6,7 +6,7 @@ add their docstring, ``__init__`` and:
 - ``_latent_options()``: checks their own parameters and returns the latent
   family, its options and the schedule's options (fields of the
   :class:`~skvsc._core.run.ModelSpec`);
-- ``_code_statistics(X)``, ``_set_code_statistics(stats)`` (assigns the
+- ``_code_statistics(X, sync=None)``, ``_set_code_statistics(stats)`` (assigns the
   statistics of the training data to their attributes, by name) and
   ``_summary_lines()``: the diagnostics.
 
@@ -133,7 +133,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             if n_epochs is None:
                 n_epochs = self._max_epochs(X.shape[0])
             self._train(X, n_epochs, hold_out=hold_out, sync=sync)
-            self._set_code_statistics(self._code_statistics(X))
+            self._set_code_statistics(self._code_statistics(X, sync=sync))
         except FloatingPointError:  # the last good weights, and the epochs that led there
             raise
         except BaseException:

@@ -153,10 +153,29 @@ class ChunkedRows:
         return self.shape[0]
 
     def __getitem__(self, key):
+        """Rows by a contiguous slice, or by an increasing array of row indices
+        (read chunk by chunk: only the chunks that hold them)."""
+        if isinstance(key, np.ndarray) and key.ndim == 1 and key.dtype.kind in "iu":
+            return validated(self.estimator, self._take(key), reset=False)
         if not isinstance(key, slice) or key.step not in (None, 1):
-            raise TypeError("out-of-core rows are read by contiguous slices only")
+            raise TypeError(
+                "out-of-core rows are read by contiguous slices or increasing row indices only"
+            )
         start, stop, _ = key.indices(self.shape[0])
         return validated(self.estimator, _read(self.X, start, stop), reset=False)
+
+    def _take(self, rows):
+        if len(rows) and (np.any(np.diff(rows) < 0) or rows[0] < 0 or rows[-1] >= len(self)):
+            raise IndexError("out-of-core rows are taken by increasing indices within X")
+        step = _rows_per(self.X, PASS_BYTES)
+        parts = []
+        for start in np.unique(rows // step) * step:
+            inside = rows[(rows >= start) & (rows < start + step)]
+            chunk = _read(self.X, start, min(len(self), start + step))
+            parts.append(chunk[inside - start])
+        if not parts:
+            return _read(self.X, 0, 0)
+        return np.concatenate(parts)
 
     def read_into(self, out, start, stop):
         out[...] = _read(self.X, start, stop)  # checked by the pass: only converted

@@ -26,6 +26,7 @@ from ._core.data import map_batches, to_tensor
 from ._core.vae import SCORE_SEED, score_noises
 from ._data_checks import onto_support, supported_layout, validated
 from ._device import torch_threads
+from ._diagnostics import code_summary, merge_summaries
 
 _EVAL_BATCH_SIZE = 2048
 
@@ -74,19 +75,38 @@ def map_module(estimator, method, X, *args, dtype=None):
         )
 
 
-def reduce_rows(estimator, X, method, reduce, *args):
+def reduce_rows(estimator, X, method, reduce, *args, rows=None):
     """``reduce`` applied to the batches of the module's ``method(x, *args)``
-    over the rows ``x`` of validated ``X``, streamed so that no (n_samples,
-    n_components) array is held."""
+    over the rows ``x`` of validated ``X`` (``rows``: only rows ``[start,
+    stop)``), streamed so that no (n_samples, n_components) array is held."""
     dtype = torch_dtype(X.dtype)
     fn = getattr(eval_module(estimator, dtype), method)
     device = torch.device(estimator.device_)
+    start, stop = (0, X.shape[0]) if rows is None else rows
     batches = (
-        fn(to_tensor(X[start : start + _EVAL_BATCH_SIZE], device, dtype), *args)
-        for start in range(0, X.shape[0], _EVAL_BATCH_SIZE)
+        fn(to_tensor(X[begin : min(stop, begin + _EVAL_BATCH_SIZE)], device, dtype), *args)
+        for begin in range(start, stop, _EVAL_BATCH_SIZE)
     )
-    with torch.no_grad(), _threads(estimator, X.shape[0]):
+    with torch.no_grad(), _threads(estimator, stop - start):
         return reduce(batches)
+
+
+def summarize_rows(estimator, X, method, *args, sync=None):
+    """The :func:`~skvsc._diagnostics.code_summary` of the module's ``method``
+    over the rows of validated ``X``. In a data-parallel fit (``sync``) each
+    rank summarizes its share of the rows and every rank merges the parts in
+    rank order, so no rank encodes every row."""
+    n_components = estimator._run.model.n_components
+    rows = None if sync is None else sync.share(X.shape[0])
+
+    def summary(batches):
+        return code_summary(batches, n_components)
+
+    mine = reduce_rows(estimator, X, method, summary, *args, rows=rows)
+    if sync is None:
+        return mine
+    parts = sync.gather(torch.from_numpy(mine).to(sync.device))
+    return merge_summaries([part.cpu().numpy() for part in parts])
 
 
 class InferenceMixin(TransformerMixin):

@@ -20,7 +20,7 @@ import torch
 from sklearn.datasets import load_digits
 
 import skvsc
-from skvsc import VariationalSparseCoder
+from skvsc import VAETransformer, VariationalSparseCoder, _inference
 from skvsc._core import distributed, shared_sum
 from skvsc._core.distributed import DataParallel
 from skvsc._core.vae import VAE
@@ -100,6 +100,14 @@ def main(out_dir, mode):
             return (loss * float("nan") if len(calls) == 3 else loss), stats
 
         VAE.objective = poisoned
+    encoded = []  # rows each end-of-fit statistics pass encoded on this rank
+    reduce_rows = _inference.reduce_rows
+
+    def counted_rows(estimator, X, *args, rows=None):
+        encoded.append(X.shape[0] if rows is None else rows[1] - rows[0])
+        return reduce_rows(estimator, X, *args, rows=rows)
+
+    _inference.reduce_rows = counted_rows
     start = time.perf_counter()
     try:
         est.fit(X)
@@ -107,6 +115,17 @@ def main(out_dir, mode):
         np.savez(os.path.join(out_dir, f"rank{rank}.npz"), error=repr(exc))
         sys.exit(1)
     elapsed = time.perf_counter() - start
+    statistics = {}
+    if mode == "same":  # the statistics of the sharded pass, and of one process
+        Xv = est._validate_input(X)
+        alone = est._code_statistics(Xv)
+        for name in ("activation_rates", "code_variance", "unit_values", "mean_active_units"):
+            statistics[f"sharded_{name}"] = getattr(est, f"{name}_")
+            statistics[f"alone_{name}"] = alone[name]
+        vae = VAETransformer(n_components=4, hidden_layer_sizes=(16,), max_iter=1)
+        vae.set_params(batch_size=64, n_threads=1, random_state=0).fit(X)
+        statistics["sharded_vae_variance"] = vae.posterior_mean_variance_
+        statistics["alone_vae_variance"] = vae._code_statistics(Xv)["posterior_mean_variance"]
     # Every rank asks for its own file: only rank 0 writes.
     skvsc.save(est, os.path.join(out_dir, f"model{rank}.skvsc"))
     np.savez(
@@ -117,6 +136,8 @@ def main(out_dir, mode):
         weights=torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy(),
         time=elapsed,
         shared_sums=len(shared_sums),
+        encoded=np.array(encoded),
+        **statistics,
         shift=est.module_.likelihood.state_dict().get("shift", torch.zeros(0)).numpy(),
         scale=est.module_.likelihood.state_dict().get("scale", torch.zeros(0)).numpy(),
     )

@@ -82,6 +82,15 @@ def test_two_ranks_train_the_one_process_model(tmp_path, path):
         np.testing.assert_allclose(rank["code"], reference.transform(data(0)), atol=1e-5)
         np.testing.assert_allclose(rank["weights"], weights(reference), atol=1e-5)
         np.testing.assert_array_equal(rank["activation_rates"], reference.activation_rates_)
+        # The end-of-fit statistics: each rank encoded half of the rows (the
+        # first pass; the second is the job's own one-process check), and the
+        # merged statistics are those of one process encoding every row.
+        assert rank["encoded"][0] == 250
+        np.testing.assert_array_equal(
+            rank["sharded_activation_rates"], rank["alone_activation_rates"]
+        )
+        for name in ("code_variance", "unit_values", "mean_active_units", "vae_variance"):
+            np.testing.assert_allclose(rank[f"sharded_{name}"], rank[f"alone_{name}"], rtol=1e-10)
 
 
 def test_each_rank_gradients_reach_the_other_model(tmp_path):

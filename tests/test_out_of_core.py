@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from skvsc import VariationalSparseCoder, _chunked
+from skvsc import VariationalSparseCoder, _chunked, _interpret
 from skvsc._core.sources import StreamSource, file_ranges, share_of
 
 X_DIGITS = (load_digits().data / 16.0).astype(np.float32)
@@ -75,6 +75,20 @@ def test_checks_run_on_every_chunk(tmp_path, streaming):
     with pytest.raises(ValueError) as in_memory:
         VariationalSparseCoder(**PARAMS, likelihood="bernoulli").fit(np.asarray(X))
     assert str(streamed.value) == str(in_memory.value)
+
+
+def test_streamed_fit_of_more_rows_than_the_typical_value_sample(memmap, streaming, monkeypatch):
+    # The typical unit values come from evenly spaced rows: a streamed X is
+    # read by increasing indices, chunk by chunk (it used to raise a TypeError).
+    monkeypatch.setattr(_interpret, "TYPICAL_VALUE_ROWS", 100)
+    est = VariationalSparseCoder(**PARAMS).fit(memmap)
+    assert est.unit_values_.any()
+    np.testing.assert_array_equal(est.unit_values_, _interpret.typical_values(est, X_DIGITS))
+    rows = _chunked.fit_rows(est, memmap, reset=False)
+    picked = np.array([0, 3, 399, 400, 401, 1500, len(X_DIGITS) - 1])
+    np.testing.assert_array_equal(rows[picked], X_DIGITS[picked])
+    with pytest.raises(IndexError, match="increasing"):
+        rows[picked[::-1]]
 
 
 def test_wrong_feature_count_and_early_stopping(memmap, streaming):

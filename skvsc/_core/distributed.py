@@ -98,12 +98,14 @@ class DataParallel:
                 shared_sum.SharedSum.setup, self.rank, self.world_size, DEFAULT_TIMEOUT
             )
 
-    def share(self, n_rows):
-        """Rows ``[lo, hi)`` of a global batch of ``n_rows`` that this rank computes
-        (contiguous parts whose sizes differ by at most one, lower ranks first)."""
+    def share(self, n_rows, rank=None):
+        """Rows ``[lo, hi)`` of a global batch of ``n_rows`` that this rank (or
+        ``rank``) computes (contiguous parts whose sizes differ by at most one,
+        lower ranks first)."""
+        rank = self.rank if rank is None else rank
         base, extra = divmod(n_rows, self.world_size)
-        lo = self.rank * base + min(self.rank, extra)
-        return lo, lo + base + (1 if self.rank < extra else 0)
+        lo = rank * base + min(rank, extra)
+        return lo, lo + base + (1 if rank < extra else 0)
 
     def _collective(self, fn, *args, **kwargs):
         try:
