@@ -117,12 +117,6 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             X, (low, high) = self._validate_fit_data(X, reset=not resume, sync=sync)
             if sync is not None:
                 sync.check_same(list(X.shape), "numbers of samples and features")
-            if hold_out and isinstance(X, _chunked.ChunkedRows):
-                raise ValueError(
-                    "early_stopping=True needs a validation split of X in memory; with "
-                    "out-of-core X, fit with early_stopping=False and score a held-out "
-                    "set yourself (see docs/out_of_core.md)."
-                )
             if not resume:
                 if hold_out:
                     self._validation_size(X.shape[0])
@@ -273,8 +267,14 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
     def _hold_out(self, X):
         """Split off the validation data of ``early_stopping``: ``(X, Validation)``."""
         run = self._run
-        rows, validation_rows = run.hold_out(X.shape[0], self._validation_size(X.shape[0]))
+        n_validation = self._validation_size(X.shape[0])
         noises = score_noises(run.model, torch.float32, run.device)
+        if isinstance(X, _chunked.ChunkedRows):  # streamed: whole blocks, drawn alike
+            n_blocks = -(-X.shape[0] // X.block_rows)
+            _, block_order = run.hold_out(n_blocks, n_blocks)
+            X, validation_rows = _chunked.hold_out(X, block_order, n_validation)
+            return X, Validation(make_source(validation_rows, run.device), noises)
+        rows, validation_rows = run.hold_out(X.shape[0], n_validation)
         return X[rows], Validation(make_source(X[validation_rows], run.device), noises)
 
     def _train(self, X, n_epochs, hold_out, sync=None):

@@ -6,8 +6,9 @@ with ``fit(X)``; every rank writes its results to ``OUT_DIR/rank{r}.npz``.
 
 MODE: ``same`` (every rank passes the same data), ``different`` (rank r
 passes its own data), ``kill`` (rank 1 dies during the fit), ``nan`` (rank
-1's loss is NaN at the third step), ``memmap`` and ``memmap_bad`` (every
-rank streams OUT_DIR/MODE.npy, written by the test). A mode ending in
+1's loss is NaN at the third step), ``memmap``, ``memmap_bad`` and
+``memmap_early`` (with early stopping; every rank streams OUT_DIR/MODE.npy,
+written by the test). A mode ending in
 ``_gloo`` (``same_gloo``, ``kill_gloo``) sums through gloo even on one host.
 """
 
@@ -72,6 +73,8 @@ def main(out_dir, mode):
         X = np.load(os.path.join(out_dir, f"{mode}.npy"), mmap_mode="r")
         stream()
         est.set_params(likelihood="gaussian")
+    if mode == "memmap_early":  # the validation blocks and the decision are global
+        est.set_params(early_stopping=True, max_iter=4, n_iter_no_change=1)
     calls, shared_sums = [], []
     reduce = shared_sum.SharedSum.reduce
 
@@ -136,6 +139,8 @@ def main(out_dir, mode):
         weights=torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy(),
         time=elapsed,
         shared_sums=len(shared_sums),
+        validation_scores=np.array(est.validation_scores_ or []),
+        n_iter=est.n_iter_,
         encoded=np.array(encoded),
         **statistics,
         shift=est.module_.likelihood.state_dict().get("shift", torch.zeros(0)).numpy(),

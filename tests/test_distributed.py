@@ -142,6 +142,33 @@ def test_streamed_memmap_two_ranks(tmp_path, monkeypatch):
     np.testing.assert_allclose(ranks[0]["scale"], scale, rtol=1e-6)
 
 
+def test_streamed_early_stopping_two_ranks(tmp_path, monkeypatch):
+    # Both ranks hold out the same blocks, score their shares of them, and
+    # stop at the same epoch; the score is the ELBO of all held-out rows.
+    X = data(0).astype(np.float32)
+    np.save(tmp_path / "memmap_early.npy", X)
+    result, _, ranks = run_job(tmp_path, "memmap_early")
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(ranks[0]["weights"], ranks[1]["weights"])
+    np.testing.assert_array_equal(ranks[0]["validation_scores"], ranks[1]["validation_scores"])
+    assert int(ranks[0]["n_iter"]) == int(ranks[1]["n_iter"]) == len(ranks[0]["validation_scores"])
+    for name, value in STREAMING.items():
+        monkeypatch.setattr(_chunked, name, value)
+    held_out = []
+    hold_out = _chunked.hold_out
+    monkeypatch.setattr(
+        _chunked, "hold_out", lambda *a: held_out.append(hold_out(*a)) or held_out[-1]
+    )
+    memmap = np.load(tmp_path / "memmap_early.npy", mmap_mode="r")
+    params = {**PARAMS, "likelihood": "gaussian", "early_stopping": True, "max_iter": 4}
+    VariationalSparseCoder(**params, n_iter_no_change=1).fit(memmap)  # the same split
+    validation = held_out[0][1]
+    rows = np.concatenate([np.arange(a, b) for a, b in validation.ranges])
+    model = skvsc.load(tmp_path / "model0.skvsc")
+    best = ranks[0]["validation_scores"].max()
+    np.testing.assert_allclose(model.score(X[rows]), best, rtol=1e-5)
+
+
 def test_bad_data_in_one_rank_part_stops_both(tmp_path):
     X = data(0).astype(np.float32)
     X[-1, 0] = np.nan  # in rank 1's half

@@ -64,7 +64,15 @@ class StreamSource:
         self._pin = self.device.type == "cuda"  # batches go through pinned memory
 
     def take(self, idx):
-        """Rows ``idx`` (sorted reads; for the validation ELBO of small index sets)."""
+        """Rows ``idx`` (the validation ELBO's consecutive rows: one read)."""
+        n = len(idx)
+        if n and int(idx[-1]) - int(idx[0]) == n - 1 and bool((idx.diff() == 1).all()):
+            out = np.empty((n, self.n_features), dtype=self._np_dtype)
+            self.rows.read_into(out, int(idx[0]), int(idx[0]) + n)
+            rows = torch.from_numpy(out)
+            if self._pin:
+                rows = rows.pin_memory()
+            return rows.to(self.device, non_blocking=True)
         order = torch.argsort(idx)
         out = np.empty((len(idx), self.n_features), dtype=self._np_dtype)
         for k, i in enumerate(idx[order].tolist()):
