@@ -12,6 +12,7 @@ stdout.
     python benchmarks/scale_out.py big --gigabytes 2.5     # a 2.5 GB float32 memmap, one epoch
     python benchmarks/scale_out.py ranks --n-rows 20000    # 1 process vs 2 ranks x 1 thread
     python benchmarks/scale_out.py steps --n-rows 20000 --gloo   # the same, per step, by phase
+    python benchmarks/scale_out.py halves --repeats 5         # a step's compute at 128 and 64 rows
     python benchmarks/scale_out.py read --gigabytes 1      # the training source's read rate
     torchrun --standalone --nproc-per-node 2 benchmarks/scale_out.py allreduce --repeats 200
 
@@ -298,6 +299,40 @@ def rank_steps(args):
     print(json.dumps(result), flush=True)
 
 
+def halves(args):
+    """CPU (this thread) of one training step's forward and backward pass of the
+    default model at the global batch and at half of it, interleaved
+    (``--repeats`` rounds of 100 steps): what a rank of two computes per step
+    against one process, before any communication."""
+    import torch
+
+    from skvsc.datasets import load_mnist
+
+    torch.set_num_threads(1)
+    X, _ = load_mnist(args.data_dir, download=False, progress=False)
+    est = estimator(args).fit(X[:256])
+    model, schedule = est._run.model, est._run.schedule
+    generator = torch.Generator().manual_seed(0)
+    X = torch.as_tensor(X[: args.batch_size], dtype=torch.float32)
+    sizes = (args.batch_size, args.batch_size // 2)
+    totals = {(rows, phase): 0.0 for rows in sizes for phase in ("forward", "backward")}
+    for _ in range(args.repeats):
+        for rows in sizes:
+            batch = X[:rows]
+            for _ in range(100):
+                cpu = time.thread_time()
+                loss, _ = model.objective(batch, schedule.at(100), generator, None)
+                totals[rows, "forward"] += time.thread_time() - cpu
+                model.zero_grad(set_to_none=True)
+                cpu = time.thread_time()
+                loss.backward()
+                totals[rows, "backward"] += time.thread_time() - cpu
+    n = 100 * args.repeats
+    for rows in sizes:
+        ms = {phase: round(1e3 * totals[rows, phase] / n, 3) for phase in ("forward", "backward")}
+        print(json.dumps({"mode": "halves", "rows": rows, **ms, "load1": os.getloadavg()[0]}))
+
+
 def read(args):
     """Read rate of the training source alone: one epoch of batches from a
     memmap of ``--gigabytes`` (no model), twice (the second from the page cache)."""
@@ -369,6 +404,7 @@ def main():
             "rank-fit",
             "steps",
             "rank-steps",
+            "halves",
         ],
     )
     parser.add_argument("source", nargs="?", help="(one) memory, memmap or dask")
@@ -394,7 +430,14 @@ def main():
     args = parser.parse_args()
     if args.mode in ("rank-fit", "rank-steps"):  # positional: the path comes first here
         args.path = args.source
-    modes = {"sources": sources, "big": big, "ranks": ranks, "read": read, "allreduce": allreduce}
+    modes = {
+        "halves": halves,
+        "sources": sources,
+        "big": big,
+        "ranks": ranks,
+        "read": read,
+        "allreduce": allreduce,
+    }
     modes.update({"one": one_fit, "rank-fit": rank_fit, "steps": steps, "rank-steps": rank_steps})
     modes[args.mode](args)
 
