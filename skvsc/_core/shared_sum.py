@@ -210,7 +210,7 @@ class SharedSum:
                     ) from None
                 continue
             if not byte:
-                raise self._failure(f"rank {other} closed its pipe (it exited)")
+                raise self._failure(f"rank {other} closed its pipe (it exited, or its fit failed)")
             return
 
     def _failure(self, what):
