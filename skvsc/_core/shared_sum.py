@@ -60,6 +60,7 @@ def eligible(device, world_size):
     return (
         torch.device(device).type == "cpu"
         and hasattr(os, "mkfifo")
+        and hasattr(select, "poll")
         and 2 <= world_size <= MAX_RANKS
         and local is not None
         and local == env.get("WORLD_SIZE")
@@ -203,8 +204,10 @@ class SharedSum:
             except BlockingIOError:
                 if time.perf_counter() < spin_until:
                     continue
-                ready, _, _ = select.select([fd], [], [], self._timeout)
-                if not ready:
+                # poll, not select: select fails on descriptors past 1023.
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                if not poller.poll(1000 * self._timeout):
                     raise self._failure(
                         f"rank {other} did not arrive within {self._timeout:g} s"
                     ) from None
