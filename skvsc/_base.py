@@ -35,9 +35,11 @@ from ._core.vae import score_noises
 from ._data_checks import (
     auto_likelihood,
     check_magnitude,
+    check_observed_columns,
     column_kinds,
     column_stats,
     data_range,
+    has_missing,
     looks_like_8bit_pixels,
     onto_support,
     validated,
@@ -113,7 +115,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             if resume:
                 _params.check_unchanged(self, spec)
             sync = self._data_parallel()
-            X, (low, high) = self._validate_fit_data(X, reset=not resume, sync=sync)
+            X, (low, high), missing = self._validate_fit_data(X, reset=not resume, sync=sync)
             if sync is not None:
                 sync.check_same(list(X.shape), "numbers of samples and features")
             if hold_out and isinstance(X, _chunked.ChunkedRows):
@@ -126,9 +128,9 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
                 if hold_out:
                     self._validation_size(X.shape[0])
                 n_components = resolve_n_components(spec.n_components, X.shape[1])
-                config = spec.config(X.shape[1], n_components=n_components)
+                config = spec.config(X.shape[1], missing, n_components=n_components)
                 check_model_memory(self, config, self._batch_size(X.shape[0]))
-                self._start(X, spec, low, high, sync)
+                self._start(X, spec, low, high, sync, missing=missing)
             if n_epochs is None:
                 n_epochs = self._max_epochs(X.shape[0])
             self._train(X, n_epochs, hold_out=hold_out, sync=sync)
@@ -161,18 +163,29 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         return name, family(**{option: getattr(self, option) for option in family.parameters})
 
     def _validate_fit_data(self, X, reset, sync=None):
-        """Validated ``X`` (out-of-core input: read whole when small, else
-        checked in one streaming pass) and its value range."""
+        """``(X, value range, missing)``: validated ``X`` (out-of-core input:
+        read whole when small, else checked in one streaming pass), the range
+        of its observed values and whether it has missing values (NaN; in
+        memory only). A new model of data with missing values gets an encoder
+        that reads the mask of the observed entries; a model fitted without
+        one refuses them (:meth:`_check_missing`)."""
         if _chunked.is_out_of_core(X):
             X = _chunked.fit_rows(self, X, reset=reset, sync=sync)
         else:
-            X = validated(self, X, reset=reset)
+            X = validated(self, X, reset=reset, allow_nan=True)
+        missing = has_missing(X)
+        if sync is not None:  # one model on every rank: missing values on any rank count
+            missing = bool(sync.sum(torch.tensor([float(missing)], device=sync.device))[0] > 0)
+        if missing:
+            check_observed_columns(X, getattr(self, "feature_names_in_", None))
+        if not reset:
+            self._check_missing(missing)
         value_range = data_range(X)
         check_magnitude(*value_range)
         likelihood = self.likelihood if reset else self.likelihood_
         if likelihood == "auto":
             likelihood = auto_likelihood(*value_range)
-        return onto_support(X, likelihood, value_range, strict=True), value_range
+        return onto_support(X, likelihood, value_range, strict=True), value_range, missing
 
     def _data_parallel(self):
         """The :class:`~skvsc._core.distributed.DataParallel` of this fit under a
@@ -180,14 +193,16 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         device = getattr(self, "device_", None) or resolve_device(self.device)
         return data_parallel(self.distributed, device)
 
-    def _start(self, X, spec, low, high, sync=None):
-        """Resolve the device and the likelihood, start a run, and reset the
-        record of the training. In a data-parallel fit (``sync``) every rank
-        starts from rank 0's seed and weights."""
+    def _start(self, X, spec, low, high, sync=None, *, missing=False):
+        """Resolve the device and the likelihood, start a run (of data with
+        missing values when ``missing``), and reset the record of the
+        training. In a data-parallel fit (``sync``) every rank starts from
+        rank 0's seed and weights."""
         self.device_ = str(resolve_device(self.device))
         self.likelihood_ = self._resolve_likelihood(X, low, high)
         config = spec.config(
             X.shape[1],
+            missing,
             likelihood=self.likelihood_,
             n_components=resolve_n_components(spec.n_components, X.shape[1]),
         )
@@ -396,6 +411,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True  # missing values: see docs/tables.md
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 

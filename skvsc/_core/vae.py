@@ -35,6 +35,11 @@ class ModelConfig:
     :data:`~.likelihoods.LIKELIHOODS`, :data:`~.latents.LATENTS` and
     :data:`~.networks.NETWORKS`; ``latent_params`` and ``network_params`` are
     the keyword arguments of the latent family and of the network family.
+    ``missing`` is a model of data with missing values (NaN): its encoder
+    also reads the mask of the observed entries, and its likelihood leaves
+    the missing entries out (:class:`VAE`). It is stored only when true, so
+    that a model of complete data saves exactly as before the field existed
+    (and configs saved without it load as ``missing=False``).
     """
 
     n_features: int
@@ -44,9 +49,13 @@ class ModelConfig:
     latent_params: dict = field(default_factory=dict)
     network: str = "mlp"
     network_params: dict = field(default_factory=dict)
+    missing: bool = False
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if not values["missing"]:
+            del values["missing"]
+        return values
 
     @classmethod
     def from_dict(cls, values):
@@ -63,13 +72,15 @@ class ModelConfig:
 
     def n_parameters(self):
         """Parameters of the networks (the network family counts them)."""
-        return self.network_family().n_parameters(self.n_features, self.n_components, self.n_heads)
+        return self.network_family().n_parameters(
+            self.n_features, self.n_components, self.n_heads, missing=self.missing
+        )
 
     def matmul_flops(self, batch_size, *, backward=True):
         """Matrix-product FLOPs of one batch through the networks (the thread rule's work)."""
         family = self.network_family()
         sizes = (self.n_features, self.n_components, self.n_heads)
-        return family.matmul_flops(*sizes, batch_size, backward=backward)
+        return family.matmul_flops(*sizes, batch_size, backward=backward, missing=self.missing)
 
 
 def build_vae(config, generator, shift=None, scale=None):
@@ -80,14 +91,23 @@ def build_vae(config, generator, shift=None, scale=None):
     """
     latent = LATENTS[config.latent](config.n_components, **config.latent_params)
     encoder, decoder = config.network_family().build(
-        config.n_features, config.n_components, latent.n_heads, generator
+        config.n_features, config.n_components, latent.n_heads, generator, missing=config.missing
     )
     likelihood_class = LIKELIHOODS[config.likelihood]
     if likelihood_class.standardizes:
         likelihood = likelihood_class(config.n_features, shift=shift, scale=scale)
     else:
         likelihood = likelihood_class(config.n_features)
-    return VAE(encoder, decoder, latent, likelihood)
+    return VAE(encoder, decoder, latent, likelihood, missing=config.missing)
+
+
+def split_missing(x):
+    """``(x with its missing entries (NaN) set to 0, the boolean mask of the
+    observed entries)``. 0 is in every likelihood's support, so the terms of
+    the filled entries are finite, and their zero weight then has a zero
+    gradient (a NaN term times 0 would poison the gradients)."""
+    observed = ~torch.isnan(x)
+    return torch.where(observed, x, torch.zeros_like(x)), observed
 
 
 class VAE(nn.Module):
@@ -101,10 +121,21 @@ class VAE(nn.Module):
         A latent family (:mod:`.latents`): prior, posterior and code.
     likelihood : torch.nn.Module
         A likelihood (:mod:`.likelihoods`): p(x | z) and data preparation.
+    missing : bool, default=False
+        A model of data with missing values (NaN entries of ``x``). The
+        encoder reads ``[u, m]``: ``u`` the likelihood's encoder input with
+        the missing entries set to 0 (the training mean, for standardised
+        Gaussian columns) and ``m`` the 0/1 mask of the observed entries, so
+        that it can tell a missing entry from an observed 0; ``log p(x | z)``
+        sums the terms of the observed entries only (the missing ones are
+        marginalised out: the entries are independent given ``z``). With
+        False, NaN entries are not expected (the estimators refuse them) and
+        nothing is computed for them.
     """
 
-    def __init__(self, encoder, decoder, latent, likelihood):
+    def __init__(self, encoder, decoder, latent, likelihood, missing=False):
         super().__init__()
+        self.missing = bool(missing)
         # Registration order is parameter order, by which optimizer states are
         # indexed: the likelihood's parameters first, as in state format 1.
         self.likelihood = likelihood
@@ -129,7 +160,13 @@ class VAE(nn.Module):
         are computed, in the input's dtype (the inference speed path); the
         other fields are None.
         """
-        inputs = self.likelihood.encoder_input(x)
+        if self.missing:
+            x, observed = split_missing(x)
+            inputs = self.likelihood.encoder_input(x)
+            inputs = torch.where(observed, inputs, torch.zeros_like(inputs))
+            inputs = torch.cat([inputs, observed.to(inputs.dtype)], dim=1)
+        else:
+            inputs = self.likelihood.encoder_input(x)
         names = self.latent.head_names
         if fields is None:
             heads = dict(zip(names, self.encoder(inputs)))
@@ -165,7 +202,11 @@ class VAE(nn.Module):
         return self.likelihood.mean(self.decoder(z))
 
     def log_likelihood(self, x, z):
-        """``log p(x | z)`` per sample, in nats, in the original data units."""
+        """``log p(x | z)`` per sample, in nats, in the original data units
+        (of the observed entries, for a model of data with missing values)."""
+        if self.missing:
+            x, observed = split_missing(x)
+            return self.likelihood.log_prob(x, self.decoder(z), observed)
         return self.likelihood.log_prob(x, self.decoder(z))
 
     # -- objectives ---------------------------------------------------------
