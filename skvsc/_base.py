@@ -34,14 +34,15 @@ from ._core.train import ConvergenceStop, TrainConfig, Validation
 from ._core.vae import score_noises
 from ._data_checks import (
     auto_likelihood,
+    check_column_ranges,
     check_magnitude,
     check_observed_columns,
-    column_kinds,
     column_stats,
     data_range,
     has_missing,
     looks_like_8bit_pixels,
     onto_support,
+    resolve_column_kinds,
     validated,
 )
 from ._device import check_model_memory, resolve_device, torch_threads
@@ -148,7 +149,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         network, family = self._network()
         return ModelSpec(
             n_components=self.n_components,
-            likelihood=self.likelihood,
+            likelihood="mixed" if _params.per_column(self.likelihood) else self.likelihood,
             network=network,
             network_params=family.options(),
             **self._latent_options(),
@@ -183,8 +184,13 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         value_range = data_range(X)
         check_magnitude(*value_range)
         likelihood = self.likelihood if reset else self.likelihood_
+        if _params.per_column(likelihood):
+            likelihood = "mixed"
         if likelihood == "auto":
             likelihood = auto_likelihood(*value_range)
+        if likelihood == "mixed" and not reset:  # the columns of the fitted kinds
+            kinds = self._run.model.likelihood.column_kinds()
+            check_column_ranges(X, kinds, getattr(self, "feature_names_in_", None), strict=True)
         return onto_support(X, likelihood, value_range, strict=True), value_range, missing
 
     def _data_parallel(self):
@@ -206,6 +212,10 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             likelihood=self.likelihood_,
             n_components=resolve_n_components(spec.n_components, X.shape[1]),
         )
+        if self.likelihood_ == "mixed":
+            given = self.likelihood if _params.per_column(self.likelihood) else {}
+            names = getattr(self, "feature_names_in_", None)
+            kinds = resolve_column_kinds(X, given, names)
         seed = _params.seed_from(self.random_state)
         if sync is not None:  # random_state=None: rank 0's fresh seed for all
             seed = int(sync.broadcast(torch.tensor([seed], device=sync.device))[0])
@@ -220,8 +230,8 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             shift=stats[0],
             scale=stats[1],
         )
-        if self.likelihood_ == "mixed":  # one likelihood per column, from the data
-            self._run.model.likelihood.set_kinds(column_kinds(X))
+        if self.likelihood_ == "mixed":  # one likelihood per column: given, else from the data
+            self._run.model.likelihood.set_kinds(kinds)
         if sync is not None:  # one model: rank 0's weights and data scaling everywhere
             for tensor in self._run.model.state_dict().values():
                 sync.broadcast(tensor)
@@ -231,7 +241,10 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         self.history_ = []
 
     def _resolve_likelihood(self, X, low, high):
-        """The likelihood of ``likelihood``, with ``"auto"`` chosen from the data."""
+        """The likelihood of ``likelihood``, with ``"auto"`` chosen from the data
+        (and ``"mixed"`` for kinds given per column)."""
+        if _params.per_column(self.likelihood):
+            return "mixed"
         if self.likelihood != "auto":
             return self.likelihood
         likelihood = auto_likelihood(low, high)

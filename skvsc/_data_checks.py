@@ -191,3 +191,87 @@ def looks_like_8bit_pixels(X, low, high, n_rows=1000):
         return False
     values = X[:n_rows].data if sp.issparse(X) else np.asarray(X[:n_rows])
     return bool(np.all(values == np.round(values)))
+
+
+#: The values each column kind of the mixed likelihood takes.
+_KIND_SUPPORT = {"bernoulli": (0.0, 1.0), "poisson": (0.0, np.inf)}
+
+
+def resolve_column_kinds(X, given, feature_names=None):
+    """The kind of each column of ``X`` for the mixed likelihood: ``given``
+    (a list of one kind per column, or a dict from column indices or feature
+    names to kinds) where it names the column, else :func:`column_kinds`'s
+    choice from the data. Raises a ValueError for keys that name no column
+    and for a given kind whose support the column's values leave."""
+    n_features = X.shape[1]
+    if isinstance(given, dict):
+        names = None if feature_names is None else list(feature_names)
+        by_index = {}
+        for key, kind in given.items():
+            if isinstance(key, str):
+                if names is None:
+                    raise ValueError(
+                        f"likelihood names the column {key!r}, but X has no feature names "
+                        "(pass a pandas DataFrame, or give column indices)."
+                    )
+                if key not in names:
+                    raise ValueError(f"likelihood names the column {key!r}, which X lacks.")
+                index = names.index(key)
+            else:
+                if key >= n_features:
+                    raise ValueError(
+                        f"likelihood names column {key}, but X has {n_features} features."
+                    )
+                index = key
+            if index in by_index and by_index[index] != kind:
+                raise ValueError(
+                    f"likelihood gives {_column_name(index, feature_names)} two kinds, "
+                    f"{by_index[index]!r} and {kind!r}."
+                )
+            by_index[index] = kind
+    else:
+        if len(given) != n_features:
+            raise ValueError(
+                f"likelihood gives {len(given)} column kinds, but X has {n_features} features."
+            )
+        by_index = dict(enumerate(given))
+    auto = column_kinds(X) if len(by_index) < n_features else [None] * n_features
+    kinds = [by_index.get(j, auto[j]) for j in range(n_features)]
+    check_column_ranges(X, kinds, feature_names, strict=True)
+    return kinds
+
+
+def check_column_ranges(X, kinds, feature_names=None, *, strict):
+    """Check the values of each Bernoulli ([0, 1]) and Poisson (>= 0) column of
+    a mixed likelihood, within :data:`SUPPORT_TOLERANCE`: a ValueError naming
+    the first column outside when ``strict`` (fitting and scoring), else one
+    warning that counts the values the model clips (encoding)."""
+    tol = SUPPORT_TOLERANCE
+    outside = []
+    for j, kind in enumerate(kinds):
+        if kind not in _KIND_SUPPORT:
+            continue
+        column = X[:, j]
+        column = column.toarray().ravel() if sp.issparse(column) else np.asarray(column)
+        column = column[~np.isnan(column)]
+        lo, hi = _KIND_SUPPORT[kind]
+        bad = (column < lo - tol) | (column > hi + tol)
+        if bad.any():
+            if strict:
+                support = "in [0, 1]" if kind == "bernoulli" else ">= 0 (counts)"
+                raise ValueError(
+                    f"{_column_name(j, feature_names).capitalize()} has the {kind} likelihood "
+                    f"and needs values {support}, but ranges over [{column.min():.4g}, "
+                    f"{column.max():.4g}]. Give it the 'gaussian' kind in likelihood, or "
+                    "transform the column."
+                )
+            outside.append((j, int(bad.sum())))
+    if outside:
+        n_out = sum(n for _, n in outside)
+        columns = ", ".join(_column_name(j, feature_names) for j, _ in outside[:5])
+        warnings.warn(
+            f"{n_out} values of X are outside the support of their column's likelihood "
+            f"({columns}); they were clipped onto it to encode X.",
+            UserWarning,
+            stacklevel=4,
+        )

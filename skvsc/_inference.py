@@ -24,7 +24,13 @@ from sklearn.utils.validation import check_is_fitted
 from . import _chunked, _log_likelihood, _params
 from ._core.data import map_batches, to_tensor
 from ._core.vae import SCORE_SEED, score_noises
-from ._data_checks import has_missing, onto_support, supported_layout, validated
+from ._data_checks import (
+    check_column_ranges,
+    has_missing,
+    onto_support,
+    supported_layout,
+    validated,
+)
 from ._device import torch_threads
 
 _EVAL_BATCH_SIZE = 2048
@@ -102,6 +108,10 @@ class InferenceMixin(TransformerMixin):
         check_is_fitted(self)
         X = validated(self, X, reset=False, allow_nan=True)
         self._check_missing(has_missing(X))
+        if self.likelihood_ == "mixed":  # each column against its own likelihood
+            kinds = self.module_.likelihood.column_kinds()
+            names = getattr(self, "feature_names_in_", None)
+            check_column_ranges(X, kinds, names, strict=strict)
         return onto_support(X, self.likelihood_, strict=strict)
 
     def _check_missing(self, missing):
