@@ -22,6 +22,12 @@ from .networks import NETWORKS
 #: Order of the statistics returned by ``objective`` (summed over the batch).
 STAT_NAMES = ("reconstruction", "kl", "active_units")
 
+#: Share of the observed entries of each training batch that a model of data with
+#: missing values hides from its encoder (they stay in the likelihood): the code
+#: must then predict entries its encoder did not see, so that rows with missing
+#: entries get codes like complete rows (see ``docs/tables.md``).
+HIDDEN_FRACTION = 0.2
+
 #: Noise draws that score data (:func:`score_noises`), and their seed.
 N_SCORE_DRAWS = 8
 SCORE_SEED = 0
@@ -101,6 +107,11 @@ def build_vae(config, generator, shift=None, scale=None):
     return VAE(encoder, decoder, latent, likelihood, missing=config.missing)
 
 
+def _draw_uniform(shape, generator):
+    # Where the generator lives, as the latent noise (CPU draws are the same everywhere).
+    return (torch.rand(shape, generator=generator, device=generator.device),)
+
+
 def split_missing(x):
     """``(x with its missing entries (NaN) set to 0, the boolean mask of the
     observed entries)``. 0 is in every likelihood's support, so the terms of
@@ -128,8 +139,11 @@ class VAE(nn.Module):
         Gaussian columns) and ``m`` the 0/1 mask of the observed entries, so
         that it can tell a missing entry from an observed 0; ``log p(x | z)``
         sums the terms of the observed entries only (the missing ones are
-        marginalised out: the entries are independent given ``z``). With
-        False, NaN entries are not expected (the estimators refuse them) and
+        marginalised out: the entries are independent given ``z``). In
+        training, a further :data:`HIDDEN_FRACTION` of the observed entries
+        of each batch is hidden from the encoder (not from the likelihood),
+        which teaches it to encode incomplete rows as it encodes complete
+        ones. With False, NaN entries are not expected (the estimators refuse them) and
         nothing is computed for them.
     """
 
@@ -161,10 +175,7 @@ class VAE(nn.Module):
         other fields are None.
         """
         if self.missing:
-            x, observed = split_missing(x)
-            inputs = self.likelihood.encoder_input(x)
-            inputs = torch.where(observed, inputs, torch.zeros_like(inputs))
-            inputs = torch.cat([inputs, observed.to(inputs.dtype)], dim=1)
+            inputs = self._masked_input(*split_missing(x))
         else:
             inputs = self.likelihood.encoder_input(x)
         names = self.latent.head_names
@@ -174,6 +185,14 @@ class VAE(nn.Module):
             which = [names.index(name) for name in fields]
             heads = dict(zip(fields, self.encoder.heads_only(inputs, which)))
         return self.latent.posterior(heads)
+
+    def _masked_input(self, x, seen):
+        """The encoder input of a model of data with missing values: the
+        likelihood's encoder input of the ``seen`` entries (0 elsewhere), then
+        the 0/1 mask ``seen``."""
+        inputs = self.likelihood.encoder_input(x)
+        inputs = torch.where(seen, inputs, torch.zeros_like(inputs))
+        return torch.cat([inputs, seen.to(inputs.dtype)], dim=1)
 
     def code(self, x, *options):
         """The deterministic code of ``transform`` (``options``: the latent
@@ -219,12 +238,22 @@ class VAE(nn.Module):
         prior). ``unit_counts`` (a ``(J,)`` integer tensor), when given,
         receives the number of rows on which each unit is active.
         """
-        posterior = self.encode(x)
+        if self.missing:  # hide a share of the observed entries from the encoder
+            x, observed = split_missing(x)
+            draw = batch_noise(_draw_uniform, x.shape, generator)[0].to(x.device)
+            seen = observed & (draw >= HIDDEN_FRACTION)
+            heads = dict(zip(self.latent.head_names, self.encoder(self._masked_input(x, seen))))
+            posterior = self.latent.posterior(heads)
+        else:
+            posterior = self.encode(x)
         noise = batch_noise(self.latent.draw_noise, (x.shape[0], self.n_components), generator)
         terms = self.latent.training_terms(posterior, noise, values)
         if unit_counts is not None:
             unit_counts += terms.active.sum(dim=0)
-        nll = -self.log_likelihood(x, terms.z)
+        if self.missing:
+            nll = -self.likelihood.log_prob(x, self.decoder(terms.z), observed)
+        else:
+            nll = -self.log_likelihood(x, terms.z)
         loss = row_mean(nll + values.kl_weight * terms.train_kl)
         if terms.penalty is not None:
             loss = loss + terms.penalty
