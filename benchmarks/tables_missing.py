@@ -108,7 +108,8 @@ def summarize(rows):
             diff = masked - mean
             seconds = np.mean([r["masked_seconds"] for r in sub])
             print(
-                f"| {name} | {fraction:.0%} | {len(sub)} | {masked.mean():.3f} ± {masked.std():.3f} "
+                f"| {name} | {fraction:.0%} | {len(sub)} "
+                f"| {masked.mean():.3f} ± {masked.std():.3f} "
                 f"| {mean.mean():.3f} ± {mean.std():.3f} "
                 f"| {diff.mean():+.3f} ± {diff.std() / np.sqrt(len(diff)):.3f} | {seconds:.1f} |"
             )

@@ -19,7 +19,7 @@ from skvsc._core.likelihoods import (
     gaussian_log_likelihood,
 )
 from skvsc._core.schedule import Schedule
-from skvsc._core.vae import ModelConfig, build_vae
+from skvsc._core.vae import HIDDEN_FRACTION, ModelConfig, build_vae
 
 N, D_ = 7, 5
 KINDS = ["gaussian", "bernoulli", "poisson", "gaussian", "poisson"]
@@ -145,6 +145,30 @@ def test_training_loss_with_missing_values_has_finite_gradients():
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(stats).all()
     assert all(torch.isfinite(p.grad).all() for p in vae.parameters() if p.grad is not None)
+
+
+def test_training_hides_a_share_of_the_observed_entries_from_the_encoder_only():
+    vae, _ = model(True)
+    x, _, observed = batch()
+    x_nan = torch.where(observed, x, torch.full_like(x, float("nan")))
+    values = Schedule(10, sharpness=(50.0, 200.0)).at(5)
+    loss, stats = vae.objective(x_nan, values, torch.Generator().manual_seed(3))
+    # The same draws by hand: the hiding draw, then the latent noise.
+    g = torch.Generator().manual_seed(3)
+    seen = observed & (torch.rand(x.shape, generator=g, dtype=torch.float32) >= HIDDEN_FRACTION)
+    assert (observed & ~seen).any()  # something was hidden
+    filled = torch.where(observed, x, torch.zeros_like(x))
+    inputs = torch.where(seen, vae.likelihood.encoder_input(filled), torch.zeros_like(x))
+    heads = vae.encoder(torch.cat([inputs, seen.double()], dim=1))
+    posterior = vae.latent.posterior(dict(zip(vae.latent.head_names, heads)))
+    noise = vae.latent.draw_noise((N, 3), g)
+    terms = vae.latent.training_terms(posterior, noise, values)
+    nll = -vae.likelihood.log_prob(filled, vae.decoder(terms.z), observed)  # every observed entry
+    expected = (nll + values.kl_weight * terms.train_kl).mean()
+    if terms.penalty is not None:
+        expected = expected + terms.penalty
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(stats[0], nll.sum().detach())
 
 
 def test_a_model_of_complete_data_is_built_and_saved_as_before():
