@@ -296,3 +296,13 @@ def test_a_model_of_data_with_missing_values_saves_and_loads(make_estimator, tmp
         assert loaded.module_.missing
         np.testing.assert_array_equal(loaded.transform(X_nan), expected)
         np.testing.assert_array_equal(loaded.score_samples(X_nan), est.score_samples(X_nan))
+
+
+def test_unit_table_and_feature_effects_on_data_with_missing_values():
+    pytest.importorskip("pandas")
+    X, X_nan = table()
+    est = VariationalSparseCoder(n_components=20, max_iter=3, random_state=0, n_threads=1)
+    est.fit(X_nan)
+    assert np.isfinite(est.feature_effects()).all() and np.isfinite(est.unit_values_).all()
+    units = est.unit_table(X_nan)
+    assert "nan" not in " ".join(units["top_features"])
