@@ -33,19 +33,11 @@ from ._core.schedule import auto_epochs, auto_learning_rate
 from ._core.train import ConvergenceStop, TrainConfig, Validation
 from ._core.vae import score_noises
 from ._data_checks import (
-    auto_likelihood,
-    check_column_ranges,
-    check_magnitude,
-    check_observed_columns,
     column_stats,
-    data_range,
-    has_missing,
-    looks_like_8bit_pixels,
-    onto_support,
     resolve_column_kinds,
-    validated,
 )
 from ._device import check_model_memory, resolve_device, torch_threads
+from ._fit_data import fit_data, resolve_likelihood
 from ._inference import InferenceMixin
 from ._progress import Progress
 from ._rollback import RollbackMixin
@@ -116,7 +108,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             if resume:
                 _params.check_unchanged(self, spec)
             sync = self._data_parallel()
-            X, (low, high), missing = self._validate_fit_data(X, reset=not resume, sync=sync)
+            X, (low, high), missing = fit_data(self, X, reset=not resume, sync=sync)
             if sync is not None:
                 sync.check_same(list(X.shape), "numbers of samples and features")
             if hold_out and isinstance(X, _chunked.ChunkedRows):
@@ -163,36 +155,6 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         family = NETWORKS[name]
         return name, family(**{option: getattr(self, option) for option in family.parameters})
 
-    def _validate_fit_data(self, X, reset, sync=None):
-        """``(X, value range, missing)``: validated ``X`` (out-of-core input:
-        read whole when small, else checked in one streaming pass), the range
-        of its observed values and whether it has missing values (NaN; in
-        memory only). A new model of data with missing values gets an encoder
-        that reads the mask of the observed entries; a model fitted without
-        one refuses them (:meth:`_check_missing`)."""
-        if _chunked.is_out_of_core(X):
-            X = _chunked.fit_rows(self, X, reset=reset, sync=sync)
-        else:
-            X = validated(self, X, reset=reset, allow_nan=True)
-        missing = has_missing(X)
-        if sync is not None:  # one model on every rank: missing values on any rank count
-            missing = bool(sync.sum(torch.tensor([float(missing)], device=sync.device))[0] > 0)
-        if missing:
-            check_observed_columns(X, getattr(self, "feature_names_in_", None))
-        if not reset:
-            self._check_missing(missing)
-        value_range = data_range(X)
-        check_magnitude(*value_range)
-        likelihood = self.likelihood if reset else self.likelihood_
-        if _params.per_column(likelihood):
-            likelihood = "mixed"
-        if likelihood == "auto":
-            likelihood = auto_likelihood(*value_range)
-        if likelihood == "mixed" and not reset:  # the columns of the fitted kinds
-            kinds = self._run.model.likelihood.column_kinds()
-            check_column_ranges(X, kinds, getattr(self, "feature_names_in_", None), strict=True)
-        return onto_support(X, likelihood, value_range, strict=True), value_range, missing
-
     def _data_parallel(self):
         """The :class:`~skvsc._core.distributed.DataParallel` of this fit under a
         torch.distributed launcher (``distributed="auto"``), else None."""
@@ -205,7 +167,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         training. In a data-parallel fit (``sync``) every rank starts from
         rank 0's seed and weights."""
         self.device_ = str(resolve_device(self.device))
-        self.likelihood_ = self._resolve_likelihood(X, low, high)
+        self.likelihood_ = resolve_likelihood(self, X, low, high)
         config = spec.config(
             X.shape[1],
             missing,
@@ -239,25 +201,6 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         self.loss_curve_ = []
         self.validation_scores_ = [] if self.early_stopping else None
         self.history_ = []
-
-    def _resolve_likelihood(self, X, low, high):
-        """The likelihood of ``likelihood``, with ``"auto"`` chosen from the data
-        (and ``"mixed"`` for kinds given per column)."""
-        if _params.per_column(self.likelihood):
-            return "mixed"
-        if self.likelihood != "auto":
-            return self.likelihood
-        likelihood = auto_likelihood(low, high)
-        if likelihood == "gaussian" and looks_like_8bit_pixels(X, low, high):
-            warnings.warn(
-                f"X holds whole numbers in [{low:g}, {high:g}], like unscaled 8-bit pixels, "
-                "so likelihood='auto' chose the Gaussian likelihood. For pixel "
-                "intensities divide X by 255 (the Bernoulli likelihood), or pass "
-                "likelihood='gaussian' or 'poisson' to keep this choice silently.",
-                UserWarning,
-                stacklevel=5,
-            )
-        return likelihood
 
     def _steps_per_epoch(self, n_samples):
         """Optimizer steps of one epoch over ``n_samples`` (less the validation part)."""
