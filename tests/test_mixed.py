@@ -185,3 +185,18 @@ def test_new_data_are_checked_per_column_by_name():
     good = bad.copy()
     good.loc[0, "c"] = 0.0
     np.testing.assert_array_equal(Z, est.transform(good))
+
+
+@pytest.mark.parametrize(
+    "likelihood", [{3: "gaussian"}, ["gaussian", "bernoulli", "poisson", "gaussian"]]
+)
+def test_given_kinds_are_saved_with_the_model(likelihood, tmp_path):
+    X = mixed_table()
+    est = VAETransformer(likelihood=likelihood, **FAST).fit(X)
+    skvsc.save(est, tmp_path / "kinds.skvsc")
+    loaded = skvsc.load(tmp_path / "kinds.skvsc")
+    assert loaded.likelihood == likelihood
+    assert loaded.module_.likelihood.column_kinds() == est.module_.likelihood.column_kinds()
+    np.testing.assert_array_equal(
+        loaded.partial_fit(X).transform(X), est.partial_fit(X).transform(X)
+    )
