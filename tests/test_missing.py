@@ -300,7 +300,7 @@ def test_a_model_of_data_with_missing_values_saves_and_loads(make_estimator, tmp
 
 def test_unit_table_and_feature_effects_on_data_with_missing_values():
     pytest.importorskip("pandas")
-    X, X_nan = table()
+    X_nan = table()[1]
     est = VariationalSparseCoder(n_components=20, max_iter=3, random_state=0, n_threads=1)
     est.fit(X_nan)
     assert np.isfinite(est.feature_effects()).all() and np.isfinite(est.unit_values_).all()
