@@ -33,16 +33,11 @@ from ._core.schedule import auto_epochs, auto_learning_rate
 from ._core.train import ConvergenceStop, TrainConfig, Validation
 from ._core.vae import score_noises
 from ._data_checks import (
-    auto_likelihood,
-    check_magnitude,
-    column_kinds,
     column_stats,
-    data_range,
-    looks_like_8bit_pixels,
-    onto_support,
-    validated,
+    resolve_column_kinds,
 )
 from ._device import check_model_memory, resolve_device, torch_threads
+from ._fit_data import fit_data, resolve_likelihood
 from ._inference import InferenceMixin
 from ._progress import Progress
 from ._rollback import RollbackMixin
@@ -114,16 +109,16 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             if resume:
                 _params.check_unchanged(self, spec)
             sync = self._data_parallel()
-            X, (low, high) = self._validate_fit_data(X, reset=not resume, sync=sync)
+            X, (low, high), missing = fit_data(self, X, reset=not resume, sync=sync)
             if sync is not None:
                 sync.check_same(list(X.shape), "numbers of samples and features")
             if not resume:
                 if hold_out:
                     self._validation_size(X.shape[0])
                 n_components = resolve_n_components(spec.n_components, X.shape[1])
-                config = spec.config(X.shape[1], n_components=n_components)
+                config = spec.config(X.shape[1], missing, n_components=n_components)
                 check_model_memory(self, config, self._batch_size(X.shape[0]))
-                self._start(X, spec, low, high, sync)
+                self._start(X, spec, low, high, sync, missing=missing)
             if n_epochs is None:
                 n_epochs = self._max_epochs(X.shape[0])
             self._train(X, n_epochs, hold_out=hold_out, sync=sync)
@@ -144,7 +139,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         network, family = self._network()
         return ModelSpec(
             n_components=self.n_components,
-            likelihood=self.likelihood,
+            likelihood="mixed" if _params.per_column(self.likelihood) else self.likelihood,
             network=network,
             network_params=family.options(),
             **self._latent_options(),
@@ -158,37 +153,29 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         family = NETWORKS[name]
         return name, family(**{option: getattr(self, option) for option in family.parameters})
 
-    def _validate_fit_data(self, X, reset, sync=None):
-        """Validated ``X`` (out-of-core input: read whole when small, else
-        checked in one streaming pass) and its value range."""
-        if _chunked.is_out_of_core(X):
-            X = _chunked.fit_rows(self, X, reset=reset, sync=sync)
-        else:
-            X = validated(self, X, reset=reset)
-        value_range = data_range(X)
-        check_magnitude(*value_range)
-        likelihood = self.likelihood if reset else self.likelihood_
-        if likelihood == "auto":
-            likelihood = auto_likelihood(*value_range)
-        return onto_support(X, likelihood, value_range, strict=True), value_range
-
     def _data_parallel(self):
         """The :class:`~skvsc._core.distributed.DataParallel` of this fit under a
         torch.distributed launcher (``distributed="auto"``), else None."""
         device = getattr(self, "device_", None) or resolve_device(self.device)
         return data_parallel(self.distributed, device)
 
-    def _start(self, X, spec, low, high, sync=None):
-        """Resolve the device and the likelihood, start a run, and reset the
-        record of the training. In a data-parallel fit (``sync``) every rank
-        starts from rank 0's seed and weights."""
+    def _start(self, X, spec, low, high, sync=None, *, missing=False):
+        """Resolve the device and the likelihood, start a run (of data with
+        missing values when ``missing``), and reset the record of the
+        training. In a data-parallel fit (``sync``) every rank starts from
+        rank 0's seed and weights."""
         self.device_ = str(resolve_device(self.device))
-        self.likelihood_ = self._resolve_likelihood(X, low, high)
+        self.likelihood_ = resolve_likelihood(self, X, low, high)
         config = spec.config(
             X.shape[1],
+            missing,
             likelihood=self.likelihood_,
             n_components=resolve_n_components(spec.n_components, X.shape[1]),
         )
+        if self.likelihood_ == "mixed":
+            given = self.likelihood if _params.per_column(self.likelihood) else {}
+            names = getattr(self, "feature_names_in_", None)
+            kinds = resolve_column_kinds(X, given, names)
         seed = _params.seed_from(self.random_state)
         if sync is not None:  # random_state=None: rank 0's fresh seed for all
             seed = int(sync.broadcast(torch.tensor([seed], device=sync.device))[0])
@@ -203,8 +190,8 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             shift=stats[0],
             scale=stats[1],
         )
-        if self.likelihood_ == "mixed":  # one likelihood per column, from the data
-            self._run.model.likelihood.set_kinds(column_kinds(X))
+        if self.likelihood_ == "mixed":  # one likelihood per column: given, else from the data
+            self._run.model.likelihood.set_kinds(kinds)
         if sync is not None:  # one model: rank 0's weights and data scaling everywhere
             for tensor in self._run.model.state_dict().values():
                 sync.broadcast(tensor)
@@ -212,22 +199,6 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         self.loss_curve_ = []
         self.validation_scores_ = [] if self.early_stopping else None
         self.history_ = []
-
-    def _resolve_likelihood(self, X, low, high):
-        """The likelihood of ``likelihood``, with ``"auto"`` chosen from the data."""
-        if self.likelihood != "auto":
-            return self.likelihood
-        likelihood = auto_likelihood(low, high)
-        if likelihood == "gaussian" and looks_like_8bit_pixels(X, low, high):
-            warnings.warn(
-                f"X holds whole numbers in [{low:g}, {high:g}], like unscaled 8-bit pixels, "
-                "so likelihood='auto' chose the Gaussian likelihood. For pixel "
-                "intensities divide X by 255 (the Bernoulli likelihood), or pass "
-                "likelihood='gaussian' or 'poisson' to keep this choice silently.",
-                UserWarning,
-                stacklevel=5,
-            )
-        return likelihood
 
     def _steps_per_epoch(self, n_samples):
         """Optimizer steps of one epoch over ``n_samples`` (less the validation part)."""
@@ -400,6 +371,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True  # missing values: see docs/tables.md
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 

@@ -24,7 +24,13 @@ from sklearn.utils.validation import check_is_fitted
 from . import _chunked, _log_likelihood, _params
 from ._core.data import map_batches, to_tensor
 from ._core.vae import SCORE_SEED, score_noises
-from ._data_checks import onto_support, supported_layout, validated
+from ._data_checks import (
+    check_column_ranges,
+    has_missing,
+    onto_support,
+    supported_layout,
+    validated,
+)
 from ._device import torch_threads
 from ._diagnostics import code_summary, merge_summaries
 
@@ -120,8 +126,26 @@ class InferenceMixin(TransformerMixin):
         # to encode them: new data scaled by a scaler fitted on a training
         # split leave [0, 1] as a matter of course.
         check_is_fitted(self)
-        X = validated(self, X, reset=False)
+        X = validated(self, X, reset=False, allow_nan=True)
+        self._check_missing(has_missing(X))
+        if self.likelihood_ == "mixed":  # each column against its own likelihood
+            kinds = self.module_.likelihood.column_kinds()
+            names = getattr(self, "feature_names_in_", None)
+            check_column_ranges(X, kinds, names, strict=strict)
         return onto_support(X, self.likelihood_, strict=strict)
+
+    def _check_missing(self, missing):
+        """Refuse missing values (NaN) for a model fitted without any: its
+        encoder has no input for the mask, and filling them in silently
+        would be an imputation the user did not choose."""
+        if missing and not self._run.config.missing:
+            raise ValueError(
+                f"X has missing values (NaN), but this {type(self).__name__} was fitted on "
+                "data without any, so its encoder has no input for the mask of observed "
+                "entries. Fit it on data with missing values (it then leaves them out of "
+                "the likelihood and shows the encoder where they are), or impute X first "
+                "(sklearn.impute.SimpleImputer)."
+            )
 
     def transform(self, X):
         """Encode ``X`` into its latent code (deterministic).

@@ -109,8 +109,8 @@ def unit_table(estimator, X, y=None, n_top=3):
     values = typical_values_of(Z)
     effects = feature_effects(estimator, values)
     Xd = X.toarray() if hasattr(X, "toarray") else np.asarray(X, dtype=np.float64)
-    std = Xd.std(axis=0)
-    std[std == 0] = 1.0
+    std = np.nanstd(Xd, axis=0)  # of the observed values (NaN: missing)
+    std[~(std > 0)] = 1.0
     standardized = effects / std
     names = feature_names(estimator)
     n_positive = (Z > 0).sum(axis=0)

@@ -66,7 +66,8 @@ class VAETransformer(_BaseVAE):
         documentation).
 
     likelihood_ : str
-        The likelihood used, ``"bernoulli"``, ``"gaussian"`` or ``"poisson"``.
+        The likelihood used, ``"bernoulli"``, ``"gaussian"``, ``"poisson"`` or
+        ``"mixed"``.
 
     device_ : str
         The device the model lives on.

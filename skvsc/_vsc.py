@@ -167,7 +167,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         documentation).
 
     likelihood_ : str
-        The likelihood used, ``"bernoulli"``, ``"gaussian"`` or ``"poisson"``.
+        The likelihood used, ``"bernoulli"``, ``"gaussian"``, ``"poisson"`` or
+        ``"mixed"``.
 
     device_ : str
         The device the model lives on.
@@ -381,7 +382,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
             },
         )
 
-    def _start(self, X, spec, low, high, sync=None):
+    def _start(self, X, spec, low, high, sync=None, **options):
         # Codes are partly empty by construction when the prior expects fewer than one
         # active unit per sample: say so before training, with the remedy.
         n_units = resolve_n_components(self.n_components, X.shape[1])
@@ -395,7 +396,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        super()._start(X, spec, low, high, sync)
+        super()._start(X, spec, low, high, sync, **options)
 
 
 #: The latent family of each value of ``prior``.

@@ -88,6 +88,11 @@ def _module(estimator):
             f"no ONNX export for the {type(module.encoder).__name__} network yet; "
             "the export covers network='mlp'."
         )
+    if module.missing:
+        raise NotImplementedError(
+            "no ONNX export for a model fitted on data with missing values (its encoder "
+            "reads the mask of observed entries) yet; the export covers complete data."
+        )
     return module
 
 
