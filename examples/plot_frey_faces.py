@@ -41,7 +41,8 @@ except FileNotFoundError as error:
     print(f"the Frey faces are not there, so there is nothing to show: {error}")
     sys.exit(0)
 X_train, X_test = train_test_split(X, train_size=1500, random_state=0)
-print(f"{len(X_train):,} training faces, {len(X_test)} held out, {X.shape[1]} pixels each")
+height, width = FREY_IMAGE_SHAPE
+print(f"{len(X_train):,} training faces, {len(X_test)} held out, {height} x {width} pixels")
 
 # %%
 # Two codes of the same faces
