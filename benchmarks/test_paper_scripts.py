@@ -137,3 +137,15 @@ def test_frey_faces(run, tmp_path):
     )
     methods = {r["method"].split(" ")[0] for r in run.rows(out)}
     assert methods == {"PCA", "OMP", "VSC-mlp", "VSC-conv"}
+
+
+def test_conv_codes(run, tmp_path):
+    out = tmp_path / "conv.jsonl"
+    net = '"network": "conv", "conv_channels": [4, 8], "max_iter": 1, "n_components": 16'
+    args = f"digits vsc '{{{net}}}' smoke --n-train 200 --validation --caps 3"
+    run("paper/conv_codes.py", args, out=out, cache=tmp_path / "cache")
+    rows = run.rows(out)
+    assert [r["cap"] for r in rows] == [None, 3] and rows[1]["active_per_sample"] <= 3
+    assert rows[0]["evaluated_on"] == "validation" and rows[0]["n_fit"] == 160
+    run("paper/conv_codes.py", f"digits topk '{{{net}, \"k\": 2}}' smoke --n-train 200", out=out)
+    assert run.rows(out)[-1]["active_per_sample"] <= 2
