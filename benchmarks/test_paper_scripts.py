@@ -65,6 +65,19 @@ def test_sparse_baselines_budget_after_fitting(run, tmp_path):
     assert "transform_n_nonzero_coefs" not in plain[0]
 
 
+def test_truncation_rank(run, tmp_path):
+    out = tmp_path / "rank.jsonl"
+    run(
+        "paper/truncation_rank.py",
+        "--dataset digits --n-components 16 --alpha 0.25 --k 2 --n-train 300 --eval holdout",
+        out=out,
+    )
+    rows = run.rows(out)
+    assert [r["ranking"] for r in rows] == ["gamma", "magnitude", "magnitude_x_weight"]
+    assert rows[0]["same_units_as_estimator"]
+    assert all(r["active_per_sample"] <= 2 for r in rows)
+
+
 def test_default_codes(run, tmp_path):
     out = tmp_path / "codes.jsonl"
     run(
