@@ -178,6 +178,7 @@ def run(args, dataset):
             model.set_params(transform_n_nonzero_coefs=None)
         method = "vsc_truncated" if "truncated" in label else "vsc"
         extra = dict(epochs=int(model.n_iter_), transform_n_nonzero_coefs=cap, label=label)
+        extra["rank"] = "magnitude"  # the rule of transform_n_nonzero_coefs (gamma before)
         record(method, k, seed, params, Z_fit, Z_eval, fit_s, from_cache, t.seconds, **extra)
 
     for seed in args.seeds:
