@@ -323,12 +323,18 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="append one JSON line per row here")
     p.add_argument("--references", default=None, help='JSON {"dataset": {"label": acc}}')
     p.add_argument("--figure", default=None, help="PNG: accuracy vs non-zeros")
-    p.add_argument("--from-jsonl", default=None, help="only table and figure from this file")
+    p.add_argument(
+        "--from-jsonl",
+        nargs="+",
+        default=None,
+        help="only table and figure from these files (a later file's row of the same "
+        "label, k and seed replaces an earlier one)",
+    )
     args = p.parse_args(argv)
 
     split = "validation" if args.validation else "test"
     if args.from_jsonl:
-        rows = read_jsonl(args.from_jsonl)
+        rows = [row for path in args.from_jsonl for row in read_jsonl(path)]
     else:
         import torch
         from threadpoolctl import threadpool_limits
