@@ -324,6 +324,9 @@ def main(argv=None):
     p.add_argument("--references", default=None, help='JSON {"dataset": {"label": acc}}')
     p.add_argument("--figure", default=None, help="PNG: accuracy vs non-zeros")
     p.add_argument(
+        "--exclude-labels", nargs="+", default=[], help="with --from-jsonl: rows left out"
+    )
+    p.add_argument(
         "--from-jsonl",
         nargs="+",
         default=None,
@@ -347,6 +350,9 @@ def main(argv=None):
         if args.figure and args.out and Path(args.out).exists():
             rows = read_jsonl(args.out)  # the figure shows everything measured so far
     rows = [r for r in rows if r["split"] == split and r["dataset"] in args.datasets]
+    if args.from_jsonl:  # the table and figure of the asked k, without the left-out labels
+        rows = [r for r in rows if r["k"] is None or r["k"] in args.k]
+        rows = [r for r in rows if r["label"] not in args.exclude_labels]
     table = aggregate(rows)
     print_table(table)
     if args.figure:
