@@ -74,7 +74,7 @@ def test_truncation_rank(run, tmp_path):
     )
     rows = run.rows(out)
     assert [r["ranking"] for r in rows] == ["gamma", "magnitude", "magnitude_x_weight"]
-    assert rows[0]["same_units_as_estimator"]
+    assert rows[1]["same_units_as_estimator"]  # magnitude: the estimator's rule
     assert all(r["active_per_sample"] <= 2 for r in rows)
 
 

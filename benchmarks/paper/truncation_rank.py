@@ -1,9 +1,10 @@
 """Which units to keep when a VSC code is truncated to k non-zeros after fitting.
 
 ``VariationalSparseCoder(transform_n_nonzero_coefs=k)`` keeps the k active units of
-highest activity probability ``gamma``. This script scores other rankings of the
-same fit's active units: the magnitude ``|z_j|``, and the magnitude times the norm of
-unit j's column in the decoder's first layer ``|z_j| * ||W_j||`` (how far the unit
+largest magnitude ``|z_j|`` (the rows of ``same_units_as_estimator`` check it); before
+this script's figures it kept those of highest activity probability ``gamma``. It
+scores these rankings of the same fit's active units and the magnitude times the norm
+of unit j's column in the decoder's first layer ``|z_j| * ||W_j||`` (how far the unit
 moves the decoder). The fit is the pickled ``sparse_baselines.py`` fit of the same
 settings (``--cache``; the script refits and caches it when absent).
 
@@ -95,7 +96,7 @@ def main(argv=None):
         for ranking in args.rankings:
             A = keep_top(Z_lab, scores(model, X[labelled], Z_lab, ranking), k)
             B = keep_top(Z_eval, scores(model, X_eval, Z_eval, ranking), k)
-            if ranking == "gamma":  # the estimator's own cap keeps the same units
+            if ranking == "magnitude":  # the estimator's own cap keeps the same units
                 model.set_params(transform_n_nonzero_coefs=k)
                 same = bool(((model.transform(X_eval) != 0) == (B != 0)).all())
                 model.set_params(transform_n_nonzero_coefs=None)
@@ -111,7 +112,7 @@ def main(argv=None):
                 active_per_sample=float((B != 0).sum(1).mean()),
                 n_eval=len(X_eval),
             )
-            if ranking == "gamma":
+            if ranking == "magnitude":
                 row["same_units_as_estimator"] = same
             emit(row, args.out)
 
