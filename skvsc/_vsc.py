@@ -72,11 +72,11 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
 
     transform_n_nonzero_coefs : int, default=None
         Most active units per sample in the code of :meth:`transform`: where
-        more are active, only the ``transform_n_nonzero_coefs`` units with the
-        highest activity probability ``gamma`` keep their value, the others
-        are set to 0. None keeps every active unit. Only :meth:`transform`
-        reads it (not :meth:`fit`), so one fitted model serves every budget:
-        fit with a larger ``alpha``, then ``set_params`` it. Named as in
+        more are active, only the ``transform_n_nonzero_coefs`` units of
+        largest magnitude keep their value, the others are set to 0. None
+        keeps every active unit. Only :meth:`transform` reads it (not
+        :meth:`fit`), so one fitted model serves every budget: fit with a
+        larger ``alpha``, then ``set_params`` it. Named as in
         :class:`~sklearn.decomposition.DictionaryLearning`, whose grids it can
         share; unlike OMP's target it is an upper bound. The fitted code
         statistics (``mean_active_units_``, ``activation_rates_``) describe

@@ -116,6 +116,10 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
     def _initialize(self, x_all, generator):
         """After the networks are built (e.g. data-dependent initialisation)."""
 
+    def _param_groups(self):
+        """Adam's parameter groups (one, at ``learning_rate_init``, by default)."""
+        return [{"params": list(self.module_.parameters())}]
+
     def _batch_loss(self, x, step):
         """``(loss, code, logs)`` of the batch ``x`` at training step ``step``;
         ``logs`` maps ``"loss"`` (the reconstruction loss) and the names in ``_curves``
@@ -245,7 +249,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
                 d, tuple(self.hidden_layer_sizes), self.n_components, init_gen, conv
             )
             self._initialize(x_all, init_gen)
-            opt = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate_init)
+            opt = torch.optim.Adam(self._param_groups(), lr=self.learning_rate_init)
             # training samples seen since each unit last fired in the main code
             self._since_fired = torch.zeros(self.n_components, dtype=torch.long)
             self.loss_curve_, self.dead_curve_ = [], []
