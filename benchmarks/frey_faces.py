@@ -12,6 +12,10 @@ decoded with ``inverse_transform``. Prints one row per method and k (MSE in pixe
 mean non-zeros of the held-out codes); writes nothing unless ``--out`` is given.
 
     python benchmarks/frey_faces.py --data-dir DIR [--ks 5 10 20] [--out rows.jsonl]
+
+``--select 0.5 0.7 1`` adds, for each k, the fit at ``alpha = f k / J`` whose
+code truncated to k units reconstructs a validation fifth of the training faces
+best, refitted on all of them (``--only-select`` leaves out the other VSC fits).
 """
 
 import argparse
@@ -28,8 +32,17 @@ from skvsc import VariationalSparseCoder
 from skvsc.datasets import FREY_IMAGE_SHAPE, load_frey_faces
 
 
-def rows(X_train, X_test, ks, *, n_components, dict_size, seed, max_iter, networks):
+def rows(
+    X_train, X_test, ks, *, n_components, dict_size, seed, max_iter, networks, select=(), plain=True
+):
     for k in ks:
+        for network in networks if select else ():
+            t = time.perf_counter()
+            factor, vsc = _validated(X_train, k, n_components, network, max_iter, seed, select)
+            Z = vsc.set_params(transform_n_nonzero_coefs=k).transform(X_test)
+            seconds = time.perf_counter() - t
+            name = f"VSC-{network} validated top-k (alpha={factor:g} k/J)"
+            yield name, k, vsc.inverse_transform(Z), _nnz(Z), seconds
         pca = PCA(k, random_state=seed).fit(X_train)
         yield "PCA", k, pca.inverse_transform(pca.transform(X_test)), k, 0.0
         t = time.perf_counter()
@@ -40,7 +53,7 @@ def rows(X_train, X_test, ks, *, n_components, dict_size, seed, max_iter, networ
         codes = dico_c.transform(X_test - mean)
         nnz = (codes != 0).sum(axis=1).mean()
         yield "OMP", k, codes @ dico_c.components_ + mean, nnz, time.perf_counter() - t
-        for network in networks:
+        for network in networks if plain else ():
             t = time.perf_counter()
             vsc = _vsc(n_components, k / n_components, network, max_iter, seed).fit(X_train)
             seconds = time.perf_counter() - t
@@ -48,7 +61,7 @@ def rows(X_train, X_test, ks, *, n_components, dict_size, seed, max_iter, networ
             yield f"VSC-{network} alpha=k/J", k, vsc.inverse_transform(Z), _nnz(Z), seconds
             Z = vsc.set_params(transform_n_nonzero_coefs=k).transform(X_test)
             yield f"VSC-{network} alpha=k/J top-k", k, vsc.inverse_transform(Z), _nnz(Z), seconds
-    for network in networks:  # one fit, truncated to every budget
+    for network in networks if plain else ():  # one fit, truncated to every budget
         t = time.perf_counter()
         vsc = _vsc(n_components, max(ks) * 2 / n_components, network, max_iter, seed)
         vsc.fit(X_train)
@@ -56,6 +69,21 @@ def rows(X_train, X_test, ks, *, n_components, dict_size, seed, max_iter, networ
         for k in ks:
             Z = vsc.set_params(transform_n_nonzero_coefs=k).transform(X_test)
             yield f"VSC-{network} one fit top-k", k, vsc.inverse_transform(Z), _nnz(Z), seconds
+
+
+def _validated(X_train, k, n_components, network, max_iter, seed, factors):
+    """The fit at ``alpha = f k / J`` whose top-k code reconstructs a validation
+    fifth of ``X_train`` best (``f`` in ``factors``), refitted on all of ``X_train``."""
+    X_fit, X_val = train_test_split(X_train, test_size=0.2, random_state=seed)
+    errors = {}
+    for factor in factors:
+        vsc = _vsc(n_components, factor * k / n_components, network, max_iter, seed).fit(X_fit)
+        Z = vsc.set_params(transform_n_nonzero_coefs=k).transform(X_val)
+        errors[factor] = float(np.mean((vsc.inverse_transform(Z) - X_val) ** 2))
+    best = min(errors, key=errors.get)
+    print(f"k={k} {network}: validation MSE by alpha factor {errors}: {best}", flush=True)
+    vsc = _vsc(n_components, best * k / n_components, network, max_iter, seed)
+    return best, vsc.fit(X_train)
 
 
 def _nnz(Z):
@@ -84,7 +112,16 @@ def main(argv=None):
     parser.add_argument("--max-iter", default="auto")
     parser.add_argument("--networks", nargs="+", default=["mlp", "conv"])
     parser.add_argument("--n-train", type=int, default=1500)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split and the fits")
+    parser.add_argument(
+        "--select",
+        type=float,
+        nargs="*",
+        default=[],
+        help="factors f: add the top-k code of the fit at alpha = f k / J whose top-k "
+        "code is best on a validation fifth of the training faces",
+    )
+    parser.add_argument("--only-select", action="store_true", help="skip the rows without --select")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     X = load_frey_faces(args.data_dir, download=False).astype(np.float64)
@@ -100,6 +137,8 @@ def main(argv=None):
         seed=args.seed,
         max_iter=max_iter,
         networks=args.networks,
+        select=args.select,
+        plain=not args.only_select,
     ):
         mse = float(np.mean((X_hat - X_test) ** 2))
         print(f"{method:30} {k:3d} {mse:8.5f} {nnz:6.2f} {seconds:6.1f}", flush=True)

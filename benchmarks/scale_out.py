@@ -11,6 +11,8 @@ stdout.
     python benchmarks/scale_out.py sources --seeds 0 1 2   # MNIST: memory / memmap / dask
     python benchmarks/scale_out.py big --gigabytes 2.5     # a 2.5 GB float32 memmap, one epoch
     python benchmarks/scale_out.py ranks --n-rows 20000    # 1 process vs 2 ranks x 1 thread
+    python benchmarks/scale_out.py steps --n-rows 20000 --gloo   # the same, per step, by phase
+    python benchmarks/scale_out.py halves --repeats 5         # a step's compute at 128 and 64 rows
     python benchmarks/scale_out.py read --gigabytes 1      # the training source's read rate
     torchrun --standalone --nproc-per-node 2 benchmarks/scale_out.py allreduce --repeats 200
 
@@ -214,6 +216,123 @@ def rank_fit(args):
     print(json.dumps(result), flush=True)
 
 
+def steps(args):
+    """Per-step breakdown of 1 process against ``--n-ranks`` ranks, interleaved
+    (with ``--gloo``, also the ranks summing through gloo)."""
+    runs = [(1, False), (args.n_ranks, False)] + ([(args.n_ranks, True)] if args.gloo else [])
+    with tempfile.TemporaryDirectory(dir=args.tmp_dir) as tmp:
+        paths = mnist(args, tmp)
+        for repeat in range(args.repeats):
+            for n_ranks, gloo in runs:
+                extra = ["rank-steps", paths["X"], "--seed", str(args.seeds[0]), *common(args)]
+                extra += ["--gloo"] if gloo else []
+                extra += ["--batch-size", str(args.batch_size)]
+                launcher = ()
+                if n_ranks > 1:
+                    launcher = ("-m", "torch.distributed.run", "--standalone")
+                    launcher += (f"--nproc-per-node={n_ranks}",)
+                load = os.getloadavg()[0]
+                path = "one process" if n_ranks == 1 else ("gloo" if gloo else "shared memory")
+                for row in child(args, *extra, launcher=launcher):
+                    row = {"repeat": repeat, "n_ranks": n_ranks, "sums": path, **row}
+                    print(json.dumps({**row, "load1": round(load, 2)}), flush=True)
+
+
+def rank_steps(args):
+    """(subprocess, maybe under torchrun) One fit with each phase of a step timed
+    (wall and this thread's CPU, in ms per step): data, forward (less the batch
+    means' collective), the batch means' collective, backward, the gradients'
+    collective, the guard (finite check), Adam."""
+    import contextlib
+
+    import torch
+
+    from skvsc._core import data, distributed, guard, optim, vae
+
+    torch.set_num_threads(1)
+    totals = {}
+
+    @contextlib.contextmanager
+    def timed(name):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            w, c = totals.get(name, (0.0, 0.0))
+            totals[name] = (w + time.perf_counter() - wall, c + time.thread_time() - cpu)
+
+    def wrap(owner, attr, name):
+        original = getattr(owner, attr)
+
+        def wrapper(*a, **k):
+            with timed(name):
+                return original(*a, **k)
+
+        setattr(owner, attr, wrapper)
+
+    wrap(data.DenseSource, "take", "data")
+    wrap(vae.VAE, "objective", "forward+means")
+    wrap(torch.Tensor, "backward", "backward")
+    wrap(guard.StepGuard, "before_update", "guard")
+    wrap(optim.Adam, "step", "adam")
+    if hasattr(distributed, "DataParallel"):
+        for attr in ("gradients", "sum"):
+            if hasattr(distributed.DataParallel, attr):
+                wrap(distributed.DataParallel, attr, "coll_" + attr)
+    if hasattr(distributed, "shared_sum"):
+        wrap(distributed.shared_sum.SharedSum, "barrier", "barrier")
+        wrap(distributed.shared_sum.SharedSum, "reduce", "reduce")
+    if args.gloo:
+        distributed.SHARED_MEMORY = False
+    X = np.load(args.path)
+    est = estimator(args, batch_size=args.batch_size)
+    start, cpu = time.perf_counter(), time.process_time()
+    est.fit(X)
+    fit_s, cpu = time.perf_counter() - start, time.process_time() - cpu
+    n_steps = est._run.step
+    epoch_s = est.history_[-1]["time"]
+    result = {"rank": int(os.environ.get("RANK", "0")), "epoch_s": round(epoch_s, 3)}
+    result.update(fit_s=round(fit_s, 3), fit_cpu_s=round(cpu, 3))
+    result["step_ms"] = round(1e3 * epoch_s / n_steps, 3)
+    for name, (w, c) in sorted(totals.items()):
+        result[name] = [round(1e3 * w / n_steps, 3), round(1e3 * c / n_steps, 3)]
+    print(json.dumps(result), flush=True)
+
+
+def halves(args):
+    """CPU (this thread) of one training step's forward and backward pass of the
+    default model at the global batch and at half of it, interleaved
+    (``--repeats`` rounds of 100 steps): what a rank of two computes per step
+    against one process, before any communication."""
+    import torch
+
+    from skvsc.datasets import load_mnist
+
+    torch.set_num_threads(1)
+    X, _ = load_mnist(args.data_dir, download=False, progress=False)
+    est = estimator(args).fit(X[:256])
+    model, schedule = est._run.model, est._run.schedule
+    generator = torch.Generator().manual_seed(0)
+    X = torch.as_tensor(X[: args.batch_size], dtype=torch.float32)
+    sizes = (args.batch_size, args.batch_size // 2)
+    totals = {(rows, phase): 0.0 for rows in sizes for phase in ("forward", "backward")}
+    for _ in range(args.repeats):
+        for rows in sizes:
+            batch = X[:rows]
+            for _ in range(100):
+                cpu = time.thread_time()
+                loss, _ = model.objective(batch, schedule.at(100), generator, None)
+                totals[rows, "forward"] += time.thread_time() - cpu
+                model.zero_grad(set_to_none=True)
+                cpu = time.thread_time()
+                loss.backward()
+                totals[rows, "backward"] += time.thread_time() - cpu
+    n = 100 * args.repeats
+    for rows in sizes:
+        ms = {phase: round(1e3 * totals[rows, phase] / n, 3) for phase in ("forward", "backward")}
+        print(json.dumps({"mode": "halves", "rows": rows, **ms, "load1": os.getloadavg()[0]}))
+
+
 def read(args):
     """Read rate of the training source alone: one epoch of batches from a
     memmap of ``--gigabytes`` (no model), twice (the second from the page cache)."""
@@ -274,7 +393,19 @@ def allreduce(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "mode", choices=["sources", "big", "ranks", "read", "allreduce", "one", "rank-fit"]
+        "mode",
+        choices=[
+            "sources",
+            "big",
+            "ranks",
+            "read",
+            "allreduce",
+            "one",
+            "rank-fit",
+            "steps",
+            "rank-steps",
+            "halves",
+        ],
     )
     parser.add_argument("source", nargs="?", help="(one) memory, memmap or dask")
     parser.add_argument("path", nargs="?", help="(one, rank-fit) the .npy file")
@@ -291,14 +422,23 @@ def main():
     parser.add_argument("--gigabytes", type=float, default=2.5)
     parser.add_argument("--n-ranks", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--gloo", action="store_true", help="(steps) also ranks through gloo")
+    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--dask-chunk", type=int, default=4096)
     parser.add_argument("--labels"), parser.add_argument("--test-path")
     parser.add_argument("--test-labels")
     args = parser.parse_args()
-    if args.mode == "rank-fit":  # positional: the path comes first here
+    if args.mode in ("rank-fit", "rank-steps"):  # positional: the path comes first here
         args.path = args.source
-    modes = {"sources": sources, "big": big, "ranks": ranks, "read": read, "allreduce": allreduce}
-    modes.update({"one": one_fit, "rank-fit": rank_fit})
+    modes = {
+        "halves": halves,
+        "sources": sources,
+        "big": big,
+        "ranks": ranks,
+        "read": read,
+        "allreduce": allreduce,
+    }
+    modes.update({"one": one_fit, "rank-fit": rank_fit, "steps": steps, "rank-steps": rank_steps})
     modes[args.mode](args)
 
 

@@ -39,6 +39,45 @@ def test_sparse_baselines(run, tmp_path):
     assert png.stat().st_size > 0
 
 
+def test_sparse_baselines_budget_after_fitting(run, tmp_path):
+    # one VSC fit at --truncate-alpha serves every k (shared with the vsc fit of the same
+    # alpha through the cache); --vsc-cap scores each per-k fit with at most k non-zeros
+    out, cache = tmp_path / "rows.jsonl", tmp_path / "cache"
+    common = "--datasets digits --n-components 16 --epochs 1 --n-train 200 --k 2 4 "
+    run(
+        "paper/sparse_baselines.py",
+        common + f"--methods vsc_truncated --truncate-alpha 0.25 --cache {cache}",
+        out=out,
+    )
+    run("paper/sparse_baselines.py", common + f"--methods vsc --vsc-cap --cache {cache}", out=out)
+    rows = run.rows(out)
+    truncated = [r for r in rows if r["method"] == "VSC, one fit truncated to k"]
+    assert [r["k"] for r in truncated] == [2, 4]
+    assert {r["params"]["alpha"] for r in truncated} == {0.25}
+    assert all(r["active_per_sample"] <= r["k"] for r in truncated)
+    assert not any(r["fit_from_cache"] for r in truncated)  # one fit for both k
+    capped = [r for r in rows if r["label"] == "VSC alpha=k/J, ≤ k"]
+    assert [r["transform_n_nonzero_coefs"] for r in capped] == [2, 4]
+    assert all(r["active_per_sample"] <= r["k"] for r in capped)
+    plain = [r for r in rows if r["label"] == "VSC (sparse code)"]
+    assert [r["params"]["alpha"] for r in plain] == [2 / 16, 4 / 16]
+    assert plain[1]["fit_from_cache"]  # alpha = 4/16 = 0.25 was the truncated run's fit
+    assert "transform_n_nonzero_coefs" not in plain[0]
+
+
+def test_truncation_rank(run, tmp_path):
+    out = tmp_path / "rank.jsonl"
+    run(
+        "paper/truncation_rank.py",
+        "--dataset digits --n-components 16 --alpha 0.25 --k 2 --n-train 300 --eval holdout",
+        out=out,
+    )
+    rows = run.rows(out)
+    assert [r["ranking"] for r in rows] == ["gamma", "magnitude", "magnitude_x_weight"]
+    assert rows[1]["same_units_as_estimator"]  # magnitude: the estimator's rule
+    assert all(r["active_per_sample"] <= 2 for r in rows)
+
+
 def test_default_codes(run, tmp_path):
     out = tmp_path / "codes.jsonl"
     run(
@@ -137,3 +176,15 @@ def test_frey_faces(run, tmp_path):
     )
     methods = {r["method"].split(" ")[0] for r in run.rows(out)}
     assert methods == {"PCA", "OMP", "VSC-mlp", "VSC-conv"}
+
+
+def test_conv_codes(run, tmp_path):
+    out = tmp_path / "conv.jsonl"
+    net = '"network": "conv", "conv_channels": [4, 8], "max_iter": 1, "n_components": 16'
+    args = f"digits vsc '{{{net}}}' smoke --n-train 200 --validation --caps 3"
+    run("paper/conv_codes.py", args, out=out, cache=tmp_path / "cache")
+    rows = run.rows(out)
+    assert [r["cap"] for r in rows] == [None, 3] and rows[1]["active_per_sample"] <= 3
+    assert rows[0]["evaluated_on"] == "validation" and rows[0]["n_fit"] == 160
+    run("paper/conv_codes.py", f"digits topk '{{{net}, \"k\": 2}}' smoke --n-train 200", out=out)
+    assert run.rows(out)[-1]["active_per_sample"] <= 2

@@ -5,9 +5,9 @@ Build from the repository root with::
     python -m sphinx -b html docs docs/_build/html
 
 The gallery executes ``examples/plot_*.py``; ``-D plot_gallery=0`` skips that.
-Examples that need the MNIST files run only when the directory named by
-``$SKVSC_DATA`` holds them. Equations are rendered by a copy of MathJax that
-ships with the site (``sphinx-mathjax-offline``), and links to the Python,
+Examples that need the MNIST files (or the Frey faces) run only when the
+directory named by ``$SKVSC_DATA`` holds them. Equations are rendered by a copy
+of MathJax that ships with the site (``sphinx-mathjax-offline``), and links to the Python,
 NumPy, SciPy, scikit-learn and PyTorch documentation resolve against inventories
 kept in ``docs/_inventories/`` (see there), so the build needs no network.
 """
@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))  # document the checkout, not an installed copy
 sys.path.insert(0, str(DOCS / "sphinxext"))
 
 import skvsc  # noqa: E402
+import skvsc.datasets  # noqa: E402
 
 project = "skvsc"
 author = "skvsc developers"
@@ -122,8 +123,13 @@ def _mnist_dir():
 MNIST_DIR = _mnist_dir()
 if MNIST_DIR is not None:
     os.environ["SKVSC_DATA"] = MNIST_DIR  # absolute: the examples run in examples/
-# Examples named *_mnist.py are shown but not executed without the data.
-_run_pattern = r"/plot_" if MNIST_DIR else r"/plot_(?!.*_mnist\.py)"
+# The face example reads the frey/ folder of skvsc's data home ($SKVSC_DATA first).
+_frey_file = Path(skvsc.datasets.get_data_home()) / "frey" / "frey-images-idx3-ubyte.gz"
+FREY_FOUND = _frey_file.is_file()
+# Examples named *_mnist.py, and the face example, are shown but not executed
+# without their data.
+_skipped = [r".*_mnist\.py"] * (MNIST_DIR is None) + [r"frey_faces\.py"] * (not FREY_FOUND)
+_run_pattern = r"/plot_(?!" + "|".join(_skipped) + ")" if _skipped else r"/plot_"
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 sphinx_gallery_conf = {

@@ -6,7 +6,7 @@ add their docstring, ``__init__`` and:
 - ``_latent_options()``: checks their own parameters and returns the latent
   family, its options and the schedule's options (fields of the
   :class:`~skvsc._core.run.ModelSpec`);
-- ``_code_statistics(X)``, ``_set_code_statistics(stats)`` (assigns the
+- ``_code_statistics(X, sync=None)``, ``_set_code_statistics(stats)`` (assigns the
   statistics of the training data to their attributes, by name) and
   ``_summary_lines()``: the diagnostics.
 
@@ -34,16 +34,11 @@ from ._core.schedule import auto_epochs, auto_learning_rate
 from ._core.train import ConvergenceStop, TrainConfig, Validation
 from ._core.vae import score_noises
 from ._data_checks import (
-    auto_likelihood,
-    check_magnitude,
-    column_kinds,
     column_stats,
-    data_range,
-    looks_like_8bit_pixels,
-    onto_support,
-    validated,
+    resolve_column_kinds,
 )
 from ._device import check_model_memory, resolve_device, torch_threads
+from ._fit_data import fit_data, resolve_likelihood
 from ._inference import InferenceMixin
 from ._progress import Progress
 from ._rollback import RollbackMixin
@@ -109,36 +104,34 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         """
         resume = resume and hasattr(self, "_run")
         saved = self._snapshot(copy_run=resume)
+        sync = None
         try:
             spec = self._check_params()
             if resume:
                 _params.check_unchanged(self, spec)
             sync = self._data_parallel()
-            X, (low, high) = self._validate_fit_data(X, reset=not resume, sync=sync)
+            X, (low, high), missing = fit_data(self, X, reset=not resume, sync=sync)
             if sync is not None:
                 sync.check_same(list(X.shape), "numbers of samples and features")
-            if hold_out and isinstance(X, _chunked.ChunkedRows):
-                raise ValueError(
-                    "early_stopping=True needs a validation split of X in memory; with "
-                    "out-of-core X, fit with early_stopping=False and score a held-out "
-                    "set yourself (see docs/out_of_core.md)."
-                )
             if not resume:
                 if hold_out:
                     self._validation_size(X.shape[0])
                 n_components = resolve_n_components(spec.n_components, X.shape[1])
-                config = spec.config(X.shape[1], n_components=n_components)
+                config = spec.config(X.shape[1], missing, n_components=n_components)
                 check_model_memory(self, config, self._batch_size(X.shape[0]))
-                self._start(X, spec, low, high, sync)
+                self._start(X, spec, low, high, sync, missing=missing)
             if n_epochs is None:
                 n_epochs = self._max_epochs(X.shape[0])
             self._train(X, n_epochs, hold_out=hold_out, sync=sync)
-            self._set_code_statistics(self._code_statistics(X))
+            self._set_code_statistics(self._code_statistics(X, sync=sync))
         except FloatingPointError:  # the last good weights, and the epochs that led there
             raise
         except BaseException:
             self._restore(saved)
             raise
+        finally:
+            if sync is not None:
+                sync.close()
         return self
 
     def _check_params(self):
@@ -147,7 +140,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         network, family = self._network()
         return ModelSpec(
             n_components=self.n_components,
-            likelihood=self.likelihood,
+            likelihood="mixed" if _params.per_column(self.likelihood) else self.likelihood,
             network=network,
             network_params=family.options(),
             **self._latent_options(),
@@ -161,37 +154,29 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         family = NETWORKS[name]
         return name, family(**{option: getattr(self, option) for option in family.parameters})
 
-    def _validate_fit_data(self, X, reset, sync=None):
-        """Validated ``X`` (out-of-core input: read whole when small, else
-        checked in one streaming pass) and its value range."""
-        if _chunked.is_out_of_core(X):
-            X = _chunked.fit_rows(self, X, reset=reset, sync=sync)
-        else:
-            X = validated(self, X, reset=reset)
-        value_range = data_range(X)
-        check_magnitude(*value_range)
-        likelihood = self.likelihood if reset else self.likelihood_
-        if likelihood == "auto":
-            likelihood = auto_likelihood(*value_range)
-        return onto_support(X, likelihood, value_range, strict=True), value_range
-
     def _data_parallel(self):
         """The :class:`~skvsc._core.distributed.DataParallel` of this fit under a
         torch.distributed launcher (``distributed="auto"``), else None."""
         device = getattr(self, "device_", None) or resolve_device(self.device)
         return data_parallel(self.distributed, device)
 
-    def _start(self, X, spec, low, high, sync=None):
-        """Resolve the device and the likelihood, start a run, and reset the
-        record of the training. In a data-parallel fit (``sync``) every rank
-        starts from rank 0's seed and weights."""
+    def _start(self, X, spec, low, high, sync=None, *, missing=False):
+        """Resolve the device and the likelihood, start a run (of data with
+        missing values when ``missing``), and reset the record of the
+        training. In a data-parallel fit (``sync``) every rank starts from
+        rank 0's seed and weights."""
         self.device_ = str(resolve_device(self.device))
-        self.likelihood_ = self._resolve_likelihood(X, low, high)
+        self.likelihood_ = resolve_likelihood(self, X, low, high)
         config = spec.config(
             X.shape[1],
+            missing,
             likelihood=self.likelihood_,
             n_components=resolve_n_components(spec.n_components, X.shape[1]),
         )
+        if self.likelihood_ == "mixed":
+            given = self.likelihood if _params.per_column(self.likelihood) else {}
+            names = getattr(self, "feature_names_in_", None)
+            kinds = resolve_column_kinds(X, given, names)
         seed = _params.seed_from(self.random_state)
         if sync is not None:  # random_state=None: rank 0's fresh seed for all
             seed = int(sync.broadcast(torch.tensor([seed], device=sync.device))[0])
@@ -206,8 +191,8 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             shift=stats[0],
             scale=stats[1],
         )
-        if self.likelihood_ == "mixed":  # one likelihood per column, from the data
-            self._run.model.likelihood.set_kinds(column_kinds(X))
+        if self.likelihood_ == "mixed":  # one likelihood per column: given, else from the data
+            self._run.model.likelihood.set_kinds(kinds)
         if sync is not None:  # one model: rank 0's weights and data scaling everywhere
             for tensor in self._run.model.state_dict().values():
                 sync.broadcast(tensor)
@@ -215,22 +200,6 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         self.loss_curve_ = []
         self.validation_scores_ = [] if self.early_stopping else None
         self.history_ = []
-
-    def _resolve_likelihood(self, X, low, high):
-        """The likelihood of ``likelihood``, with ``"auto"`` chosen from the data."""
-        if self.likelihood != "auto":
-            return self.likelihood
-        likelihood = auto_likelihood(low, high)
-        if likelihood == "gaussian" and looks_like_8bit_pixels(X, low, high):
-            warnings.warn(
-                f"X holds whole numbers in [{low:g}, {high:g}], like unscaled 8-bit pixels, "
-                "so likelihood='auto' chose the Gaussian likelihood. For pixel "
-                "intensities divide X by 255 (the Bernoulli likelihood), or pass "
-                "likelihood='gaussian' or 'poisson' to keep this choice silently.",
-                UserWarning,
-                stacklevel=5,
-            )
-        return likelihood
 
     def _steps_per_epoch(self, n_samples):
         """Optimizer steps of one epoch over ``n_samples`` (less the validation part)."""
@@ -288,8 +257,14 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
     def _hold_out(self, X):
         """Split off the validation data of ``early_stopping``: ``(X, Validation)``."""
         run = self._run
-        rows, validation_rows = run.hold_out(X.shape[0], self._validation_size(X.shape[0]))
+        n_validation = self._validation_size(X.shape[0])
         noises = score_noises(run.model, torch.float32, run.device)
+        if isinstance(X, _chunked.ChunkedRows):  # streamed: whole blocks, drawn alike
+            n_blocks = -(-X.shape[0] // X.block_rows)
+            _, block_order = run.hold_out(n_blocks, n_blocks)
+            X, validation_rows = _chunked.hold_out(X, block_order, n_validation)
+            return X, Validation(make_source(validation_rows, run.device), noises)
+        rows, validation_rows = run.hold_out(X.shape[0], n_validation)
         return X[rows], Validation(make_source(X[validation_rows], run.device), noises)
 
     def _train(self, X, n_epochs, hold_out, sync=None):
@@ -415,6 +390,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True  # missing values: see docs/tables.md
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 

@@ -153,13 +153,85 @@ class ChunkedRows:
         return self.shape[0]
 
     def __getitem__(self, key):
+        """Rows by a contiguous slice, or by an increasing array of row indices
+        (read chunk by chunk: only the chunks that hold them)."""
+        if isinstance(key, np.ndarray) and key.ndim == 1 and key.dtype.kind in "iu":
+            return validated(self.estimator, self._take(key), reset=False)
         if not isinstance(key, slice) or key.step not in (None, 1):
-            raise TypeError("out-of-core rows are read by contiguous slices only")
+            raise TypeError(
+                "out-of-core rows are read by contiguous slices or increasing row indices only"
+            )
         start, stop, _ = key.indices(self.shape[0])
         return validated(self.estimator, _read(self.X, start, stop), reset=False)
 
+    def _take(self, rows):
+        if len(rows) and (np.any(np.diff(rows) < 0) or rows[0] < 0 or rows[-1] >= len(self)):
+            raise IndexError("out-of-core rows are taken by increasing indices within X")
+        step = _rows_per(self.X, PASS_BYTES)
+        parts = []
+        for start in np.unique(rows // step) * step:
+            inside = rows[(rows >= start) & (rows < start + step)]
+            chunk = _read(self.X, start, min(len(self), start + step))
+            parts.append(chunk[inside - start])
+        if not parts:
+            return _read(self.X, 0, 0)
+        return np.concatenate(parts)
+
     def read_into(self, out, start, stop):
         out[...] = _read(self.X, start, stop)  # checked by the pass: only converted
+
+
+class RowRanges:
+    """The rows of file ranges ``[(begin, end), ...]`` of a :class:`ChunkedRows`,
+    laid end to end: the training or the validation part of a streamed fit
+    with early stopping (:func:`hold_out`). Read like its parent."""
+
+    ndim = 2
+
+    def __init__(self, rows, ranges):
+        self.rows, self.ranges = rows, list(ranges)
+        self._offsets = np.cumsum([0] + [end - begin for begin, end in self.ranges])
+        self.shape = (int(self._offsets[-1]), rows.shape[1])
+        self.dtype = rows.dtype
+        self.block_rows, self.buffer_rows = rows.block_rows, rows.buffer_rows
+
+    def __len__(self):
+        return self.shape[0]
+
+    def read_into(self, out, start, stop):
+        position = 0
+        for (begin, end), offset in zip(self.ranges, self._offsets, strict=False):
+            lo, hi = max(start, offset), min(stop, offset + end - begin)
+            if lo < hi:
+                part = out[position : position + hi - lo]
+                self.rows.read_into(part, begin + lo - offset, begin + hi - offset)
+                position += hi - lo
+
+
+def hold_out(rows, block_order, n_validation):
+    """``(training, validation)`` :class:`RowRanges` of streamed ``rows``: the
+    validation part is the first ``n_validation`` rows of the blocks taken in
+    ``block_order`` (a permutation of the block indices; the last block taken
+    may be split), so only whole blocks are read apart; both parts keep the
+    file's order."""
+    n, size = rows.shape[0], rows.block_rows
+    validation, need = [], n_validation
+    for block in block_order:
+        if need <= 0:
+            break
+        begin = int(block) * size
+        take = min(need, min(n, begin + size) - begin)
+        validation.append((begin, begin + take))
+        need -= take
+    validation.sort()
+    training, position = [], 0
+    for begin, end in validation:
+        if position < begin:
+            training.append((position, begin))
+        position = end
+    if position < n:
+        training.append((position, n))
+    return RowRanges(rows, training), RowRanges(rows, validation)
 
 
 def check_columns(estimator, X, n_expected):

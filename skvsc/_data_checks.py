@@ -14,6 +14,8 @@ MAX_ABS_X = float(np.finfo(np.float32).max) / 4
 
 
 def data_range(X):
+    """``(low, high)`` of the observed values of ``X`` (missing values, NaN,
+    are skipped; NaN for data with no observed value)."""
     if hasattr(X, "value_range"):  # out-of-core rows: from their checking pass
         return X.value_range
     if sp.issparse(X):
@@ -22,15 +24,49 @@ def data_range(X):
             values = np.append(values, 0.0)
     else:
         values = X
+    if values.size and np.isnan(values.min()):  # min propagates NaN: skip them
+        observed = values[~np.isnan(values)]
+        if not observed.size:
+            return float("nan"), float("nan")
+        return float(observed.min()), float(observed.max())
     return float(values.min()), float(values.max())
+
+
+def has_missing(X):
+    """Whether ``X`` (validated, in memory) holds missing values (NaN)."""
+    if hasattr(X, "value_range"):  # out-of-core rows are checked finite
+        return False
+    values = X.data if sp.issparse(X) else X
+    return bool(values.size) and bool(np.isnan(values.min()))
+
+
+def check_observed_columns(X, feature_names=None):
+    """Every column of ``X`` has an observed value (its scaling and kind are
+    estimated from those)."""
+    values = X.toarray() if sp.issparse(X) else X
+    empty = np.flatnonzero(np.isnan(values).all(axis=0))
+    if empty.size:
+        names = [_column_name(j, feature_names) for j in empty[:5]]
+        raise ValueError(
+            f"{empty.size} column(s) of X have no observed value (all NaN): "
+            f"{', '.join(names)}{' ...' if empty.size > 5 else ''}. Drop them before fitting."
+        )
+
+
+def _column_name(j, feature_names):
+    if feature_names is not None:
+        return f"column {j} ({feature_names[j]!r})"
+    return f"column {j}"
 
 
 def column_stats(X):
     """Per-feature mean and standard deviation (1 for constant features)."""
     if hasattr(X, "column_stats"):  # out-of-core rows: from their checking pass
         return X.column_stats
-    if sp.issparse(X):
+    if sp.issparse(X):  # skips NaN
         mean, var = mean_variance_axis(sp.csr_matrix(X, dtype=np.float64), axis=0)
+    elif has_missing(X):  # of the observed values
+        mean, var = np.nanmean(X, axis=0, dtype=np.float64), np.nanvar(X, axis=0, dtype=np.float64)
     else:
         mean, var = X.mean(axis=0, dtype=np.float64), X.var(axis=0, dtype=np.float64)
     scale = np.sqrt(var)
@@ -38,15 +74,17 @@ def column_stats(X):
     return mean, scale
 
 
-def validated(estimator, X, *, reset):
+def validated(estimator, X, *, reset, allow_nan=False):
     """``X`` checked by scikit-learn's ``validate_data`` (float32 or float64,
-    dense or sparse) in a layout the core reads (:func:`supported_layout`)."""
+    dense or sparse, finite; NaN, a missing value, passes with ``allow_nan``)
+    in a layout the core reads (:func:`supported_layout`)."""
     X = validate_data(
         estimator,
         X,
         reset=reset,
         accept_sparse=("csr", "csc", "coo"),
         dtype=(np.float64, np.float32),
+        ensure_all_finite="allow-nan" if allow_nan else True,
     )
     return supported_layout(X)
 
@@ -130,11 +168,13 @@ def onto_support(X, likelihood, value_range=None, *, strict):
 def column_kinds(X):
     """The likelihood of each column for ``likelihood="mixed"``: ``"bernoulli"``
     for columns of zeros and ones, ``"poisson"`` for other columns of
-    non-negative whole numbers (counts), ``"gaussian"`` for the rest."""
+    non-negative whole numbers (counts), ``"gaussian"`` for the rest (from
+    the observed values; every column needs one)."""
     kinds = []
     for j in range(X.shape[1]):
         column = X[:, j]
         column = column.toarray().ravel() if sp.issparse(column) else np.asarray(column)
+        column = column[~np.isnan(column)]
         if np.all((column == 0) | (column == 1)):
             kinds.append("bernoulli")
         elif column.min() >= 0 and np.all(column == np.round(column)):
@@ -151,3 +191,87 @@ def looks_like_8bit_pixels(X, low, high, n_rows=1000):
         return False
     values = X[:n_rows].data if sp.issparse(X) else np.asarray(X[:n_rows])
     return bool(np.all(values == np.round(values)))
+
+
+#: The values each column kind of the mixed likelihood takes.
+_KIND_SUPPORT = {"bernoulli": (0.0, 1.0), "poisson": (0.0, np.inf)}
+
+
+def resolve_column_kinds(X, given, feature_names=None):
+    """The kind of each column of ``X`` for the mixed likelihood: ``given``
+    (a list of one kind per column, or a dict from column indices or feature
+    names to kinds) where it names the column, else :func:`column_kinds`'s
+    choice from the data. Raises a ValueError for keys that name no column
+    and for a given kind whose support the column's values leave."""
+    n_features = X.shape[1]
+    if isinstance(given, dict):
+        names = None if feature_names is None else list(feature_names)
+        by_index = {}
+        for key, kind in given.items():
+            if isinstance(key, str):
+                if names is None:
+                    raise ValueError(
+                        f"likelihood names the column {key!r}, but X has no feature names "
+                        "(pass a pandas DataFrame, or give column indices)."
+                    )
+                if key not in names:
+                    raise ValueError(f"likelihood names the column {key!r}, which X lacks.")
+                index = names.index(key)
+            else:
+                if key >= n_features:
+                    raise ValueError(
+                        f"likelihood names column {key}, but X has {n_features} features."
+                    )
+                index = key
+            if index in by_index and by_index[index] != kind:
+                raise ValueError(
+                    f"likelihood gives {_column_name(index, feature_names)} two kinds, "
+                    f"{by_index[index]!r} and {kind!r}."
+                )
+            by_index[index] = kind
+    else:
+        if len(given) != n_features:
+            raise ValueError(
+                f"likelihood gives {len(given)} column kinds, but X has {n_features} features."
+            )
+        by_index = dict(enumerate(given))
+    auto = column_kinds(X) if len(by_index) < n_features else [None] * n_features
+    kinds = [by_index.get(j, auto[j]) for j in range(n_features)]
+    check_column_ranges(X, kinds, feature_names, strict=True)
+    return kinds
+
+
+def check_column_ranges(X, kinds, feature_names=None, *, strict):
+    """Check the values of each Bernoulli ([0, 1]) and Poisson (>= 0) column of
+    a mixed likelihood, within :data:`SUPPORT_TOLERANCE`: a ValueError naming
+    the first column outside when ``strict`` (fitting and scoring), else one
+    warning that counts the values the model clips (encoding)."""
+    tol = SUPPORT_TOLERANCE
+    outside = []
+    for j, kind in enumerate(kinds):
+        if kind not in _KIND_SUPPORT:
+            continue
+        column = X[:, j]
+        column = column.toarray().ravel() if sp.issparse(column) else np.asarray(column)
+        column = column[~np.isnan(column)]
+        lo, hi = _KIND_SUPPORT[kind]
+        bad = (column < lo - tol) | (column > hi + tol)
+        if bad.any():
+            if strict:
+                support = "in [0, 1]" if kind == "bernoulli" else ">= 0 (counts)"
+                raise ValueError(
+                    f"{_column_name(j, feature_names).capitalize()} has the {kind} likelihood "
+                    f"and needs values {support}, but ranges over [{column.min():.4g}, "
+                    f"{column.max():.4g}]. Give it the 'gaussian' kind in likelihood, or "
+                    "transform the column."
+                )
+            outside.append((j, int(bad.sum())))
+    if outside:
+        n_out = sum(n for _, n in outside)
+        columns = ", ".join(_column_name(j, feature_names) for j, _ in outside[:5])
+        warnings.warn(
+            f"{n_out} values of X are outside the support of their column's likelihood "
+            f"({columns}); they were clipped onto it to encode X.",
+            UserWarning,
+            stacklevel=4,
+        )

@@ -126,16 +126,79 @@ def code_statistics(code_batches):
     """:func:`activation_statistics` of a sparse code (a unit is active where
     it is non-zero) and the variance of each unit's value across samples,
     ``code_variance``, in one pass over the batches."""
-    moments = _Moments()
+    return statistics_of_summary(code_summary(code_batches))
 
-    def active(batches):
-        for batch in batches:
-            batch = _as_tensor(batch)
-            moments.add(batch)
-            yield batch != 0
 
-    stats = activation_statistics(active(code_batches))
-    return {**stats, "code_variance": moments.variance()}
+def code_summary(code_batches, n_components=None):
+    """A summary of code batches that merges across parts of the rows
+    (:func:`merge_summaries`): the float64 vector ``[n_samples, counts,
+    mean, m2]`` of length ``1 + 3 J``, with each unit's count of non-zero
+    values and the running moments of its values. ``n_components`` gives the
+    length when there may be no batch (a part without rows)."""
+    moments, counts = _Moments(), None
+    for batch in code_batches:
+        batch = _as_tensor(batch)
+        _check_batch(batch)
+        moments.add(batch)
+        batch_counts = (batch != 0).to(torch.int64).sum(dim=0).cpu()
+        counts = batch_counts if counts is None else counts + batch_counts
+    if counts is None:
+        if n_components is None:
+            raise ValueError("Cannot compute activation statistics of zero samples.")
+        return np.zeros(1 + 3 * n_components)
+    return np.concatenate(
+        [[moments.n], counts.numpy(), moments.mean.numpy(), moments.m2.numpy()]
+    ).astype(np.float64)
+
+
+def merge_summaries(summaries):
+    """One :func:`code_summary` of the rows of all ``summaries`` (in their
+    order; Chan et al.'s merge of the moments, exact sums of the counts)."""
+    total = None
+    for summary in summaries:
+        summary = np.asarray(summary, dtype=np.float64)
+        if total is None or total[0] == 0:
+            total = summary.copy()
+            continue
+        if summary[0] == 0:
+            continue
+        J = (len(summary) - 1) // 3
+        n, k = total[0], summary[0]
+        mean_a, m2_a = total[1 + J : 1 + 2 * J], total[1 + 2 * J :]
+        mean_b, m2_b = summary[1 + J : 1 + 2 * J], summary[1 + 2 * J :]
+        delta = mean_b - mean_a
+        merged = np.empty_like(total)
+        merged[0] = n + k
+        merged[1 : 1 + J] = total[1 : 1 + J] + summary[1 : 1 + J]
+        merged[1 + J : 1 + 2 * J] = mean_a + delta * (k / (n + k))
+        merged[1 + 2 * J :] = m2_a + m2_b + delta**2 * (n * k / (n + k))
+        total = merged
+    return total
+
+
+def statistics_of_summary(summary):
+    """The dict of :func:`code_statistics` from a :func:`code_summary`."""
+    n_samples = int(summary[0])
+    if n_samples == 0:
+        raise ValueError("Cannot compute activation statistics of zero samples.")
+    J = (len(summary) - 1) // 3
+    counts = summary[1 : 1 + J].astype(np.int64)
+    return {
+        "n_samples": n_samples,
+        "activation_rates": counts / n_samples,
+        "mean_active_units": float(counts.sum() / n_samples),
+        "n_dead_units": int(np.sum(counts == 0)),
+        "n_always_on_units": int(np.sum(counts == n_samples)),
+        "code_variance": summary[1 + 2 * J :] / n_samples,
+    }
+
+
+def variance_of_summary(summary):
+    """:func:`posterior_mean_variance` from a :func:`code_summary` of the means."""
+    if summary[0] == 0:
+        raise ValueError("Cannot compute the posterior-mean variance of zero samples.")
+    J = (len(summary) - 1) // 3
+    return summary[1 + 2 * J :] / summary[0]
 
 
 def count_active_units(variance, threshold=ACTIVE_VARIANCE_THRESHOLD):

@@ -26,7 +26,8 @@ n_components : int or "auto", default={default}
     (tables). The fitted width is ``module_.n_components``.
 """,
     "likelihood": """\
-likelihood : {"auto", "bernoulli", "gaussian", "poisson", "mixed"}, default="auto"
+likelihood : {"auto", "bernoulli", "gaussian", "poisson", "mixed"}, list or dict, \
+        default="auto"
     Decoder likelihood p(x | z). ``"bernoulli"`` needs X in [0, 1] (values
     strictly inside are allowed; no continuous-Bernoulli correction is
     applied). ``"gaussian"`` models each standardised feature with a learned
@@ -42,7 +43,14 @@ likelihood : {"auto", "bernoulli", "gaussian", "poisson", "mixed"}, default="aut
     statistics). ``"mixed"`` gives each column its own likelihood, chosen
     from the training data: Bernoulli for columns of zeros and ones, Poisson
     for other columns of non-negative whole numbers, Gaussian for the rest
-    (``module_.likelihood.column_kinds()`` lists them).
+    (``module_.likelihood.column_kinds()`` lists them). A list of kinds
+    (``"gaussian"``, ``"bernoulli"``, ``"poisson"``), one per column, or a
+    dict from column indices or feature names (of a DataFrame) to kinds
+    gives the kinds yourself (``likelihood_`` is then ``"mixed"``); columns
+    a dict leaves out keep the kind chosen from the data. A Bernoulli column
+    must lie in [0, 1] and a Poisson column must be >= 0: ``fit`` and
+    ``score`` refuse other values, naming the column. Missing values (NaN)
+    are left out of the likelihood (see the user guide's tables page).
 """,
     "network": """\
 network : {"mlp", "conv"}, default="mlp"

@@ -24,8 +24,15 @@ from sklearn.utils.validation import check_is_fitted
 from . import _chunked, _log_likelihood, _params
 from ._core.data import map_batches, to_tensor
 from ._core.vae import SCORE_SEED, score_noises
-from ._data_checks import onto_support, supported_layout, validated
+from ._data_checks import (
+    check_column_ranges,
+    has_missing,
+    onto_support,
+    supported_layout,
+    validated,
+)
 from ._device import torch_threads
+from ._diagnostics import code_summary, merge_summaries
 
 _EVAL_BATCH_SIZE = 2048
 
@@ -74,19 +81,38 @@ def map_module(estimator, method, X, *args, dtype=None):
         )
 
 
-def reduce_rows(estimator, X, method, reduce, *args):
+def reduce_rows(estimator, X, method, reduce, *args, rows=None):
     """``reduce`` applied to the batches of the module's ``method(x, *args)``
-    over the rows ``x`` of validated ``X``, streamed so that no (n_samples,
-    n_components) array is held."""
+    over the rows ``x`` of validated ``X`` (``rows``: only rows ``[start,
+    stop)``), streamed so that no (n_samples, n_components) array is held."""
     dtype = torch_dtype(X.dtype)
     fn = getattr(eval_module(estimator, dtype), method)
     device = torch.device(estimator.device_)
+    start, stop = (0, X.shape[0]) if rows is None else rows
     batches = (
-        fn(to_tensor(X[start : start + _EVAL_BATCH_SIZE], device, dtype), *args)
-        for start in range(0, X.shape[0], _EVAL_BATCH_SIZE)
+        fn(to_tensor(X[begin : min(stop, begin + _EVAL_BATCH_SIZE)], device, dtype), *args)
+        for begin in range(start, stop, _EVAL_BATCH_SIZE)
     )
-    with torch.no_grad(), _threads(estimator, X.shape[0]):
+    with torch.no_grad(), _threads(estimator, stop - start):
         return reduce(batches)
+
+
+def summarize_rows(estimator, X, method, *args, sync=None):
+    """The :func:`~skvsc._diagnostics.code_summary` of the module's ``method``
+    over the rows of validated ``X``. In a data-parallel fit (``sync``) each
+    rank summarizes its share of the rows and every rank merges the parts in
+    rank order, so no rank encodes every row."""
+    n_components = estimator._run.model.n_components
+    rows = None if sync is None else sync.share(X.shape[0])
+
+    def summary(batches):
+        return code_summary(batches, n_components)
+
+    mine = reduce_rows(estimator, X, method, summary, *args, rows=rows)
+    if sync is None:
+        return mine
+    parts = sync.gather(torch.from_numpy(mine).to(sync.device))
+    return merge_summaries([part.cpu().numpy() for part in parts])
 
 
 class InferenceMixin(TransformerMixin):
@@ -100,8 +126,26 @@ class InferenceMixin(TransformerMixin):
         # to encode them: new data scaled by a scaler fitted on a training
         # split leave [0, 1] as a matter of course.
         check_is_fitted(self)
-        X = validated(self, X, reset=False)
+        X = validated(self, X, reset=False, allow_nan=True)
+        self._check_missing(has_missing(X))
+        if self.likelihood_ == "mixed":  # each column against its own likelihood
+            kinds = self.module_.likelihood.column_kinds()
+            names = getattr(self, "feature_names_in_", None)
+            check_column_ranges(X, kinds, names, strict=strict)
         return onto_support(X, self.likelihood_, strict=strict)
+
+    def _check_missing(self, missing):
+        """Refuse missing values (NaN) for a model fitted without any: its
+        encoder has no input for the mask, and filling them in silently
+        would be an imputation the user did not choose."""
+        if missing and not self._run.config.missing:
+            raise ValueError(
+                f"X has missing values (NaN), but this {type(self).__name__} was fitted on "
+                "data without any, so its encoder has no input for the mask of observed "
+                "entries. Fit it on data with missing values (it then leaves them out of "
+                "the likelihood and shows the encoder where they are), or impute X first "
+                "(sklearn.impute.SimpleImputer)."
+            )
 
     def transform(self, X):
         """Encode ``X`` into its latent code (deterministic).

@@ -11,6 +11,7 @@ times the feature scales.
 """
 
 import numpy as np
+import torch
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d
 
@@ -40,13 +41,31 @@ def typical_values_of(Z):
     return values
 
 
-def typical_values(estimator, X):
+def typical_values(estimator, X, sync=None):
     """Typical values of the units over at most :data:`TYPICAL_VALUE_ROWS`
-    evenly spaced rows of validated ``X``."""
+    evenly spaced rows of validated ``X``. In a data-parallel fit (``sync``)
+    each rank encodes its share of those rows and the codes are gathered in
+    rank order: the rows, and so the medians, are those of one process."""
     n = X.shape[0]
     if n > TYPICAL_VALUE_ROWS:
         X = X[np.linspace(0, n - 1, TYPICAL_VALUE_ROWS).round().astype(np.intp)]
-    return typical_values_of(_code(estimator, X))
+    if sync is None:
+        return typical_values_of(_code(estimator, X))
+    return typical_values_of(_gather_codes(estimator, X, sync))
+
+
+def _gather_codes(estimator, X, sync):
+    """The code of validated ``X``, each rank encoding its share of the rows."""
+    shares = [sync.share(X.shape[0], rank) for rank in range(sync.world_size)]
+    lo, hi = shares[sync.rank]
+    mine = _code(estimator, X[lo:hi])
+    longest = max(b - a for a, b in shares)  # the collective takes equal shapes
+    padded = torch.zeros((longest, mine.shape[1]), dtype=torch.from_numpy(mine).dtype)
+    padded[: len(mine)] = torch.from_numpy(mine)
+    parts = sync.gather(padded.to(sync.device))
+    return np.concatenate(
+        [part[: b - a].cpu().numpy() for part, (a, b) in zip(parts, shares, strict=True)]
+    )
 
 
 def feature_effects(estimator, values):
@@ -90,8 +109,8 @@ def unit_table(estimator, X, y=None, n_top=3):
     values = typical_values_of(Z)
     effects = feature_effects(estimator, values)
     Xd = X.toarray() if hasattr(X, "toarray") else np.asarray(X, dtype=np.float64)
-    std = Xd.std(axis=0)
-    std[std == 0] = 1.0
+    std = np.nanstd(Xd, axis=0)  # of the observed values (NaN: missing)
+    std[~(std > 0)] = 1.0
     standardized = effects / std
     names = feature_names(estimator)
     n_positive = (Z > 0).sum(axis=0)

@@ -14,7 +14,7 @@ import secrets
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._core.likelihoods import LIKELIHOODS
+from ._core.likelihoods import COLUMN_KINDS, LIKELIHOODS
 from ._device import resolve_device, same_device
 
 
@@ -58,6 +58,33 @@ def check_options(name, value, options):
         raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r}.")
 
 
+def per_column(likelihood):
+    """Whether ``likelihood`` gives the kinds of columns (a dict or a list),
+    the mixed likelihood with user-given kinds."""
+    return isinstance(likelihood, (dict, list, tuple))
+
+
+def check_column_kinds(value):
+    """``likelihood`` as per-column kinds: a list of kinds, or a dict from
+    column indices (ints >= 0) or feature names (strings) to kinds."""
+    kinds = value.values() if isinstance(value, dict) else value
+    for kind in kinds:
+        if not isinstance(kind, str) or kind not in COLUMN_KINDS:
+            raise ValueError(
+                f"The kinds of likelihood={value!r} must each be one of "
+                f"{sorted(COLUMN_KINDS)}, got {kind!r}."
+            )
+    if isinstance(value, dict):
+        for key in value:
+            if not (isinstance(key, str) or (_is_int(key) and key >= 0)):
+                raise TypeError(
+                    "The keys of likelihood (a dict of column kinds) must be column "
+                    f"indices (ints >= 0) or feature names (strings), got {key!r}."
+                )
+    elif not kinds:
+        raise ValueError("likelihood must name at least one column kind, got an empty list.")
+
+
 def check_bool(name, value):
     if not isinstance(value, (bool, numbers.Integral)) or value not in (0, 1):
         raise TypeError(f"{name} must be a bool, got {value!r}.")
@@ -95,7 +122,10 @@ def check_shared(est):
         raise ValueError(f"n_components must be 'auto' or an int, got {est.n_components!r}.")
     if est.n_components != "auto":
         check_int("n_components", est.n_components, 1)
-    check_options("likelihood", est.likelihood, {"auto", *LIKELIHOODS})
+    if per_column(est.likelihood):
+        check_column_kinds(est.likelihood)
+    else:
+        check_options("likelihood", est.likelihood, {"auto", *LIKELIHOODS})
     if est.max_iter != "auto":
         if not _is_int(est.max_iter):
             raise TypeError(f"max_iter must be 'auto' or an int, got {est.max_iter!r}.")

@@ -12,16 +12,19 @@ import warnings
 from sklearn.utils.validation import check_is_fitted
 
 from . import _inference, _interpret, _params
-from ._diagnostics import CONSTANT_CODE_VARIANCE, code_statistics
+from ._diagnostics import CONSTANT_CODE_VARIANCE, statistics_of_summary
 
 
 class SparseCodeMixin:
     """The code statistics, diagnostics and code-reading methods of
     :class:`~skvsc.VariationalSparseCoder`."""
 
-    def _code_statistics(self, X):
-        stats = _inference.reduce_rows(self, X, "code", code_statistics)
-        return {**stats, "unit_values": _interpret.typical_values(self, X)}
+    def _code_statistics(self, X, sync=None):
+        """The code statistics of validated ``X`` (``sync``: each rank of a
+        data-parallel fit encodes its share of the rows)."""
+        summary = _inference.summarize_rows(self, X, "code", sync=sync)
+        stats = statistics_of_summary(summary)
+        return {**stats, "unit_values": _interpret.typical_values(self, X, sync)}
 
     def _set_code_statistics(self, stats):
         self.activation_rates_ = stats["activation_rates"]

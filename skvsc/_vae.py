@@ -2,7 +2,7 @@
 
 from . import _docs, _inference, _params
 from ._base import _BaseVAE
-from ._diagnostics import ACTIVE_VARIANCE_THRESHOLD, count_active_units, posterior_mean_variance
+from ._diagnostics import ACTIVE_VARIANCE_THRESHOLD, count_active_units, variance_of_summary
 
 
 @_docs.fill
@@ -66,7 +66,8 @@ class VAETransformer(_BaseVAE):
         documentation).
 
     likelihood_ : str
-        The likelihood used, ``"bernoulli"``, ``"gaussian"`` or ``"poisson"``.
+        The likelihood used, ``"bernoulli"``, ``"gaussian"``, ``"poisson"`` or
+        ``"mixed"``.
 
     device_ : str
         The device the model lives on.
@@ -176,8 +177,11 @@ class VAETransformer(_BaseVAE):
     def _latent_options(self):
         return dict(latent="normal", schedule_params={"kl_warmup": float(self._kl_warmup())})
 
-    def _code_statistics(self, X, threshold=ACTIVE_VARIANCE_THRESHOLD):
-        variance = _inference.reduce_rows(self, X, "posterior_field", posterior_mean_variance, "mu")
+    def _code_statistics(self, X, threshold=ACTIVE_VARIANCE_THRESHOLD, sync=None):
+        """The statistics of the posterior means of validated ``X`` (``sync``:
+        each rank of a data-parallel fit encodes its share of the rows)."""
+        summary = _inference.summarize_rows(self, X, "posterior_field", "mu", sync=sync)
+        variance = variance_of_summary(summary)
         return {
             "n_samples": X.shape[0],
             "posterior_mean_variance": variance,

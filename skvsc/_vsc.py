@@ -73,11 +73,11 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
 
     transform_n_nonzero_coefs : int, default=None
         Most active units per sample in the code of :meth:`transform`: where
-        more are active, only the ``transform_n_nonzero_coefs`` units with the
-        highest activity probability ``gamma`` keep their value, the others
-        are set to 0. None keeps every active unit. Only :meth:`transform`
-        reads it (not :meth:`fit`), so one fitted model serves every budget:
-        fit with a larger ``alpha``, then ``set_params`` it. Named as in
+        more are active, only the ``transform_n_nonzero_coefs`` units of
+        largest magnitude keep their value, the others are set to 0. None
+        keeps every active unit. Only :meth:`transform` reads it (not
+        :meth:`fit`), so one fitted model serves every budget: fit with a
+        larger ``alpha``, then ``set_params`` it. Named as in
         :class:`~sklearn.decomposition.DictionaryLearning`, whose grids it can
         share; unlike OMP's target it is an upper bound. The fitted code
         statistics (``mean_active_units_``, ``activation_rates_``) describe
@@ -169,7 +169,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         documentation).
 
     likelihood_ : str
-        The likelihood used, ``"bernoulli"``, ``"gaussian"`` or ``"poisson"``.
+        The likelihood used, ``"bernoulli"``, ``"gaussian"``, ``"poisson"`` or
+        ``"mixed"``.
 
     device_ : str
         The device the model lives on.
@@ -422,7 +423,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
     def _auto_learning_rate_options(self):
         return {"base": FIXED_PRIOR_AUTO["learning_rate"]} if self.prior == "fixed" else {}
 
-    def _start(self, X, spec, low, high, sync=None):
+    def _start(self, X, spec, low, high, sync=None, **options):
         # Codes are partly empty by construction when the prior expects fewer than one
         # active unit per sample: say so before training, with the remedy.
         n_units = resolve_n_components(self.n_components, X.shape[1])
@@ -436,7 +437,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                 UserWarning,
                 stacklevel=4,
             )
-        super()._start(X, spec, low, high, sync)
+        super()._start(X, spec, low, high, sync, **options)
 
 
 #: ``kl_warmup="auto"`` and ``usage_weight="auto"`` with ``prior="aggregate"``

@@ -88,13 +88,18 @@ def _module(estimator):
             f"no ONNX export for the {type(module.encoder).__name__} network yet; "
             "the export covers network='mlp'."
         )
+    if module.missing:
+        raise NotImplementedError(
+            "no ONNX export for a model fitted on data with missing values (its encoder "
+            "reads the mask of observed entries) yet; the export covers complete data."
+        )
     return module
 
 
 def _encoder(graph, module, x, output, max_active=None):
     """``transform``: the likelihood's encoder input, the trunk, the code heads and
     the code (``mu`` where the unit is active, else exactly 0; with
-    ``max_active``, only the ``max_active`` units of highest ``gamma``)."""
+    ``max_active``, only the ``max_active`` active units of largest ``|mu|``)."""
     likelihood, latent, encoder = module.likelihood, module.latent, module.encoder
     if isinstance(likelihood, GaussianLikelihood):  # (x - shift) / scale
         shift = graph.constant("shift", likelihood.shift.cpu().numpy())
@@ -120,7 +125,11 @@ def _encoder(graph, module, x, output, max_active=None):
         threshold = graph.constant("active_probability", ACTIVE_PROBABILITY)
         active = graph.op("Greater", [gamma, threshold], "active")
         if max_active is not None and max_active < size:
-            active = graph.op("And", [active, _top_k_mask(graph, gamma, max_active)], "kept")
+            # As _core.latents.truncation_score: |mu| where active, -1 elsewhere.
+            magnitude = graph.op("Abs", [mu], "magnitude")
+            below = graph.constant("inactive_score", -1.0)
+            score = graph.op("Where", [active, magnitude, below], "truncation_score")
+            active = graph.op("And", [active, _top_k_mask(graph, score, max_active)], "kept")
         zero = graph.constant("zero", 0.0)
         return graph.op("Where", [active, mu, zero], "code", output=output)
     if isinstance(latent, NormalLatent):
@@ -129,14 +138,14 @@ def _encoder(graph, module, x, output, max_active=None):
     raise NotImplementedError(f"no ONNX export for {type(latent).__name__}")
 
 
-def _top_k_mask(graph, gamma, k):
-    """Mask of the ``k`` units of each row with the highest ``gamma``: ONNX's TopK
+def _top_k_mask(graph, score, k):
+    """Mask of the ``k`` units of each row with the highest ``score``: ONNX's TopK
     puts the lower index first among equal values, as the stable sort of
-    ``_core.latents.most_probable``."""
+    ``_core.latents.largest``."""
     k = graph.constant("max_active", [k], dtype=np.int64)
-    values, indices = graph.op("TopK", [gamma, k], "top", n_outputs=2, axis=1, largest=1)
+    values, indices = graph.op("TopK", [score, k], "top", n_outputs=2, axis=1, largest=1)
     zero, one = graph.constant("mask_zero", 0.0), graph.constant("mask_one", 1.0)
-    zeros = graph.op("Mul", [gamma, zero], "zeros")
+    zeros = graph.op("Mul", [score, zero], "zeros")
     ones = graph.op("Add", [graph.op("Mul", [values, zero], "top_zeros"), one], "ones")
     mask = graph.op("ScatterElements", [zeros, indices, ones], "top_mask", axis=1)
     return graph.op("Greater", [mask, graph.constant("half", 0.5)], "top_k")

@@ -6,8 +6,10 @@ with ``fit(X)``; every rank writes its results to ``OUT_DIR/rank{r}.npz``.
 
 MODE: ``same`` (every rank passes the same data), ``different`` (rank r
 passes its own data), ``kill`` (rank 1 dies during the fit), ``nan`` (rank
-1's loss is NaN at the third step), ``memmap`` and ``memmap_bad`` (every
-rank streams OUT_DIR/MODE.npy, written by the test).
+1's loss is NaN at the third step), ``memmap``, ``memmap_bad`` and
+``memmap_early`` (with early stopping; every rank streams OUT_DIR/MODE.npy,
+written by the test). A mode ending in
+``_gloo`` (``same_gloo``, ``kill_gloo``) sums through gloo even on one host.
 """
 
 import os
@@ -19,7 +21,9 @@ import torch
 from sklearn.datasets import load_digits
 
 import skvsc
-from skvsc import VariationalSparseCoder
+from skvsc import VAETransformer, VariationalSparseCoder, _inference
+from skvsc._core import distributed, shared_sum
+from skvsc._core.distributed import DataParallel
 from skvsc._core.vae import VAE
 
 #: The estimator of the test (the test fits the same one in one process).
@@ -60,24 +64,36 @@ def stream():
 def main(out_dir, mode):
     rank = int(os.environ["RANK"])
     torch.set_num_threads(1)
+    if mode.endswith("_gloo"):  # every sum through gloo, as across hosts
+        distributed.SHARED_MEMORY = False
+        mode = mode[: -len("_gloo")]
     X = data(rank if mode == "different" else 0)
     est = VariationalSparseCoder(**PARAMS)
     if mode.startswith("memmap"):  # the same file on every rank, streamed in blocks
         X = np.load(os.path.join(out_dir, f"{mode}.npy"), mmap_mode="r")
         stream()
         est.set_params(likelihood="gaussian")
-    original = torch.distributed.all_reduce
-    calls = []
+    if mode == "memmap_early":  # the validation blocks and the decision are global
+        est.set_params(early_stopping=True, max_iter=4, n_iter_no_change=1)
+    calls, shared_sums = [], []
+    reduce = shared_sum.SharedSum.reduce
+
+    def counted(self, *args, **kwargs):  # the test checks which path summed
+        shared_sums.append(1)
+        return reduce(self, *args, **kwargs)
+
+    shared_sum.SharedSum.reduce = counted
     if mode == "kill" and rank == 1:
-        # Die in the middle of the epoch (the first all-reduces check the shapes).
+        # Die in the middle of the epoch, at the fifth step's gradient sum.
+        gradients = DataParallel.gradients
 
-        def die(*args, **kwargs):
+        def die(self, *args, **kwargs):
             calls.append(1)
-            if len(calls) == 20:
+            if len(calls) == 5:
                 os._exit(3)
-            return original(*args, **kwargs)
+            return gradients(self, *args, **kwargs)
 
-        torch.distributed.all_reduce = die
+        DataParallel.gradients = die
     if mode == "nan" and rank == 1:
         objective = VAE.objective
 
@@ -87,6 +103,14 @@ def main(out_dir, mode):
             return (loss * float("nan") if len(calls) == 3 else loss), stats
 
         VAE.objective = poisoned
+    encoded = []  # rows each end-of-fit statistics pass encoded on this rank
+    reduce_rows = _inference.reduce_rows
+
+    def counted_rows(estimator, X, *args, rows=None):
+        encoded.append(X.shape[0] if rows is None else rows[1] - rows[0])
+        return reduce_rows(estimator, X, *args, rows=rows)
+
+    _inference.reduce_rows = counted_rows
     start = time.perf_counter()
     try:
         est.fit(X)
@@ -94,7 +118,17 @@ def main(out_dir, mode):
         np.savez(os.path.join(out_dir, f"rank{rank}.npz"), error=repr(exc))
         sys.exit(1)
     elapsed = time.perf_counter() - start
-    torch.distributed.all_reduce = original
+    statistics = {}
+    if mode == "same":  # the statistics of the sharded pass, and of one process
+        Xv = est._validate_input(X)
+        alone = est._code_statistics(Xv)
+        for name in ("activation_rates", "code_variance", "unit_values", "mean_active_units"):
+            statistics[f"sharded_{name}"] = getattr(est, f"{name}_")
+            statistics[f"alone_{name}"] = alone[name]
+        vae = VAETransformer(n_components=4, hidden_layer_sizes=(16,), max_iter=1)
+        vae.set_params(batch_size=64, n_threads=1, random_state=0).fit(X)
+        statistics["sharded_vae_variance"] = vae.posterior_mean_variance_
+        statistics["alone_vae_variance"] = vae._code_statistics(Xv)["posterior_mean_variance"]
     # Every rank asks for its own file: only rank 0 writes.
     skvsc.save(est, os.path.join(out_dir, f"model{rank}.skvsc"))
     np.savez(
@@ -104,6 +138,11 @@ def main(out_dir, mode):
         activation_rates=est.activation_rates_,
         weights=torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy(),
         time=elapsed,
+        shared_sums=len(shared_sums),
+        validation_scores=np.array(est.validation_scores_ or []),
+        n_iter=est.n_iter_,
+        encoded=np.array(encoded),
+        **statistics,
         shift=est.module_.likelihood.state_dict().get("shift", torch.zeros(0)).numpy(),
         scale=est.module_.likelihood.state_dict().get("scale", torch.zeros(0)).numpy(),
     )

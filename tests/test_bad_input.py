@@ -106,14 +106,33 @@ REJECTED = {
 }
 
 
+#: Missing values: fitting accepts them (tests/test_missing.py); a model fitted
+#: on complete data refuses them, naming NaN.
+MISSING = ("nan", "sparse nan", "None values")
+
+
 @pytest.mark.parametrize("case", list(REJECTED))
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_rejected_input(name, case, fitted):
     make, error, match = REJECTED[case]
     X = unit_data()
     for method in methods(name):
+        if case in MISSING and method in FIT_METHODS:
+            continue
         with pytest.raises(error, match=match):
             call(name, method, make(X), fitted)
+
+
+@pytest.mark.parametrize("case", MISSING)
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_missing_values_are_fitted(name, case):
+    make = REJECTED[case][0]
+    X = make(unit_data())
+    for method in FIT_METHODS:
+        est = clone(ESTIMATORS[name])
+        out = getattr(est, method)(X)
+        Z = est.transform(X) if out is est else out
+        assert est.module_.missing and np.isfinite(Z).all()
 
 
 @pytest.mark.parametrize("case", [c for c in REJECTED if c != "sparse nan"])

@@ -13,8 +13,12 @@ from skvsc import VAETransformer, VariationalSparseCoder
 from skvsc._diagnostics import (
     activation_statistics,
     class_activation,
+    code_summary,
     count_active_units,
+    merge_summaries,
     posterior_mean_variance,
+    statistics_of_summary,
+    variance_of_summary,
 )
 
 X = (load_digits().data[:400] / 16.0).astype(np.float32)
@@ -219,3 +223,24 @@ def test_unfitted():
             est.summary()
         with pytest.raises(NotFittedError):
             est.sparsity_report(X)
+
+
+def test_summaries_of_parts_merge_into_the_statistics_of_all_rows():
+    # The sharded statistics of a data-parallel fit: parts (an empty one
+    # too) summarized apart and merged in order give numpy's figures.
+    rng = np.random.default_rng(0)
+    Z = rng.normal(5.0, 2.0, size=(300, 6)) * (rng.random((300, 6)) < 0.3)
+    Z[:, 2] = 0.0  # a dead unit
+    parts = [Z[:100], Z[100:100], Z[100:220], Z[220:]]
+    sizes = [[64, 36], [], [120], [50, 30]]
+    summaries = [code_summary(batches(p, s), 6) for p, s in zip(parts, sizes, strict=True)]
+    merged = merge_summaries(summaries)
+    stats = statistics_of_summary(merged)
+    counts = (Z != 0).sum(axis=0)
+    np.testing.assert_array_equal(stats["activation_rates"], counts / 300)
+    assert stats["n_dead_units"] == 1 and stats["n_samples"] == 300
+    np.testing.assert_allclose(stats["code_variance"], Z.var(axis=0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(variance_of_summary(merged), Z.var(axis=0), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(merged, code_summary([Z]), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="zero samples"):
+        statistics_of_summary(merge_summaries([code_summary([], 6)]))

@@ -19,6 +19,7 @@ import torch
 import skvsc
 from skvsc import VariationalSparseCoder, _chunked
 from skvsc._core.distributed import DataParallel, RankFailure, data_parallel
+from skvsc._core.shared_sum import SharedSum
 
 sys.path.insert(0, str(Path(__file__).parent))
 from distributed_job import PARAMS, STREAMING, data
@@ -63,9 +64,12 @@ def weights(est):
     return torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy()
 
 
-def test_two_ranks_train_the_one_process_model(tmp_path):
-    result, _, ranks = run_job(tmp_path, "same")
+@pytest.mark.parametrize("path", ["shared memory", "gloo"])
+def test_two_ranks_train_the_one_process_model(tmp_path, path):
+    result, _, ranks = run_job(tmp_path, "same" if path == "shared memory" else "same_gloo")
     assert result.returncode == 0, result.stderr[-3000:]
+    # One host: the sums go through shared memory unless switched off.
+    assert (ranks[0]["shared_sums"] > 0) == (path == "shared memory")
     # skvsc.save writes once, on rank 0 (the job asks every rank for its own file).
     assert (tmp_path / "model0.skvsc").exists() and not (tmp_path / "model1.skvsc").exists()
     np.testing.assert_array_equal(
@@ -78,6 +82,15 @@ def test_two_ranks_train_the_one_process_model(tmp_path):
         np.testing.assert_allclose(rank["code"], reference.transform(data(0)), atol=1e-5)
         np.testing.assert_allclose(rank["weights"], weights(reference), atol=1e-5)
         np.testing.assert_array_equal(rank["activation_rates"], reference.activation_rates_)
+        # The end-of-fit statistics: each rank encoded half of the rows (the
+        # first pass; the second is the job's own one-process check), and the
+        # merged statistics are those of one process encoding every row.
+        assert rank["encoded"][0] == 250
+        np.testing.assert_array_equal(
+            rank["sharded_activation_rates"], rank["alone_activation_rates"]
+        )
+        for name in ("code_variance", "unit_values", "mean_active_units", "vae_variance"):
+            np.testing.assert_allclose(rank[f"sharded_{name}"], rank[f"alone_{name}"], rtol=1e-10)
 
 
 def test_each_rank_gradients_reach_the_other_model(tmp_path):
@@ -100,8 +113,9 @@ def test_a_nan_on_one_rank_stops_every_rank_with_the_same_error(tmp_path):
     assert "FloatingPointError" in errors[0] and "step 3" in errors[0]
 
 
-def test_a_dead_rank_ends_the_job_with_an_error(tmp_path):
-    result, elapsed, ranks = run_job(tmp_path, "kill")
+@pytest.mark.parametrize("mode", ["kill", "kill_gloo"])
+def test_a_dead_rank_ends_the_job_with_an_error(tmp_path, mode):
+    result, elapsed, ranks = run_job(tmp_path, mode)
     assert result.returncode != 0
     assert elapsed < JOB_TIMEOUT
     # The launcher may stop rank 0 first; if rank 0 saw the failure, it said so.
@@ -126,6 +140,33 @@ def test_streamed_memmap_two_ranks(tmp_path, monkeypatch):
     shift, scale = state["shift"].numpy(), state["scale"].numpy()
     np.testing.assert_allclose(ranks[0]["shift"], shift, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(ranks[0]["scale"], scale, rtol=1e-6)
+
+
+def test_streamed_early_stopping_two_ranks(tmp_path, monkeypatch):
+    # Both ranks hold out the same blocks, score their shares of them, and
+    # stop at the same epoch; the score is the ELBO of all held-out rows.
+    X = data(0).astype(np.float32)
+    np.save(tmp_path / "memmap_early.npy", X)
+    result, _, ranks = run_job(tmp_path, "memmap_early")
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(ranks[0]["weights"], ranks[1]["weights"])
+    np.testing.assert_array_equal(ranks[0]["validation_scores"], ranks[1]["validation_scores"])
+    assert int(ranks[0]["n_iter"]) == int(ranks[1]["n_iter"]) == len(ranks[0]["validation_scores"])
+    for name, value in STREAMING.items():
+        monkeypatch.setattr(_chunked, name, value)
+    held_out = []
+    hold_out = _chunked.hold_out
+    monkeypatch.setattr(
+        _chunked, "hold_out", lambda *a: held_out.append(hold_out(*a)) or held_out[-1]
+    )
+    memmap = np.load(tmp_path / "memmap_early.npy", mmap_mode="r")
+    params = {**PARAMS, "likelihood": "gaussian", "early_stopping": True, "max_iter": 4}
+    VariationalSparseCoder(**params, n_iter_no_change=1).fit(memmap)  # the same split
+    validation = held_out[0][1]
+    rows = np.concatenate([np.arange(a, b) for a, b in validation.ranges])
+    model = skvsc.load(tmp_path / "model0.skvsc")
+    best = ranks[0]["validation_scores"].max()
+    np.testing.assert_allclose(model.score(X[rows]), best, rtol=1e-5)
 
 
 def test_bad_data_in_one_rank_part_stops_both(tmp_path):
@@ -171,3 +212,43 @@ def test_a_failed_collective_names_the_likely_cause():
 
     with pytest.raises(RankFailure, match="rank 1 of 2.*probably exited or stalled"):
         parallel._collective(broken)
+
+
+def pipe_pair(timeout_s):
+    """A rank-0 SharedSum whose one partner is this test: ``(sum, partner_write_fd)``."""
+    import datetime
+
+    read_end, partner_write = os.pipe()
+    partner_read, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    local = SharedSum(0, 2, [read_end], [write_end], datetime.timedelta(seconds=timeout_s))
+    return local, partner_write, partner_read
+
+
+def test_shared_memory_barrier_passes_when_the_partner_arrives():
+    local, partner_write, partner_read = pipe_pair(5)
+    os.write(partner_write, b"\0")
+    local.barrier()
+    assert os.read(partner_read, 1) == b"\0"  # and it told the partner it arrived
+    local.close()
+    os.close(partner_write), os.close(partner_read)
+
+
+def test_shared_memory_barrier_fails_at_once_when_the_partner_exits():
+    local, partner_write, partner_read = pipe_pair(300)
+    os.close(partner_write)  # what the kernel does when the partner process dies
+    start = time.perf_counter()
+    with pytest.raises(RankFailure, match="rank 1 closed its pipe.*probably exited"):
+        local.barrier()
+    assert time.perf_counter() - start < 5
+    local.close()
+    os.close(partner_read)
+
+
+def test_shared_memory_barrier_fails_when_the_partner_stalls():
+    local, partner_write, partner_read = pipe_pair(0.2)
+    with pytest.raises(RankFailure, match="rank 1 did not arrive within 0.2 s"):
+        local.barrier()
+    local.close()
+    os.close(partner_write), os.close(partner_read)

@@ -4,7 +4,8 @@ Each bundled-data example runs as a subprocess with ``SKVSC_EXAMPLE_SMOKE=1``
 (a few epochs), and once more at full size, where every number its prose quotes
 must be one its code sets or its output prints (``docs/sphinxext/prose_numbers.py``;
 the documentation build applies the same check to the output it shows). The
-MNIST example runs only where the data directory holds the MNIST files. The
+MNIST example runs only where the data directory holds the MNIST files, the face
+example only where it holds the Frey faces. The
 ``>>>`` snippets of ``docs/*.rst`` run as doctests; snippets marked
 ``+REQUIRES_<FEATURE>`` are skipped where that feature is missing (a GPU, or a
 part of skvsc that is not in this version).
@@ -46,12 +47,22 @@ def _mnist_dir():
     return None
 
 
+def _frey_dir():
+    """The folder named by SKVSC_DATA, when it holds the Frey faces."""
+    candidate = os.environ.get("SKVSC_DATA")
+    if candidate and (Path(candidate) / "frey" / "frey-images-idx3-ubyte.gz").is_file():
+        return candidate
+    return None
+
+
 def _example_params():
     for path in EXAMPLES:
         # 15-55 s each in the smoke setting on 2 shared cores (mostly imports).
         marks = [pytest.mark.slow]
         if path.stem.endswith("_mnist") and _mnist_dir() is None:
             marks.append(pytest.mark.skip(reason="needs the MNIST files (set SKVSC_DATA)"))
+        if path.stem == "plot_frey_faces" and _frey_dir() is None:
+            marks.append(pytest.mark.skip(reason="needs the Frey faces (set SKVSC_DATA)"))
         yield pytest.param(path, id=path.stem, marks=marks)
 
 
@@ -70,8 +81,8 @@ def _run_example(path, smoke):
     env.pop("SKVSC_EXAMPLE_SMOKE", None)
     if smoke:
         env["SKVSC_EXAMPLE_SMOKE"] = "1"
-    if _mnist_dir() is not None:
-        env["SKVSC_DATA"] = _mnist_dir()
+    if _mnist_dir() or _frey_dir():
+        env["SKVSC_DATA"] = _mnist_dir() or _frey_dir()
     result = subprocess.run(
         [sys.executable, str(path)],
         cwd=ROOT,

@@ -97,3 +97,106 @@ def test_estimators_fit_mixed_columns_and_save_them(cls, tmp_path):
     assert loaded.module_.likelihood.column_kinds() == est.module_.likelihood.column_kinds()
     np.testing.assert_array_equal(loaded.transform(X), Z)
     assert loaded.score(X) == est.score(X)
+
+
+# -- kinds given per column -------------------------------------------------------
+
+
+def mixed_table(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.column_stack(
+        [rng.normal(5, 2, n), rng.random(n) < 0.3, rng.poisson(4, n), rng.integers(0, 2, n)]
+    ).astype(float)
+
+
+FAST = dict(n_components=4, max_iter=2, n_threads=1, random_state=0)
+
+
+def test_kinds_given_per_column_by_list_index_or_name():
+    pd = pytest.importorskip("pandas")
+    X = mixed_table()
+    # Column 3 holds zeros and ones; given as Gaussian it stays Gaussian.
+    by_list = VAETransformer(likelihood=["gaussian", "bernoulli", "poisson", "gaussian"], **FAST)
+    by_index = VAETransformer(likelihood={3: "gaussian"}, **FAST)
+    by_name = VAETransformer(likelihood={"d": "gaussian", "c": "gaussian"}, **FAST)
+    for est, data in ((by_list, X), (by_index, X)):
+        est.fit(data)
+        assert est.likelihood_ == "mixed"
+        assert est.module_.likelihood.column_kinds() == [
+            "gaussian",
+            "bernoulli",
+            "poisson",
+            "gaussian",
+        ]
+    by_name.fit(pd.DataFrame(X, columns=list("abcd")))
+    assert by_name.module_.likelihood.column_kinds() == [
+        "gaussian",
+        "bernoulli",
+        "gaussian",
+        "gaussian",
+    ]
+    # The Gaussian column is standardised, with its own statistics.
+    np.testing.assert_allclose(by_index.module_.likelihood.shift[3].item(), X[:, 3].mean(), 1e-6)
+
+
+@pytest.mark.parametrize(
+    "likelihood, error, match",
+    [
+        ({0: "gamma"}, ValueError, "must each be one of"),
+        (["gaussian", "beta"], ValueError, "must each be one of"),
+        ({1.5: "gaussian"}, TypeError, "column indices"),
+        ({-1: "gaussian"}, TypeError, "column indices"),
+        ([], ValueError, "at least one"),
+    ],
+)
+def test_bad_column_kinds_are_refused_before_fitting(likelihood, error, match):
+    with pytest.raises(error, match=match):
+        VAETransformer(likelihood=likelihood, **FAST).fit(mixed_table())
+
+
+@pytest.mark.parametrize(
+    "likelihood, match",
+    [
+        (["gaussian"] * 3, "gives 3 column kinds, but X has 4 features"),
+        ({7: "gaussian"}, "names column 7, but X has 4 features"),
+        ({"a": "gaussian"}, "X has no feature names"),
+        ({0: "bernoulli"}, r"Column 0 has the bernoulli likelihood and needs values in \[0, 1\]"),
+        ({0: "poisson"}, "needs values >= 0"),
+    ],
+)
+def test_column_kinds_that_do_not_fit_the_data_are_refused_naming_the_column(likelihood, match):
+    X = mixed_table()
+    X[0, 0] = -1.0
+    with pytest.raises(ValueError, match=match):
+        VAETransformer(likelihood=likelihood, **FAST).fit(X)
+
+
+def test_new_data_are_checked_per_column_by_name():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(mixed_table(), columns=list("abcd"))
+    est = VAETransformer(likelihood="mixed", **FAST).fit(frame)
+    bad = frame.copy()
+    bad.loc[0, "c"] = -2.0  # a Poisson column
+    for method in ("score", "score_samples", "partial_fit"):
+        with pytest.raises(ValueError, match=r"Column 2 \('c'\) has the poisson likelihood"):
+            getattr(est, method)(bad)
+    with pytest.warns(UserWarning, match=r"1 values of X .*column 2 \('c'\).*clipped"):
+        Z = est.transform(bad)
+    good = bad.copy()
+    good.loc[0, "c"] = 0.0
+    np.testing.assert_array_equal(Z, est.transform(good))
+
+
+@pytest.mark.parametrize(
+    "likelihood", [{3: "gaussian"}, ["gaussian", "bernoulli", "poisson", "gaussian"]]
+)
+def test_given_kinds_are_saved_with_the_model(likelihood, tmp_path):
+    X = mixed_table()
+    est = VAETransformer(likelihood=likelihood, **FAST).fit(X)
+    skvsc.save(est, tmp_path / "kinds.skvsc")
+    loaded = skvsc.load(tmp_path / "kinds.skvsc")
+    assert loaded.likelihood == likelihood
+    assert loaded.module_.likelihood.column_kinds() == est.module_.likelihood.column_kinds()
+    np.testing.assert_array_equal(
+        loaded.partial_fit(X).transform(X), est.partial_fit(X).transform(X)
+    )

@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from skvsc import VariationalSparseCoder, _chunked
+from skvsc import VariationalSparseCoder, _chunked, _interpret
 from skvsc._core.sources import StreamSource, file_ranges, share_of
 
 X_DIGITS = (load_digits().data / 16.0).astype(np.float32)
@@ -77,12 +77,62 @@ def test_checks_run_on_every_chunk(tmp_path, streaming):
     assert str(streamed.value) == str(in_memory.value)
 
 
-def test_wrong_feature_count_and_early_stopping(memmap, streaming):
+def test_streamed_fit_of_more_rows_than_the_typical_value_sample(memmap, streaming, monkeypatch):
+    # The typical unit values come from evenly spaced rows: a streamed X is
+    # read by increasing indices, chunk by chunk (it used to raise a TypeError).
+    monkeypatch.setattr(_interpret, "TYPICAL_VALUE_ROWS", 100)
+    est = VariationalSparseCoder(**PARAMS).fit(memmap)
+    assert est.unit_values_.any()
+    np.testing.assert_array_equal(est.unit_values_, _interpret.typical_values(est, X_DIGITS))
+    rows = _chunked.fit_rows(est, memmap, reset=False)
+    picked = np.array([0, 3, 399, 400, 401, 1500, len(X_DIGITS) - 1])
+    np.testing.assert_array_equal(rows[picked], X_DIGITS[picked])
+    with pytest.raises(IndexError, match="increasing"):
+        rows[picked[::-1]]
+
+
+def test_wrong_feature_count(memmap, streaming):
     est = VariationalSparseCoder(**PARAMS).fit(memmap)
     with pytest.raises(ValueError, match="X has 64 features, but .* expecting"):
         est.inverse_transform(memmap)
-    with pytest.raises(ValueError, match="early_stopping=True needs"):
-        VariationalSparseCoder(**PARAMS, early_stopping=True).fit(memmap)
+
+
+def rows_of(ranges):
+    return np.concatenate([np.arange(a, b) for a, b in ranges.ranges])
+
+
+def test_streamed_hold_out_takes_blocks_apart(memmap, streaming):
+    rows = _chunked.fit_rows(VariationalSparseCoder(), memmap, reset=True)
+    order = np.random.default_rng(0).permutation(-(-len(X_DIGITS) // rows.block_rows))
+    training, validation = _chunked.hold_out(rows, order, 180)
+    train, val = rows_of(training), rows_of(validation)
+    assert len(val) == validation.shape[0] == 180 and len(train) == len(X_DIGITS) - 180
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(len(X_DIGITS)))
+    # The first blocks of the order, the last one cut: 3 whole blocks of 50 and 30 rows.
+    assert set(val // rows.block_rows) == set(order[:4].tolist())
+    for part, index in ((training, train), (validation, val)):
+        out = np.empty((35, 64), dtype=np.float32)
+        part.read_into(out, 20, 55)  # across the ranges
+        np.testing.assert_array_equal(out, X_DIGITS[index[20:55]])
+
+
+def test_streamed_fit_with_early_stopping(memmap, streaming, monkeypatch):
+    held_out = []
+    hold_out = _chunked.hold_out
+    monkeypatch.setattr(
+        _chunked, "hold_out", lambda *a: held_out.append(hold_out(*a)) or held_out[-1]
+    )
+    params = {**PARAMS, "max_iter": 4, "early_stopping": True, "n_iter_no_change": 1}
+    a = VariationalSparseCoder(**params).fit(memmap)
+    b = VariationalSparseCoder(**params).fit(memmap)
+    assert a.validation_scores_ == b.validation_scores_ and a.loss_curve_ == b.loss_curve_
+    assert len(a.validation_scores_) == a.n_iter_
+    _, validation = held_out[0]
+    assert validation.shape[0] == round(0.1 * len(X_DIGITS))
+    # The monitored score is the ELBO of the held-out rows, at the best epoch's weights.
+    X_val = X_DIGITS[rows_of(validation)]
+    best = max(a.validation_scores_)
+    np.testing.assert_allclose(a.score(X_val), best, rtol=1e-5)
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3])

@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from skvsc import VariationalSparseCoder
-from skvsc._core.latents import most_probable
+from skvsc._core.latents import largest, truncation_score
 
 
 @pytest.fixture(scope="module")
@@ -16,18 +16,27 @@ def fitted():
     return vsc.set_params(n_threads=1).fit(X), X
 
 
-def test_most_probable_against_a_numpy_ranking():
-    gamma = torch.tensor([[0.9, 0.2, 0.9, 0.6], [0.1, 0.8, 0.3, 0.8]])
+def test_largest_against_a_numpy_ranking():
+    score = torch.tensor([[0.9, 0.2, 0.9, 0.6], [0.1, 0.8, 0.3, 0.8]])
     expected = np.zeros((2, 4), bool)
-    for row, g in enumerate(gamma.numpy()):
+    for row, g in enumerate(score.numpy()):
         expected[row, np.argsort(-g, kind="stable")[:2]] = True  # ties: lower index first
-    np.testing.assert_array_equal(most_probable(gamma, 2).numpy(), expected)
-    assert most_probable(gamma, 4).all() and most_probable(gamma, 9).all()
+    np.testing.assert_array_equal(largest(score, 2).numpy(), expected)
+    assert largest(score, 4).all() and largest(score, 9).all()
 
 
-def test_the_truncated_code_keeps_the_most_probable_active_units(fitted):
+def test_truncation_score_ranks_active_units_by_magnitude_above_inactive_ones():
+    mu = torch.tensor([[-2.0, 0.5, 3.0, 0.0], [0.1, -0.2, 5.0, 0.0]])
+    active = torch.tensor([[True, True, False, True], [True, True, False, False]])
+    expected = np.array([[2.0, 0.5, -1.0, 0.0], [0.1, 0.2, -1.0, -1.0]])
+    np.testing.assert_allclose(truncation_score(mu, active).numpy(), expected)
+    # an active unit of value 0 still ranks above every inactive unit
+    assert largest(truncation_score(mu, active), 3)[0].tolist() == [True, True, False, True]
+
+
+def test_the_truncated_code_keeps_the_largest_active_units(fitted):
     vsc, X = fitted
-    Z, gamma = vsc.transform(X), vsc.activity_proba(X)
+    Z = vsc.transform(X)
     assert (Z != 0).sum(axis=1).max() > 3  # the test needs rows to truncate
     for k in (1, 3):
         Zk = vsc.set_params(transform_n_nonzero_coefs=k).transform(X)
@@ -36,7 +45,7 @@ def test_the_truncated_code_keeps_the_most_probable_active_units(fitted):
         np.testing.assert_array_equal(Zk[kept], Z[kept])  # kept units keep their value
         for row in range(len(X)):
             active = np.flatnonzero(Z[row])
-            best = active[np.argsort(-gamma[row, active], kind="stable")][:k]
+            best = active[np.argsort(-np.abs(Z[row, active]), kind="stable")][:k]
             assert set(np.flatnonzero(kept[row])) == set(best)
     vsc.set_params(transform_n_nonzero_coefs=None)
     np.testing.assert_array_equal(vsc.transform(X), Z)

@@ -51,12 +51,35 @@ def _mlp(sizes, generator):
 
 
 class _Networks(nn.Module):
-    """Encoder to J pre-activations, decoder from a J-dimensional code to logits."""
+    """Encoder to J pre-activations, decoder from a J-dimensional code to logits.
 
-    def __init__(self, n_features, hidden, n_components, generator):
+    With ``conv_channels``, the networks of skvsc's ``network="conv"`` family
+    (square one-channel images): its convolutions, the dense layers of
+    ``hidden`` and one head of J pre-activations; its transposed-conv decoder.
+    """
+
+    def __init__(self, n_features, hidden, n_components, generator, conv_channels=None):
         super().__init__()
-        self.encoder = _mlp([n_features, *hidden, n_components], generator)
-        self.decoder = _mlp([n_components, *reversed(hidden), n_features], generator)
+        if conv_channels is None:
+            self.encoder = _mlp([n_features, *hidden, n_components], generator)
+            self.decoder = _mlp([n_components, *reversed(hidden), n_features], generator)
+            return
+        from skvsc._core.conv import ConvNet
+
+        net = ConvNet(conv_channels=tuple(conv_channels), hidden_layer_sizes=tuple(hidden))
+        encoder, self.decoder = net.build(n_features, n_components, 1, generator)
+        self.encoder = _FirstHead(encoder)
+
+
+class _FirstHead(nn.Module):
+    """The single head of an skvsc encoder, as a tensor."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.inner = encoder
+
+    def forward(self, x):
+        return self.inner(x)[0]
 
 
 def bce(logits, x):
@@ -92,6 +115,10 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
 
     def _initialize(self, x_all, generator):
         """After the networks are built (e.g. data-dependent initialisation)."""
+
+    def _param_groups(self):
+        """Adam's parameter groups (one, at ``learning_rate_init``, by default)."""
+        return [{"params": list(self.module_.parameters())}]
 
     def _batch_loss(self, x, step):
         """``(loss, code, logs)`` of the batch ``x`` at training step ``step``;
@@ -217,9 +244,12 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         shuffle_gen = torch.Generator().manual_seed(seed + 1)
         start = time.perf_counter()
         with self._threads():
-            self.module_ = _Networks(d, tuple(self.hidden_layer_sizes), self.n_components, init_gen)
+            conv = self.conv_channels if getattr(self, "network", "mlp") == "conv" else None
+            self.module_ = _Networks(
+                d, tuple(self.hidden_layer_sizes), self.n_components, init_gen, conv
+            )
             self._initialize(x_all, init_gen)
-            opt = torch.optim.Adam(self.module_.parameters(), lr=self.learning_rate_init)
+            opt = torch.optim.Adam(self._param_groups(), lr=self.learning_rate_init)
             # training samples seen since each unit last fired in the main code
             self._since_fired = torch.zeros(self.n_components, dtype=torch.long)
             self.loss_curve_, self.dead_curve_ = [], []

@@ -93,6 +93,11 @@ class JumpReLUAutoencoder(SparseAutoencoder):
         Initial threshold of every unit.
     l0_warmup : float, default=0.1
         Fraction of the training steps over which ``l0_coef`` rises from 0.
+    threshold_lr_scale : float, default=1.0
+        The log-thresholds learn at ``threshold_lr_scale * learning_rate_init``.
+        Adam moves a log-threshold by at most about its learning rate per step,
+        so in the few thousand steps of an MNIST fit a threshold that starts at
+        ``threshold_init`` cannot reach activations of order 1 at scale 1.
     hidden_layer_sizes : tuple of int, default=(400,)
         Hidden layers of the encoder; the decoder mirrors them.
     max_iter : int, default=20
@@ -139,6 +144,7 @@ class JumpReLUAutoencoder(SparseAutoencoder):
         bandwidth=0.001,
         threshold_init=0.001,
         l0_warmup=0.1,
+        threshold_lr_scale=1.0,
         hidden_layer_sizes=(400,),
         max_iter=20,
         batch_size=128,
@@ -153,6 +159,7 @@ class JumpReLUAutoencoder(SparseAutoencoder):
         self.bandwidth = bandwidth
         self.threshold_init = threshold_init
         self.l0_warmup = l0_warmup
+        self.threshold_lr_scale = threshold_lr_scale
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -166,13 +173,19 @@ class JumpReLUAutoencoder(SparseAutoencoder):
         for name in ("l0_coef", "l0_warmup"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
-        for name in ("bandwidth", "threshold_init"):
+        for name in ("bandwidth", "threshold_init", "threshold_lr_scale"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}.")
 
     def _initialize(self, x_all, generator):
         log_theta = torch.full((self.n_components,), math.log(self.threshold_init))
         self.module_.log_threshold = nn.Parameter(log_theta)
+
+    def _param_groups(self):
+        threshold = self.module_.log_threshold
+        others = [p for p in self.module_.parameters() if p is not threshold]
+        lr = self.threshold_lr_scale * self.learning_rate_init
+        return [{"params": others}, {"params": [threshold], "lr": lr}]
 
     def _l0_coef_at(self, step):
         warm = self.l0_warmup * self._n_steps

@@ -69,6 +69,17 @@ def test_l0_penalty_raises_thresholds_and_sparsifies(X):
     assert sparse.l0_curve_[-1] == pytest.approx(nonzeros[1], rel=0.2)
 
 
+def test_threshold_lr_scale_sets_the_thresholds_learning_rate(X):
+    model = small(max_iter=0, threshold_lr_scale=10.0).fit(X[:64])
+    plain, threshold = model._param_groups()
+    assert threshold["params"] == [model.module_.log_threshold] and threshold["lr"] == 0.1
+    assert "lr" not in plain and len(plain["params"]) == len(list(model.module_.parameters())) - 1
+    # a threshold learning faster travels further in the same steps
+    slow, fast = small(l0_coef=1.0).fit(X[:512]), small(l0_coef=1.0, threshold_lr_scale=10.0)
+    moved = [np.abs(np.log(m.threshold_ / 0.5)).mean() for m in (slow, fast.fit(X[:512]))]
+    assert moved[1] > 2 * moved[0]
+
+
 def test_transform_applies_the_learned_thresholds(X):
     model = small().fit(X[:512])
     Z = model.transform(X[:64])
@@ -86,6 +97,7 @@ def test_determinism_and_global_rng_untouched(X):
 
 
 def test_bad_parameters(X):
-    for name, value in (("bandwidth", 0.0), ("threshold_init", -1.0), ("l0_coef", -1.0)):
+    bad = (("bandwidth", 0.0), ("threshold_init", -1.0), ("l0_coef", -1.0))
+    for name, value in (*bad, ("threshold_lr_scale", 0.0)):
         with pytest.raises(ValueError, match=name):
             small(**{name: value}).fit(X[:64])

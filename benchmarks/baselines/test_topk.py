@@ -101,3 +101,14 @@ def test_data_init_standardises_and_k_schedule_runs(X):
     np.testing.assert_allclose(h.std(dim=0).numpy(), 1, atol=1e-4)
     scheduled = small(k_start=16, k_warmup=0.5).fit(X[:512])
     assert ((scheduled.transform(X[:64]) != 0).sum(axis=1) <= 3).all()
+
+
+def test_conv_network_is_skvscs_conv_family(X):
+    # X rows of 64 features: 8x8 images; the conv encoder reads them as images
+    model = small(network="conv", conv_channels=(4, 8), k=2).fit(X[:256])
+    assert (model.module_.encoder.inner.trunk[0].convs[0].weight.shape) == (4, 1, 3, 3)
+    Z = model.transform(X[:100])
+    assert Z.shape == (100, 32) and ((Z != 0).sum(axis=1) <= 2).all()
+    assert model.inverse_transform(Z).shape == (100, X.shape[1])
+    with pytest.raises(ValueError, match="network"):
+        small(network="cnn").fit(X[:64])

@@ -80,6 +80,12 @@ class TopKAutoencoder(SparseAutoencoder):
         largest pre-activations are <= 0).
     hidden_layer_sizes : tuple of int, default=(400,)
         Hidden layers of the encoder; the decoder mirrors them.
+    network : {"mlp", "conv"}, default="mlp"
+        ``"conv"``: the networks of skvsc's ``network="conv"`` family (its
+        stride-2 convolutions of ``conv_channels`` on square one-channel
+        images, then ``hidden_layer_sizes``; a transposed-conv decoder).
+    conv_channels : tuple of int, default=(16, 32)
+        Channels of the convolutions of ``network="conv"``.
     max_iter : int, default=20
         Training epochs (all of them are run; no early stopping).
     batch_size : int, default=128
@@ -138,6 +144,8 @@ class TopKAutoencoder(SparseAutoencoder):
         *,
         k=10,
         hidden_layer_sizes=(400,),
+        network="mlp",
+        conv_channels=(16, 32),
         max_iter=20,
         batch_size=128,
         learning_rate_init=1e-3,
@@ -155,6 +163,8 @@ class TopKAutoencoder(SparseAutoencoder):
         self.n_components = n_components
         self.k = k
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.network = network
+        self.conv_channels = conv_channels
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -174,6 +184,10 @@ class TopKAutoencoder(SparseAutoencoder):
     def _check_params(self):
         if not 1 <= self.k <= self.n_components:
             raise ValueError(f"k must be in [1, n_components], got {self.k}.")
+        if self.network not in ("mlp", "conv"):
+            raise ValueError(f"network must be 'mlp' or 'conv', got {self.network!r}.")
+        if self.network == "conv" and self.data_init:
+            raise ValueError("data_init is implemented for network='mlp' only.")
         self._aux_k = self._check_aux()
 
     def _initialize(self, x_all, generator):

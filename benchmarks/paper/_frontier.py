@@ -100,6 +100,8 @@ def figure(table, references, path, split):
         "BatchTopK autoencoder": dict(color="C1", marker="D"),
         "JumpReLU autoencoder": dict(color="C5", marker="v"),
         "MiniBatchDictionaryLearning (OMP)": dict(color="C2", marker="^"),
+        "VSC alpha=k/J, ≤ k": dict(color="C3", marker="o", ls="--"),
+        "VSC alpha=0.1, truncated to k": dict(color="C3", marker="x", ls=":"),
     }
     # One colour per reference code across all panels (a colour by rank would give the
     # same dashed colour to different codes in the two panels).

@@ -16,7 +16,12 @@ For every dataset and every k in ``--k`` (non-zeros per sample):
 - ``vsc``: ``skvsc.VariationalSparseCoder(n_components=J, alpha=k/J,
   random_state=seed, n_threads=..., max_iter=--epochs, **--vsc-params)``: its
   exact-sparse ``transform`` code; ``alpha`` is meant as the fraction of active
-  units, so the number of non-zeros is measured, not assumed;
+  units, so the number of non-zeros is measured, not assumed; with ``--vsc-cap`` the same
+  fit's code with at most k non-zeros (``transform_n_nonzero_coefs=k``) is scored too;
+- ``vsc_truncated``: the budget chosen after fitting: one ``VariationalSparseCoder`` at
+  ``alpha=--truncate-alpha`` (0.1), its code with ``transform_n_nonzero_coefs=k`` (at most
+  the k units of highest activity probability) at every k; the fit is the ``vsc`` fit of
+  that alpha, shared through ``--cache``;
 - ``pixels``: LogisticRegression on the raw pixels (a reference, no k).
 
 Protocol (as in the rest of ``benchmarks/paper``): representations are fitted
@@ -71,6 +76,7 @@ METHODS = {
     "jumprelu": "JumpReLU autoencoder",
     "omp": "MiniBatchDictionaryLearning (OMP)",
     "vsc": "VSC (sparse code)",
+    "vsc_truncated": "VSC, one fit truncated to k",
     "pixels": "raw pixels",
 }
 OMP_DEFAULTS = dict(
@@ -100,12 +106,13 @@ def autoencoder_model(method, k, seed, args):
     return cls(n_threads=args.threads, **params), params
 
 
-def vsc_model(k, seed, args):
+def vsc_model(k, seed, args, alpha=None):
+    """The VSC of ``k`` non-zeros (``alpha=k/J``), or of ``alpha`` when given."""
     from skvsc import VariationalSparseCoder
 
     params = dict(
         n_components=args.n_components,
-        alpha=k / args.n_components,
+        alpha=k / args.n_components if alpha is None else alpha,
         random_state=seed,
         max_iter=args.epochs,
     )
@@ -141,12 +148,13 @@ def run(args, dataset):
     rows = []
 
     def record(method, k, seed, params, Z_fit, Z_eval, fit_s, from_cache, transform_s, **extra):
+        label = extra.pop("label", None) or args.label or METHODS[method]
         row = {
             "what": "sparse_baselines",
             "dataset": dataset,
             "split": split,
             "method": METHODS[method],
-            "label": args.label or METHODS[method],
+            "label": label,
             "k": k,
             "seed": seed,
             "epochs": extra.pop("epochs", None),
@@ -159,6 +167,19 @@ def run(args, dataset):
         row.update(fit_s=fit_s, fit_from_cache=from_cache, transform_s=transform_s, **extra)
         emit(row, args.out)
         rows.append(row)
+
+    def record_capped(model, k, cap, seed, params, fit_s, from_cache, label):
+        """Score ``model``'s code with at most ``cap`` non-zeros per sample."""
+        model.set_params(transform_n_nonzero_coefs=cap)
+        try:
+            with Timer() as t:
+                Z_fit, Z_eval = model.transform(X), model.transform(X_eval)
+        finally:
+            model.set_params(transform_n_nonzero_coefs=None)
+        method = "vsc_truncated" if "truncated" in label else "vsc"
+        extra = dict(epochs=int(model.n_iter_), transform_n_nonzero_coefs=cap, label=label)
+        extra["rank"] = "magnitude"  # the rule of transform_n_nonzero_coefs (gamma before)
+        record(method, k, seed, params, Z_fit, Z_eval, fit_s, from_cache, t.seconds, **extra)
 
     for seed in args.seeds:
         if "pixels" in args.methods and seed == args.seeds[0]:
@@ -225,6 +246,18 @@ def run(args, dataset):
                 record(
                     method, k, seed, params, Z_fit, Z_eval, fit_s, from_cache, t.seconds, **extra
                 )
+                if method == "vsc" and args.vsc_cap:
+                    record_capped(
+                        model, k, k, seed, params, fit_s, from_cache, "VSC alpha=k/J, ≤ k"
+                    )
+        if "vsc_truncated" in args.methods:
+            alpha = args.truncate_alpha
+            model, params = vsc_model(None, seed, args, alpha=alpha)
+            key = dict(method="vsc", dataset=dataset, n_fit=len(X), **params)
+            model, fit_s, from_cache = cached(args.cache, key, lambda m=model: m.fit(X))
+            for k in args.k:
+                label = f"VSC alpha={alpha:g}, truncated to k"
+                record_capped(model, k, k, seed, params, fit_s, from_cache, label)
     return rows
 
 
@@ -260,6 +293,17 @@ def main(argv=None):
     )
     p.add_argument("--vsc-params", type=json.loads, default={}, help="JSON dict")
     p.add_argument(
+        "--vsc-cap",
+        action="store_true",
+        help="also score each vsc fit's code with at most k non-zeros",
+    )
+    p.add_argument(
+        "--truncate-alpha",
+        type=float,
+        default=0.1,
+        help="alpha of the one fit that vsc_truncated truncates to every k",
+    )
+    p.add_argument(
         "--method-params",
         type=json.loads,
         default={},
@@ -279,12 +323,21 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="append one JSON line per row here")
     p.add_argument("--references", default=None, help='JSON {"dataset": {"label": acc}}')
     p.add_argument("--figure", default=None, help="PNG: accuracy vs non-zeros")
-    p.add_argument("--from-jsonl", default=None, help="only table and figure from this file")
+    p.add_argument(
+        "--exclude-labels", nargs="+", default=[], help="with --from-jsonl: rows left out"
+    )
+    p.add_argument(
+        "--from-jsonl",
+        nargs="+",
+        default=None,
+        help="only table and figure from these files (a later file's row of the same "
+        "label, k and seed replaces an earlier one)",
+    )
     args = p.parse_args(argv)
 
     split = "validation" if args.validation else "test"
     if args.from_jsonl:
-        rows = read_jsonl(args.from_jsonl)
+        rows = [row for path in args.from_jsonl for row in read_jsonl(path)]
     else:
         import torch
         from threadpoolctl import threadpool_limits
@@ -297,6 +350,9 @@ def main(argv=None):
         if args.figure and args.out and Path(args.out).exists():
             rows = read_jsonl(args.out)  # the figure shows everything measured so far
     rows = [r for r in rows if r["split"] == split and r["dataset"] in args.datasets]
+    if args.from_jsonl:  # the table and figure of the asked k, without the left-out labels
+        rows = [r for r in rows if r["k"] is None or r["k"] in args.k]
+        rows = [r for r in rows if r["label"] not in args.exclude_labels]
     table = aggregate(rows)
     print_table(table)
     if args.figure:

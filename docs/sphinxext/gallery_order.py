@@ -8,6 +8,7 @@ ORDER = [
     "plot_pipeline_digits.py",
     "plot_grid_search.py",
     "plot_interpretability_mnist.py",
+    "plot_frey_faces.py",
     "plot_persistence.py",
     "plot_gpu.py",
 ]

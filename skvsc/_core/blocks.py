@@ -20,13 +20,15 @@ class NetworkFamily:
     #: The estimator parameters that are this family's options (its fields).
     parameters = ()
 
-    def build(self, n_features, n_components, n_heads, generator):
+    def build(self, n_features, n_components, n_heads, generator, missing=False):
         raise NotImplementedError
 
-    def n_parameters(self, n_features, n_components, n_heads):
+    def n_parameters(self, n_features, n_components, n_heads, missing=False):
         raise NotImplementedError
 
-    def matmul_flops(self, n_features, n_components, n_heads, batch_size, *, backward=True):
+    def matmul_flops(
+        self, n_features, n_components, n_heads, batch_size, *, backward=True, missing=False
+    ):
         raise NotImplementedError
 
     def options(self):

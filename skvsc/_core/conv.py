@@ -189,7 +189,16 @@ class ConvNet(NetworkFamily):
             "hidden": self.hidden_layer_sizes,
         }
 
-    def build(self, n_features, n_components, n_heads, generator):
+    @staticmethod
+    def _refuse_missing(missing):
+        if missing:
+            raise ValueError(
+                "network='conv' does not take missing values (NaN in X): impute them first "
+                "(sklearn.impute.SimpleImputer), or use network='mlp'."
+            )
+
+    def build(self, n_features, n_components, n_heads, generator, missing=False):
+        self._refuse_missing(missing)
         options = {"n_components": n_components, "generator": generator}
         options.update(self._options(n_features))
         encoder = ConvEncoder(n_features, n_heads=n_heads, **options)
@@ -212,13 +221,17 @@ class ConvNet(NetworkFamily):
         linears += [(a * b, b, 1) for a, b in itertools.pairwise(decoder)]
         return convs + deconvs + linears
 
-    def n_parameters(self, n_features, n_components, n_heads):
+    def n_parameters(self, n_features, n_components, n_heads, missing=False):
+        self._refuse_missing(missing)
         layers = self._layers(n_features, n_components, n_heads)
         return sum(weights + biases for weights, biases, _ in layers)
 
-    def matmul_flops(self, n_features, n_components, n_heads, batch_size, *, backward=True):
+    def matmul_flops(
+        self, n_features, n_components, n_heads, batch_size, *, backward=True, missing=False
+    ):
         """2 FLOPs per weight, output position and sample forward, 3 times that
         with the backward pass (the input and the weight gradients)."""
+        self._refuse_missing(missing)
         layers = self._layers(n_features, n_components, n_heads)
         work = sum(weights * positions for weights, _, positions in layers)
         return (6 if backward else 2) * work * batch_size

@@ -31,6 +31,15 @@ import os
 import torch
 import torch.distributed as dist
 
+from . import shared_sum
+from .shared_sum import RankFailure
+
+__all__ = ["RankFailure"]  # raised here, defined with the shared-memory path
+
+#: Whether ranks that all run on one host sum through shared memory
+#: (:mod:`.shared_sum`) instead of gloo; tests switch it off to check both.
+SHARED_MEMORY = True
+
 #: Bound on any collective's wait for a stalled rank (set when skvsc starts
 #: the process group; a process that dies closes its connections, which the
 #: others notice at once).
@@ -38,10 +47,6 @@ DEFAULT_TIMEOUT = datetime.timedelta(seconds=300)
 
 #: The global batch in progress: ``(DataParallel, n_rows, (lo, hi))`` or None.
 _BATCH = contextvars.ContextVar("skvsc_global_batch", default=None)
-
-
-class RankFailure(RuntimeError):
-    """A collective operation failed: another rank died, or stalled past the timeout."""
 
 
 def launched():
@@ -86,17 +91,27 @@ class DataParallel:
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         self.device = device
+        self.local = None  # the shared-memory sums, when every rank is on this host
+        self._grad_sum = None
+        if SHARED_MEMORY and shared_sum.eligible(device, self.world_size):
+            self.local = self._collective(
+                shared_sum.SharedSum.setup, self.rank, self.world_size, DEFAULT_TIMEOUT
+            )
 
-    def share(self, n_rows):
-        """Rows ``[lo, hi)`` of a global batch of ``n_rows`` that this rank computes
-        (contiguous parts whose sizes differ by at most one, lower ranks first)."""
+    def share(self, n_rows, rank=None):
+        """Rows ``[lo, hi)`` of a global batch of ``n_rows`` that this rank (or
+        ``rank``) computes (contiguous parts whose sizes differ by at most one,
+        lower ranks first)."""
+        rank = self.rank if rank is None else rank
         base, extra = divmod(n_rows, self.world_size)
-        lo = self.rank * base + min(self.rank, extra)
-        return lo, lo + base + (1 if self.rank < extra else 0)
+        lo = rank * base + min(rank, extra)
+        return lo, lo + base + (1 if rank < extra else 0)
 
     def _collective(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except RankFailure:
+            raise
         except (RuntimeError, dist.DistError) as exc:
             raise RankFailure(
                 f"rank {self.rank} of {self.world_size}: a torch.distributed collective "
@@ -107,8 +122,16 @@ class DataParallel:
 
     def sum(self, tensor):
         """``tensor`` summed over ranks (in place, returned)."""
+        if self.local is not None and tensor.device.type == "cpu":
+            return self._collective(self.local.sum, tensor)
         self._collective(dist.all_reduce, tensor)
         return tensor
+
+    def close(self):
+        """Release the shared-memory path (the process group stays)."""
+        if self.local is not None:
+            self.local.close()
+            self.local = None
 
     def gather(self, tensor):
         """Every rank's ``tensor`` (same shape), in rank order."""
@@ -136,7 +159,24 @@ class DataParallel:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
         grads = [p.grad for p in params]
-        flat = torch.cat([g.reshape(-1) for g in grads] + [loss.detach().reshape(1).to(grads[0])])
+        parts = [g.reshape(-1) for g in grads] + [loss.detach().reshape(1).to(grads[0])]
+        n = sum(part.numel() for part in parts)
+        if self.local is not None and grads[0].device.type == "cpu":
+            # Written straight into this rank's shared slot; the sum becomes the
+            # gradients (views of one new tensor): one copy in, one sum out.
+            self._collective(lambda: torch.cat(parts, out=self.local.slot(n, parts[0].dtype)))
+            # Summed into the same buffer every step: a fresh 3.75 MB tensor would
+            # fault in its pages again each step (the last step's views are gone:
+            # the loop drops the gradients before each backward pass).
+            if self._grad_sum is None or self._grad_sum.numel() != n:
+                self._grad_sum = torch.empty(n, dtype=parts[0].dtype)
+            flat = self._collective(self.local.reduce, n, parts[0].dtype, out=self._grad_sum)
+            offset = 0
+            for p in params:
+                p.grad = flat[offset : offset + p.numel()].view_as(p)
+                offset += p.numel()
+            return flat[-1]
+        flat = torch.cat(parts)
         self.sum(flat)
         offset = 0
         for g in grads:

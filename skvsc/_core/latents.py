@@ -93,14 +93,22 @@ def _rand(shape, generator):
     return torch.rand(shape, generator=generator, device=generator.device)
 
 
-def most_probable(gamma, k):
-    """Mask of the ``k`` units of each row with the highest activity
-    probability ``gamma`` (ties broken by the lower unit index)."""
-    if k >= gamma.shape[1]:
-        return torch.ones_like(gamma, dtype=torch.bool)
-    # A stable descending sort keeps the lower index first among equal gammas.
-    top = torch.sort(gamma, dim=1, descending=True, stable=True).indices[:, :k]
-    return torch.zeros_like(gamma, dtype=torch.bool).scatter_(1, top, True)
+def largest(score, k):
+    """Mask of the ``k`` units of each row with the highest ``score`` (ties
+    broken by the lower unit index)."""
+    if k >= score.shape[1]:
+        return torch.ones_like(score, dtype=torch.bool)
+    # A stable descending sort keeps the lower index first among equal scores.
+    top = torch.sort(score, dim=1, descending=True, stable=True).indices[:, :k]
+    return torch.zeros_like(score, dtype=torch.bool).scatter_(1, top, True)
+
+
+def truncation_score(mu, active):
+    """What a code truncated to ``k`` units ranks its units by: ``|mu|`` where the
+    unit is active, -1 (below any active unit) elsewhere. The magnitude, not
+    ``gamma``: an active unit's ``gamma`` of the aggregate prior sits just above
+    1/2 and says little about what the unit carries (docs/results.md)."""
+    return torch.where(active, mu.abs(), torch.full_like(mu, -1.0))
 
 
 def _map(heads, name, fn):
@@ -261,11 +269,11 @@ class SpikeSlabLatent(Latent):
     def code(self, posterior, max_active=None):
         """Exactly sparse code: ``mu`` where the unit is active, else 0; with
         ``max_active``, only the (at most) ``max_active`` active units of
-        each row with the highest ``gamma`` are kept."""
+        each row with the largest ``|mu|`` are kept."""
         mu = posterior.mu
         active = self.active(posterior)
         if max_active is not None:
-            active = active & most_probable(posterior.gamma, max_active)
+            active = active & largest(truncation_score(mu, active), max_active)
         return torch.where(active, mu, torch.zeros_like(mu))
 
     def active(self, posterior):

@@ -5,8 +5,13 @@ standardisation of the Gaussian, and parameters, such as its learned
 variances) with this protocol:
 
 - ``encoder_input(x)``: the data as the encoder sees them (data preparation);
-- ``log_prob(x, out)``: ``log p(x | z)`` per sample, in nats, in the original
-  units of ``x``, from the decoder output ``out`` (shape ``(n,)``);
+- ``log_prob(x, out, observed=None)``: ``log p(x | z)`` per sample, in nats,
+  in the original units of ``x``, from the decoder output ``out`` (shape
+  ``(n,)``); with ``observed`` (a boolean ``(n, d)`` mask), the log-likelihood
+  of the observed entries alone: each entry's term counts where ``observed``
+  is true (``x`` must hold some value of the support elsewhere, e.g. 0);
+- ``log_prob_elements(x, out)``: the per-entry terms, shape ``(n, d)``, whose
+  row sums are ``log_prob`` (up to float rounding);
 - ``mean(out)``: the mean of p(x | z) in the original units
   (``inverse_transform``);
 - ``check_range(low, high)``: raises a ``ValueError`` when data ranging over
@@ -61,6 +66,13 @@ def poisson_log_likelihood(x, log_rate):
     return per_element.sum(dim=1)
 
 
+def masked_sum(elements, observed):
+    """Row sums of the per-entry terms ``elements`` over the ``observed`` entries:
+    a missing entry is left out of the likelihood (marginalised: the entries
+    are independent given the code, so its term integrates to 1)."""
+    return torch.where(observed, elements, torch.zeros_like(elements)).sum(dim=1)
+
+
 class Likelihood(nn.Module):
     """Base of the likelihoods (see the module docstring for the protocol)."""
 
@@ -79,7 +91,12 @@ class Likelihood(nn.Module):
     def encoder_input(self, x):
         return x
 
-    def log_prob(self, x, out):
+    def log_prob(self, x, out, observed=None):
+        if observed is None:
+            return self.log_prob_elements(x, out).sum(dim=1)
+        return masked_sum(self.log_prob_elements(x, out), observed)
+
+    def log_prob_elements(self, x, out):
         raise NotImplementedError
 
     def mean(self, out):
@@ -111,8 +128,8 @@ class BernoulliLikelihood(Likelihood):
         "clip=True), or use likelihood='gaussian'."
     )
 
-    def log_prob(self, x, out):
-        return bernoulli_log_likelihood(x, out)
+    def log_prob_elements(self, x, out):
+        return -F.binary_cross_entropy_with_logits(out, x, reduction="none")
 
     def mean(self, out):
         return torch.sigmoid(out)
@@ -140,10 +157,18 @@ class GaussianLikelihood(Likelihood):
     def encoder_input(self, x):
         return (x - self.shift) / self.scale
 
-    def log_prob(self, x, out):
+    def log_prob(self, x, out, observed=None):
+        if observed is not None:
+            return masked_sum(self.log_prob_elements(x, out), observed)
         logvar = self.logvar.clamp(*_GAUSSIAN_LOGVAR_RANGE)
         log_lik = gaussian_log_likelihood(self.encoder_input(x), out, logvar)
         return log_lik - self.scale.log().sum()
+
+    def log_prob_elements(self, x, out):
+        logvar = self.logvar.clamp(*_GAUSSIAN_LOGVAR_RANGE)
+        standard = self.encoder_input(x)
+        per_element = (standard - out).square() * torch.exp(-logvar) + logvar + _LOG_2PI
+        return -0.5 * per_element - self.scale.log()
 
     def mean(self, out):
         return out * self.scale + self.shift
@@ -165,8 +190,9 @@ class PoissonLikelihood(Likelihood):
     def encoder_input(self, x):
         return torch.log1p(x)
 
-    def log_prob(self, x, out):
-        return poisson_log_likelihood(x, out.clamp(*_POISSON_LOG_RATE_RANGE))
+    def log_prob_elements(self, x, out):
+        log_rate = out.clamp(*_POISSON_LOG_RATE_RANGE)
+        return x * log_rate - log_rate.exp() - torch.lgamma(x + 1.0)
 
     def mean(self, out):
         return out.clamp(*_POISSON_LOG_RATE_RANGE).exp()
@@ -222,7 +248,12 @@ class MixedLikelihood(GaussianLikelihood):
         _, poisson, x = self._split(x)
         return torch.where(poisson, torch.log1p(x), (x - self.shift) / self.scale)
 
-    def log_prob(self, x, out):
+    def log_prob(self, x, out, observed=None):
+        if observed is None:
+            return self.log_prob_elements(x, out).sum(dim=1)
+        return masked_sum(self.log_prob_elements(x, out), observed)
+
+    def log_prob_elements(self, x, out):
         bernoulli, poisson, x = self._split(x)
         logvar = self.logvar.clamp(*_GAUSSIAN_LOGVAR_RANGE)
         standard = (x - self.shift) / self.scale
@@ -232,8 +263,7 @@ class MixedLikelihood(GaussianLikelihood):
         log_rate = out.clamp(*_POISSON_LOG_RATE_RANGE)
         count = x.clamp(min=0.0)
         counts = count * log_rate - log_rate.exp() - torch.lgamma(count + 1.0)
-        per_element = torch.where(bernoulli, binary, torch.where(poisson, counts, gaussian))
-        return per_element.sum(dim=1)
+        return torch.where(bernoulli, binary, torch.where(poisson, counts, gaussian))
 
     def mean(self, out):
         bernoulli, poisson = self.kinds == 1, self.kinds == 2

@@ -5,13 +5,20 @@ fields are its options (the estimator parameters named in ``parameters``),
 checked when it is made, and which owns everything that depends on its
 layers (:class:`NetworkFamily`):
 
-- ``build(n_features, n_components, n_heads, generator)``: the encoder and
-  the decoder, initialised from ``generator`` (encoder first);
-- ``n_parameters(n_features, n_components, n_heads)``: their parameter count
-  (what a saved file must hold; :mod:`skvsc._io` checks it);
-- ``matmul_flops(n_features, n_components, n_heads, batch_size, backward)``:
-  the matrix-product FLOPs of one batch (the thread rule of
+- ``build(n_features, n_components, n_heads, generator, missing=False)``:
+  the encoder and the decoder, initialised from ``generator`` (encoder
+  first);
+- ``n_parameters(n_features, n_components, n_heads, missing=False)``: their
+  parameter count (what a saved file must hold; :mod:`skvsc._io` checks it);
+- ``matmul_flops(n_features, n_components, n_heads, batch_size, backward,
+  missing=False)``: the matrix-product FLOPs of one batch (the thread rule of
   :mod:`skvsc._device` reads it).
+
+``missing=True`` is a model of data with missing values: its encoder reads
+the data with the missing entries filled in, followed by the 0/1 mask of the
+observed entries (:meth:`~.vae.VAE.encode`), so the family decides how the
+mask enters (the MLP doubles its input width; the convolutional family
+refuses, with a ValueError).
 
 Network contract (what :class:`~.vae.VAE` and dead-unit revival use):
 
@@ -63,15 +70,16 @@ class MLP(NetworkFamily):
                 raise ValueError(message)
         object.__setattr__(self, "hidden_layer_sizes", tuple(int(size) for size in sizes))
 
-    def build(self, n_features, n_components, n_heads, generator):
+    def build(self, n_features, n_components, n_heads, generator, missing=False):
         options = {"n_components": n_components, "generator": generator, **self.options()}
-        encoder = MLPEncoder(n_features, n_heads=n_heads, **options)
+        n_inputs = 2 * n_features if missing else n_features  # the data, then the mask
+        encoder = MLPEncoder(n_inputs, n_heads=n_heads, **options)
         return encoder, MLPDecoder(n_features, **options)
 
-    def _weights(self, n_features, n_components, n_heads):
+    def _weights(self, n_features, n_components, n_heads, missing=False):
         """``(n_in, n_out)`` of every linear layer, encoder then decoder."""
         hidden = self.hidden_layer_sizes
-        encoder = [n_features, *hidden]
+        encoder = [2 * n_features if missing else n_features, *hidden]
         decoder = [n_components, *reversed(hidden)]
         return [
             *itertools.pairwise(encoder),
@@ -80,14 +88,18 @@ class MLP(NetworkFamily):
             (decoder[-1], n_features),
         ]
 
-    def n_parameters(self, n_features, n_components, n_heads):
-        return sum(a * b + b for a, b in self._weights(n_features, n_components, n_heads))
+    def n_parameters(self, n_features, n_components, n_heads, missing=False):
+        layers = self._weights(n_features, n_components, n_heads, missing)
+        return sum(a * b + b for a, b in layers)
 
-    def matmul_flops(self, n_features, n_components, n_heads, batch_size, *, backward=True):
+    def matmul_flops(
+        self, n_features, n_components, n_heads, batch_size, *, backward=True, missing=False
+    ):
         """2 FLOPs per weight and sample forward, 3 times that with the backward
         pass (the input and the weight gradients); biases and element-wise work
         are not counted."""
-        weights = sum(a * b for a, b in self._weights(n_features, n_components, n_heads))
+        layers = self._weights(n_features, n_components, n_heads, missing)
+        weights = sum(a * b for a, b in layers)
         return (6 if backward else 2) * weights * batch_size
 
 

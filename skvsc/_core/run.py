@@ -65,9 +65,10 @@ class ModelSpec:
             options,
         )
 
-    def config(self, n_features, **resolved):
-        """The :class:`~.vae.ModelConfig` for ``n_features`` features, with the
-        ``"auto"`` fields given in ``resolved`` (``likelihood=...``)."""
+    def config(self, n_features, missing=False, **resolved):
+        """The :class:`~.vae.ModelConfig` for ``n_features`` features (with
+        missing values when ``missing``), with the ``"auto"`` fields given in
+        ``resolved`` (``likelihood=...``)."""
         spec = dataclasses.replace(self, **resolved)
         return ModelConfig(
             n_features=n_features,
@@ -77,6 +78,7 @@ class ModelSpec:
             latent_params=spec.latent_params,
             network=spec.network,
             network_params=spec.network_params,
+            missing=missing,
         )
 
     def schedule(self, total_steps):

@@ -16,7 +16,8 @@ shuffle is exact when one buffer holds every row. In a data-parallel fit the
 row sequence is split into one contiguous part per rank, sized to the rank's
 shares of the global batches, so that each rank reads only its part; the
 buffers are then shuffled with a per-rank seed. The next buffer is read in a
-background thread while the current one trains.
+background thread while the current one trains. For a GPU each batch is
+gathered into pinned host memory and copied asynchronously.
 """
 
 import concurrent.futures
@@ -60,15 +61,26 @@ class StreamSource:
         self.buffer_rows = max(self.block_rows, int(buffer_rows))
         self.index_device = torch.device("cpu")
         self._slots = [None, None]
+        self._pin = self.device.type == "cuda"  # batches go through pinned memory
 
     def take(self, idx):
-        """Rows ``idx`` (sorted reads; for the validation ELBO of small index sets)."""
+        """Rows ``idx`` (the validation ELBO's consecutive rows: one read)."""
+        n = len(idx)
+        if n and int(idx[-1]) - int(idx[0]) == n - 1 and bool((idx.diff() == 1).all()):
+            out = np.empty((n, self.n_features), dtype=self._np_dtype)
+            self.rows.read_into(out, int(idx[0]), int(idx[0]) + n)
+            rows = torch.from_numpy(out)
+            if self._pin:
+                rows = rows.pin_memory()
+            return rows.to(self.device, non_blocking=True)
         order = torch.argsort(idx)
         out = np.empty((len(idx), self.n_features), dtype=self._np_dtype)
         for k, i in enumerate(idx[order].tolist()):
             self.rows.read_into(out[k : k + 1], i, i + 1)
         rows = torch.from_numpy(out)[torch.argsort(order)]
-        return rows.to(self.device)
+        if self._pin:
+            rows = rows.pin_memory()
+        return rows.to(self.device, non_blocking=True)
 
     @property
     def _np_dtype(self):
@@ -112,7 +124,13 @@ class StreamSource:
             current, perm, position = None, None, 0
             for n_rows in sizes:
                 lo, hi = share_of(n_rows, rank, world)
-                need, pieces = hi - lo, []
+                # Gathered straight into pinned memory for a GPU (the copy below
+                # is then asynchronous; the caching host allocator keeps the
+                # block until it is done).
+                rows = torch.empty(
+                    (hi - lo, self.n_features), dtype=self.dtype, pin_memory=self._pin
+                )
+                need, filled = hi - lo, 0
                 while need > 0:
                     if current is None or position == len(perm):
                         current = pending.pop(0).result()
@@ -123,11 +141,7 @@ class StreamSource:
                             pending.append(pool.submit(self._read, buffers[next_buffer], slot))
                             next_buffer += 1
                     k = min(need, len(perm) - position)
-                    pieces.append(current.index_select(0, perm[position : position + k]))
-                    position += k
-                    need -= k
-                if pieces:
-                    rows = pieces[0] if len(pieces) == 1 else torch.cat(pieces)
-                else:
-                    rows = torch.empty((0, self.n_features), dtype=self.dtype)
+                    part = perm[position : position + k]
+                    torch.index_select(current, 0, part, out=rows[filled : filled + k])
+                    position, filled, need = position + k, filled + k, need - k
                 yield rows.to(self.device, non_blocking=True), n_rows

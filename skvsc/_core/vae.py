@@ -22,6 +22,12 @@ from .networks import NETWORKS
 #: Order of the statistics returned by ``objective`` (summed over the batch).
 STAT_NAMES = ("reconstruction", "kl", "active_units")
 
+#: Share of the observed entries of each training batch that a model of data with
+#: missing values hides from its encoder (they stay in the likelihood): the code
+#: must then predict entries its encoder did not see, so that rows with missing
+#: entries get codes like complete rows (see ``docs/tables.md``).
+HIDDEN_FRACTION = 0.2
+
 #: Noise draws that score data (:func:`score_noises`), and their seed.
 N_SCORE_DRAWS = 8
 SCORE_SEED = 0
@@ -35,6 +41,11 @@ class ModelConfig:
     :data:`~.likelihoods.LIKELIHOODS`, :data:`~.latents.LATENTS` and
     :data:`~.networks.NETWORKS`; ``latent_params`` and ``network_params`` are
     the keyword arguments of the latent family and of the network family.
+    ``missing`` is a model of data with missing values (NaN): its encoder
+    also reads the mask of the observed entries, and its likelihood leaves
+    the missing entries out (:class:`VAE`). It is stored only when true, so
+    that a model of complete data saves exactly as before the field existed
+    (and configs saved without it load as ``missing=False``).
     """
 
     n_features: int
@@ -44,9 +55,13 @@ class ModelConfig:
     latent_params: dict = field(default_factory=dict)
     network: str = "mlp"
     network_params: dict = field(default_factory=dict)
+    missing: bool = False
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if not values["missing"]:
+            del values["missing"]
+        return values
 
     @classmethod
     def from_dict(cls, values):
@@ -63,13 +78,15 @@ class ModelConfig:
 
     def n_parameters(self):
         """Parameters of the networks (the network family counts them)."""
-        return self.network_family().n_parameters(self.n_features, self.n_components, self.n_heads)
+        return self.network_family().n_parameters(
+            self.n_features, self.n_components, self.n_heads, missing=self.missing
+        )
 
     def matmul_flops(self, batch_size, *, backward=True):
         """Matrix-product FLOPs of one batch through the networks (the thread rule's work)."""
         family = self.network_family()
         sizes = (self.n_features, self.n_components, self.n_heads)
-        return family.matmul_flops(*sizes, batch_size, backward=backward)
+        return family.matmul_flops(*sizes, batch_size, backward=backward, missing=self.missing)
 
 
 def build_vae(config, generator, shift=None, scale=None):
@@ -80,14 +97,28 @@ def build_vae(config, generator, shift=None, scale=None):
     """
     latent = LATENTS[config.latent](config.n_components, **config.latent_params)
     encoder, decoder = config.network_family().build(
-        config.n_features, config.n_components, latent.n_heads, generator
+        config.n_features, config.n_components, latent.n_heads, generator, missing=config.missing
     )
     likelihood_class = LIKELIHOODS[config.likelihood]
     if likelihood_class.standardizes:
         likelihood = likelihood_class(config.n_features, shift=shift, scale=scale)
     else:
         likelihood = likelihood_class(config.n_features)
-    return VAE(encoder, decoder, latent, likelihood)
+    return VAE(encoder, decoder, latent, likelihood, missing=config.missing)
+
+
+def _draw_uniform(shape, generator):
+    # Where the generator lives, as the latent noise (CPU draws are the same everywhere).
+    return (torch.rand(shape, generator=generator, device=generator.device),)
+
+
+def split_missing(x):
+    """``(x with its missing entries (NaN) set to 0, the boolean mask of the
+    observed entries)``. 0 is in every likelihood's support, so the terms of
+    the filled entries are finite, and their zero weight then has a zero
+    gradient (a NaN term times 0 would poison the gradients)."""
+    observed = ~torch.isnan(x)
+    return torch.where(observed, x, torch.zeros_like(x)), observed
 
 
 class VAE(nn.Module):
@@ -101,10 +132,24 @@ class VAE(nn.Module):
         A latent family (:mod:`.latents`): prior, posterior and code.
     likelihood : torch.nn.Module
         A likelihood (:mod:`.likelihoods`): p(x | z) and data preparation.
+    missing : bool, default=False
+        A model of data with missing values (NaN entries of ``x``). The
+        encoder reads ``[u, m]``: ``u`` the likelihood's encoder input with
+        the missing entries set to 0 (the training mean, for standardised
+        Gaussian columns) and ``m`` the 0/1 mask of the observed entries, so
+        that it can tell a missing entry from an observed 0; ``log p(x | z)``
+        sums the terms of the observed entries only (the missing ones are
+        marginalised out: the entries are independent given ``z``). In
+        training, a further :data:`HIDDEN_FRACTION` of the observed entries
+        of each batch is hidden from the encoder (not from the likelihood),
+        which teaches it to encode incomplete rows as it encodes complete
+        ones. With False, NaN entries are not expected (the estimators refuse them) and
+        nothing is computed for them.
     """
 
-    def __init__(self, encoder, decoder, latent, likelihood):
+    def __init__(self, encoder, decoder, latent, likelihood, missing=False):
         super().__init__()
+        self.missing = bool(missing)
         # Registration order is parameter order, by which optimizer states are
         # indexed: the likelihood's parameters first, as in state format 1.
         self.likelihood = likelihood
@@ -129,7 +174,10 @@ class VAE(nn.Module):
         are computed, in the input's dtype (the inference speed path); the
         other fields are None.
         """
-        inputs = self.likelihood.encoder_input(x)
+        if self.missing:
+            inputs = self._masked_input(*split_missing(x))
+        else:
+            inputs = self.likelihood.encoder_input(x)
         names = self.latent.head_names
         if fields is None:
             heads = dict(zip(names, self.encoder(inputs)))
@@ -137,6 +185,14 @@ class VAE(nn.Module):
             which = [names.index(name) for name in fields]
             heads = dict(zip(fields, self.encoder.heads_only(inputs, which)))
         return self.latent.posterior(heads)
+
+    def _masked_input(self, x, seen):
+        """The encoder input of a model of data with missing values: the
+        likelihood's encoder input of the ``seen`` entries (0 elsewhere), then
+        the 0/1 mask ``seen``."""
+        inputs = self.likelihood.encoder_input(x)
+        inputs = torch.where(seen, inputs, torch.zeros_like(inputs))
+        return torch.cat([inputs, seen.to(inputs.dtype)], dim=1)
 
     def code(self, x, *options):
         """The deterministic code of ``transform`` (``options``: the latent
@@ -165,7 +221,11 @@ class VAE(nn.Module):
         return self.likelihood.mean(self.decoder(z))
 
     def log_likelihood(self, x, z):
-        """``log p(x | z)`` per sample, in nats, in the original data units."""
+        """``log p(x | z)`` per sample, in nats, in the original data units
+        (of the observed entries, for a model of data with missing values)."""
+        if self.missing:
+            x, observed = split_missing(x)
+            return self.likelihood.log_prob(x, self.decoder(z), observed)
         return self.likelihood.log_prob(x, self.decoder(z))
 
     # -- objectives ---------------------------------------------------------
@@ -178,12 +238,22 @@ class VAE(nn.Module):
         prior). ``unit_counts`` (a ``(J,)`` integer tensor), when given,
         receives the number of rows on which each unit is active.
         """
-        posterior = self.encode(x)
+        if self.missing:  # hide a share of the observed entries from the encoder
+            x, observed = split_missing(x)
+            draw = batch_noise(_draw_uniform, x.shape, generator)[0].to(x.device)
+            seen = observed & (draw >= HIDDEN_FRACTION)
+            heads = dict(zip(self.latent.head_names, self.encoder(self._masked_input(x, seen))))
+            posterior = self.latent.posterior(heads)
+        else:
+            posterior = self.encode(x)
         noise = batch_noise(self.latent.draw_noise, (x.shape[0], self.n_components), generator)
         terms = self.latent.training_terms(posterior, noise, values)
         if unit_counts is not None:
             unit_counts += terms.active.sum(dim=0)
-        nll = -self.log_likelihood(x, terms.z)
+        if self.missing:
+            nll = -self.likelihood.log_prob(x, self.decoder(terms.z), observed)
+        else:
+            nll = -self.log_likelihood(x, terms.z)
         loss = row_mean(nll + values.kl_weight * terms.train_kl)
         if terms.penalty is not None:
             loss = loss + terms.penalty

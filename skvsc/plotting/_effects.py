@@ -89,7 +89,7 @@ def plot_feature_effects(
     if X is not None:
         data = X.to_numpy() if hasattr(X, "to_numpy") else X
         data = data.toarray() if hasattr(data, "toarray") else np.asarray(data, dtype=float)
-        std = data.std(axis=0)
+        std = np.nanstd(data, axis=0)  # of the observed values
         effects = effects / np.where(std > 0, std, 1.0)
         label = "effect (feature SD)"
     n_bars = min(int(n_features), n_in)

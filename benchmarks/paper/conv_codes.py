@@ -1,0 +1,139 @@
+"""Codes of the convolutional network family (``network="conv"``) under the protocol of
+``docs/results.md``: conv VSC, a conv VAE's dense code, a conv TopK autoencoder, and the
+MLP VSC, fitted here one after another so that their fit times compare.
+
+Fits ``METHOD`` with the JSON ``params`` on the 60,000 training images (``--validation``:
+on images 0-49,999, scored on 50,000-59,999, never the test set; ``--n-fit N``: on the
+first N of those only, for short screens), classifies the codes of a fixed random 5,000
+of the fitted images (``_protocol.label_subset``) with LogisticRegression(max_iter=1000),
+scores the evaluation images, and appends one JSON row per code: accuracy, non-zeros,
+active units per image, dead units, epochs, fit wall time and the load average of the
+machine around the fit (the fit times of a shared machine need it). ``--caps`` adds a row
+per cap on the active units of VSC's code (``transform_n_nonzero_coefs``), from the same
+fit.
+
+METHOD is ``vsc`` (``VariationalSparseCoder(**params)``), ``vae`` (``VAETransformer``)
+or ``topk`` (``baselines.TopKAutoencoder``, whose ``network="conv"`` uses the
+convolutions of skvsc's conv family). Fitted models are pickled in ``--cache`` and
+reused.
+
+Example (the rows of ``docs/images.md``)::
+
+    SKVSC_DATA=/path/to/data OMP_NUM_THREADS=1 python benchmarks/paper/conv_codes.py \
+        mnist vsc '{"network": "conv", "alpha": 0.025, "random_state": 0}' conv-s0 \
+        --caps 10 --cache ~/cache --out benchmarks/paper/results/conv_codes.jsonl
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import pickle
+import sys
+from pathlib import Path
+
+from _protocol import (  # puts benchmarks/ on sys.path
+    Timer,
+    data_dir,
+    emit,
+    label_subset,
+    load,
+    logreg_accuracy,
+    sparsity_stats,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def make_model(method, params):
+    if method == "vsc":
+        from skvsc import VariationalSparseCoder
+
+        return VariationalSparseCoder(n_threads=1, **params)
+    if method == "vae":
+        from skvsc import VAETransformer
+
+        return VAETransformer(n_threads=1, **params)
+    from baselines import TopKAutoencoder
+
+    return TopKAutoencoder(n_threads=1, **params)
+
+
+def fit_cached(method, dataset, n_fit, validation, params, X, cache):
+    """``(model, fit_seconds, load_before, load_after)``, from ``cache`` when fitted before."""
+    key = json.dumps([method, dataset, n_fit, validation, params], sort_keys=True)
+    path = None
+    if cache:
+        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+        path = Path(cache).expanduser() / f"conv-{method}-{dataset}-{digest}.pkl"
+        if path.exists():
+            with open(path, "rb") as f:
+                return pickle.load(f)
+    model = make_model(method, params)
+    load_before = os.getloadavg()[0]
+    with Timer() as t:
+        model.fit(X)
+    result = (model, t.seconds, load_before, os.getloadavg()[0])
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            pickle.dump(result, f)
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", choices=["mnist", "fashion", "digits"])
+    parser.add_argument("method", choices=["vsc", "vae", "topk"])
+    parser.add_argument("params", help="JSON dict of the model's parameters")
+    parser.add_argument("tag", help="a name for the rows")
+    parser.add_argument("--validation", action="store_true", help="score on 50,000-59,999")
+    parser.add_argument("--n-fit", type=int, default=None, help="fit on the first N only")
+    parser.add_argument("--caps", type=int, nargs="*", default=[], help="VSC code caps")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--cache", default=None, help="folder for the fitted models")
+    parser.add_argument("--out", default=None, help="append the JSON rows here")
+    parser.add_argument("--n-train", type=int, default=None, help="first N images (smoke runs)")
+    args = parser.parse_args(argv)
+    params = json.loads(args.params)
+    for key in ("hidden_layer_sizes", "conv_channels", "image_shape"):
+        if key in params:
+            params[key] = tuple(params[key])
+
+    directory = data_dir(args.data_dir)
+    X, y = load(args.dataset, directory, "train", args.n_train)
+    if args.validation:
+        cut = 50_000 if args.n_train is None else (4 * len(X)) // 5
+        X, y, X_eval, y_eval = X[:cut], y[:cut], X[cut:], y[cut:]
+    else:
+        X_eval, y_eval = load(args.dataset, directory, "test", args.n_train)
+    X, y = X[: args.n_fit], y[: args.n_fit]
+
+    model, seconds, load_before, load_after = fit_cached(
+        args.method, args.dataset, len(X), args.validation, params, X, args.cache
+    )
+    labelled = label_subset(len(X))
+    caps = [None] + (args.caps if args.method == "vsc" else [])
+    for cap in caps:
+        if args.method == "vsc":
+            model.set_params(transform_n_nonzero_coefs=cap)
+        Z, Z_eval = model.transform(X), model.transform(X_eval)
+        row = {
+            "dataset": args.dataset,
+            "method": args.method,
+            "tag": args.tag,
+            "params": params,
+            "cap": cap,
+            "evaluated_on": "validation" if args.validation else "test",
+            "n_fit": len(X),
+            "fit_s": round(seconds, 1),
+            "load_avg": [round(load_before, 2), round(load_after, 2)],
+            "accuracy": logreg_accuracy(Z[labelled], y[labelled], Z_eval, y_eval),
+            **sparsity_stats(Z, Z_eval),
+            "epochs": int(model.n_iter_),
+        }
+        emit(row, args.out)
+
+
+if __name__ == "__main__":
+    main()
