@@ -64,6 +64,12 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache-dir", default="/tmp/skvsc_binarized")
     parser.add_argument("--out", default=None, help="append JSON lines here")
+    parser.add_argument(
+        "--set-params",
+        default="{}",
+        help="parameters (JSON) set on the cached model before training goes on, "
+        "e.g. a lower learning rate for a last phase: '{\"learning_rate_init\": 3e-4}'",
+    )
     args = parser.parse_args(argv)
 
     X, _ = load_mnist(args.data_dir, download=False, progress=False)
@@ -79,9 +85,11 @@ def main(argv=None):
         params = {"n_components": args.n_components, **json.loads(args.params)}
         est = MODELS[args.model](random_state=0, n_threads=args.threads, **params)
         epoch, seconds = 0, 0.0
+    est.set_params(**json.loads(args.set_params))
 
     def emit(row):
         row.update(model=args.model, params=args.params, epoch=epoch, train_s=seconds)
+        row.update(set_params=args.set_params)
         print(json.dumps(row), flush=True)
         if args.out:
             with open(args.out, "a") as f:

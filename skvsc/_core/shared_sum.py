@@ -68,6 +68,26 @@ def eligible(device, world_size):
     )
 
 
+def _open_ends(directory, rank, world_size, end, ok):
+    """Open this rank's read ends (pipes ``j-rank``) or write ends (``rank-j``).
+
+    Returns the descriptors opened and whether all opened; nothing is tried
+    when ``ok`` is already False.
+    """
+    fds = []
+    if not ok:
+        return fds, False
+    try:
+        for j in range(world_size):
+            if j != rank:
+                name = f"{j}-{rank}" if end == "read" else f"{rank}-{j}"
+                flags = os.O_RDONLY if end == "read" else os.O_WRONLY
+                fds.append(os.open(os.path.join(directory, name), flags | os.O_NONBLOCK))
+    except OSError:
+        return fds, False
+    return fds, True
+
+
 class SharedSum:
     """Sums of CPU tensors over the ranks of one host (see the module docstring).
 
@@ -104,25 +124,11 @@ class SharedSum:
         names = [directory]
         dist.broadcast_object_list(names, src=0)
         directory = names[0]
-        readers, writers = [], []
-        ok = directory is not None
-        try:
-            if ok:  # read ends first (non-blocking opens), then, once all exist, write ends
-                for j in range(world_size):
-                    if j != rank:
-                        path = os.path.join(directory, f"{j}-{rank}")
-                        readers.append(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
-        except OSError:
-            ok = False
+        # Read ends first (non-blocking opens succeed without a writer); write
+        # ends only once every rank holds its read ends.
+        readers, ok = _open_ends(directory, rank, world_size, "read", directory is not None)
         ok = _all_ok(ok)
-        try:
-            if ok:
-                for j in range(world_size):
-                    if j != rank:
-                        path = os.path.join(directory, f"{rank}-{j}")
-                        writers.append(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:
-            ok = False
+        writers, ok = _open_ends(directory, rank, world_size, "write", ok)
         ok = _all_ok(ok)
         if rank == 0 and directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
