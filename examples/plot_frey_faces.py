@@ -48,7 +48,8 @@ print(f"{len(X_train):,} training faces, {len(X_test)} held out, {height} x {wid
 # Two codes of the same faces
 # ---------------------------
 # Both models have 50 units and the same convolutional networks. VSC's
-# ``alpha=0.1`` asks for about 5 active units per face; the VAE's code is dense.
+# ``alpha=0.1`` asks for a tenth of the units to be active on a face; the VAE's
+# code is dense.
 # The pixels are in [0, 1], where ``likelihood="auto"`` would pick the
 # Bernoulli likelihood; grey levels are better modelled as Gaussian.
 common = dict(
