@@ -64,13 +64,14 @@ def test_time_to_quality(run, empty, tmp_path):
     out = tmp_path / "ttq.json"
     run(
         "time_to_quality.py",
-        "--n-train 64 --budget 0.01 --threads 1",
+        "--n-train 64 --budget 60 --max-epochs 1 --threads 1",
         data_dir=empty,
         out=out,
     )
     q = run.json(out)["time_to_quality"]
     assert "reproduction-style loop" in q
-    assert all(s["epochs"] == 1 for s in q.values())  # the budget stops each after one
+    # the cap stops each after one (a time budget alone is not deterministic: CI saw 2)
+    assert all(s["epochs"] == 1 for s in q.values())
 
 
 def test_fixed_prior_budget(run, empty, tmp_path):

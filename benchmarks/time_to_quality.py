@@ -43,8 +43,11 @@ TTQ_CONFIGS = {
 }
 
 
-def bench_time_to_quality(X, X_test, budget, threads):
-    """Epochs of every method, interleaved; training time only (scoring excluded)."""
+def bench_time_to_quality(X, X_test, budget, threads, max_epochs=None):
+    """Epochs of every method, interleaved; training time only (scoring excluded).
+
+    ``max_epochs`` caps every method (None: each stops at its own schedule or the budget).
+    """
     from torch.utils.data import DataLoader, TensorDataset
 
     alpha, J = 0.5, 24
@@ -73,8 +76,9 @@ def bench_time_to_quality(X, X_test, budget, threads):
     }
 
     def running(name):
-        s, max_epochs = state[name], steps[name][2]
-        out_of_epochs = isinstance(max_epochs, int) and s["epochs"] >= max_epochs
+        s, schedule = state[name], steps[name][2]
+        limits = [n for n in (schedule, max_epochs) if isinstance(n, int)]
+        out_of_epochs = any(s["epochs"] >= n for n in limits)
         return s["reached_s"] is None and s["train_s"] < budget and not out_of_epochs
 
     while any(running(name) for name in steps):
@@ -124,9 +128,12 @@ def report(q, budget):
 def main(argv=None):
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     parser.add_argument("--budget", type=float, default=1800.0, help="seconds per method")
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="cap on every method's epochs (smoke tests)"
+    )
     args = parser.parse_args(argv)
     X, X_test, source = load_data(start(args), args.n_train)
-    q = bench_time_to_quality(X, X_test, args.budget, args.threads)
+    q = bench_time_to_quality(X, X_test, args.budget, args.threads, args.max_epochs)
     results = {"machine": machine(source), "time_to_quality": q}
     return finish(results, report(q, args.budget), args.out)
 
