@@ -92,7 +92,7 @@ class DataParallel:
         self.world_size = dist.get_world_size()
         self.device = device
         self.local = None  # the shared-memory sums, when every rank is on this host
-        self._grad_sum = None
+        self._loss = None  # the summed loss, written by each step's gradient sum
         if SHARED_MEMORY and shared_sum.eligible(device, self.world_size):
             self.local = self._collective(
                 shared_sum.SharedSum.setup, self.rank, self.world_size, DEFAULT_TIMEOUT
@@ -162,20 +162,16 @@ class DataParallel:
         parts = [g.reshape(-1) for g in grads] + [loss.detach().reshape(1).to(grads[0])]
         n = sum(part.numel() for part in parts)
         if self.local is not None and grads[0].device.type == "cpu":
-            # Written straight into this rank's shared slot; the sum becomes the
-            # gradients (views of one new tensor): one copy in, one sum out.
+            # Written straight into this rank's shared slot, and the sum written
+            # back into the gradients that the backward pass allocated: replacing
+            # them by views of another buffer frees them, and the allocator then
+            # hands their pages back to the system and faults them in again at
+            # the next backward pass (hundreds of page faults per step).
             self._collective(lambda: torch.cat(parts, out=self.local.slot(n, parts[0].dtype)))
-            # Summed into the same buffer every step: a fresh 3.75 MB tensor would
-            # fault in its pages again each step (the last step's views are gone:
-            # the loop drops the gradients before each backward pass).
-            if self._grad_sum is None or self._grad_sum.numel() != n:
-                self._grad_sum = torch.empty(n, dtype=parts[0].dtype)
-            flat = self._collective(self.local.reduce, n, parts[0].dtype, out=self._grad_sum)
-            offset = 0
-            for p in params:
-                p.grad = flat[offset : offset + p.numel()].view_as(p)
-                offset += p.numel()
-            return flat[-1]
+            if self._loss is None:
+                self._loss = torch.empty(1, dtype=parts[0].dtype)
+            self._collective(self.local.reduce_into, [*grads, self._loss], parts[0].dtype)
+            return self._loss[0]
         flat = torch.cat(parts)
         self.sum(flat)
         offset = 0

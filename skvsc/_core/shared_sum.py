@@ -104,6 +104,7 @@ class SharedSum:
         self._slots = None  # (2, world_size, slot bytes), uint8
         self._slot_bytes = 0
         self._calls = 0
+        self._extra_maps = []  # those of shared_tensor
 
     # -- setup (collective) ----------------------------------------------------
     @classmethod
@@ -138,11 +139,8 @@ class SharedSum:
             return None
         return cls(rank, world_size, readers, writers, timeout)
 
-    def _grow(self, nbytes):
-        """Map a shared file with slots of at least ``nbytes`` (collective; every
-        rank asks for the same size at the same call)."""
-        slot_bytes = max(2 * self._slot_bytes, -(-nbytes // _ALIGN) * _ALIGN)
-        size = 2 * self.world_size * slot_bytes
+    def _map_file(self, size):
+        """A new shared mapping of ``size`` bytes on every rank (collective)."""
         names = [None]
         if self.rank == 0:
             base = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -152,16 +150,31 @@ class SharedSum:
             names = [path]
         dist.broadcast_object_list(names, src=0)
         with open(names[0], "r+b") as f:
-            new_map = mmap.mmap(f.fileno(), size)
+            mapping = mmap.mmap(f.fileno(), size)
         self.barrier()  # every rank has mapped the file: it can go
         if self.rank == 0:
             os.unlink(names[0])
+        return mapping
+
+    def _grow(self, nbytes):
+        """Map a shared file with slots of at least ``nbytes`` (collective; every
+        rank asks for the same size at the same call)."""
+        slot_bytes = max(2 * self._slot_bytes, -(-nbytes // _ALIGN) * _ALIGN)
+        new_map = self._map_file(2 * self.world_size * slot_bytes)
         self._slots = None
         _close(self._map)
         self._map = new_map
         buffer = torch.frombuffer(new_map, dtype=torch.uint8)
         self._slots = buffer.view(2, self.world_size, slot_bytes)
         self._slot_bytes = slot_bytes
+
+    def shared_tensor(self, numel, dtype):
+        """A 1-d tensor of ``numel`` elements of ``dtype`` in memory that every
+        rank maps (collective; zeros, valid until :meth:`close`)."""
+        nbytes = numel * torch.empty((), dtype=dtype).element_size()
+        mapping = self._map_file(max(nbytes, 1))
+        self._extra_maps.append(mapping)
+        return torch.frombuffer(mapping, dtype=torch.uint8)[:nbytes].view(dtype)
 
     # -- the collective ----------------------------------------------------------
     def slot(self, numel, dtype):
@@ -172,16 +185,30 @@ class SharedSum:
             self._grow(nbytes)
         return self._slots[self._calls % 2, self.rank, :nbytes].view(dtype)
 
-    def reduce(self, numel, dtype, out=None):
-        """The sum over ranks of the slots just written (a new tensor, or ``out``)."""
+    def exchange(self, numel, dtype):
+        """Wait for every rank's slot of this call (written through :meth:`slot`)
+        and return all of them, ``(world_size, numel)``, in rank order. They stay
+        valid until this rank's next call but one."""
         nbytes = numel * torch.empty((), dtype=dtype).element_size()
         slots = self._slots[self._calls % 2, :, :nbytes].view(dtype)
         self._calls += 1
         self.barrier()
-        out = torch.add(slots[0], slots[1], out=out)
-        for r in range(2, self.world_size):
-            out.add_(slots[r])
-        return out
+        return slots
+
+    def reduce(self, numel, dtype, out=None):
+        """The sum over ranks of the slots just written (a new tensor, or ``out``)."""
+        slots = self.exchange(numel, dtype)
+        return add_slots(slots, torch.empty(numel, dtype=dtype) if out is None else out)
+
+    def reduce_into(self, outs, dtype):
+        """Like :meth:`reduce`, the sum written into ``outs`` (contiguous tensors
+        of ``dtype`` whose elements, in order, are the slots' elements)."""
+        slots = self.exchange(sum(out.numel() for out in outs), dtype)
+        offset = 0
+        for out in outs:
+            add_slots(slots[:, offset : offset + out.numel()], out.view(-1))
+            offset += out.numel()
+        return outs
 
     def sum(self, tensor):
         """``tensor`` (a CPU tensor) summed over ranks, in place; returned."""
@@ -236,6 +263,18 @@ class SharedSum:
         self._slots = None
         _close(self._map)
         self._map = None
+        for mapping in self._extra_maps:
+            _close(mapping)
+        self._extra_maps = []
+
+
+def add_slots(slots, out):
+    """``out`` = the sum of the rows of ``slots`` (``(world_size, k)``), in rank
+    order, as every rank computes it."""
+    torch.add(slots[0], slots[1], out=out)
+    for r in range(2, slots.shape[0]):
+        out.add_(slots[r])
+    return out
 
 
 def _all_ok(ok):
