@@ -240,9 +240,11 @@ def steps(args):
 
 def rank_steps(args):
     """(subprocess, maybe under torchrun) One fit with each phase of a step timed
-    (wall and this thread's CPU, in ms per step): data, forward (less the batch
-    means' collective), the batch means' collective, backward, the gradients'
-    collective, the guard (finite check), Adam."""
+    (wall and this thread's CPU, in ms per step): data, forward (with the batch
+    means' collective, ``coll_sum``), backward, the gradients' collective
+    (``coll_gradients``) or the split update (``coll_step``: the sum, the
+    guard's check and this rank's part of Adam), the guard, Adam; and, through
+    shared memory, ``barrier`` and ``exchange`` (which hold the waits)."""
     import contextlib
 
     import torch
@@ -274,14 +276,16 @@ def rank_steps(args):
     wrap(vae.VAE, "objective", "forward+means")
     wrap(torch.Tensor, "backward", "backward")
     wrap(guard.StepGuard, "before_update", "guard")
-    wrap(optim.Adam, "step", "adam")
+    wrap(optim.Adam, "update" if hasattr(optim.Adam, "update") else "step", "adam")
     if hasattr(distributed, "DataParallel"):
         for attr in ("gradients", "sum"):
             if hasattr(distributed.DataParallel, attr):
                 wrap(distributed.DataParallel, attr, "coll_" + attr)
+    if hasattr(distributed, "shared_update"):
+        wrap(distributed.shared_update.SharedUpdate, "step", "coll_step")
     if hasattr(distributed, "shared_sum"):
         wrap(distributed.shared_sum.SharedSum, "barrier", "barrier")
-        wrap(distributed.shared_sum.SharedSum, "reduce", "reduce")
+        wrap(distributed.shared_sum.SharedSum, "exchange", "exchange")
     if args.gloo:
         distributed.SHARED_MEMORY = False
     X = np.load(args.path)

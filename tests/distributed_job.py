@@ -8,10 +8,14 @@ MODE: ``same`` (every rank passes the same data), ``different`` (rank r
 passes its own data), ``kill`` (rank 1 dies during the fit), ``nan`` (rank
 1's loss is NaN at the third step), ``memmap``, ``memmap_bad`` and
 ``memmap_early`` (with early stopping; every rank streams OUT_DIR/MODE.npy,
-written by the test). A mode ending in
-``_gloo`` (``same_gloo``, ``kill_gloo``) sums through gloo even on one host.
+written by the test), ``stall`` (the job starts the process group with
+``STALL_TIMEOUT``; rank 1 stalls for ``STALL_SECONDS`` during the fit). A mode ending in
+``_gloo`` (``same_gloo``, ``kill_gloo``) sums through gloo even on one host;
+one ending in ``_whole`` (``same_whole``) sums through shared memory but has
+every rank apply the whole optimizer step (no split update).
 """
 
+import datetime
 import os
 import sys
 import time
@@ -22,8 +26,7 @@ from sklearn.datasets import load_digits
 
 import skvsc
 from skvsc import VAETransformer, VariationalSparseCoder, _inference
-from skvsc._core import distributed, shared_sum
-from skvsc._core.distributed import DataParallel
+from skvsc._core import distributed, shared_sum, shared_update
 from skvsc._core.vae import VAE
 
 #: The estimator of the test (the test fits the same one in one process).
@@ -36,6 +39,11 @@ PARAMS = dict(
     random_state=0,
     revive=0.5,
 )
+
+
+#: The process group's timeout in mode ``stall``, and how long rank 1 stalls.
+STALL_TIMEOUT = datetime.timedelta(seconds=5)
+STALL_SECONDS = 90
 
 
 def data(rank=0):
@@ -67,6 +75,11 @@ def main(out_dir, mode):
     if mode.endswith("_gloo"):  # every sum through gloo, as across hosts
         distributed.SHARED_MEMORY = False
         mode = mode[: -len("_gloo")]
+    if mode.endswith("_whole"):  # every rank updates every parameter
+        distributed.SPLIT_UPDATE = False
+        mode = mode[: -len("_whole")]
+    if mode == "stall":  # the caller's process group, with a short timeout
+        torch.distributed.init_process_group("gloo", timeout=STALL_TIMEOUT)
     X = data(rank if mode == "different" else 0)
     est = VariationalSparseCoder(**PARAMS)
     if mode.startswith("memmap"):  # the same file on every rank, streamed in blocks
@@ -75,25 +88,41 @@ def main(out_dir, mode):
         est.set_params(likelihood="gaussian")
     if mode == "memmap_early":  # the validation blocks and the decision are global
         est.set_params(early_stopping=True, max_iter=4, n_iter_no_change=1)
-    calls, shared_sums = [], []
-    reduce = shared_sum.SharedSum.reduce
+    calls, shared_sums, split_steps = [], [], []
+    exchange, split_step = shared_sum.SharedSum.exchange, shared_update.SharedUpdate.step
 
     def counted(self, *args, **kwargs):  # the test checks which path summed
         shared_sums.append(1)
-        return reduce(self, *args, **kwargs)
+        return exchange(self, *args, **kwargs)
 
-    shared_sum.SharedSum.reduce = counted
+    def counted_step(self, *args, **kwargs):  # ... and which one updated
+        split_steps.append(1)
+        return split_step(self, *args, **kwargs)
+
+    shared_sum.SharedSum.exchange = counted
+    shared_update.SharedUpdate.step = counted_step
     if mode == "kill" and rank == 1:
-        # Die in the middle of the epoch, at the fifth step's gradient sum.
-        gradients = DataParallel.gradients
+        # Die in the middle of the epoch, in the fifth step's forward pass.
+        objective = VAE.objective
 
         def die(self, *args, **kwargs):
             calls.append(1)
             if len(calls) == 5:
                 os._exit(3)
-            return gradients(self, *args, **kwargs)
+            return objective(self, *args, **kwargs)
 
-        DataParallel.gradients = die
+        VAE.objective = die
+    if mode == "stall" and rank == 1:
+        # Stall (alive, pipes open) in the fifth step's forward pass.
+        objective = VAE.objective
+
+        def stall(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 5:
+                time.sleep(STALL_SECONDS)
+            return objective(self, *args, **kwargs)
+
+        VAE.objective = stall
     if mode == "nan" and rank == 1:
         objective = VAE.objective
 
@@ -139,6 +168,7 @@ def main(out_dir, mode):
         weights=torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy(),
         time=elapsed,
         shared_sums=len(shared_sums),
+        split_steps=len(split_steps),
         validation_scores=np.array(est.validation_scores_ or []),
         n_iter=est.n_iter_,
         encoded=np.array(encoded),

@@ -6,9 +6,11 @@ compares what the ranks wrote with a one-process fit of the same estimator.
 """
 
 import itertools
+import mmap
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,11 +20,12 @@ import torch
 
 import skvsc
 from skvsc import VariationalSparseCoder, _chunked
+from skvsc._core import shared_sum
 from skvsc._core.distributed import DataParallel, RankFailure, data_parallel
 from skvsc._core.shared_sum import SharedSum
 
 sys.path.insert(0, str(Path(__file__).parent))
-from distributed_job import PARAMS, STREAMING, data
+from distributed_job import PARAMS, STALL_SECONDS, STALL_TIMEOUT, STREAMING, data
 
 JOB = Path(__file__).parent / "distributed_job.py"
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,12 +67,15 @@ def weights(est):
     return torch.cat([p.detach().reshape(-1) for p in est.module_.parameters()]).numpy()
 
 
-@pytest.mark.parametrize("path", ["shared memory", "gloo"])
+@pytest.mark.parametrize("path", ["shared memory", "shared memory, whole update", "gloo"])
 def test_two_ranks_train_the_one_process_model(tmp_path, path):
-    result, _, ranks = run_job(tmp_path, "same" if path == "shared memory" else "same_gloo")
+    modes = {"shared memory": "same", "shared memory, whole update": "same_whole"}
+    result, _, ranks = run_job(tmp_path, modes.get(path, "same_gloo"))
     assert result.returncode == 0, result.stderr[-3000:]
-    # One host: the sums go through shared memory unless switched off.
-    assert (ranks[0]["shared_sums"] > 0) == (path == "shared memory")
+    # One host: the sums go through shared memory unless switched off, and
+    # then each rank updates its part of the parameters unless switched off.
+    assert (ranks[0]["shared_sums"] > 0) == (path != "gloo")
+    assert (ranks[0]["split_steps"] > 0) == (path == "shared memory")
     # skvsc.save writes once, on rank 0 (the job asks every rank for its own file).
     assert (tmp_path / "model0.skvsc").exists() and not (tmp_path / "model1.skvsc").exists()
     np.testing.assert_array_equal(
@@ -122,6 +128,16 @@ def test_a_dead_rank_ends_the_job_with_an_error(tmp_path, mode):
     assert ranks[1] is None
     if ranks[0] is not None:
         assert "collective failed" in str(ranks[0]["error"])
+
+
+def test_a_stalled_rank_fails_the_others_within_the_group_timeout(tmp_path):
+    # The caller's process group has a short timeout: the shared-memory sums
+    # follow it, so rank 0 fails long before rank 1 wakes up.
+    result, elapsed, ranks = run_job(tmp_path, "stall")
+    assert result.returncode != 0
+    assert elapsed < STALL_SECONDS / 2
+    seconds = STALL_TIMEOUT.total_seconds()
+    assert f"rank 1 did not arrive within {seconds:g} s" in str(ranks[0]["error"])
 
 
 def test_streamed_memmap_two_ranks(tmp_path, monkeypatch):
@@ -250,5 +266,41 @@ def test_shared_memory_barrier_fails_when_the_partner_stalls():
     local, partner_write, partner_read = pipe_pair(0.2)
     with pytest.raises(RankFailure, match="rank 1 did not arrive within 0.2 s"):
         local.barrier()
+    local.close()
+    os.close(partner_write), os.close(partner_read)
+
+
+def with_arrivals(local):
+    """``local`` with arrival counters (in a private mapping, as setup maps a shared one)."""
+    local._arrivals_map = mmap.mmap(-1, 2 * 64)
+    local._arrivals = memoryview(local._arrivals_map).cast("q")
+    return local
+
+
+def test_shared_memory_barrier_sees_a_partner_arrive_while_it_watches():
+    local, partner_write, partner_read = pipe_pair(5)
+    with_arrivals(local)
+
+    def arrive():  # the partner's barrier: the byte, then its counter
+        time.sleep(0.0005)
+        os.write(partner_write, b"\0")
+        local._arrivals[64 // 8] = 1
+
+    thread = threading.Thread(target=arrive)
+    thread.start()
+    local.barrier()
+    thread.join()
+    assert local._arrivals[0] == 1  # it published its own arrival
+    assert os.read(partner_read, 1) == b"\0"
+    local.close()
+    os.close(partner_write), os.close(partner_read)
+
+
+def test_a_watch_that_ends_without_the_partner_shortens_the_next():
+    local, partner_write, partner_read = pipe_pair(0.2)
+    with_arrivals(local)
+    with pytest.raises(RankFailure, match="rank 1 did not arrive within 0.2 s"):
+        local.barrier()
+    assert local._spin_seconds == shared_sum.SPIN_SECONDS / 2
     local.close()
     os.close(partner_write), os.close(partner_read)

@@ -31,7 +31,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from . import shared_sum
+from . import shared_sum, shared_update
 from .shared_sum import RankFailure
 
 __all__ = ["RankFailure"]  # raised here, defined with the shared-memory path
@@ -40,9 +40,14 @@ __all__ = ["RankFailure"]  # raised here, defined with the shared-memory path
 #: (:mod:`.shared_sum`) instead of gloo; tests switch it off to check both.
 SHARED_MEMORY = True
 
+#: Whether ranks that sum through shared memory also split the optimizer step
+#: between them (:mod:`.shared_update`); tests switch it off to check both.
+SPLIT_UPDATE = True
+
 #: Bound on any collective's wait for a stalled rank (set when skvsc starts
 #: the process group; a process that dies closes its connections, which the
-#: others notice at once).
+#: others notice at once). A group started by the caller keeps its own
+#: timeout, which the shared-memory sums follow too (:func:`group_timeout`).
 DEFAULT_TIMEOUT = datetime.timedelta(seconds=300)
 
 #: The global batch in progress: ``(DataParallel, n_rows, (lo, hi))`` or None.
@@ -82,6 +87,18 @@ def data_parallel(mode, device):
     return DataParallel(torch.device(device))
 
 
+def group_timeout():
+    """The timeout of the default process group (``init_process_group``'s
+    ``timeout``), or :data:`DEFAULT_TIMEOUT` where torch does not tell it."""
+    try:  # torch keeps it in the options of the group's CPU backend
+        timeout = dist.group.WORLD._get_backend(torch.device("cpu")).options._timeout
+    except Exception:  # a torch without these (private) fields, or no CPU backend
+        return DEFAULT_TIMEOUT
+    if isinstance(timeout, datetime.timedelta) and timeout.total_seconds() > 0:
+        return timeout
+    return DEFAULT_TIMEOUT
+
+
 class DataParallel:
     """The ranks of the default process group, seen from one rank: the
     :class:`~.train.Sync` of a data-parallel fit in which every rank holds
@@ -93,9 +110,10 @@ class DataParallel:
         self.device = device
         self.local = None  # the shared-memory sums, when every rank is on this host
         self._loss = None  # the summed loss, written by each step's gradient sum
+        self._update = None  # the SharedUpdate of the last split steps
         if SHARED_MEMORY and shared_sum.eligible(device, self.world_size):
             self.local = self._collective(
-                shared_sum.SharedSum.setup, self.rank, self.world_size, DEFAULT_TIMEOUT
+                shared_sum.SharedSum.setup, self.rank, self.world_size, group_timeout()
             )
 
     def share(self, n_rows, rank=None):
@@ -130,6 +148,7 @@ class DataParallel:
     def close(self):
         """Release the shared-memory path (the process group stays)."""
         if self.local is not None:
+            self._update = None
             self.local.close()
             self.local = None
 
@@ -179,6 +198,34 @@ class DataParallel:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
         return flat[-1]
+
+    @contextlib.contextmanager
+    def steps(self, params, optimizer, guard):
+        """Around an epoch's steps: through shared memory, yield the step that
+        splits the update between the ranks (:mod:`.shared_update`); else None
+        (every rank applies the whole update after :meth:`gradients`)."""
+        if not self._splits_update(params, optimizer, guard):
+            yield None
+            return
+        if self._update is None or not self._update.fits(params, optimizer):
+            self._update = self._collective(
+                shared_update.SharedUpdate, self.local, params, optimizer
+            )
+        shared = self._update
+        with shared.steps():
+            yield lambda loss: self._collective(shared.step, loss, guard)
+
+    def _splits_update(self, params, optimizer, guard):
+        """Whether :meth:`steps` splits the update (the same answer on every
+        rank: it reads only what every rank has alike)."""
+        return (
+            SPLIT_UPDATE
+            and self.local is not None
+            and bool(params)
+            and all(p.device.type == "cpu" and p.dtype == params[0].dtype for p in params)
+            and hasattr(optimizer, "update")
+            and (guard is None or (guard.max_grad_norm is None and guard.check_every == 1))
+        )
 
     def check_same(self, values, what):
         """Raise a ValueError unless every rank passed the same ``values`` (ints)."""

@@ -32,7 +32,7 @@ class TrainingInterrupted(Exception):
         self.history, self.step = history, step
 
 
-def _grad_total(params):
+def grad_total(params):
     """One device scalar that is finite exactly when every gradient is.
 
     On a CPU the sum of all gradient elements: the cheapest full read of them
@@ -74,12 +74,21 @@ class StepGuard:
         self._good = snapshot(model, optimizer) if check_every > 1 else None
         self._good_steps = 0
 
-    def before_update(self, loss):
-        """Clip the gradients and check the loss and gradient of this step."""
-        if self.max_grad_norm is not None:
+    def before_update(self, loss, total=None):
+        """Clip the gradients and check the loss and gradient of this step.
+
+        ``total``, when given, stands for the gradients: a scalar that is finite
+        exactly when they are (a data-parallel fit that splits the update
+        between processes combines the processes' :func:`grad_total`); it
+        cannot be given with clipping, which needs the gradients themselves.
+        """
+        if total is not None:
+            if self.max_grad_norm is not None:
+                raise ValueError("a gradient total cannot stand for the gradients when clipping")
+        elif self.max_grad_norm is not None:
             total = torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
         else:
-            total = _grad_total(self.params)
+            total = grad_total(self.params)
         bad = ~torch.isfinite(loss.detach() + total)
         if self.check_every == 1:
             if bad:

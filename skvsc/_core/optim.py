@@ -75,17 +75,32 @@ class Adam:
         params = [p for p in group["params"] if p.grad is not None]
         if not params:
             return
-        states = [self.state.get(p) or self._init_state(p) for p in params]
+        states = [self.state_of(p) for p in params]
         steps = [s["step"] for s in states]
         exp_avgs = [s["exp_avg"] for s in states]
         exp_avg_sqs = [s["exp_avg_sq"] for s in states]
         grads = [p.grad for p in params]
-        beta1, beta2 = group["betas"]
         torch._foreach_add_(steps, 1)
+        self.update(params, grads, exp_avgs, exp_avg_sqs, steps)
+
+    @torch.no_grad()
+    def update(self, params, grads, exp_avgs, exp_avg_sqs, steps):
+        """The update of :meth:`step` applied to the given tensors: parameters
+        (or views of parts of them), their gradients and moments (or the same
+        parts), and their step counts, already counting this step. The update
+        is element-wise, so updating the parts of a parameter one by one gives
+        the update of the whole (what a data-parallel fit that splits the
+        update between processes relies on)."""
+        group = self.param_groups[0]
+        beta1, beta2 = group["betas"]
         if group["fused"] and self._fused_step(params, grads, exp_avgs, exp_avg_sqs, steps):
             return
         for param, grad, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
             _adam_update(param, grad, m, v, step.item(), group["lr"], beta1, beta2, group["eps"])
+
+    def state_of(self, param):
+        """The state of ``param`` (created, zero, when it has none yet)."""
+        return self.state.get(param) or self._init_state(param)
 
     def _fused_step(self, params, grads, exp_avgs, exp_avg_sqs, steps):
         """The update as torch's fused kernel; False (and the plain update from

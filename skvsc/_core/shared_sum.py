@@ -40,9 +40,20 @@ import torch.distributed as dist
 #: traffic of a sum grows with the ranks (a reduce-scatter pays off past this).
 MAX_RANKS = 8
 
-#: A barrier first polls its pipes for this long before sleeping in ``select``:
-#: a partner that arrives within it costs no wake-up.
-SPIN_SECONDS = 50e-6
+#: A barrier first watches the partners' arrival counters in shared memory,
+#: yielding the CPU between looks, before it sleeps on a pipe: a partner that
+#: arrives meanwhile costs no wake-up (on a virtual machine a wake-up can cost
+#: more than the wait). It watches for at most this long; each watch that ends
+#: without the partner halves the next one (down to a twentieth of it) and
+#: each that sees it doubles it back, so that ranks that wait long (a busy
+#: machine) stop spending CPU on watching.
+SPIN_SECONDS = 2e-3
+
+#: Then it polls its pipes for this long before sleeping in ``poll``.
+POLL_SECONDS = 50e-6
+
+#: Bytes between two ranks' arrival counters (one cache line each).
+_FLAG_BYTES = 64
 
 _ALIGN = 64
 
@@ -61,6 +72,7 @@ def eligible(device, world_size):
         torch.device(device).type == "cpu"
         and hasattr(os, "mkfifo")
         and hasattr(select, "poll")
+        and hasattr(os, "sched_yield")
         and 2 <= world_size <= MAX_RANKS
         and local is not None
         and local == env.get("WORLD_SIZE")
@@ -105,6 +117,10 @@ class SharedSum:
         self._slot_bytes = 0
         self._calls = 0
         self._extra_maps = []  # those of shared_tensor
+        # Barriers passed, and where each rank publishes its count (setup maps it).
+        self._barriers = 0
+        self._spin_seconds = SPIN_SECONDS
+        self._arrivals_map = self._arrivals = None
 
     # -- setup (collective) ----------------------------------------------------
     @classmethod
@@ -137,7 +153,10 @@ class SharedSum:
             for fd in readers + writers:
                 os.close(fd)
             return None
-        return cls(rank, world_size, readers, writers, timeout)
+        local = cls(rank, world_size, readers, writers, timeout)
+        local._arrivals_map = local._map_file(world_size * _FLAG_BYTES)
+        local._arrivals = memoryview(local._arrivals_map).cast("q")
+        return local
 
     def _map_file(self, size):
         """A new shared mapping of ``size`` bytes on every rank (collective)."""
@@ -226,11 +245,30 @@ class SharedSum:
                 os.write(fd, b"\0")
         except OSError as exc:  # EPIPE: nobody reads that pipe any more
             raise self._failure(f"writing to another rank failed ({exc})") from None
+        self._barriers += 1
+        if self._arrivals is not None:  # after the byte: a rank that sees it, finds the byte
+            self._arrivals[self.rank * _FLAG_BYTES // 8] = self._barriers
         for j, fd in enumerate(self._readers):
-            self._read_one(fd, j if j < self.rank else j + 1)
+            other = j if j < self.rank else j + 1
+            self._spin(other)
+            self._read_one(fd, other)
+
+    def _spin(self, other):
+        """Wait up to :data:`SPIN_SECONDS` for rank ``other``'s counter to show
+        this barrier (a hint only: the pipes decide)."""
+        arrivals, index, count = self._arrivals, other * _FLAG_BYTES // 8, self._barriers
+        if arrivals is None or arrivals[index] >= count:
+            return
+        spin_until = time.perf_counter() + self._spin_seconds
+        while arrivals[index] < count:
+            if time.perf_counter() > spin_until:
+                self._spin_seconds = max(self._spin_seconds / 2, SPIN_SECONDS / 20)
+                return
+            os.sched_yield()
+        self._spin_seconds = min(self._spin_seconds * 2, SPIN_SECONDS)
 
     def _read_one(self, fd, other):
-        spin_until = time.perf_counter() + SPIN_SECONDS
+        spin_until = time.perf_counter() + POLL_SECONDS
         while True:
             try:
                 byte = os.read(fd, 1)
@@ -263,6 +301,11 @@ class SharedSum:
         self._slots = None
         _close(self._map)
         self._map = None
+        if self._arrivals is not None:
+            self._arrivals.release()
+            self._arrivals = None
+        _close(self._arrivals_map)
+        self._arrivals_map = None
         for mapping in self._extra_maps:
             _close(mapping)
         self._extra_maps = []

@@ -60,6 +60,14 @@ class Sync:
       of ``params`` (a list, in the model's parameter order; a ``.grad`` may
       be None) in place, and return a loss that is finite exactly when every
       process's is (the fault check reads it);
+    - ``steps(params, optimizer, guard)``: a context manager around the
+      steps of an epoch that yields None (then each step calls
+      ``gradients``, the guard's ``before_update`` and ``optimizer.step()``)
+      or a function ``update(loss)`` that each step calls after its backward
+      pass instead: it combines the gradients, checks them with ``guard``
+      and applies the optimizer step (a subclass that splits the update
+      between the processes; the model and optimizer are whole again after
+      the block);
     - ``statistics(sums, n_samples)``: once an epoch, with the device tensor
       of this process's summed statistics (``STAT_NAMES``; for the
       validation ELBO a 0-d sum; the dead-unit counts of revival) and the
@@ -81,6 +89,9 @@ class Sync:
 
     def statistics(self, sums, n_samples):
         return sums, n_samples
+
+    def steps(self, params, optimizer, guard):
+        return contextlib.nullcontext()
 
 
 @dataclass(frozen=True)
@@ -198,24 +209,29 @@ def train_epoch(
     # The rate set for the fit; a decaying schedule scales it at each step and
     # the rate is restored after the epoch, so the next call starts from it.
     base_lr, decays = group["lr"], getattr(schedule, "lr_decay", 0.0) > 0.0
-    for batch, n_rows in _batches(source, n, batch_size, generator, device, sync):
-        if decays:
-            group["lr"] = base_lr * schedule.learning_rate_scale(step + n_steps)
-        with contextlib.nullcontext() if sync is None else sync.batch(n_rows):
-            loss, stats = model.objective(
-                batch, schedule.at(step + n_steps), generator, unit_counts
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if sync is not None:
-            loss = sync.gradients(params, loss)
-        if guard is not None:
-            guard.before_update(loss)
-        optimizer.step()
-        sums += stats
-        if guard is not None:
-            guard.after_update()
-        n_steps += 1
+    steps = contextlib.nullcontext() if sync is None else sync.steps(params, optimizer, guard)
+    with steps as update:
+        for batch, n_rows in _batches(source, n, batch_size, generator, device, sync):
+            if decays:
+                group["lr"] = base_lr * schedule.learning_rate_scale(step + n_steps)
+            with contextlib.nullcontext() if sync is None else sync.batch(n_rows):
+                loss, stats = model.objective(
+                    batch, schedule.at(step + n_steps), generator, unit_counts
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if update is not None:  # the processes sum, check and update together
+                update(loss)
+            else:
+                if sync is not None:
+                    loss = sync.gradients(params, loss)
+                if guard is not None:
+                    guard.before_update(loss)
+                optimizer.step()
+            sums += stats
+            if guard is not None:
+                guard.after_update()
+            n_steps += 1
     group["lr"] = base_lr
     return sums, n_steps
 

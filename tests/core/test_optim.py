@@ -1,6 +1,7 @@
 """The optimizer: our Adam against torch's, its saved state, and what it does not import."""
 
 import copy
+import itertools
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from skvsc._core.optim import Adam, _fused_kernel_exists, make_optimizer
+from skvsc._core.shared_update import ALIGN, part_bounds
 
 
 def _params(seed=0):
@@ -55,6 +57,59 @@ def test_unfused_update_is_torch_adam():
     _run(reference, theirs, range(8), (3, 1))
     for a, b in zip(ours, theirs):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_updating_aligned_parts_of_the_flattened_parameters_is_the_whole_step(fused):
+    # What a data-parallel fit that splits the update between processes does:
+    # each part updated on its own, cut inside parameters at multiples of
+    # ALIGN elements from their start (the rule of part_bounds), bit for bit.
+    g = torch.Generator().manual_seed(0)
+    shapes = [(70, 5), (70,), (3, 70), (3,)]
+    whole = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in shapes]
+    parts = [torch.nn.Parameter(p.detach().clone()) for p in whole]
+    sizes = [p.numel() for p in parts]
+    bounds = part_bounds(sizes, 3)
+    starts = [0, *torch.tensor(sizes).cumsum(0).tolist()]
+    assert any(b not in starts for b in bounds)  # some cuts fall inside a parameter
+    adam, split = Adam(whole, lr=1e-2), Adam(parts, lr=1e-2)
+    adam.param_groups[0]["fused"] = split.param_groups[0]["fused"] = fused
+    for step in range(5):
+        g = torch.Generator().manual_seed(100 + step)
+        for a, b in zip(whole, parts):
+            a.grad = torch.randn(a.shape, generator=g)
+            b.grad = a.grad.clone()
+        adam.step()
+        states = [split.state_of(p) for p in parts]
+        torch._foreach_add_([s["step"] for s in states], 1)
+        for lo, hi in itertools.pairwise(bounds):
+            chosen = ([], [], [], [], [])
+            for i, p in enumerate(parts):
+                a, b = max(lo, starts[i]) - starts[i], min(hi, starts[i + 1]) - starts[i]
+                if a < b:
+                    views = [p.data.view(-1), p.grad.view(-1)]
+                    views += [states[i]["exp_avg"].view(-1), states[i]["exp_avg_sq"].view(-1)]
+                    for k, view in enumerate(views):
+                        chosen[k].append(view[a:b])
+                    chosen[4].append(states[i]["step"])
+            split.update(*chosen)
+    for a, b in zip(whole, parts):
+        assert torch.equal(a, b)
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(adam.state[a][key], split.state[b][key])
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 8])
+def test_part_bounds_cover_the_parameters_in_near_equal_aligned_parts(n_parts):
+    sizes = [313600, 400, 240000, 600, 80000, 400, 313600, 784]
+    bounds = part_bounds(sizes, n_parts)
+    starts = [0, *torch.tensor(sizes).cumsum(0).tolist()]
+    assert bounds[0] == 0 and bounds[-1] == sum(sizes) and len(bounds) == n_parts + 1
+    lengths = [hi - lo for lo, hi in itertools.pairwise(bounds)]
+    assert max(lengths) - min(lengths) <= n_parts * ALIGN
+    for cut in bounds:
+        start = max(s for s in starts if s <= cut)
+        assert (cut - start) % ALIGN == 0 or cut in starts
 
 
 def _broken_fused_adam(*args, **kwargs):

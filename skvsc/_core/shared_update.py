@@ -1,0 +1,158 @@
+"""The optimizer step of a data-parallel fit, split between the ranks of one host.
+
+With the gradients summed through shared memory (:mod:`.shared_sum`) but
+nothing else split, every rank adds the whole gradient, checks it and runs
+Adam over every parameter: work that does not shrink with the number of
+ranks. Here each rank does its part of it (ZeRO stage 1 on one host). During
+an epoch's steps the parameters and Adam's moments live in one mapping that
+every rank maps, the model's parameters are views of it, and rank ``r`` owns
+the ``r``-th of ``world_size`` contiguous parts of the flattened parameters
+(sizes differing by at most one element). Each step:
+
+- each rank writes its gradients, its loss and the sum of its gradient's
+  elements into its slot (one copy), and the ranks meet;
+- every rank adds up every rank's loss and gradient sum, in rank order: the
+  fault check (:meth:`~.guard.StepGuard.before_update`) takes the same
+  decision on every rank, before anything is updated;
+- each rank sums its part of the slots and updates its part of the
+  parameters and moments in place (Adam is element-wise, so the parts'
+  updates make the update of the whole);
+- the ranks meet again: every part is updated before any rank's next
+  forward pass reads the parameters.
+
+Between epochs the model and the optimizer hold private tensors again: rank
+0 copies them into the mapping when an epoch's steps start, every rank
+copies the mapping back when they end (also when a step raised). So
+everything that runs between epochs (revival, snapshots, saving) sees
+ordinary tensors, equal on every rank, and may change them in place.
+"""
+
+import contextlib
+
+import torch
+
+from .shared_sum import add_slots
+
+#: Parts start and end at multiples of this many elements from the start of a
+#: parameter (or at its ends): the vectorised Adam kernel then treats every
+#: element of a part as it does in the update of the whole parameter (the
+#: scalar tail of a vector loop may round differently), so the split update
+#: is the one-process update bit for bit.
+ALIGN = 64
+
+
+def part_bounds(sizes, n_parts):
+    """Where the flattened parameters (of ``sizes`` elements) are cut into
+    ``n_parts`` contiguous parts: ``n_parts + 1`` offsets, near equal parts,
+    each cut inside a parameter rounded down to :data:`ALIGN` from its start."""
+    starts = [0]
+    for size in sizes:
+        starts.append(starts[-1] + size)
+    n = starts[-1]
+    cuts = [0]
+    for r in range(1, n_parts):
+        target = r * n // n_parts
+        i = max(j for j in range(len(sizes)) if starts[j] <= target)
+        cuts.append(max(cuts[-1], starts[i] + (target - starts[i]) // ALIGN * ALIGN))
+    return [*cuts, n]
+
+
+class SharedUpdate:
+    """The split optimizer step of :mod:`this module <.shared_update>` for
+    ``params`` (a list, all of one dtype on the CPU) and ``optimizer``
+    (:class:`~.optim.Adam`), over ``local`` (a :class:`~.shared_sum.SharedSum`).
+    Building it is collective (it maps shared memory)."""
+
+    def __init__(self, local, params, optimizer):
+        self.local, self.optimizer = local, optimizer
+        self.params = list(params)
+        self.dtype = self.params[0].dtype
+        self.sizes = [p.numel() for p in self.params]
+        self.n = n = sum(self.sizes)
+        # Rows: the parameters, the first moments, the second moments.
+        self.buffer = local.shared_tensor(3 * n, self.dtype).view(3, n)
+        cuts = part_bounds(self.sizes, local.world_size)
+        self.lo, self.hi = cuts[local.rank], cuts[local.rank + 1]
+        self.grad = torch.empty(self.hi - self.lo, dtype=self.dtype)
+        self.tail = torch.empty(2, dtype=self.dtype)  # summed loss and gradient total
+        # This rank's part: per parameter that overlaps it, the views of the
+        # overlap in the mapping's three rows and in ``grad``, and its index.
+        self.part = ([], [], [], [], [])
+        offset = 0
+        for i, size in enumerate(self.sizes):
+            start, stop = max(self.lo, offset), min(self.hi, offset + size)
+            if start < stop:
+                for row in range(3):
+                    self.part[(0, 2, 3)[row]].append(self.buffer[row, start:stop])
+                self.part[1].append(self.grad[start - self.lo : stop - self.lo])
+                self.part[4].append(i)
+            offset += size
+
+    def fits(self, params, optimizer):
+        """Whether this update serves ``params`` and ``optimizer``."""
+        return (
+            optimizer is self.optimizer
+            and len(params) == len(self.params)
+            and all(p is q for p, q in zip(params, self.params))
+            and all(p.numel() == size for p, size in zip(params, self.sizes))
+            and all(p.dtype == self.dtype for p in params)
+        )
+
+    @contextlib.contextmanager
+    def steps(self):
+        """Within the block the parameters are views of the mapping and
+        :meth:`step` updates them; the private tensors are back afterwards."""
+        local, params, buffer = self.local, self.params, self.buffer
+        states = [self.optimizer.state_of(p) for p in params]
+        moments = [[s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]]
+        local.barrier()  # every rank has copied the last block's values out
+        if local.rank == 0:
+            for row, tensors in zip(buffer, [[p.detach() for p in params], *moments]):
+                torch.cat([t.reshape(-1) for t in tensors], out=row)
+        local.barrier()  # ... and in: every rank may read them
+        private = [p.data for p in params]
+        views = self._views(buffer[0])
+        for p, view in zip(params, views):
+            p.data = view
+        self._moments = [self._views(buffer[1]), self._views(buffer[2])]
+        try:
+            yield self
+        finally:
+            for p, mine, view in zip(params, private, views):
+                mine.copy_(view)
+                p.data = mine
+            for tensors, shared in zip(moments, self._moments):
+                for mine, view in zip(tensors, shared):
+                    mine.copy_(view)
+            self._moments = None
+
+    def _views(self, row):
+        views, offset = [], 0
+        for p, size in zip(self.params, self.sizes):
+            views.append(row[offset : offset + size].view_as(p))
+            offset += size
+        return views
+
+    @torch.no_grad()
+    def step(self, loss, guard=None):
+        """Sum the gradients, check them (``guard``, a
+        :class:`~.guard.StepGuard` without clipping) and update this rank's
+        part; return the loss summed over ranks."""
+        local, params, n = self.local, self.params, self.n
+        for p in params:  # a rank without rows in a batch still takes part
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        slot = local.slot(n + 2, self.dtype)
+        parts = [p.grad.reshape(-1) for p in params]
+        torch.cat([*parts, loss.detach().reshape(1).to(self.dtype)], out=slot[: n + 1])
+        torch.sum(slot[:n], dim=0, keepdim=True, out=slot[n + 1 :])
+        slots = local.exchange(n + 2, self.dtype)
+        tail = add_slots(slots[:, n:], self.tail)
+        if guard is not None:
+            guard.before_update(tail[0], total=tail[1])
+        add_slots(slots[:, self.lo : self.hi], self.grad)
+        steps = [self.optimizer.state_of(p)["step"] for p in params]
+        torch._foreach_add_(steps, 1)  # every parameter's count, as in one process
+        self.optimizer.update(*self.part[:4], [steps[i] for i in self.part[4]])
+        local.barrier()  # every part is updated before the next forward pass
+        return tail[0]
