@@ -9,13 +9,15 @@ every rank maps, the model's parameters are views of it, and rank ``r`` owns
 the ``r``-th of ``world_size`` contiguous parts of the flattened parameters
 (sizes differing by at most one element). Each step:
 
-- each rank writes its gradients, its loss and the sum of its gradient's
-  elements into its slot (one copy), and the ranks meet;
+- each rank writes into its slot the pieces of its gradient that lie in
+  the other ranks' parts (its own part stays where the backward pass left
+  it), its loss and the sum of its gradient's elements, and the ranks meet;
 - every rank adds up every rank's loss and gradient sum, in rank order: the
   fault check (:meth:`~.guard.StepGuard.before_update`) takes the same
   decision on every rank, before anything is updated;
-- each rank sums its part of the slots and updates its part of the
-  parameters and moments in place (Adam is element-wise, so the parts'
+- each rank sums its part (its own gradient's piece and the others'
+  slots, in rank order) and updates its part of the parameters and
+  moments in place (Adam is element-wise, so the parts'
   updates make the update of the whole);
 - the ranks meet again: every part is updated before any rank's next
   forward pass reads the parameters.
@@ -77,7 +79,10 @@ class SharedUpdate:
         self.tail = torch.empty(2, dtype=self.dtype)  # summed loss and gradient total
         # This rank's part: per parameter that overlaps it, the views of the
         # overlap in the mapping's three rows and in ``grad``, and its index.
+        # ``inside`` and ``outside``: (parameter index, start, stop, flat offset)
+        # of the gradient's pieces in this rank's part and in the others'.
         self.part = ([], [], [], [], [])
+        self.inside, self.outside = [], []
         offset = 0
         for i, size in enumerate(self.sizes):
             start, stop = max(self.lo, offset), min(self.hi, offset + size)
@@ -86,6 +91,12 @@ class SharedUpdate:
                     self.part[(0, 2, 3)[row]].append(self.buffer[row, start:stop])
                 self.part[1].append(self.grad[start - self.lo : stop - self.lo])
                 self.part[4].append(i)
+                self.inside.append((i, start - offset, stop - offset, start))
+            before = (offset, min(self.lo, offset + size))
+            after = (max(self.hi, offset), offset + size)
+            for a, b in (before, after):
+                if a < b:
+                    self.outside.append((i, a - offset, b - offset, a))
             offset += size
 
     def fits(self, params, optimizer):
@@ -142,15 +153,27 @@ class SharedUpdate:
         for p in params:  # a rank without rows in a batch still takes part
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
+        grads = [p.grad.reshape(-1) for p in params]
+        # Into this rank's slot: the pieces of its gradient that the other
+        # ranks sum (its own part it reads where backward left it), its loss,
+        # and the sum of all its gradient's elements (the fault check's).
         slot = local.slot(n + 2, self.dtype)
-        parts = [p.grad.reshape(-1) for p in params]
-        torch.cat([*parts, loss.detach().reshape(1).to(self.dtype)], out=slot[: n + 1])
-        torch.sum(slot[:n], dim=0, keepdim=True, out=slot[n + 1 :])
+        for i, start, stop, at in self.outside:
+            slot[at : at + stop - start].copy_(grads[i][start:stop])
+        slot[n] = loss.detach()
+        torch.sum(torch.stack([g.sum() for g in grads]), dim=0, keepdim=True, out=slot[n + 1 :])
         slots = local.exchange(n + 2, self.dtype)
         tail = add_slots(slots[:, n:], self.tail)
         if guard is not None:
             guard.before_update(tail[0], total=tail[1])
-        add_slots(slots[:, self.lo : self.hi], self.grad)
+        rank = local.rank
+        for (i, start, stop, at), out in zip(self.inside, self.part[1]):
+            # The sum in rank order, as add_slots; this rank's piece from its gradient.
+            pieces = [slots[j, at : at + stop - start] for j in range(local.world_size)]
+            pieces[rank] = grads[i][start:stop]
+            torch.add(pieces[0], pieces[1], out=out)
+            for piece in pieces[2:]:
+                out.add_(piece)
         steps = [self.optimizer.state_of(p)["step"] for p in params]
         torch._foreach_add_(steps, 1)  # every parameter's count, as in one process
         self.optimizer.update(*self.part[:4], [steps[i] for i in self.part[4]])
