@@ -86,7 +86,7 @@ def main(argv=None):
     X, y = load(args.dataset, directory, "train", args.n_train)
     X_test, y_test = load(args.dataset, directory, "test", args.n_train)
     labelled = label_subset(len(X))
-    done = done_keys(args.out)
+    done, code = done_keys(args.out), commit()  # once: later edits of the checkout
     rows = []
     for seed in args.seeds:
         for kind in args.estimators:
@@ -116,7 +116,7 @@ def main(argv=None):
                     fit_s=round(fit_s, 1),
                     load_before=load_before,
                     load_after=os.getloadavg()[0],
-                    commit=commit(),
+                    commit=code,
                 )
                 emit(row, args.out)
                 rows.append(row)
