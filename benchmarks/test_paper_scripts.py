@@ -188,3 +188,19 @@ def test_conv_codes(run, tmp_path):
     assert rows[0]["evaluated_on"] == "validation" and rows[0]["n_fit"] == 160
     run("paper/conv_codes.py", f"digits topk '{{{net}, \"k\": 2}}' smoke --n-train 200", out=out)
     assert run.rows(out)[-1]["active_per_sample"] <= 2
+
+
+def test_robustness_j(run, tmp_path):
+    out, cache = tmp_path / "robust.jsonl", tmp_path / "cache"
+    args = "--dataset digits --j 8 4 --max-iter 1 --n-train 200 --threads 1"
+    run("paper/robustness_j.py", args + " --estimators vsc", out=out, cache=cache)
+    rows = run.rows(out)
+    assert [(r["estimator"], r["J"]) for r in rows] == [("vsc", 8), ("vsc", 4)]
+    assert all(0 <= r["accuracy"] <= 1 and r["dead"] + r["alive"] == r["J"] for r in rows)
+    assert all(r["active_per_sample"] <= r["J"] for r in rows)
+    # resumed: the rows already in --out are skipped, only the VAE's are added
+    run("paper/robustness_j.py", args + " --estimators vsc vae", out=out, cache=cache)
+    rows = run.rows(out)
+    assert [(r["estimator"], r["J"]) for r in rows][2:] == [("vae", 8), ("vae", 4)]
+    assert all(r["active_per_sample"] == r["J"] for r in rows[2:])  # a dense code
+    assert len(list(cache.glob("*.pkl"))) == 4

@@ -86,7 +86,7 @@ def main(argv=None):
     X, y = load(args.dataset, directory, "train", args.n_train)
     X_test, y_test = load(args.dataset, directory, "test", args.n_train)
     labelled = label_subset(len(X))
-    done, code = done_keys(args.out), commit()  # once: later edits of the checkout
+    done, code = done_keys(args.out), commit()  # read once: the code that runs
     rows = []
     for seed in args.seeds:
         for kind in args.estimators:
