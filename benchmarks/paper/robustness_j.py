@@ -35,7 +35,6 @@ from _protocol import (  # puts skvsc on sys.path
     load,
     logreg_accuracy,
     parser,
-    print_table,
     sparsity_stats,
 )
 
@@ -73,6 +72,33 @@ def inactive_units(Z, threshold=0.01):
     return int((np.var(np.asarray(Z, dtype=np.float64), axis=0) < threshold).sum())
 
 
+def table(rows, dataset):
+    """Markdown table from rows: per J, each estimator's accuracy (mean over seeds,
+    +- the sample standard deviation when there are several), non-zeros per test
+    sample, dead and inactive units."""
+    rows = [r for r in rows if r["dataset"] == dataset]
+    kinds = [k for k in ("vsc", "vae") if any(r["estimator"] == k for r in rows)]
+    head = "| J | " + " | ".join(f"{k.upper()}: accuracy, non-zeros, dead, inactive" for k in kinds)
+    lines = [head + " |", "|---|" + "---|" * len(kinds)]
+    for J in sorted({r["J"] for r in rows}):
+        cells = []
+        for kind in kinds:
+            group = [r for r in rows if r["J"] == J and r["estimator"] == kind]
+            if not group:
+                cells.append("—")
+                continue
+            acc = 100 * np.array([r["accuracy"] for r in group])
+            spread = f" ± {acc.std(ddof=1):.2f}" if len(acc) > 1 else ""
+            mean = {k: np.mean([r[k] for r in group]) for k in ("active_per_sample", "dead")}
+            inactive = np.mean([r["inactive"] for r in group])
+            cells.append(
+                f"{acc.mean():.2f} %{spread} ({len(acc)} seed{'s' * (len(acc) > 1)}), "
+                f"{mean['active_per_sample']:.1f}, {mean['dead']:.0f}, {inactive:.0f}"
+            )
+        lines.append(f"| {J} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion", "digits"])
@@ -81,7 +107,12 @@ def main(argv=None):
     p.add_argument("--estimators", nargs="+", default=["vsc", "vae"], choices=["vsc", "vae"])
     p.add_argument("--max-iter", type=int, default=None, help="default: the estimators' own")
     p.add_argument("--cache", default=None, help="folder of pickled fits")
+    p.add_argument("--table", action="store_true", help="only print the table of --out's rows")
     args = p.parse_args(argv)
+    if args.table:
+        rows = [json.loads(r) for r in Path(args.out).read_text().splitlines() if r.strip()]
+        print(table(rows, args.dataset))
+        return
     directory = data_dir(args.data_dir)
     X, y = load(args.dataset, directory, "train", args.n_train)
     X_test, y_test = load(args.dataset, directory, "test", args.n_train)
@@ -120,8 +151,8 @@ def main(argv=None):
                 )
                 emit(row, args.out)
                 rows.append(row)
-    cols = ["estimator", "J", "seed", "accuracy", "active_per_sample", "dead", "inactive"]
-    print_table(rows, cols, title=f"{args.dataset}: accuracy against J (rows of this run)")
+    if rows:
+        print(table(rows, args.dataset))
 
 
 if __name__ == "__main__":
