@@ -2,6 +2,7 @@
 digits scaled to 28 x 28), so that none rots unnoticed; the figures are
 meaningless, the check is that each runs to the end and writes what it says."""
 
+import json
 import os
 from pathlib import Path
 
@@ -188,3 +189,34 @@ def test_conv_codes(run, tmp_path):
     assert rows[0]["evaluated_on"] == "validation" and rows[0]["n_fit"] == 160
     run("paper/conv_codes.py", f"digits topk '{{{net}, \"k\": 2}}' smoke --n-train 200", out=out)
     assert run.rows(out)[-1]["active_per_sample"] <= 2
+
+
+def test_robustness_j(run, tmp_path):
+    out, cache = tmp_path / "robust.jsonl", tmp_path / "cache"
+    args = "--dataset digits --j 8 4 --max-iter 1 --n-train 200 --threads 1"
+    run("paper/robustness_j.py", args + " --estimators vsc", out=out, cache=cache)
+    rows = run.rows(out)
+    assert [(r["estimator"], r["J"]) for r in rows] == [("vsc", 8), ("vsc", 4)]
+    assert all(0 <= r["accuracy"] <= 1 and r["dead"] + r["alive"] == r["J"] for r in rows)
+    assert all(r["active_per_sample"] <= r["J"] for r in rows)
+    # resumed: the rows already in --out are skipped, only the VAE's are added
+    run("paper/robustness_j.py", args + " --estimators vsc vae", out=out, cache=cache)
+    rows = run.rows(out)
+    assert [(r["estimator"], r["J"]) for r in rows][2:] == [("vae", 8), ("vae", 4)]
+    assert all(r["active_per_sample"] == r["J"] for r in rows[2:])  # a dense code
+    assert len(list(cache.glob("*.pkl"))) == 4
+
+
+def test_robustness_j_table(run, tmp_path, capsys):
+    out = tmp_path / "rows.jsonl"
+    row = {"dataset": "mnist", "J": 16, "dead": 1, "inactive": 2, "active_per_sample": 3.0}
+    rows = [
+        {**row, "estimator": "vsc", "seed": 0, "accuracy": 0.90},
+        {**row, "estimator": "vsc", "seed": 1, "accuracy": 0.92},
+        {**row, "estimator": "vae", "seed": 0, "accuracy": 0.80, "J": 32},
+    ]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run("paper/robustness_j.py", "--table --dataset mnist", out=out)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "| 16 | 91.00 % ± 1.41 (2 seeds), 3.0, 1, 2 | — |"
+    assert lines[3] == "| 32 | — | 80.00 % (1 seed), 3.0, 1, 2 |"
