@@ -6,7 +6,8 @@ shuffled with each seed), 3 seeds by default. Pipelines, each ending in the
 same downstream model:
 
 - ``vsc``: ``[VariationalSparseCoder(random_state=seed), model]``, the
-  estimator's defaults (``--front`` puts a scaler in front of it);
+  estimator's defaults (``--front`` puts a scaler in front of it, ``--post``
+  one between the code and the model);
 - ``pca``: ``[StandardScaler(), PCA(k), model]`` with ``k`` the mean number of
   active units per sample of the VSC fitted on the same fold (rounded, >= 1):
   "PCA with the same number of active components";
@@ -62,19 +63,20 @@ def folds(task, seed):
     return KFold(5, shuffle=True, random_state=seed)
 
 
-def run_fold(X, y, train, test, task, seed, front, vsc_params):
+def run_fold(X, y, train, test, task, seed, front, vsc_params, post="none"):
     model = downstream(task)
     steps = [] if FRONTS[front] is None else [FRONTS[front]()]
+    after = [] if FRONTS[post] is None else [FRONTS[post]()]
     vsc = VariationalSparseCoder(random_state=seed, n_threads=1, **vsc_params)
     row = {}
     start = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            pipe = make_pipeline(*steps, vsc, clone(model)).fit(X[train], y[train])
+            pipe = make_pipeline(*steps, vsc, *after, clone(model)).fit(X[train], y[train])
             row["vsc"] = float(pipe.score(X[test], y[test]))
-        fitted = pipe[-2]
-        Z = pipe[:-1].transform(X[train])
+        fitted = pipe[len(steps)]
+        Z = pipe[: len(steps) + 1].transform(X[train])
         row["active"] = float((Z != 0).sum(axis=1).mean())
         row["units"] = int(fitted.module_.n_components)
         row["likelihood"] = fitted.likelihood_
@@ -97,6 +99,13 @@ def main(argv=None):
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--front", default="none", choices=sorted(FRONTS))
+    parser.add_argument(
+        "--post",
+        default="none",
+        choices=sorted(FRONTS),
+        help="a scaler between the code and the downstream model (standard: each unit to "
+        "unit variance, for the downstream model's regularisation)",
+    )
     parser.add_argument("--params", default="{}", help="VSC parameters as JSON")
     parser.add_argument("--json", default=None, help="write the per-fold rows here")
     args = parser.parse_args(argv)
@@ -108,13 +117,13 @@ def main(argv=None):
         X, y = loader(return_X_y=True)
         for seed in seeds:
             for i, (train, test) in enumerate(folds(task, seed).split(X, y)):
-                row = run_fold(X, y, train, test, task, seed, args.front, vsc_params)
+                row = run_fold(X, y, train, test, task, seed, args.front, vsc_params, args.post)
                 row.update(table=name, seed=seed, fold=i, n_features=X.shape[1])
                 rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=1)
-    print(f"front={args.front} params={args.params} seeds={args.seeds}")
+    print(f"front={args.front} post={args.post} params={args.params} seeds={args.seeds}")
     print(
         "| table | features | VSC | PCA (k = active) | raw | active units | units "
         "| NaN folds | s/fit |"
