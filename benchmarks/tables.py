@@ -7,7 +7,8 @@ same downstream model:
 
 - ``vsc``: ``[VariationalSparseCoder(random_state=seed), model]``, the
   estimator's defaults (``--front`` puts a scaler in front of it, ``--post``
-  one between the code and the model);
+  one between the code and the model; ``--code mean`` gives the model the
+  dense slab means, ``encode_mean``, instead of the sparse code);
 - ``pca``: ``[StandardScaler(), PCA(k), model]`` with ``k`` the mean number of
   active units per sample of the VSC fitted on the same fold (rounded, >= 1):
   "PCA with the same number of active components";
@@ -63,11 +64,20 @@ def folds(task, seed):
     return KFold(5, shuffle=True, random_state=seed)
 
 
-def run_fold(X, y, train, test, task, seed, front, vsc_params, post="none"):
+class DenseMeanCoder(VariationalSparseCoder):
+    """The estimator with ``encode_mean`` (the dense slab means) as its
+    ``transform``: how much of the gap is the sparsity of the code."""
+
+    def transform(self, X):
+        return self.encode_mean(X)
+
+
+def run_fold(X, y, train, test, task, seed, front, vsc_params, post="none", code="sparse"):
     model = downstream(task)
     steps = [] if FRONTS[front] is None else [FRONTS[front]()]
     after = [] if FRONTS[post] is None else [FRONTS[post]()]
-    vsc = VariationalSparseCoder(random_state=seed, n_threads=1, **vsc_params)
+    coder = DenseMeanCoder if code == "mean" else VariationalSparseCoder
+    vsc = coder(random_state=seed, n_threads=1, **vsc_params)
     row = {}
     start = time.perf_counter()
     try:
@@ -76,7 +86,8 @@ def run_fold(X, y, train, test, task, seed, front, vsc_params, post="none"):
             pipe = make_pipeline(*steps, vsc, *after, clone(model)).fit(X[train], y[train])
             row["vsc"] = float(pipe.score(X[test], y[test]))
         fitted = pipe[len(steps)]
-        Z = pipe[: len(steps) + 1].transform(X[train])
+        Z = pipe[: len(steps)].transform(X[train]) if steps else X[train]
+        Z = VariationalSparseCoder.transform(fitted, Z)  # the sparse code's active units
         row["active"] = float((Z != 0).sum(axis=1).mean())
         row["units"] = int(fitted.module_.n_components)
         row["likelihood"] = fitted.likelihood_
@@ -106,6 +117,13 @@ def main(argv=None):
         help="a scaler between the code and the downstream model (standard: each unit to "
         "unit variance, for the downstream model's regularisation)",
     )
+    parser.add_argument(
+        "--code",
+        default="sparse",
+        choices=["sparse", "mean"],
+        help="what the downstream model gets: the sparse code (transform) or the dense "
+        "slab means (encode_mean)",
+    )
     parser.add_argument("--params", default="{}", help="VSC parameters as JSON")
     parser.add_argument("--json", default=None, help="write the per-fold rows here")
     args = parser.parse_args(argv)
@@ -117,13 +135,18 @@ def main(argv=None):
         X, y = loader(return_X_y=True)
         for seed in seeds:
             for i, (train, test) in enumerate(folds(task, seed).split(X, y)):
-                row = run_fold(X, y, train, test, task, seed, args.front, vsc_params, args.post)
+                row = run_fold(
+                    X, y, train, test, task, seed, args.front, vsc_params, args.post, args.code
+                )
                 row.update(table=name, seed=seed, fold=i, n_features=X.shape[1])
                 rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=1)
-    print(f"front={args.front} post={args.post} params={args.params} seeds={args.seeds}")
+    print(
+        f"front={args.front} post={args.post} code={args.code} params={args.params} "
+        f"seeds={args.seeds}"
+    )
     print(
         "| table | features | VSC | PCA (k = active) | raw | active units | units "
         "| NaN folds | s/fit |"
