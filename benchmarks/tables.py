@@ -6,7 +6,9 @@ shuffled with each seed), 3 seeds by default. Pipelines, each ending in the
 same downstream model:
 
 - ``vsc``: ``[VariationalSparseCoder(random_state=seed), model]``, the
-  estimator's defaults (``--front`` puts a scaler in front of it);
+  estimator's defaults (``--front`` puts a scaler in front of it, ``--post``
+  one between the code and the model; ``--code mean`` gives the model the
+  dense slab means, ``encode_mean``, instead of the sparse code);
 - ``pca``: ``[StandardScaler(), PCA(k), model]`` with ``k`` the mean number of
   active units per sample of the VSC fitted on the same fold (rounded, >= 1):
   "PCA with the same number of active components";
@@ -62,19 +64,30 @@ def folds(task, seed):
     return KFold(5, shuffle=True, random_state=seed)
 
 
-def run_fold(X, y, train, test, task, seed, front, vsc_params):
+class DenseMeanCoder(VariationalSparseCoder):
+    """The estimator with ``encode_mean`` (the dense slab means) as its
+    ``transform``: how much of the gap is the sparsity of the code."""
+
+    def transform(self, X):
+        return self.encode_mean(X)
+
+
+def run_fold(X, y, train, test, task, seed, front, vsc_params, post="none", code="sparse"):
     model = downstream(task)
     steps = [] if FRONTS[front] is None else [FRONTS[front]()]
-    vsc = VariationalSparseCoder(random_state=seed, n_threads=1, **vsc_params)
+    after = [] if FRONTS[post] is None else [FRONTS[post]()]
+    coder = DenseMeanCoder if code == "mean" else VariationalSparseCoder
+    vsc = coder(random_state=seed, n_threads=1, **vsc_params)
     row = {}
     start = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            pipe = make_pipeline(*steps, vsc, clone(model)).fit(X[train], y[train])
+            pipe = make_pipeline(*steps, vsc, *after, clone(model)).fit(X[train], y[train])
             row["vsc"] = float(pipe.score(X[test], y[test]))
-        fitted = pipe[-2]
-        Z = pipe[:-1].transform(X[train])
+        fitted = pipe[len(steps)]
+        Z = pipe[: len(steps)].transform(X[train]) if steps else X[train]
+        Z = VariationalSparseCoder.transform(fitted, Z)  # the sparse code's active units
         row["active"] = float((Z != 0).sum(axis=1).mean())
         row["units"] = int(fitted.module_.n_components)
         row["likelihood"] = fitted.likelihood_
@@ -97,6 +110,20 @@ def main(argv=None):
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--front", default="none", choices=sorted(FRONTS))
+    parser.add_argument(
+        "--post",
+        default="none",
+        choices=sorted(FRONTS),
+        help="a scaler between the code and the downstream model (standard: each unit to "
+        "unit variance, for the downstream model's regularisation)",
+    )
+    parser.add_argument(
+        "--code",
+        default="sparse",
+        choices=["sparse", "mean"],
+        help="what the downstream model gets: the sparse code (transform) or the dense "
+        "slab means (encode_mean)",
+    )
     parser.add_argument("--params", default="{}", help="VSC parameters as JSON")
     parser.add_argument("--json", default=None, help="write the per-fold rows here")
     args = parser.parse_args(argv)
@@ -108,13 +135,18 @@ def main(argv=None):
         X, y = loader(return_X_y=True)
         for seed in seeds:
             for i, (train, test) in enumerate(folds(task, seed).split(X, y)):
-                row = run_fold(X, y, train, test, task, seed, args.front, vsc_params)
+                row = run_fold(
+                    X, y, train, test, task, seed, args.front, vsc_params, args.post, args.code
+                )
                 row.update(table=name, seed=seed, fold=i, n_features=X.shape[1])
                 rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=1)
-    print(f"front={args.front} params={args.params} seeds={args.seeds}")
+    print(
+        f"front={args.front} post={args.post} code={args.code} params={args.params} "
+        f"seeds={args.seeds}"
+    )
     print(
         "| table | features | VSC | PCA (k = active) | raw | active units | units "
         "| NaN folds | s/fit |"

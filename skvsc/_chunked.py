@@ -2,8 +2,10 @@
 
 Such input (:func:`is_out_of_core`) is never loaded whole. :func:`fit_rows`
 runs the checks of in-memory input chunk by chunk in one streaming pass
-(feature count, dtype, NaN/inf with scikit-learn's messages, the value range
-and the per-feature mean and variance) and returns a :class:`ChunkedRows`
+(feature count, dtype, inf with scikit-learn's messages, the value range, the
+per-feature mean and variance of the observed values and the per-column facts
+that choose and check the mixed likelihood's kinds; NaN is a missing value, as
+in memory) and returns a :class:`ChunkedRows`
 that the training source reads in blocks (:mod:`skvsc._core.sources`).
 Data of at most :data:`IN_MEMORY_BYTES` are read whole instead and take the
 in-memory path, with its results. The inference methods stream the rows
@@ -69,7 +71,7 @@ def fit_rows(estimator, X, *, reset, sync=None):
     :class:`ChunkedRows` after one streaming pass of checks and statistics
     (in a data-parallel fit, ``sync``, each rank checks a part of the rows)."""
     if 4 * X.shape[0] * X.shape[1] <= IN_MEMORY_BYTES:
-        return validated(estimator, materialize(X), reset=reset)
+        return validated(estimator, materialize(X), reset=reset, allow_nan=True)
     return ChunkedRows(estimator, X, reset=reset, sync=sync)
 
 
@@ -78,8 +80,11 @@ class ChunkedRows:
 
     Has ``shape``, ``dtype``, slices of rows (validated NumPy arrays),
     ``read_into(out, start, stop)``, the block and buffer sizes of training,
-    and the statistics of the checking pass: ``value_range`` and
-    ``column_stats`` (per-feature mean and standard deviation).
+    and the statistics of the checking pass over the observed (non-NaN)
+    values: ``value_range``, ``column_stats`` (per-feature mean and standard
+    deviation), ``missing`` (whether any value is NaN) and ``columns`` (per
+    column: ``count`` of observed values, ``low``, ``high``, and whether all
+    are 0 or 1, ``binary``, or whole numbers, ``whole``).
     """
 
     ndim = 2
@@ -94,46 +99,46 @@ class ChunkedRows:
             self.block_rows = _rows_per(X, BLOCK_BYTES)
         self.buffer_rows = max(self.block_rows, _rows_per(X, SHUFFLE_BUFFER_BYTES))
         # The first row fixes n_features_in_ (and the dtype); every chunk is checked.
-        self.dtype = validated(estimator, _read(X, 0, 1), reset=reset).dtype
+        self.dtype = self._validated(_read(X, 0, 1), reset=reset).dtype
         if sync is None:
-            n, low, high, mean, m2 = self._check_and_summarize(0, self.shape[0])
+            summary = self._check_and_summarize(0, self.shape[0])
         else:
-            n, low, high, mean, m2 = self._check_part(sync)
-        self.value_range = (low, high)
-        scale = np.sqrt(m2 / n)
+            summary = self._check_part(sync)
+        count, mean, m2 = summary["count"], summary["mean"], summary["m2"]
+        self.missing = bool((count < self.shape[0]).any())
+        observed = count > 0
+        low, high = summary["low"][observed], summary["high"][observed]
+        self.value_range = (
+            (float(low.min()), float(high.max())) if low.size else (float("nan"),) * 2
+        )
+        scale = np.sqrt(np.divide(m2, count, out=np.zeros_like(m2), where=observed))
         scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
         self.column_stats = (mean, scale)
+        self.columns = {key: summary[key] for key in ("count", "low", "high", "binary", "whole")}
+
+    def _validated(self, chunk, reset=False):
+        return validated(self.estimator, chunk, reset=reset, allow_nan=True)
 
     def _check_and_summarize(self, begin, end):
-        """Check rows ``[begin, end)`` chunk by chunk: ``(n, low, high, mean, m2)``."""
-        summary = (0, np.inf, -np.inf, None, None)
+        """Check rows ``[begin, end)`` chunk by chunk: their :func:`_summary`."""
+        summary = None
         step = _rows_per(self.X, PASS_BYTES)
         for start in range(begin, end, step):
-            chunk = _read(self.X, start, min(end, start + step))
-            chunk = validated(self.estimator, chunk, reset=False)
-            c_mean = chunk.mean(axis=0, dtype=np.float64)
-            c_m2 = ((chunk - c_mean) ** 2).sum(axis=0, dtype=np.float64)
-            part = (len(chunk), float(chunk.min()), float(chunk.max()), c_mean, c_m2)
-            summary = _merge(summary, part)
-        return summary
+            chunk = self._validated(_read(self.X, start, min(end, start + step)))
+            summary = _merge(summary, _summary(chunk))
+        return summary if summary is not None else _summary(np.empty((0, self.shape[1])))
 
     def _check_part(self, sync):
         """Each rank checks its share of the rows; the summaries are merged in
         rank order on every rank. A rank that finds bad data raises its error;
         the others raise a ValueError that points to it."""
         lo, hi = sync.share(self.shape[0])
-        d = self.shape[1]
         error = None
         try:
-            summary, failed = self._check_and_summarize(lo, hi), 0.0
+            row, failed = _pack(self._check_and_summarize(lo, hi)), 0.0
         except ValueError as exc:
-            summary, failed, error = None, 1.0, exc
-        row = np.zeros(3 + 2 * d + 1)
-        if summary is not None and summary[0]:
-            n, low, high, mean, m2 = summary
-            row[:3], row[3 : 3 + d], row[3 + d : 3 + 2 * d] = (n, low, high), mean, m2
-        row[-1] = failed
-        mine = torch.from_numpy(row).to(sync.device)
+            row, failed, error = _pack(_summary(np.empty((0, self.shape[1])))), 1.0, exc
+        mine = torch.from_numpy(np.append(row, failed)).to(sync.device)
         rows = sync.gather(mine)
         if failed:
             raise error
@@ -142,11 +147,9 @@ class ChunkedRows:
                 "Another rank found invalid values in its part of X (see its error); "
                 "every rank must pass the same, valid data."
             )
-        total = (0, np.inf, -np.inf, None, None)
+        total = None
         for r in rows:
-            r = r.cpu().numpy()
-            if r[0]:
-                total = _merge(total, (int(r[0]), r[1], r[2], r[3 : 3 + d], r[3 + d : 3 + 2 * d]))
+            total = _merge(total, _unpack(r.cpu().numpy()[:-1]))
         return total
 
     def __len__(self):
@@ -156,13 +159,13 @@ class ChunkedRows:
         """Rows by a contiguous slice, or by an increasing array of row indices
         (read chunk by chunk: only the chunks that hold them)."""
         if isinstance(key, np.ndarray) and key.ndim == 1 and key.dtype.kind in "iu":
-            return validated(self.estimator, self._take(key), reset=False)
+            return self._validated(self._take(key))
         if not isinstance(key, slice) or key.step not in (None, 1):
             raise TypeError(
                 "out-of-core rows are read by contiguous slices or increasing row indices only"
             )
         start, stop, _ = key.indices(self.shape[0])
-        return validated(self.estimator, _read(self.X, start, stop), reset=False)
+        return self._validated(_read(self.X, start, stop))
 
     def _take(self, rows):
         if len(rows) and (np.any(np.diff(rows) < 0) or rows[0] < 0 or rows[-1] >= len(self)):
@@ -243,16 +246,93 @@ def check_columns(estimator, X, n_expected):
         )
 
 
+#: The per-column entries of a summary (:func:`_summary`), in their packed order.
+_SUMMARY_KEYS = ("count", "mean", "m2", "low", "high", "binary", "whole")
+
+
+def _summary(chunk):
+    """Per-column summary of the observed (non-NaN) values of a chunk of rows:
+    ``count``, ``mean``, ``m2`` (sum of squared deviations from the mean),
+    ``low``, ``high`` (+inf / -inf without observed values), ``binary`` (all
+    0 or 1) and ``whole`` (all whole numbers), as float64 arrays."""
+    d = chunk.shape[1]
+    if len(chunk) == 0:
+        zeros = np.zeros(d)
+        return {
+            "n": 0,
+            "count": zeros,
+            "mean": zeros,
+            "m2": zeros,
+            "low": zeros + np.inf,
+            "high": zeros - np.inf,
+            "binary": zeros + 1,
+            "whole": zeros + 1,
+        }
+    nan = np.isnan(chunk)
+    if not nan.any():  # complete data: the statistics of earlier versions, bit for bit
+        mean = chunk.mean(axis=0, dtype=np.float64)
+        count = np.full(d, float(len(chunk)))
+        m2 = ((chunk - mean) ** 2).sum(axis=0, dtype=np.float64)
+        values = chunk
+    else:
+        count = (~nan).sum(axis=0).astype(np.float64)
+        total = np.where(nan, 0.0, chunk).sum(axis=0, dtype=np.float64)
+        mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+        m2 = np.where(nan, 0.0, (chunk - mean) ** 2).sum(axis=0, dtype=np.float64)
+        values = np.ma.masked_array(chunk, nan)
+    with np.errstate(invalid="ignore"):
+        low = np.where(count > 0, np.asarray(np.ma.filled(values.min(axis=0), np.inf)), np.inf)
+        high = np.where(count > 0, np.asarray(np.ma.filled(values.max(axis=0), -np.inf)), -np.inf)
+        binary = np.ma.filled(((values == 0) | (values == 1)).all(axis=0), True)
+        whole = np.ma.filled((values == np.round(values)).all(axis=0), True)
+    return {
+        "n": len(chunk),
+        "count": count,
+        "mean": mean,
+        "m2": m2,
+        "low": low.astype(np.float64),
+        "high": high.astype(np.float64),
+        "binary": np.asarray(binary, dtype=np.float64),
+        "whole": np.asarray(whole, dtype=np.float64),
+    }
+
+
 def _merge(a, b):
-    """Chan et al.'s merge of two summaries ``(n, low, high, mean, m2)`` of rows
-    (``m2``: the per-feature sum of squared deviations from ``mean``)."""
-    if a[0] == 0:
+    """The summary of the rows of two summaries (None: no rows): Chan et al.'s
+    merge of the moments, per column over its observed values."""
+    if a is None or a["n"] == 0:
         return b
-    n, k = a[0], b[0]
-    delta = b[3] - a[3]
-    mean = a[3] + delta * k / (n + k)
-    m2 = a[4] + b[4] + delta**2 * n * k / (n + k)
-    return n + k, min(a[1], b[1]), max(a[2], b[2]), mean, m2
+    if b is None or b["n"] == 0:
+        return a
+    n, k = a["count"], b["count"]
+    total = n + k
+    delta = b["mean"] - a["mean"]
+    seen = total > 0
+
+    def over_total(value):
+        return np.divide(value, total, out=np.zeros_like(total), where=seen)
+
+    return {
+        "n": a["n"] + b["n"],
+        "count": total,
+        "mean": a["mean"] + over_total(delta * k),
+        "m2": a["m2"] + b["m2"] + over_total(delta**2 * n * k),
+        "low": np.minimum(a["low"], b["low"]),
+        "high": np.maximum(a["high"], b["high"]),
+        "binary": np.minimum(a["binary"], b["binary"]),
+        "whole": np.minimum(a["whole"], b["whole"]),
+    }
+
+
+def _pack(summary):
+    """A summary as one float64 vector (to gather across ranks)."""
+    return np.concatenate([[summary["n"]], *(summary[key] for key in _SUMMARY_KEYS)])
+
+
+def _unpack(row):
+    d = (len(row) - 1) // len(_SUMMARY_KEYS)
+    parts = {key: row[1 + i * d : 1 + (i + 1) * d] for i, key in enumerate(_SUMMARY_KEYS)}
+    return {"n": int(row[0]), **parts}
 
 
 def map_rows(X, fn, n_out, with_position=False):

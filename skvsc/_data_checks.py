@@ -33,9 +33,9 @@ def data_range(X):
 
 
 def has_missing(X):
-    """Whether ``X`` (validated, in memory) holds missing values (NaN)."""
-    if hasattr(X, "value_range"):  # out-of-core rows are checked finite
-        return False
+    """Whether ``X`` (validated) holds missing values (NaN)."""
+    if hasattr(X, "value_range"):  # out-of-core rows: from their checking pass
+        return X.missing
     values = X.data if sp.issparse(X) else X
     return bool(values.size) and bool(np.isnan(values.min()))
 
@@ -43,14 +43,50 @@ def has_missing(X):
 def check_observed_columns(X, feature_names=None):
     """Every column of ``X`` has an observed value (its scaling and kind are
     estimated from those)."""
-    values = X.toarray() if sp.issparse(X) else X
-    empty = np.flatnonzero(np.isnan(values).all(axis=0))
+    empty = np.flatnonzero(column_facts(X)["count"] == 0)
     if empty.size:
         names = [_column_name(j, feature_names) for j in empty[:5]]
         raise ValueError(
             f"{empty.size} column(s) of X have no observed value (all NaN): "
             f"{', '.join(names)}{' ...' if empty.size > 5 else ''}. Drop them before fitting."
         )
+
+
+def column_facts(X):
+    """Per column of validated ``X``, over its observed (non-NaN) values: their
+    ``count``, ``low`` and ``high`` (+inf / -inf without any), and whether
+    all are 0 or 1 (``binary``) or whole numbers (``whole``)."""
+    if hasattr(X, "columns") and hasattr(X, "value_range"):  # out-of-core: from the pass
+        return {key: np.asarray(value) for key, value in X.columns.items()}
+    if not sp.issparse(X):
+        X = np.asarray(X)
+        nan = np.isnan(X)
+        return {
+            "count": (~nan).sum(axis=0).astype(np.float64),
+            "low": np.where(nan, np.inf, X).min(axis=0, initial=np.inf).astype(np.float64),
+            "high": np.where(nan, -np.inf, X).max(axis=0, initial=-np.inf).astype(np.float64),
+            "binary": ((X == 0) | (X == 1) | nan).all(axis=0).astype(np.float64),
+            "whole": ((X == np.round(X)) | nan).all(axis=0).astype(np.float64),
+        }
+    facts = {key: np.zeros(X.shape[1]) for key in ("count", "low", "high", "binary", "whole")}
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        column = column.toarray().ravel() if sp.issparse(column) else np.asarray(column)
+        column = column[~np.isnan(column)]
+        facts["count"][j] = column.size
+        facts["low"][j] = column.min() if column.size else np.inf
+        facts["high"][j] = column.max() if column.size else -np.inf
+        facts["binary"][j] = np.all((column == 0) | (column == 1))
+        facts["whole"][j] = np.all(column == np.round(column))
+    return facts
+
+
+def column_names(columns, feature_names=None, limit=5):
+    """``"column 2 ('b'), column 5 ('e')"``: the first ``limit`` of ``columns``
+    (indices), then ``" ..."`` when there are more."""
+    columns = list(columns)
+    names = ", ".join(_column_name(j, feature_names) for j in columns[:limit])
+    return names + (" ..." if len(columns) > limit else "")
 
 
 def _column_name(j, feature_names):
@@ -123,6 +159,13 @@ def auto_likelihood(low, high):
     return "bernoulli" if low >= -tol and high <= 1.0 + tol else "gaussian"
 
 
+def within_support(likelihood, low, high):
+    """Whether data over ``[low, high]`` are within :data:`SUPPORT_TOLERANCE`
+    of the support of the likelihood named ``likelihood``."""
+    lo, hi = LIKELIHOODS[likelihood].support
+    return low >= lo - SUPPORT_TOLERANCE and high <= hi + SUPPORT_TOLERANCE
+
+
 def onto_support(X, likelihood, value_range=None, *, strict):
     """``X`` with its values clipped onto the support of the likelihood named
     ``likelihood`` (e.g. [0, 1] for Bernoulli); ``X`` itself when it is inside.
@@ -157,6 +200,8 @@ def onto_support(X, likelihood, value_range=None, *, strict):
             UserWarning,
             stacklevel=4,
         )
+    if hasattr(X, "value_range"):  # out-of-core rows within rounding: left as read
+        return X
     X = X.copy()
     if sp.issparse(X):
         np.clip(X.data, lo, hi, out=X.data)
@@ -170,14 +215,12 @@ def column_kinds(X):
     for columns of zeros and ones, ``"poisson"`` for other columns of
     non-negative whole numbers (counts), ``"gaussian"`` for the rest (from
     the observed values; every column needs one)."""
+    facts = column_facts(X)
     kinds = []
     for j in range(X.shape[1]):
-        column = X[:, j]
-        column = column.toarray().ravel() if sp.issparse(column) else np.asarray(column)
-        column = column[~np.isnan(column)]
-        if np.all((column == 0) | (column == 1)):
+        if facts["binary"][j]:
             kinds.append("bernoulli")
-        elif column.min() >= 0 and np.all(column == np.round(column)):
+        elif facts["low"][j] >= 0 and facts["whole"][j]:
             kinds.append("poisson")
         else:
             kinds.append("gaussian")
@@ -190,6 +233,7 @@ def looks_like_8bit_pixels(X, low, high, n_rows=1000):
     if low < 0.0 or high > 255.0 or high <= 1.0:
         return False
     values = X[:n_rows].data if sp.issparse(X) else np.asarray(X[:n_rows])
+    values = values[~np.isnan(values)]  # observed values only
     return bool(np.all(values == np.round(values)))
 
 
@@ -241,12 +285,54 @@ def resolve_column_kinds(X, given, feature_names=None):
     return kinds
 
 
-def check_column_ranges(X, kinds, feature_names=None, *, strict):
+def columns_outside(facts, kinds):
+    """The columns whose observed values (:func:`column_facts`) leave the
+    support of their kind (beyond :data:`SUPPORT_TOLERANCE`)."""
+    tol = SUPPORT_TOLERANCE
+    bad = []
+    for j, kind in enumerate(kinds):
+        lo, hi = LIKELIHOODS[kind].support
+        if facts["low"][j] < lo - tol or facts["high"][j] > hi + tol:
+            bad.append(j)
+    return bad
+
+
+def check_column_ranges(X, kinds, feature_names=None, *, strict, fitted=False):
     """Check the values of each Bernoulli ([0, 1]) and Poisson (>= 0) column of
     a mixed likelihood, within :data:`SUPPORT_TOLERANCE`: a ValueError naming
-    the first column outside when ``strict`` (fitting and scoring), else one
+    every column outside when ``strict`` (fitting and scoring; ``fitted``:
+    the kinds are a fitted model's, which the remedy cannot change), else one
     warning that counts the values the model clips (encoding)."""
     tol = SUPPORT_TOLERANCE
+    if strict:
+        facts = column_facts(X)
+        bad = columns_outside(facts, kinds)
+        if not bad:
+            return
+
+        def over(j):
+            return f"[{facts['low'][j]:.4g}, {facts['high'][j]:.4g}]"
+
+        first, support = bad[0], {"bernoulli": "in [0, 1]", "poisson": ">= 0 (counts)"}
+        message = (
+            f"{_column_name(first, feature_names).capitalize()} has the {kinds[first]} "
+            f"likelihood and needs values {support[kinds[first]]}, but ranges over {over(first)}"
+        )
+        if len(bad) > 1:
+            others = [
+                f"{_column_name(j, feature_names)} ({kinds[j]}, over {over(j)})" for j in bad[1:6]
+            ]
+            message += "; also outside their kind's support: " + ", ".join(others)
+            message += " ..." if len(bad) > 6 else ""
+        if fitted:
+            message += (
+                ". The model was fitted with these column kinds and keeps them: pass data "
+                "whose columns fit them, or fit a new model (warm_start=False) that gives "
+                "these columns the 'gaussian' kind in likelihood."
+            )
+        else:
+            message += ". Give them the 'gaussian' kind in likelihood, or transform the columns."
+        raise ValueError(message)
     outside = []
     for j, kind in enumerate(kinds):
         if kind not in _KIND_SUPPORT:
@@ -255,17 +341,9 @@ def check_column_ranges(X, kinds, feature_names=None, *, strict):
         column = column.toarray().ravel() if sp.issparse(column) else np.asarray(column)
         column = column[~np.isnan(column)]
         lo, hi = _KIND_SUPPORT[kind]
-        bad = (column < lo - tol) | (column > hi + tol)
-        if bad.any():
-            if strict:
-                support = "in [0, 1]" if kind == "bernoulli" else ">= 0 (counts)"
-                raise ValueError(
-                    f"{_column_name(j, feature_names).capitalize()} has the {kind} likelihood "
-                    f"and needs values {support}, but ranges over [{column.min():.4g}, "
-                    f"{column.max():.4g}]. Give it the 'gaussian' kind in likelihood, or "
-                    "transform the column."
-                )
-            outside.append((j, int(bad.sum())))
+        n_bad = int(np.count_nonzero((column < lo - tol) | (column > hi + tol)))
+        if n_bad:
+            outside.append((j, n_bad))
     if outside:
         n_out = sum(n for _, n in outside)
         columns = ", ".join(_column_name(j, feature_names) for j, _ in outside[:5])

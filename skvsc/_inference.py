@@ -26,6 +26,8 @@ from ._core.data import map_batches, to_tensor
 from ._core.vae import SCORE_SEED, score_noises
 from ._data_checks import (
     check_column_ranges,
+    column_facts,
+    column_names,
     has_missing,
     onto_support,
     supported_layout,
@@ -97,22 +99,38 @@ def reduce_rows(estimator, X, method, reduce, *args, rows=None):
         return reduce(batches)
 
 
-def summarize_rows(estimator, X, method, *args, sync=None):
+def summarize_rows(estimator, X, method, *args, sync=None, sample=None):
     """The :func:`~skvsc._diagnostics.code_summary` of the module's ``method``
     over the rows of validated ``X``. In a data-parallel fit (``sync``) each
     rank summarizes its share of the rows and every rank merges the parts in
-    rank order, so no rank encodes every row."""
+    rank order, so no rank encodes every row. ``sample`` (a
+    :class:`~skvsc._interpret.RowSample`) also receives every batch, with
+    the position of its first row in ``X``, in the same pass (gathered
+    across ranks)."""
     n_components = estimator._run.model.n_components
     rows = None if sync is None else sync.share(X.shape[0])
 
     def summary(batches):
+        if sample is not None:
+            batches = _fed_to(sample, batches, 0 if rows is None else rows[0])
         return code_summary(batches, n_components)
 
     mine = reduce_rows(estimator, X, method, summary, *args, rows=rows)
+    if sync is not None and sample is not None:
+        sample.gather(sync, n_components)
     if sync is None:
         return mine
     parts = sync.gather(torch.from_numpy(mine).to(sync.device))
     return merge_summaries([part.cpu().numpy() for part in parts])
+
+
+def _fed_to(sample, batches, first_row):
+    """``batches`` unchanged, each also added to ``sample`` with the position
+    of its first row."""
+    for batch in batches:
+        sample.add(batch, first_row)
+        first_row += batch.shape[0]
+        yield batch
 
 
 class InferenceMixin(TransformerMixin):
@@ -127,20 +145,25 @@ class InferenceMixin(TransformerMixin):
         # split leave [0, 1] as a matter of course.
         check_is_fitted(self)
         X = validated(self, X, reset=False, allow_nan=True)
-        self._check_missing(has_missing(X))
+        self._check_missing(X, has_missing(X))
         if self.likelihood_ == "mixed":  # each column against its own likelihood
             kinds = self.module_.likelihood.column_kinds()
             names = getattr(self, "feature_names_in_", None)
-            check_column_ranges(X, kinds, names, strict=strict)
+            check_column_ranges(X, kinds, names, strict=strict, fitted=True)
         return onto_support(X, self.likelihood_, strict=strict)
 
-    def _check_missing(self, missing):
-        """Refuse missing values (NaN) for a model fitted without any: its
-        encoder has no input for the mask, and filling them in silently
-        would be an imputation the user did not choose."""
+    def _check_missing(self, X, missing):
+        """Refuse missing values (NaN; ``missing``: whether validated ``X`` has
+        any) for a model fitted without any, naming the columns that hold
+        them: its encoder has no input for the mask, and filling them in
+        silently would be an imputation the user did not choose."""
         if missing and not self._run.config.missing:
+            counts = column_facts(X)["count"]
+            where = np.flatnonzero(counts < X.shape[0])
+            names = getattr(self, "feature_names_in_", None)
+            where = f" in {column_names(where, names)}" if where.size else ""
             raise ValueError(
-                f"X has missing values (NaN), but this {type(self).__name__} was fitted on "
+                f"X has missing values (NaN){where}, but this {type(self).__name__} was fitted on "
                 "data without any, so its encoder has no input for the mask of observed "
                 "entries. Fit it on data with missing values (it then leaves them out of "
                 "the likelihood and shows the encoder where they are), or impute X first "

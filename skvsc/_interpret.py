@@ -17,9 +17,10 @@ from sklearn.utils.validation import column_or_1d
 
 from . import _inference
 
-#: Most rows encoded to find the typical values at the end of ``fit`` (evenly
-#: spaced rows of the training data): medians need every value, and these keep
-#: the cost of the pass bounded on large data.
+#: Most rows whose codes give the typical values at the end of ``fit`` (evenly
+#: spaced rows of the training data, taken from the batches of the one pass that
+#: computes every code statistic): medians need the values, and these bound the
+#: memory on large data.
 TYPICAL_VALUE_ROWS = 10_000
 #: A unit is called one-signed when at least this share of its non-zero values
 #: has one sign.
@@ -41,31 +42,49 @@ def typical_values_of(Z):
     return values
 
 
-def typical_values(estimator, X, sync=None):
-    """Typical values of the units over at most :data:`TYPICAL_VALUE_ROWS`
-    evenly spaced rows of validated ``X``. In a data-parallel fit (``sync``)
-    each rank encodes its share of those rows and the codes are gathered in
-    rank order: the rows, and so the medians, are those of one process."""
-    n = X.shape[0]
-    if n > TYPICAL_VALUE_ROWS:
-        X = X[np.linspace(0, n - 1, TYPICAL_VALUE_ROWS).round().astype(np.intp)]
-    if sync is None:
-        return typical_values_of(_code(estimator, X))
-    return typical_values_of(_gather_codes(estimator, X, sync))
+class RowSample:
+    """The codes of at most :data:`TYPICAL_VALUE_ROWS` evenly spaced rows of
+    ``n_rows`` rows, taken from the batches of a pass over them (:meth:`add`),
+    for the units' typical values (:meth:`medians`): the pass that computes
+    the other code statistics encodes each row once, and no row again. The
+    rows depend on ``n_rows`` only (every row when there are fewer)."""
 
+    def __init__(self, n_rows):
+        limit = TYPICAL_VALUE_ROWS
+        if n_rows > limit:
+            self.rows = np.linspace(0, n_rows - 1, limit).round().astype(np.intp)
+        else:
+            self.rows = np.arange(n_rows)
+        self.codes = []
 
-def _gather_codes(estimator, X, sync):
-    """The code of validated ``X``, each rank encoding its share of the rows."""
-    shares = [sync.share(X.shape[0], rank) for rank in range(sync.world_size)]
-    lo, hi = shares[sync.rank]
-    mine = _code(estimator, X[lo:hi])
-    longest = max(b - a for a, b in shares)  # the collective takes equal shapes
-    padded = torch.zeros((longest, mine.shape[1]), dtype=torch.from_numpy(mine).dtype)
-    padded[: len(mine)] = torch.from_numpy(mine)
-    parts = sync.gather(padded.to(sync.device))
-    return np.concatenate(
-        [part[: b - a].cpu().numpy() for part, (a, b) in zip(parts, shares, strict=True)]
-    )
+    def add(self, Z, first_row):
+        """The codes ``Z`` (a batch of rows, tensor or array) of rows
+        ``first_row, first_row + 1, ...`` of the data; batches come in order."""
+        lo, hi = np.searchsorted(self.rows, [first_row, first_row + Z.shape[0]])
+        if hi > lo:
+            Z = Z.detach().cpu().numpy() if hasattr(Z, "detach") else np.asarray(Z)
+            self.codes.append(Z[self.rows[lo:hi] - first_row])
+
+    def gather(self, sync, n_units):
+        """The sampled codes of every rank of a data-parallel fit, in rank order
+        (each rank passed a contiguous share of the rows), on every rank."""
+        mine = torch.from_numpy(self.code(n_units))
+        counts = sync.gather(torch.tensor([float(len(mine))], device=sync.device))
+        longest = int(max(float(count[0]) for count in counts))
+        padded = torch.zeros((longest, n_units), dtype=mine.dtype)
+        padded[: len(mine)] = mine
+        parts = sync.gather(padded.to(sync.device))
+        self.codes = [
+            part[: int(count[0])].cpu().numpy() for part, count in zip(parts, counts, strict=True)
+        ]
+
+    def code(self, n_units):
+        """The sampled rows' codes, in row order."""
+        return np.concatenate(self.codes) if self.codes else np.zeros((0, n_units), np.float32)
+
+    def medians(self, n_units):
+        """:func:`typical_values_of` the sampled codes."""
+        return typical_values_of(self.code(n_units))
 
 
 def feature_effects(estimator, values):

@@ -22,9 +22,12 @@ class SparseCodeMixin:
     def _code_statistics(self, X, sync=None):
         """The code statistics of validated ``X`` (``sync``: each rank of a
         data-parallel fit encodes its share of the rows)."""
-        summary = _inference.summarize_rows(self, X, "code", sync=sync)
+        # One encoding pass: the typical values come from the codes of a
+        # sample of rows taken from its batches.
+        sample = _interpret.RowSample(X.shape[0])
+        summary = _inference.summarize_rows(self, X, "code", sync=sync, sample=sample)
         stats = statistics_of_summary(summary)
-        return {**stats, "unit_values": _interpret.typical_values(self, X, sync)}
+        return {**stats, "unit_values": sample.medians(self._run.model.n_components)}
 
     def _set_code_statistics(self, stats):
         self.activation_rates_ = stats["activation_rates"]

@@ -209,7 +209,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
 
     unit_values_ : ndarray of shape (n_components,)
         Typical signed value of each unit: the median of its non-zero values
-        in the code of the training data (up to 10,000 evenly spaced rows),
+        in the code of the training data (up to 10,000 evenly spaced rows,
+        taken from the one encoding pass that gives all these statistics),
         0 for units never active. Units are one-signed as a rule, so this is
         the value at which :meth:`feature_effects` and
         :func:`~skvsc.plotting.plot_atoms` read them.

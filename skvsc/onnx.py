@@ -9,8 +9,12 @@ this module also registers a converter with ``skl2onnx`` when it is installed,
 so that ``skl2onnx.to_onnx`` converts pipelines that hold a skvsc estimator.
 
 The graphs compute what the estimators compute, in float32 or float64, but do
-not validate their input: data outside the likelihood's support, non-finite
-values or another number of features are the caller's to refuse. ``onnx``
+not validate their input: data outside the likelihood's support, infinite
+values or another number of features are the caller's to refuse. NaN is a
+missing value for a model fitted on data with missing values (its encoder
+graph reads the mask of observed entries, as the estimator does); a
+model fitted on complete data refuses NaN in ``transform``, and its graph's
+output on NaN has no meaning. ``onnx``
 is an optional dependency (``pip install "skvsc[onnx]"``, which also installs
 ``onnxruntime`` and ``skl2onnx``).
 """
@@ -21,7 +25,12 @@ from torch import nn
 
 from ._core.blocks import MLPDecoder, MLPEncoder
 from ._core.latents import NormalLatent, SpikeSlabLatent
-from ._core.likelihoods import BernoulliLikelihood, GaussianLikelihood, PoissonLikelihood
+from ._core.likelihoods import (
+    BernoulliLikelihood,
+    GaussianLikelihood,
+    MixedLikelihood,
+    PoissonLikelihood,
+)
 from ._core.penalties import ACTIVE_PROBABILITY
 from ._vae import VAETransformer
 from ._vsc import VariationalSparseCoder
@@ -88,28 +97,65 @@ def _module(estimator):
             f"no ONNX export for the {type(module.encoder).__name__} network yet; "
             "the export covers network='mlp'."
         )
-    if module.missing:
-        raise NotImplementedError(
-            "no ONNX export for a model fitted on data with missing values (its encoder "
-            "reads the mask of observed entries) yet; the export covers complete data."
-        )
     return module
 
 
+def _encoder_input(graph, likelihood, x):
+    """The likelihood's ``encoder_input``: standardised Gaussian columns,
+    ``log(1 + x)`` of Poisson ones, Bernoulli ones as they are (the mixed
+    likelihood clips its Bernoulli and Poisson columns onto their supports
+    first, as its torch code does)."""
+    if isinstance(likelihood, MixedLikelihood):
+        kinds = likelihood.kinds.cpu().numpy()
+        bernoulli = graph.constant("bernoulli_columns", kinds == 1, dtype=np.bool_)
+        poisson = graph.constant("poisson_columns", kinds == 2, dtype=np.bool_)
+        zero, one = graph.constant("support_low", 0.0), graph.constant("support_high", 1.0)
+        clipped = graph.op("Clip", [x, zero, one], "x_in_unit")
+        x = graph.op("Where", [bernoulli, clipped, x], "x_bernoulli")
+        clipped = graph.op("Clip", [x, zero], "x_non_negative")
+        x = graph.op("Where", [poisson, clipped, x], "x_on_support")
+        log1p = graph.op("Log", [graph.op("Add", [x, one], "x_plus_one")], "log1p")
+        return graph.op("Where", [poisson, log1p, _standardised(graph, likelihood, x)], "u")
+    if isinstance(likelihood, GaussianLikelihood):  # (x - shift) / scale
+        return _standardised(graph, likelihood, x)
+    if isinstance(likelihood, PoissonLikelihood):  # log(1 + x)
+        one = graph.constant("one", 1.0)
+        return graph.op("Log", [graph.op("Add", [x, one], "x_plus_one")], "log1p")
+    if isinstance(likelihood, BernoulliLikelihood):
+        return x
+    raise NotImplementedError(f"no ONNX export for {type(likelihood).__name__}")
+
+
+def _standardised(graph, likelihood, x):
+    shift = graph.constant("shift", likelihood.shift.cpu().numpy())
+    scale = graph.constant("scale", likelihood.scale.cpu().numpy())
+    return graph.op("Div", [graph.op("Sub", [x, shift], "centred"), scale], "standardised")
+
+
+def _masked_encoder_input(graph, likelihood, x):
+    """The encoder input of a model of data with missing values (as
+    ``VAE._masked_input``): the likelihood's encoder input with the missing
+    (NaN) entries at 0, then the 0/1 mask of the observed entries."""
+    from onnx.helper import np_dtype_to_tensor_dtype
+
+    observed = graph.op("Not", [graph.op("IsNaN", [x], "missing")], "observed")
+    zero = graph.constant("missing_fill", 0.0)
+    filled = graph.op("Where", [observed, x, zero], "x_filled")
+    u = graph.op("Where", [observed, _encoder_input(graph, likelihood, filled), zero], "u_filled")
+    mask = graph.op("Cast", [observed], "mask", to=np_dtype_to_tensor_dtype(graph.dtype))
+    return graph.op("Concat", [u, mask], "encoder_input", axis=1)
+
+
 def _encoder(graph, module, x, output, max_active=None):
-    """``transform``: the likelihood's encoder input, the trunk, the code heads and
-    the code (``mu`` where the unit is active, else exactly 0; with
+    """``transform``: the likelihood's encoder input (with the mask of observed
+    entries for a model of data with missing values), the trunk, the code
+    heads and the code (``mu`` where the unit is active, else exactly 0; with
     ``max_active``, only the ``max_active`` active units of largest ``|mu|``)."""
     likelihood, latent, encoder = module.likelihood, module.latent, module.encoder
-    if isinstance(likelihood, GaussianLikelihood):  # (x - shift) / scale
-        shift = graph.constant("shift", likelihood.shift.cpu().numpy())
-        scale = graph.constant("scale", likelihood.scale.cpu().numpy())
-        x = graph.op("Div", [graph.op("Sub", [x, shift], "centred"), scale], "standardised")
-    elif isinstance(likelihood, PoissonLikelihood):  # log(1 + x)
-        one = graph.constant("one", 1.0)
-        x = graph.op("Log", [graph.op("Add", [x, one], "x_plus_one")], "log1p")
-    elif not isinstance(likelihood, BernoulliLikelihood):
-        raise NotImplementedError(f"no ONNX export for {type(likelihood).__name__}")
+    if module.missing:
+        x = _masked_encoder_input(graph, likelihood, x)
+    else:
+        x = _encoder_input(graph, likelihood, x)
     hidden = graph.mlp(x, encoder.trunk, "encoder")
     size = latent.n_components
     head = {name: i for i, name in enumerate(latent.head_names)}
@@ -155,6 +201,17 @@ def _decoder(graph, module, z, output):
     """``inverse_transform``: the decoder and the likelihood's mean in data units."""
     likelihood, decoder = module.likelihood, module.decoder
     out = graph.linear(graph.mlp(z, decoder.trunk, "decoder"), decoder.out, "decoder_out")
+    if isinstance(likelihood, MixedLikelihood):  # each column's mean, by its kind
+        kinds = likelihood.kinds.cpu().numpy()
+        bernoulli = graph.constant("bernoulli_columns", kinds == 1, dtype=np.bool_)
+        poisson = graph.constant("poisson_columns", kinds == 2, dtype=np.bool_)
+        rate = _poisson_mean(graph, out)
+        scale = graph.constant("scale", likelihood.scale.cpu().numpy())
+        shift = graph.constant("shift", likelihood.shift.cpu().numpy())
+        gaussian = graph.op("Add", [graph.op("Mul", [out, scale], "scaled"), shift], "gaussian")
+        other = graph.op("Where", [poisson, rate, gaussian], "count_or_gaussian")
+        probability = graph.op("Sigmoid", [out], "probability")
+        return graph.op("Where", [bernoulli, probability, other], "mean", output=output)
     if isinstance(likelihood, BernoulliLikelihood):
         return graph.op("Sigmoid", [out], "mean", output=output)
     if isinstance(likelihood, GaussianLikelihood):  # out * scale + shift
@@ -162,12 +219,17 @@ def _decoder(graph, module, z, output):
         shift = graph.constant("shift", likelihood.shift.cpu().numpy())
         scaled = graph.op("Mul", [out, scale], "scaled")
         return graph.op("Add", [scaled, shift], "mean", output=output)
-    if isinstance(likelihood, PoissonLikelihood):  # exp(clamp(out))
-        low = graph.constant("log_rate_min", _POISSON_LOG_RATE_RANGE[0])
-        high = graph.constant("log_rate_max", _POISSON_LOG_RATE_RANGE[1])
-        clipped = graph.op("Clip", [out, low, high], "log_rate")
-        return graph.op("Exp", [clipped], "mean", output=output)
+    if isinstance(likelihood, PoissonLikelihood):
+        return _poisson_mean(graph, out, output)
     raise NotImplementedError(f"no ONNX export for {type(likelihood).__name__}")
+
+
+def _poisson_mean(graph, out, output=None):
+    """``exp(clamp(out))``: the rate of the Poisson likelihood."""
+    low = graph.constant("log_rate_min", _POISSON_LOG_RATE_RANGE[0])
+    high = graph.constant("log_rate_max", _POISSON_LOG_RATE_RANGE[1])
+    clipped = graph.op("Clip", [out, low, high], "log_rate")
+    return graph.op("Exp", [clipped], "rate" if output is None else "mean", output=output)
 
 
 def _build(estimator, method, graph, x, output):

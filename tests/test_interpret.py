@@ -9,7 +9,8 @@ import pytest
 import torch
 from sklearn.datasets import load_breast_cancer, load_iris
 
-from skvsc import VAETransformer, VariationalSparseCoder
+from skvsc import VAETransformer, VariationalSparseCoder, _interpret
+from skvsc._core.vae import VAE
 from skvsc._interpret import typical_values_of
 
 FAST = dict(max_iter=20, device="cpu", n_threads=1, random_state=0)
@@ -35,6 +36,63 @@ def test_unit_values_are_stored_at_fit_and_saved(iris_vsc, tmp_path):
     path = tmp_path / "m.skvsc"
     skvsc.save(vsc, path)
     np.testing.assert_array_equal(skvsc.load(path).unit_values_, vsc.unit_values_)
+
+
+def exact_medians(Z):
+    """Each column's median of its non-zero values, in float64 (0 without any)."""
+    Z = np.asarray(Z, dtype=np.float64)
+    return np.array([np.median(z[z != 0]) if (z != 0).any() else 0.0 for z in Z.T])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_unit_values_are_the_exact_medians_on_small_data(dtype):
+    X = load_breast_cancer().data.astype(dtype)
+    vsc = VariationalSparseCoder(n_components=20, alpha=0.3, **{**FAST, "max_iter": 3}).fit(X)
+    assert (vsc.activation_rates_ > 0).sum() > 3
+    # Fewer rows than the sample takes: every row, the codes of transform's batches.
+    Z = vsc.transform(X)
+    np.testing.assert_array_equal(vsc.unit_values_, typical_values_of(Z))  # in Z's dtype
+    np.testing.assert_allclose(vsc.unit_values_, exact_medians(Z), rtol=1e-6)
+
+
+def test_fit_encodes_the_training_data_once(monkeypatch):
+    X = load_iris().data
+    encoded = []
+    code = VAE.code
+    monkeypatch.setattr(
+        VAE, "code", lambda self, x, *o: encoded.append(len(x)) or code(self, x, *o)
+    )
+    vsc = VariationalSparseCoder(**{**FAST, "max_iter": 2}).fit(X)
+    assert sum(encoded) == len(X)  # the statistics and the typical values in one pass
+    assert vsc.unit_values_.any()
+    encoded.clear()
+    report = vsc.sparsity_report(X)
+    assert sum(encoded) == len(X)
+    np.testing.assert_array_equal(report["unit_values"], vsc.unit_values_)
+
+
+def test_row_sample_takes_evenly_spaced_rows_from_any_batching(monkeypatch):
+    monkeypatch.setattr(_interpret, "TYPICAL_VALUE_ROWS", 100)
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(1000, 4)) * (rng.random((1000, 4)) < [0.9, 0.3, 0.05, 0.0])
+    rows = np.linspace(0, 999, 100).round().astype(int)
+    for batch in (1000, 7, 64):
+        sample = _interpret.RowSample(len(Z))
+        for start in range(0, len(Z), batch):
+            sample.add(Z[start : start + batch], start)
+        np.testing.assert_array_equal(sample.code(4), Z[rows])
+        np.testing.assert_array_equal(sample.medians(4), typical_values_of(Z[rows]))
+    small = _interpret.RowSample(50)  # fewer rows than the limit: all of them
+    small.add(Z[:50], 0)
+    np.testing.assert_array_equal(small.code(4), Z[:50])
+
+
+def test_unit_values_of_more_rows_than_the_sample_are_those_of_evenly_spaced_rows(monkeypatch):
+    monkeypatch.setattr(_interpret, "TYPICAL_VALUE_ROWS", 100)
+    X = load_breast_cancer().data
+    vsc = VariationalSparseCoder(n_components=20, alpha=0.3, **{**FAST, "max_iter": 3}).fit(X)
+    rows = np.linspace(0, len(X) - 1, 100).round().astype(int)
+    np.testing.assert_allclose(vsc.unit_values_, exact_medians(vsc.transform(X[rows])), rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -114,3 +114,38 @@ def test_other_networks_are_refused():
     ).fit(X)
     with pytest.raises(NotImplementedError, match="network='mlp'"):
         skvsc_onnx.to_onnx(est)
+
+
+def make_mixed(n=120, seed=0):
+    """Gaussian, binary and count columns (the mixed likelihood's kinds)."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack(
+        [rng.normal(5.0, 3.0, (n, 3)), rng.integers(0, 2, (n, 2)), rng.poisson(3.0, (n, 2))]
+    ).astype(float)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "poisson", "mixed"])
+@pytest.mark.parametrize("missing", [False, True])
+def test_onnx_of_mixed_columns_and_missing_values_matches_the_estimator(likelihood, missing):
+    X = make_mixed() if likelihood == "mixed" else make_data(likelihood)
+    if missing:  # NaN at random, a row with nothing observed, a complete row
+        X[np.random.default_rng(1).random(X.shape) < 0.25] = np.nan
+        X[0], X[1] = np.nan, np.nan_to_num(X[1])
+    est = clone(ESTIMATORS["vsc"]).set_params(likelihood=likelihood).fit(X)
+    assert est.module_.missing == missing
+    for dtype in (np.float32, np.float64):
+        Xd = X.astype(dtype)
+        Z = est.transform(Xd)
+        (Z_onnx,) = run(skvsc_onnx.to_onnx(est, dtype=dtype), Xd)
+        np.testing.assert_allclose(Z_onnx, Z, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(Z_onnx == 0, Z == 0)
+        (X_back,) = run(skvsc_onnx.to_onnx(est, "inverse_transform", dtype=dtype), Z)
+        np.testing.assert_allclose(X_back, est.inverse_transform(Z), rtol=1e-5, atol=1e-5)
+    if missing:  # the NaN really reach the mask: another code than the rows filled with 0
+        model = skvsc_onnx.to_onnx(est)
+        Z_filled = run(model, np.nan_to_num(X).astype(np.float32))[0]
+        assert np.abs(Z_filled - run(model, X.astype(np.float32))[0]).max() > 1e-3
+    skl2onnx = pytest.importorskip("skl2onnx", reason="skl2onnx is not installed")
+    X32 = X.astype(np.float32)
+    (Z_converted,) = run(skl2onnx.to_onnx(est, X32[:1]), X32)
+    np.testing.assert_allclose(Z_converted, est.transform(X32), rtol=1e-5, atol=1e-5)

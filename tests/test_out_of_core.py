@@ -63,10 +63,10 @@ def test_streaming_pass_statistics(memmap, streaming):
 
 def test_checks_run_on_every_chunk(tmp_path, streaming):
     X = X_DIGITS.copy()
-    X[-1, 3] = np.nan  # in the last chunk only
-    np.save(tmp_path / "nan.npy", X)
-    with pytest.raises(ValueError, match="Input X contains NaN"):
-        VariationalSparseCoder(**PARAMS).fit(np.load(tmp_path / "nan.npy", mmap_mode="r"))
+    X[-1, 3] = np.inf  # in the last chunk only (NaN is a missing value: test_missing_streamed)
+    np.save(tmp_path / "inf.npy", X)
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        VariationalSparseCoder(**PARAMS).fit(np.load(tmp_path / "inf.npy", mmap_mode="r"))
     X[-1, 3] = -2.0
     np.save(tmp_path / "neg.npy", X)
     negative = np.load(tmp_path / "neg.npy", mmap_mode="r")
@@ -78,12 +78,13 @@ def test_checks_run_on_every_chunk(tmp_path, streaming):
 
 
 def test_streamed_fit_of_more_rows_than_the_typical_value_sample(memmap, streaming, monkeypatch):
-    # The typical unit values come from evenly spaced rows: a streamed X is
-    # read by increasing indices, chunk by chunk (it used to raise a TypeError).
+    # The typical unit values come from evenly spaced rows taken from the
+    # statistics pass over the streamed rows: the rows and values of memory.
     monkeypatch.setattr(_interpret, "TYPICAL_VALUE_ROWS", 100)
     est = VariationalSparseCoder(**PARAMS).fit(memmap)
     assert est.unit_values_.any()
-    np.testing.assert_array_equal(est.unit_values_, _interpret.typical_values(est, X_DIGITS))
+    report = est.sparsity_report(X_DIGITS)
+    np.testing.assert_array_equal(est.unit_values_, report["unit_values"])
     rows = _chunked.fit_rows(est, memmap, reset=False)
     picked = np.array([0, 3, 399, 400, 401, 1500, len(X_DIGITS) - 1])
     np.testing.assert_array_equal(rows[picked], X_DIGITS[picked])
