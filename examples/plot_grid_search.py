@@ -114,9 +114,14 @@ for name, search, key in [("accuracy", supervised, "vsc__alpha"), ("ELBO", unsup
     print(f"{name} picks alpha={chosen}, {position(chosen, alphas)} of the grid {alphas}")
 
 # %%
-# Decide on the sparsity you need first; then the ELBO is a sound label-free
-# criterion for the other parameters (network size, number of units, epochs)
-# at that ``alpha``.
+# The ELBO is not a fair judge of ``alpha`` or ``n_components``: with
+# deterministic spikes every sample pays a fee per unit that grows with both,
+# whatever the data, so it favours small, sparse models even at a fixed
+# ``alpha``. ``score(X, n_draws=...)``, an importance-sampled estimate of
+# ``log p(x)``, removes the fee and compares the models as densities; neither
+# says which code a classifier can use (see the model selection page of the
+# documentation). Choose the sparsity you need, and ``n_components``, with
+# labels when the code feeds a downstream task.
 #
 # A short training run favours the denser codes of the grid for a classifier:
 # a small ``alpha`` needs more epochs before its few active units become

@@ -258,10 +258,14 @@ class InferenceMixin(TransformerMixin):
     def score(self, X, y=None, n_draws=None):
         """Mean ELBO, or mean estimated log-likelihood, per sample, in nats (higher is better).
 
-        Usable as the model-selection criterion of ``GridSearchCV`` without
-        labels. The ELBO (default) is a bound whose gap differs between
-        models; to rank models by ``log p(x)`` pass ``n_draws``, e.g. with
-        ``scoring=lambda est, X, y=None: est.score(X, n_draws=100)``.
+        The default criterion of ``GridSearchCV`` without labels. The ELBO
+        (default) is a bound whose gap differs between models (with
+        ``prior="aggregate"`` it includes a fee that grows with ``alpha``
+        and ``n_components`` whatever the data); to rank models by ``log
+        p(x)`` pass ``n_draws``, e.g. with ``scoring=lambda est, X, y=None:
+        est.score(X, n_draws=100)``. Either ranks density models, not codes
+        for a downstream task: see ``docs/model_selection.md`` for what each
+        picks.
 
         Parameters
         ----------
@@ -293,9 +297,11 @@ class InferenceMixin(TransformerMixin):
         1) + (1 - alpha) delta(0)`` per unit (with either ``prior``: the
         aggregate prior changes the training loss, not the model), the
         ratios of point masses and densities are exact (no relaxation), and
-        each unit's proposal gives the prior a small weight, so that every
-        spike pattern can be drawn: the posterior of ``prior="aggregate"``
-        has deterministic spikes. See ``docs/model_selection.md``.
+        the draws alternate between two proposals that mix the encoder's
+        posterior with the prior (a small and a large weight on the prior),
+        so that every spike pattern can be drawn: the posterior of
+        ``prior="aggregate"`` has deterministic spikes. See
+        ``docs/model_selection.md``.
 
         Parameters
         ----------

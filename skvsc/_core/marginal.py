@@ -7,25 +7,29 @@ on ``log p(x)`` whose expectation rises with ``K`` and converges to it
 (Burda et al., "Importance Weighted Autoencoders", 2016). ``K = 1`` with
 ``r = q(z | x)`` is the ELBO.
 
-The proposal is the encoder's posterior, and the prior is the generative
-model's: ``N(0, I)`` for the Gaussian VAE, ``alpha N(0, 1) + (1 - alpha)
-delta(0)`` per unit for both spike-and-slab families (the aggregate prior
-changes the training loss, not the generative model, whose ELBO it reports).
+The proposals are built on the encoder's posterior, and the prior is the
+generative model's: ``N(0, I)`` for the Gaussian VAE, ``alpha N(0, 1) + (1 -
+alpha) delta(0)`` per unit for both spike-and-slab families (the aggregate
+prior changes the training loss, not the generative model, whose ELBO it
+reports). The Gaussian VAE's proposal is its posterior ``q(z | x)``.
 
 Spike-and-slab densities are taken against the measure ``delta(0) +
 Lebesgue`` per unit, so the ratios mix point masses and densities exactly (no
 relaxation): a unit drawn at 0 has the ratio of the two spikes' masses, an
 active unit the ratio of the two slab densities weighted by their activity.
-The proposal of unit ``j`` is the defensive mixture
+A spike-and-slab proposal of unit ``j`` is the defensive mixture
 
 ``r_j = (1 - eps) q_j + eps p_j``,
 
-``q_j = g_j N(mu_j, sigma_j^2) + (1 - g_j) delta(0)``, with ``g_j = gamma_j``
-for the fixed prior and ``g_j = [gamma_j > 1/2]`` for the aggregate prior
-(its posterior's spikes are deterministic, so without ``eps`` the proposal
-would cover one spike pattern only and the estimate would converge to
-``log p(x, s = s(x))`` below ``log p(x)``). With ``eps > 0`` every pattern
-has proposal mass and each unit's ratio ``p_j / r_j <= 1 / eps``.
+``q_j = g_j N(mu_j, sigma_j^2) + (1 - g_j) delta(0)`` with activity ``g_j``.
+The estimate mixes the proposals of :data:`COMPONENTS`, ``g_j = gamma_j``
+(the encoder's activity probability) for both priors and two values of
+``eps`` (:class:`SpikeSlabProposal`). ``eps > 0`` matters for the aggregate
+prior: its posterior's spikes are deterministic (``[gamma_j > 1/2]``, the
+``"gate"`` activity of :func:`make_proposal`), and without ``eps`` that
+posterior as the proposal covers one spike pattern only, so the estimate
+would converge to ``log p(x, s = s(x))``, below ``log p(x)``. With ``eps > 0``
+every pattern has proposal mass and each unit's ratio ``p_j / r_j <= 1 / eps``.
 
 The noise of each row comes from its own generator (one per row, seeded by
 the caller), so that a row's estimate depends neither on the other rows nor
