@@ -60,6 +60,20 @@ def test_step_compare(run, empty, tmp_path):
     assert row["speedup_vs_torch_adam"] > 0 and row["speedup_vs_hand"] > 0
 
 
+def test_conv_step(run, empty, tmp_path):
+    out = tmp_path / "conv_step.json"
+    run(
+        "conv_step.py",
+        "--n-train 64 --batch-size 32 --n-steps 2 --reps 1 --profile",
+        data_dir=empty,
+        out=out,
+    )
+    result = run.json(out)
+    assert [r["variant"] for r in result["rows"]] == ["mlp", "conv"]
+    assert result["rows"][0]["ratio"] == 1 and result["rows"][1]["ms_per_step"] > 0
+    assert result["profile"]["conv"]
+
+
 def test_time_to_quality(run, empty, tmp_path):
     out = tmp_path / "ttq.json"
     run(

@@ -68,12 +68,14 @@ class _ConvTrunk(nn.Module):
             *(
                 layer
                 for n_in, n_out in itertools.pairwise(sizes)
-                for layer in (_conv(nn.Conv2d, n_in, n_out, generator), nn.ReLU())
+                for layer in (_conv(nn.Conv2d, n_in, n_out, generator), nn.ReLU(inplace=True))
             )
         )
 
     def forward(self, x):
         height, width, depth = self.shape
+        # Channels-last strides (a view of the rows), which oneDNN's convolutions
+        # run fastest on; the flat features stay in (channel, row, column) order.
         images = x.reshape(-1, height, width, depth).permute(0, 3, 1, 2)
         return self.convs(images).flatten(1)
 
@@ -115,11 +117,15 @@ class ConvDecoder(nn.Module):
             padding = (h_out - _transposed_size(h_in), w_out - _transposed_size(w_in))
             layers.append(_conv(nn.ConvTranspose2d, n_in, n_out, generator, output_padding=padding))
             if i < len(channels) - 1:
-                layers.append(nn.ReLU())
+                # In place: no backward reads the transposed convolution's output.
+                layers.append(nn.ReLU(inplace=True))
         self.deconvs = nn.Sequential(*layers)
 
     def forward(self, z):
         maps = self.expand(self.trunk(z)).reshape(-1, *self.smallest)
+        # Channels last, as in the encoder: the transposed convolutions run faster
+        # on it, and the output rows (height, width, channels) are then a view.
+        maps = maps.contiguous(memory_format=torch.channels_last)
         return self.deconvs(maps).permute(0, 2, 3, 1).flatten(1)
 
     def first_layer(self):

@@ -89,3 +89,33 @@ def test_initialisation_comes_from_the_generator_only():
 def test_bad_options_are_refused_naming_the_parameter(options, n_features, error, match):
     with pytest.raises(error, match=match):
         ConvNet(**options).build(n_features, 5, 3, torch.Generator().manual_seed(0))
+
+
+def test_both_networks_run_channels_last_and_compute_what_channels_first_does():
+    """The convolutions see channels-last tensors (faster with oneDNN on CPU); the
+    values and gradients are those of the channels-first layout."""
+    _, (encoder, decoder) = build((6, 8, 2), 96)
+    seen = []
+    for conv in [*encoder.trunk[0].convs, *decoder.deconvs]:
+        if isinstance(conv, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            conv.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    x = torch.rand(3, 96)
+    z = encoder(x)[0]
+    out = decoder(z)
+    assert len(seen) == 4
+    assert all(t.is_contiguous(memory_format=torch.channels_last) for t in seen)
+    assert out.is_contiguous()
+    out.square().sum().backward()
+    grads = [p.grad.clone() for p in (*encoder.parameters(), *decoder.parameters())]
+    for p in (*encoder.parameters(), *decoder.parameters()):
+        p.grad = None
+
+    conv = encoder.trunk[0]
+    hidden = conv.convs(x.reshape(3, 6, 8, 2).permute(0, 3, 1, 2).contiguous()).flatten(1)
+    z_ref = encoder.heads(encoder.trunk[1](hidden)).chunk(3, dim=1)[0]
+    maps = decoder.expand(decoder.trunk(z_ref)).reshape(-1, *decoder.smallest)
+    ref = decoder.deconvs(maps.contiguous()).permute(0, 2, 3, 1).reshape(3, -1)
+    torch.testing.assert_close(out, ref)
+    ref.square().sum().backward()
+    for p, g in zip((*encoder.parameters(), *decoder.parameters()), grads):
+        torch.testing.assert_close(g, p.grad)
