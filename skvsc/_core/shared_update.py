@@ -7,7 +7,8 @@ ranks. Here each rank does its part of it (ZeRO stage 1 on one host). During
 an epoch's steps the parameters and Adam's moments live in one mapping that
 every rank maps, the model's parameters are views of it, and rank ``r`` owns
 the ``r``-th of ``world_size`` contiguous parts of the flattened parameters
-(sizes differing by at most one element). Each step:
+(near equal sizes: each cut is moved down to an
+:data:`ALIGN` boundary of its parameter). Each step:
 
 - each rank writes into its slot the pieces of its gradient that lie in
   the other ranks' parts (its own part stays where the backward pass left
