@@ -220,3 +220,19 @@ def test_robustness_j_table(run, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[2] == "| 16 | 91.00 % ± 1.41 (2 seeds), 3.0, 1, 2 | — |"
     assert lines[3] == "| 32 | — | 80.00 % (1 seed), 3.0, 1, 2 |"
+
+
+def test_alpha_tightness(run, tmp_path):
+    out = tmp_path / "tightness.jsonl"
+    run(
+        "paper/alpha_tightness.py",
+        "--dataset digits --n-components 8 --alphas 0.25 --max-iter 1 --n-train 240 "
+        "--variants default x4_nousage dual",
+        out=out,
+    )
+    rows = run.rows(out)
+    assert [r["variant"] for r in rows] == ["default", "x4_nousage", "dual"]
+    assert all(r["epochs"] == 1 and 0 <= r["empty_codes"] <= 1 for r in rows)
+    assert rows[0]["nonzero_over_alpha"] == pytest.approx(rows[0]["nonzero"] / 0.25)
+    with pytest.raises(ValueError, match="unknown variant"):
+        run("paper/alpha_tightness.py", "--dataset digits --variants x4usage", out=out)
