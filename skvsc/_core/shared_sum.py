@@ -214,10 +214,9 @@ class SharedSum:
         self.barrier()
         return slots
 
-    def reduce(self, numel, dtype, out=None):
-        """The sum over ranks of the slots just written (a new tensor, or ``out``)."""
-        slots = self.exchange(numel, dtype)
-        return add_slots(slots, torch.empty(numel, dtype=dtype) if out is None else out)
+    def reduce(self, numel, dtype):
+        """The sum over ranks of the slots just written (a new tensor)."""
+        return add_slots(self.exchange(numel, dtype), torch.empty(numel, dtype=dtype))
 
     def reduce_into(self, outs, dtype):
         """Like :meth:`reduce`, the sum written into ``outs`` (contiguous tensors
@@ -312,11 +311,12 @@ class SharedSum:
 
 
 def add_slots(slots, out):
-    """``out`` = the sum of the rows of ``slots`` (``(world_size, k)``), in rank
-    order, as every rank computes it."""
+    """``out`` = the sum of the rows of ``slots`` (a ``(world_size, k)`` tensor,
+    or a list of one ``k``-element tensor per rank), in rank order, as every
+    rank computes it."""
     torch.add(slots[0], slots[1], out=out)
-    for r in range(2, slots.shape[0]):
-        out.add_(slots[r])
+    for row in slots[2:]:
+        out.add_(row)
     return out
 
 

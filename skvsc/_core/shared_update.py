@@ -34,6 +34,7 @@ import contextlib
 
 import torch
 
+from .guard import grad_total
 from .shared_sum import add_slots
 
 #: Parts start and end at multiples of this many elements from the start of a
@@ -79,19 +80,21 @@ class SharedUpdate:
         self.grad = torch.empty(self.hi - self.lo, dtype=self.dtype)
         self.tail = torch.empty(2, dtype=self.dtype)  # summed loss and gradient total
         # This rank's part: per parameter that overlaps it, the views of the
-        # overlap in the mapping's three rows and in ``grad``, and its index.
-        # ``inside`` and ``outside``: (parameter index, start, stop, flat offset)
-        # of the gradient's pieces in this rank's part and in the others'.
-        self.part = ([], [], [], [], [])
+        # overlap in the mapping's three rows (``part_rows``: parameters, first
+        # moments, second moments) and in ``grad`` (``part_grads``), and the
+        # parameter's index (``part_index``). ``inside`` and ``outside``:
+        # (parameter index, start, stop, flat offset) of the gradient's pieces
+        # in this rank's part and in the others'.
+        self.part_rows, self.part_grads, self.part_index = ([], [], []), [], []
         self.inside, self.outside = [], []
         offset = 0
         for i, size in enumerate(self.sizes):
             start, stop = max(self.lo, offset), min(self.hi, offset + size)
             if start < stop:
-                for row in range(3):
-                    self.part[(0, 2, 3)[row]].append(self.buffer[row, start:stop])
-                self.part[1].append(self.grad[start - self.lo : stop - self.lo])
-                self.part[4].append(i)
+                for views, row in zip(self.part_rows, self.buffer):
+                    views.append(row[start:stop])
+                self.part_grads.append(self.grad[start - self.lo : stop - self.lo])
+                self.part_index.append(i)
                 self.inside.append((i, start - offset, stop - offset, start))
             before = (offset, min(self.lo, offset + size))
             after = (max(self.hi, offset), offset + size)
@@ -162,21 +165,20 @@ class SharedUpdate:
         for i, start, stop, at in self.outside:
             slot[at : at + stop - start].copy_(grads[i][start:stop])
         slot[n] = loss.detach()
-        torch.sum(torch.stack([g.sum() for g in grads]), dim=0, keepdim=True, out=slot[n + 1 :])
+        slot[n + 1] = grad_total(params)
         slots = local.exchange(n + 2, self.dtype)
         tail = add_slots(slots[:, n:], self.tail)
         if guard is not None:
             guard.before_update(tail[0], total=tail[1])
-        rank = local.rank
-        for (i, start, stop, at), out in zip(self.inside, self.part[1]):
-            # The sum in rank order, as add_slots; this rank's piece from its gradient.
-            pieces = [slots[j, at : at + stop - start] for j in range(local.world_size)]
-            pieces[rank] = grads[i][start:stop]
-            torch.add(pieces[0], pieces[1], out=out)
-            for piece in pieces[2:]:
-                out.add_(piece)
+        for (i, start, stop, at), out in zip(self.inside, self.part_grads):
+            # The sum in rank order; this rank's piece from its own gradient.
+            pieces = list(slots[:, at : at + stop - start])
+            pieces[local.rank] = grads[i][start:stop]
+            add_slots(pieces, out)
         steps = [self.optimizer.state_of(p)["step"] for p in params]
         torch._foreach_add_(steps, 1)  # every parameter's count, as in one process
-        self.optimizer.update(*self.part[:4], [steps[i] for i in self.part[4]])
+        params_part, exp_avgs, exp_avg_sqs = self.part_rows
+        steps_part = [steps[i] for i in self.part_index]
+        self.optimizer.update(params_part, self.part_grads, exp_avgs, exp_avg_sqs, steps_part)
         local.barrier()  # every part is updated before the next forward pass
         return tail[0]
