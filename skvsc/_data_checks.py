@@ -287,14 +287,9 @@ def resolve_column_kinds(X, given, feature_names=None):
 
 def columns_outside(facts, kinds):
     """The columns whose observed values (:func:`column_facts`) leave the
-    support of their kind (beyond :data:`SUPPORT_TOLERANCE`)."""
-    tol = SUPPORT_TOLERANCE
-    bad = []
-    for j, kind in enumerate(kinds):
-        lo, hi = LIKELIHOODS[kind].support
-        if facts["low"][j] < lo - tol or facts["high"][j] > hi + tol:
-            bad.append(j)
-    return bad
+    support of their kind (beyond :data:`SUPPORT_TOLERANCE`, as :func:`within_support`)."""
+    low, high = facts["low"], facts["high"]
+    return [j for j, kind in enumerate(kinds) if not within_support(kind, low[j], high[j])]
 
 
 def check_column_ranges(X, kinds, feature_names=None, *, strict, fitted=False):

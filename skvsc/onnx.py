@@ -106,30 +106,48 @@ def _encoder_input(graph, likelihood, x):
     likelihood clips its Bernoulli and Poisson columns onto their supports
     first, as its torch code does)."""
     if isinstance(likelihood, MixedLikelihood):
-        kinds = likelihood.kinds.cpu().numpy()
-        bernoulli = graph.constant("bernoulli_columns", kinds == 1, dtype=np.bool_)
-        poisson = graph.constant("poisson_columns", kinds == 2, dtype=np.bool_)
+        bernoulli, poisson = _kind_columns(graph, likelihood)
         zero, one = graph.constant("support_low", 0.0), graph.constant("support_high", 1.0)
         clipped = graph.op("Clip", [x, zero, one], "x_in_unit")
         x = graph.op("Where", [bernoulli, clipped, x], "x_bernoulli")
         clipped = graph.op("Clip", [x, zero], "x_non_negative")
         x = graph.op("Where", [poisson, clipped, x], "x_on_support")
-        log1p = graph.op("Log", [graph.op("Add", [x, one], "x_plus_one")], "log1p")
+        log1p = _log1p(graph, x, one)
         return graph.op("Where", [poisson, log1p, _standardised(graph, likelihood, x)], "u")
     if isinstance(likelihood, GaussianLikelihood):  # (x - shift) / scale
         return _standardised(graph, likelihood, x)
     if isinstance(likelihood, PoissonLikelihood):  # log(1 + x)
-        one = graph.constant("one", 1.0)
-        return graph.op("Log", [graph.op("Add", [x, one], "x_plus_one")], "log1p")
+        return _log1p(graph, x, graph.constant("one", 1.0))
     if isinstance(likelihood, BernoulliLikelihood):
         return x
     raise NotImplementedError(f"no ONNX export for {type(likelihood).__name__}")
 
 
+def _kind_columns(graph, likelihood):
+    """The mixed likelihood's Bernoulli and Poisson columns, as boolean constants."""
+    kinds = likelihood.kinds.cpu().numpy()
+    bernoulli = graph.constant("bernoulli_columns", kinds == 1, dtype=np.bool_)
+    poisson = graph.constant("poisson_columns", kinds == 2, dtype=np.bool_)
+    return bernoulli, poisson
+
+
+def _log1p(graph, x, one):
+    """``log(1 + x)``, the Poisson columns' encoder input (``one``: the constant 1)."""
+    return graph.op("Log", [graph.op("Add", [x, one], "x_plus_one")], "log1p")
+
+
 def _standardised(graph, likelihood, x):
+    """``(x - shift) / scale``, the Gaussian columns' encoder input."""
     shift = graph.constant("shift", likelihood.shift.cpu().numpy())
     scale = graph.constant("scale", likelihood.scale.cpu().numpy())
     return graph.op("Div", [graph.op("Sub", [x, shift], "centred"), scale], "standardised")
+
+
+def _in_data_units(graph, likelihood, out, name, output=None):
+    """``out * scale + shift``, the Gaussian columns' mean in data units."""
+    scale = graph.constant("scale", likelihood.scale.cpu().numpy())
+    shift = graph.constant("shift", likelihood.shift.cpu().numpy())
+    return graph.op("Add", [graph.op("Mul", [out, scale], "scaled"), shift], name, output=output)
 
 
 def _masked_encoder_input(graph, likelihood, x):
@@ -202,23 +220,16 @@ def _decoder(graph, module, z, output):
     likelihood, decoder = module.likelihood, module.decoder
     out = graph.linear(graph.mlp(z, decoder.trunk, "decoder"), decoder.out, "decoder_out")
     if isinstance(likelihood, MixedLikelihood):  # each column's mean, by its kind
-        kinds = likelihood.kinds.cpu().numpy()
-        bernoulli = graph.constant("bernoulli_columns", kinds == 1, dtype=np.bool_)
-        poisson = graph.constant("poisson_columns", kinds == 2, dtype=np.bool_)
+        bernoulli, poisson = _kind_columns(graph, likelihood)
         rate = _poisson_mean(graph, out)
-        scale = graph.constant("scale", likelihood.scale.cpu().numpy())
-        shift = graph.constant("shift", likelihood.shift.cpu().numpy())
-        gaussian = graph.op("Add", [graph.op("Mul", [out, scale], "scaled"), shift], "gaussian")
+        gaussian = _in_data_units(graph, likelihood, out, "gaussian")
         other = graph.op("Where", [poisson, rate, gaussian], "count_or_gaussian")
         probability = graph.op("Sigmoid", [out], "probability")
         return graph.op("Where", [bernoulli, probability, other], "mean", output=output)
     if isinstance(likelihood, BernoulliLikelihood):
         return graph.op("Sigmoid", [out], "mean", output=output)
     if isinstance(likelihood, GaussianLikelihood):  # out * scale + shift
-        scale = graph.constant("scale", likelihood.scale.cpu().numpy())
-        shift = graph.constant("shift", likelihood.shift.cpu().numpy())
-        scaled = graph.op("Mul", [out, scale], "scaled")
-        return graph.op("Add", [scaled, shift], "mean", output=output)
+        return _in_data_units(graph, likelihood, out, "mean", output)
     if isinstance(likelihood, PoissonLikelihood):
         return _poisson_mean(graph, out, output)
     raise NotImplementedError(f"no ONNX export for {type(likelihood).__name__}")
