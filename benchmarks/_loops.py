@@ -111,14 +111,15 @@ def skvsc_fit(X, batch_size, epochs, seed, threads):
     return wall, cpu, est
 
 
-def default_model(n_features, seed):
+def default_model(n_features, seed, params=None):
     """The default VSC's core model (Bernoulli, J = 200, one hidden layer of 400) on
     ``_common.DEVICE``, built through the core API: ``(estimator, spec, model)``, the
-    spec being the defaults' :class:`~skvsc._core.run.ModelSpec`."""
+    spec being the defaults' :class:`~skvsc._core.run.ModelSpec` (``params``:
+    estimator parameters that replace defaults, e.g. ``{"network": "conv"}``)."""
     from skvsc._core.vae import build_vae
     from skvsc._widths import resolve_n_components
 
-    est = VariationalSparseCoder()  # its defaults
+    est = VariationalSparseCoder(**(params or {}))  # its defaults, but for params
     spec = est._check_params()
     n_components = resolve_n_components(spec.n_components, n_features)
     config = spec.config(n_features, likelihood="bernoulli", n_components=n_components)
@@ -175,15 +176,16 @@ def repro_test_neg_elbo(model, X_test, alpha):
     )
 
 
-def step_setup(X, batch_size, seed=0):
-    """The default VSC's model, optimizer, source, schedule and guard, as ``fit`` builds them."""
+def step_setup(X, batch_size, seed=0, params=None):
+    """The default VSC's model (``params``: as for :func:`default_model`), optimizer,
+    source, schedule and guard, as ``fit`` builds them."""
     from skvsc._base import _GPU_CHECK_EVERY
     from skvsc._core.data import make_source
     from skvsc._core.guard import StepGuard
     from skvsc._core.optim import make_optimizer
     from skvsc._core.schedule import auto_learning_rate
 
-    est, spec, model = default_model(X.shape[1], seed)
+    est, spec, model = default_model(X.shape[1], seed, params)
     lr = est.learning_rate_init
     optimizer = make_optimizer(
         model.parameters(), auto_learning_rate(X.shape[1]) if lr == "auto" else lr

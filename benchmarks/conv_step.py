@@ -18,11 +18,8 @@ import os
 import time
 from statistics import median
 
-import _common
-import torch
-from _common import N_COMPONENTS, add_common_args, finish, load_data, machine, start
-
-from skvsc import VariationalSparseCoder
+from _common import add_common_args, finish, load_data, machine, start
+from _loops import step_epoch, step_setup
 
 VARIANTS = {"mlp": {}, "conv": {"network": "conv"}}
 
@@ -30,39 +27,8 @@ VARIANTS = {"mlp": {}, "conv": {"network": "conv"}}
 def setup(X, params, seed=0):
     """Model, optimizer, source, schedule and guard of a VSC with ``params``, as
     ``fit`` builds them."""
-    from skvsc._core.data import make_source
-    from skvsc._core.guard import StepGuard
-    from skvsc._core.optim import make_optimizer
-    from skvsc._core.vae import build_vae
-
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    spec = VariationalSparseCoder(**params)._check_params()
-    config = spec.config(X.shape[1], likelihood="bernoulli", n_components=N_COMPONENTS)
-    model = build_vae(config, torch.Generator().manual_seed(seed)).to(_common.DEVICE)
-    optimizer = make_optimizer(model.parameters(), 1e-3)
-    return {
-        "model": model,
-        "optimizer": optimizer,
-        "source": make_source(X, _common.DEVICE),
-        "schedule": spec.schedule(8000),
-        "generator": torch.Generator(_common.DEVICE).manual_seed(seed + 1),
-        "guard": StepGuard(model, optimizer, check_every=1),
-    }
-
-
-def epoch(parts, batch_size):
-    from skvsc._core.train import train_epoch
-
-    train_epoch(
-        parts["model"],
-        parts["optimizer"],
-        parts["source"],
-        batch_size=batch_size,
-        schedule=parts["schedule"],
-        step=100,
-        generator=parts["generator"],
-        guard=parts["guard"],
-    )
+    return step_setup(X, None, seed, params)
 
 
 def profile_table(parts, batch_size, n_steps, top=12):
@@ -70,7 +36,7 @@ def profile_table(parts, batch_size, n_steps, top=12):
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        epoch(parts, batch_size)
+        step_epoch(parts, batch_size)
     events = sorted(
         prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total
     )
@@ -100,13 +66,13 @@ def main():
     n_steps = -(-len(X) // args.batch_size)
     load_start = os.getloadavg()[0]
     for parts in variants.values():  # warm-up epoch
-        epoch(parts, args.batch_size)
+        step_epoch(parts, args.batch_size)
     seconds = {name: [] for name in variants}
     for rep in range(args.reps):
         order = list(variants) if rep % 2 == 0 else list(reversed(variants))
         for name in order:
             start_cpu = time.process_time()
-            epoch(variants[name], args.batch_size)
+            step_epoch(variants[name], args.batch_size)
             seconds[name].append((time.process_time() - start_cpu) / n_steps)
     first = next(iter(variants))
     rows = []
