@@ -46,6 +46,7 @@ from _protocol import (  # first: puts this checkout's skvsc on sys.path
 
 from skvsc import VariationalSparseCoder
 from skvsc._core import latents
+from skvsc._core.distributed import batch_means
 from skvsc._core.penalties import ACTIVE_PROBABILITY
 
 VARIANT = re.compile(
@@ -80,7 +81,7 @@ def patched_regularizer(factor, dual, dual_lr):
         gamma = posterior.gamma
         if spikes is None:
             spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
-        soft, rate = gamma.mean(dim=0), spikes.mean(dim=0)
+        soft, rate = batch_means(gamma, spikes)  # over the global batch, as the prior's
         # straight-through: the value of the hard rate, the gradient of the soft one
         st_rate = rate + soft - soft.detach()
         if dual == "global":
