@@ -95,6 +95,12 @@ def emit(row, out=None):
             f.write(line + "\n")
 
 
+def read_rows(path):
+    """The rows of a file written by :func:`emit`."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def print_table(rows, columns, title=None):
     """Markdown table of the given columns of a list of dicts."""
     if title:

@@ -21,7 +21,6 @@ Example (``docs/results.md``, "Robustness to the number of latent units")::
         --threads 1 --cache CACHE --out benchmarks/paper/results/robustness_j.jsonl
 """
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -35,6 +34,7 @@ from _protocol import (  # puts skvsc on sys.path
     load,
     logreg_accuracy,
     parser,
+    read_rows,
     sparsity_stats,
 )
 
@@ -63,8 +63,7 @@ def done_keys(out):
     """Keys of the rows already in ``out``."""
     if not out or not Path(out).exists():
         return set()
-    rows = [json.loads(line) for line in Path(out).read_text().splitlines() if line.strip()]
-    return {tuple(r.get(k) for k in KEY) for r in rows}
+    return {tuple(r.get(k) for k in KEY) for r in read_rows(out)}
 
 
 def inactive_units(Z, threshold=0.01):
@@ -110,8 +109,7 @@ def main(argv=None):
     p.add_argument("--table", action="store_true", help="only print the table of --out's rows")
     args = p.parse_args(argv)
     if args.table:
-        rows = [json.loads(r) for r in Path(args.out).read_text().splitlines() if r.strip()]
-        print(table(rows, args.dataset))
+        print(table(read_rows(args.out), args.dataset))
         return
     directory = data_dir(args.data_dir)
     X, y = load(args.dataset, directory, "train", args.n_train)
