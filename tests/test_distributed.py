@@ -158,6 +158,32 @@ def test_streamed_memmap_two_ranks(tmp_path, monkeypatch):
     np.testing.assert_allclose(ranks[0]["scale"], scale, rtol=1e-6)
 
 
+def test_streamed_missing_values_two_ranks(tmp_path, monkeypatch):
+    # NaN entries streamed from a memmap under torchrun: the ranks merge
+    # observed-only statistics into the one-process ones, train the masked
+    # objective as one model, and save a model whose encoder reads the mask.
+    X = data(0).astype(np.float32)
+    hide = np.random.default_rng(0).random(X.shape) < 0.2
+    X[hide] = np.nan
+    np.save(tmp_path / "memmap_nan.npy", X)
+    result, _, ranks = run_job(tmp_path, "memmap_nan")
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(ranks[0]["weights"], ranks[1]["weights"])
+    assert np.isfinite(ranks[0]["loss_curve"]).all()
+    assert np.isfinite(ranks[0]["code"]).all()
+    for name, value in STREAMING.items():
+        monkeypatch.setattr(_chunked, name, value)
+    memmap = np.load(tmp_path / "memmap_nan.npy", mmap_mode="r")
+    alone = VariationalSparseCoder(**{**PARAMS, "likelihood": "gaussian"}).fit(memmap)
+    state = alone.module_.likelihood.state_dict()
+    np.testing.assert_allclose(ranks[0]["shift"], state["shift"].numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ranks[0]["scale"], state["scale"].numpy(), rtol=1e-6)
+    model = skvsc.load(tmp_path / "model0.skvsc")
+    assert model.module_.missing and alone.module_.missing
+    code = model.transform(X[:50])
+    assert np.isfinite(code).all()
+
+
 def test_streamed_early_stopping_two_ranks(tmp_path, monkeypatch):
     # Both ranks hold out the same blocks, score their shares of them, and
     # stop at the same epoch; the score is the ELBO of all held-out rows.
