@@ -85,7 +85,8 @@ def hand_epoch(model, opt, Xt, batch_size, spec):
 def hand_fit(X, batch_size, epochs, seed, fused=False):
     """A minimal training loop (torch defaults, global RNG): ``(wall, CPU seconds)``."""
     torch.manual_seed(seed)
-    spec = VariationalSparseCoder()._check_params()  # the defaults' ModelSpec
+    est = VariationalSparseCoder()
+    spec = est._resolved(est._check_params(), X.shape[1])  # the defaults' ModelSpec
     model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS).to(_common.DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
 
@@ -117,12 +118,10 @@ def default_model(n_features, seed, params=None):
     spec being the defaults' :class:`~skvsc._core.run.ModelSpec` (``params``:
     estimator parameters that replace defaults, e.g. ``{"network": "conv"}``)."""
     from skvsc._core.vae import build_vae
-    from skvsc._widths import resolve_n_components
 
     est = VariationalSparseCoder(**(params or {}))  # its defaults, but for params
-    spec = est._check_params()
-    n_components = resolve_n_components(spec.n_components, n_features)
-    config = spec.config(n_features, likelihood="bernoulli", n_components=n_components)
+    spec = est._resolved(est._check_params(), n_features)
+    config = spec.config(n_features, likelihood="bernoulli")
     return est, spec, build_vae(config, torch.Generator().manual_seed(seed)).to(_common.DEVICE)
 
 

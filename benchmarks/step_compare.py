@@ -36,7 +36,8 @@ def compare(X, batch_size, reps):
     def core(parts):
         step_epoch(parts, batch_size)
 
-    spec = VariationalSparseCoder()._check_params()
+    est = VariationalSparseCoder()
+    spec = est._resolved(est._check_params(), X.shape[1])
     torch.manual_seed(0)
     model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)

@@ -236,3 +236,16 @@ def test_alpha_tightness(run, tmp_path):
     assert rows[0]["nonzero_over_alpha"] == pytest.approx(rows[0]["nonzero"] / 0.25)
     with pytest.raises(ValueError, match="unknown variant"):
         run("paper/alpha_tightness.py", "--dataset digits --variants x4usage", out=out)
+
+
+def test_slab_kl_screen(run, tmp_path):
+    out = tmp_path / "slab_kl.jsonl"
+    run(
+        "paper/slab_kl_screen.py",
+        "--dataset digits --n-components 8 --alpha 0.25 --weights 0.01 0.1 --max-iter 1 "
+        "--n-train 240",
+        out=out,
+    )
+    rows = run.rows(out)
+    assert [r["slab_kl_weight"] for r in rows] == [0.01, 0.1]
+    assert all(r["epochs"] == 1 and 0 <= r["accuracy"] <= 1 for r in rows)

@@ -116,8 +116,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             if not resume:
                 if hold_out:
                     self._validation_size(X.shape[0])
-                n_components = resolve_n_components(spec.n_components, X.shape[1])
-                config = spec.config(X.shape[1], missing, n_components=n_components)
+                config = self._resolved(spec, X.shape[1]).config(X.shape[1], missing)
                 check_model_memory(self, config, self._batch_size(X.shape[0]))
                 self._start(X, spec, low, high, sync, missing=missing)
             if n_epochs is None:
@@ -146,6 +145,12 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             **self._latent_options(),
         )
 
+    def _resolved(self, spec, n_features):
+        """``spec`` with its width-dependent ``"auto"`` values resolved for
+        ``n_features`` input features (:mod:`skvsc._widths`)."""
+        n_components = resolve_n_components(spec.n_components, n_features)
+        return dataclasses.replace(spec, n_components=n_components)
+
     def _network(self):
         """``(name, family)``: the network family of the parameter ``network``,
         made from the estimator parameters the family lists (which it checks)."""
@@ -167,12 +172,8 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         rank 0's seed and weights."""
         self.device_ = str(resolve_device(self.device))
         self.likelihood_ = resolve_likelihood(self, X, low, high)
-        config = spec.config(
-            X.shape[1],
-            missing,
-            likelihood=self.likelihood_,
-            n_components=resolve_n_components(spec.n_components, X.shape[1]),
-        )
+        resolved = self._resolved(spec, X.shape[1])
+        config = resolved.config(X.shape[1], missing, likelihood=self.likelihood_)
         if self.likelihood_ == "mixed":
             given = self.likelihood if _params.per_column(self.likelihood) else {}
             names = getattr(self, "feature_names_in_", None)

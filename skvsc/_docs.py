@@ -20,10 +20,13 @@ def _auto_epochs(n_samples, batch_size=128):
 SHARED = {
     "n_components": """\
 n_components : int or "auto", default={default}
-    Number of latent units J, the width of the code. ``"auto"`` is
-    ``min(200, 10 * n_features_in_)``: 200 units for inputs of 20 features
-    or more (images), and a code that follows the width of narrower inputs
-    (tables). The fitted width is ``module_.n_components``.
+    Number of latent units J, the width of the code. ``"auto"``: 200 units
+    for inputs of 64 features or more (images); for narrower inputs
+    (tables) ``n_features_in_ / (2 * alpha)`` units (at most 200), a code
+    that follows the width of the input, with about ``n_features_in_ / 2``
+    active units per sample in a sparse code (:class:`~skvsc.VAETransformer`, which
+    has no ``alpha``, sizes as at ``alpha=0.05``: ``10 * n_features_in_``).
+    The fitted width is ``module_.n_components``.
 """,
     "likelihood": """\
 likelihood : {"auto", "bernoulli", "gaussian", "poisson", "mixed"}, list or dict, \

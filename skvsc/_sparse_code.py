@@ -19,6 +19,10 @@ class SparseCodeMixin:
     """The code statistics, diagnostics and code-reading methods of
     :class:`~skvsc.VariationalSparseCoder`."""
 
+    def _fitted_alpha(self):
+        """The model's ``alpha``, ``"auto"`` resolved (fitted estimators)."""
+        return self._run.config.latent_params["alpha"]
+
     def _code_statistics(self, X, sync=None):
         """The code statistics of validated ``X`` (``sync``: each rank of a
         data-parallel fit encodes its share of the rows)."""
@@ -44,7 +48,7 @@ class SparseCodeMixin:
         if self.mean_active_units_ == 0:
             warnings.warn(
                 "Every training sample has an all-zero sparse code "
-                f"(alpha={self.alpha}, n_components={n_units}, prior={self.prior!r}, "
+                f"(alpha={self._fitted_alpha():g}, n_components={n_units}, prior={self.prior!r}, "
                 f"{self.likelihood_} likelihood). "
                 + (
                     "Use prior='aggregate', a larger alpha"
@@ -137,7 +141,7 @@ class SparseCodeMixin:
         return [
             f"Code on the training data: {self.mean_active_units_:.2f} active units per "
             f"sample ({100 * self.mean_active_units_ / n_units:.1f} % of {n_units}, "
-            f"prior alpha {self.alpha}), {self.n_dead_units_} dead units, "
+            f"prior alpha {self._fitted_alpha():g}), {self.n_dead_units_} dead units, "
             f"{self.n_always_on_units_} always-on units"
         ]
 

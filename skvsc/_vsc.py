@@ -1,5 +1,6 @@
 """VariationalSparseCoder: the spike-and-slab VAE of Tonolini et al."""
 
+import dataclasses
 import math
 import numbers
 import warnings
@@ -9,7 +10,7 @@ from ._base import _BaseVAE
 from ._core.penalties import USAGE_PENALTIES
 from ._core.schedule import FIXED_PRIOR_AUTO
 from ._sparse_code import SparseCodeMixin
-from ._widths import resolve_n_components
+from ._widths import resolve_alpha, resolve_n_components, resolve_slab_kl_weight
 
 
 @_docs.fill
@@ -33,7 +34,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
     ----------
     {{n_components}}
 
-    alpha : float, default=0.05
+    alpha : float or "auto", default="auto"
         Prior probability that a latent unit is active, in the open interval
         (0, 1): the fraction of non-zeros of the code, about ``alpha *
         n_components`` active units per sample with the default
@@ -41,11 +42,15 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         the opposite of ``alpha`` in
         :class:`~sklearn.decomposition.DictionaryLearning`, where a larger
         penalty gives sparser codes. With ``alpha * n_components < 1`` some
-        samples get an all-zero code. Measured fractions: ``docs/results.md``.
-        With the default ``n_components="auto"`` an input narrower than 20
-        features gets about ``n_features_in_ / 2`` active units per sample; a
-        fit whose code is wider than its input and has more active units per
-        sample than the input has features warns (it does not compress).
+        samples get an all-zero code. ``"auto"``: 0.05 for inputs of 64
+        features or more (images), 0.25 for narrower inputs (tables), where
+        fewer units, each active on more rows, code better
+        (``docs/tables.md``). Measured fractions: ``docs/results.md``.
+        With the default ``n_components="auto"`` an input narrower than 64
+        features gets about ``n_features_in_ / 2`` active units per sample at
+        any alpha; a fit whose code is wider than its input and has more
+        active units per sample than the input has features warns (it does
+        not compress).
 
     prior : {"aggregate", "fixed"}, default="aggregate"
         How the spike part of the prior enters the training objective.
@@ -60,7 +65,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         small ``alpha``. Both report and score an ELBO of their posterior;
         see Notes.
 
-    slab_kl_weight : float, default=0.1
+    slab_kl_weight : float or "auto", default="auto"
         Weight of the slab KL, ``sum_j gamma_j KL(N(mu_j, sigma_j^2) ||
         N(0, 1))``, in the training loss of ``prior="aggregate"`` (after the
         KL warm-up): 1 weights it as the ELBO does, smaller values let the
@@ -68,8 +73,10 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         makes the code more informative for a downstream model (a beta-VAE's
         beta, on the slab only). It does not change what is reported:
         losses and :meth:`score` stay the ELBO. Ignored by
-        ``prior="fixed"``, which trains the paper's ELBO. How the default was
-        chosen: ``docs/results.md``.
+        ``prior="fixed"``, which trains the paper's ELBO. ``"auto"``: 0.1 for
+        inputs of 64 features or more, 0.01 for narrower inputs, whose
+        reconstruction term sums over few columns. How the values were
+        chosen: ``docs/results.md`` (images) and ``docs/tables.md`` (tables).
 
     transform_n_nonzero_coefs : int, default=None
         Most active units per sample in the code of :meth:`transform`: where
@@ -293,9 +300,9 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         self,
         n_components="auto",
         *,
-        alpha=0.05,
+        alpha="auto",
         prior="aggregate",
-        slab_kl_weight=0.1,
+        slab_kl_weight="auto",
         transform_n_nonzero_coefs=None,
         likelihood="auto",
         network="mlp",
@@ -367,9 +374,9 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
 
     def _latent_options(self):
         self._code_options()
-        _params.check_real("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
+        _check_real_or_auto("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
         _params.check_options("prior", self.prior, set(_LATENT_BY_PRIOR))
-        _params.check_real("slab_kl_weight", self.slab_kl_weight, 0)
+        _check_real_or_auto("slab_kl_weight", self.slab_kl_weight, 0)
         kl_warmup, usage_weight = self._auto_weights()
         _params.check_real("usage_weight", usage_weight, 0)
         _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
@@ -378,11 +385,11 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         return dict(
             latent=_LATENT_BY_PRIOR[self.prior],
             latent_params={
-                "alpha": float(self.alpha),
+                "alpha": _auto_or_float(self.alpha),
                 "usage": self.usage,
                 # the paper's ELBO (prior="fixed") has no such weight
                 **(
-                    {"slab_kl_weight": float(self.slab_kl_weight)}
+                    {"slab_kl_weight": _auto_or_float(self.slab_kl_weight)}
                     if self.prior == "aggregate"
                     else {}
                 ),
@@ -424,17 +431,28 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
     def _auto_learning_rate_options(self):
         return {"base": FIXED_PRIOR_AUTO["learning_rate"]} if self.prior == "fixed" else {}
 
+    def _resolved(self, spec, n_features):
+        # alpha and the slab KL weight first: the auto width follows alpha.
+        latent = dict(spec.latent_params)
+        latent["alpha"] = resolve_alpha(latent["alpha"], n_features)
+        if "slab_kl_weight" in latent:
+            weight = resolve_slab_kl_weight(latent["slab_kl_weight"], n_features)
+            latent["slab_kl_weight"] = weight
+        n_components = resolve_n_components(spec.n_components, n_features, latent["alpha"])
+        return dataclasses.replace(spec, n_components=n_components, latent_params=latent)
+
     def _start(self, X, spec, low, high, sync=None, **options):
         # Codes are partly empty by construction when the prior expects fewer than one
         # active unit per sample: say so before training, with the remedy.
-        n_units = resolve_n_components(self.n_components, X.shape[1])
-        if self.alpha * n_units < 1:
+        resolved = self._resolved(spec, X.shape[1])
+        alpha, n_units = resolved.latent_params["alpha"], resolved.n_components
+        if alpha * n_units < 1:
             warnings.warn(
-                f"alpha * n_components = {self.alpha * n_units:.3g} < 1: the prior "
+                f"alpha * n_components = {alpha * n_units:.3g} < 1: the prior "
                 "expects fewer than one active unit per sample, so some codes are all zeros "
                 f"by construction. Raise alpha to at least 1 / n_components = "
                 f"{1 / n_units:.3g}, or n_components to at least 1 / alpha = "
-                f"{math.ceil(1 / self.alpha)}.",
+                f"{math.ceil(1 / alpha)}.",
                 UserWarning,
                 stacklevel=4,
             )
@@ -448,3 +466,20 @@ _AGGREGATE_USAGE_WEIGHT = 5.0
 
 #: The latent family of each value of ``prior``.
 _LATENT_BY_PRIOR = {"aggregate": "spike_slab_aggregate", "fixed": "spike_slab"}
+
+
+def _is_auto(value):
+    return isinstance(value, str) and value == "auto"
+
+
+def _check_real_or_auto(name, value, *bounds, **options):
+    """``value`` is ``"auto"`` or a real number as :func:`~skvsc._params.check_real` checks."""
+    if isinstance(value, str) and not _is_auto(value):
+        raise TypeError(f"{name} must be a real number or 'auto', got {value!r}.")
+    if not _is_auto(value):
+        _params.check_real(name, value, *bounds, **options)
+
+
+def _auto_or_float(value):
+    """A float parameter that may be ``"auto"`` (resolved from the data at fit)."""
+    return value if _is_auto(value) else float(value)

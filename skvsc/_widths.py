@@ -1,21 +1,62 @@
-"""Sizes chosen from the data: ``n_components="auto"``.
+"""Sizes and weights chosen from the data: the ``"auto"`` values of
+``n_components``, ``alpha`` and ``slab_kl_weight``.
 
-The width of the code follows the width of the input for narrow inputs
-(tables): 200 units, sized for images, give a 4-feature table some ten
-active units per sample, more than it has features.
+Narrow inputs (tables of measured columns) get their own defaults. The
+defaults of images (200 units, ``alpha=0.05``, ``slab_kl_weight=0.1``) give a
+4-feature table some ten active units per sample, more than it has
+features, each unit active on a few percent of a few hundred rows, and a
+slab KL that outweighs a reconstruction term summed over a handful of
+columns. How the values were chosen: docs/tables.md.
 """
 
-#: ``n_components="auto"``: ``min(_AUTO_UNITS, _AUTO_UNITS_PER_FEATURE * n_features)``.
-#: At the default ``alpha=0.05`` that is about ``n_features / 2`` active units per
-#: sample below 20 features, and the 200 units chosen for images (MNIST's 784
-#: pixels, the digits' 64) from 20 features up.
+#: Inputs with fewer features than this are narrow: tables. The smallest image
+#: set of the docs, the 8x8 digits, has 64 pixels and keeps the image defaults.
+NARROW_WIDTH = 64
+
+#: ``n_components="auto"`` for inputs of ``NARROW_WIDTH`` features or more.
 _AUTO_UNITS = 200
-_AUTO_UNITS_PER_FEATURE = 10
+
+#: ``alpha="auto"``: (inputs of ``NARROW_WIDTH`` features or more, narrower inputs).
+AUTO_ALPHA = (0.05, 0.25)
+
+#: ``slab_kl_weight="auto"``: (inputs of ``NARROW_WIDTH`` features or more,
+#: narrower inputs).
+AUTO_SLAB_KL_WEIGHT = (0.1, 0.01)
 
 
-def resolve_n_components(n_components, n_features):
+def is_narrow(n_features):
+    """Whether an input of ``n_features`` features gets the narrow defaults."""
+    return n_features < NARROW_WIDTH
+
+
+def resolve_alpha(alpha, n_features):
+    """``alpha``, with ``"auto"`` resolved for ``n_features`` input features."""
+    if isinstance(alpha, str) and alpha == "auto":
+        return AUTO_ALPHA[is_narrow(n_features)]
+    return alpha
+
+
+def resolve_slab_kl_weight(weight, n_features):
+    """``slab_kl_weight``, with ``"auto"`` resolved for ``n_features`` input features."""
+    if isinstance(weight, str) and weight == "auto":
+        return AUTO_SLAB_KL_WEIGHT[is_narrow(n_features)]
+    return weight
+
+
+def resolve_n_components(n_components, n_features, alpha=AUTO_ALPHA[0]):
     """The number of latent units: ``n_components``, with ``"auto"`` resolved
-    for ``n_features`` input features."""
+    for ``n_features`` input features and the (resolved) prior activity
+    probability ``alpha``.
+
+    ``"auto"``: 200 units from ``NARROW_WIDTH`` features up; for narrower
+    inputs ``n_features / (2 alpha)`` units (at most 200, at least 1), so that
+    the code has about ``n_features / 2`` active units per sample whatever
+    ``alpha`` (``10 * n_features`` at ``alpha=0.05``, ``2 * n_features`` at
+    the narrow ``alpha="auto"`` of 0.25). The estimators without ``alpha``
+    (:class:`~skvsc.VAETransformer`) size as at ``alpha=0.05``.
+    """
     if n_components != "auto":
         return n_components
-    return min(_AUTO_UNITS, _AUTO_UNITS_PER_FEATURE * n_features)
+    if not is_narrow(n_features):
+        return _AUTO_UNITS
+    return max(1, min(_AUTO_UNITS, round(n_features / (2 * alpha))))

@@ -137,6 +137,7 @@ def test_deterministic_spikes_alone_miss_the_other_patterns():
     est = VariationalSparseCoder(
         n_components=3,
         alpha=0.4,
+        slab_kl_weight=0.1,  # the model this margin was set on (the image default)
         hidden_layer_sizes=(),
         likelihood="gaussian",
         max_iter=20,

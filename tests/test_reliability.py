@@ -259,7 +259,7 @@ def test_n_components_of_a_million_fails_fast():
 
     est = VariationalSparseCoder(n_components=10**6, max_iter=1, n_threads=1)
     X = unit_data(n=100, d=64)
-    needed = 16 * est._check_params().config(64).n_parameters()
+    needed = 16 * est._resolved(est._check_params(), 64).config(64).n_parameters()
     available = _device.available_memory("cpu")
     if available is None or available > needed:
         pytest.skip("this machine has the memory for it")

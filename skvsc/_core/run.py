@@ -95,7 +95,11 @@ class ModelSpec:
         for f in dataclasses.fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if isinstance(mine, dict):
-                found += [(k, v, theirs.get(k)) for k, v in mine.items() if v != theirs.get(k)]
+                found += [
+                    (k, v, theirs.get(k))
+                    for k, v in mine.items()
+                    if v != theirs.get(k) and v != "auto"
+                ]
             elif mine != theirs and mine != "auto":
                 found.append((names.get(f.name, f.name), mine, theirs))
         return found
