@@ -26,7 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skvsc import VariationalSparseCoder
-from skvsc._widths import resolve_n_components
+from skvsc._widths import resolve_alpha, resolve_n_components
 
 try:  # run as a script from the repository root or as a module
     from tables import TABLES, downstream, folds
@@ -57,7 +57,8 @@ def main(argv=None):
     for name in args.tables.split(","):
         loader, task = TABLES[name]
         X, y = loader(return_X_y=True)
-        width = resolve_n_components("auto", X.shape[1])
+        # the default VSC's width: alpha and n_components "auto" for this table
+        width = resolve_n_components("auto", X.shape[1], resolve_alpha("auto", X.shape[1]))
         makers = {"VSC (defaults)": None}
         makers.update({f"DictionaryLearning alpha={a:g}": a for a in alphas})
         for label, alpha in makers.items():

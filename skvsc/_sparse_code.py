@@ -178,7 +178,7 @@ class SparseCodeMixin:
         >>> X = load_iris().data
         >>> vsc = VariationalSparseCoder(max_iter=20, random_state=0).fit(X)
         >>> vsc.feature_effects().shape
-        (40, 4)
+        (8, 4)
         """
         check_is_fitted(self)
         if X is None:
