@@ -236,3 +236,46 @@ def test_alpha_tightness(run, tmp_path):
     assert rows[0]["nonzero_over_alpha"] == pytest.approx(rows[0]["nonzero"] / 0.25)
     with pytest.raises(ValueError, match="unknown variant"):
         run("paper/alpha_tightness.py", "--dataset digits --variants x4usage", out=out)
+    with pytest.raises(ValueError, match="unknown variant"):
+        run("paper/alpha_tightness.py", "--dataset digits --variants signed_floorx", out=out)
+
+
+def test_alpha_tightness_signed_and_floor(run, tmp_path):
+    out = tmp_path / "tightness.jsonl"
+    run(
+        "paper/alpha_tightness.py",
+        "--dataset digits --n-components 8 --alphas 0.25 --max-iter 1 --n-train 240 "
+        "--variants signed signedglobal_floor --floor-weight 2",
+        out=out,
+    )
+    rows = run.rows(out)
+    assert [r["variant"] for r in rows] == ["signed", "signedglobal_floor"]
+    assert "floor_weight" not in rows[0] and rows[1]["floor_weight"] == 2.0
+
+
+def test_alpha_tightness_parts(monkeypatch):
+    """The variant grammar, the dual step (clamped or signed) and the floor term
+    against hand computations."""
+    import runpy
+    from types import SimpleNamespace
+
+    import torch
+
+    paper = Path(__file__).resolve().parent / "paper"
+    monkeypatch.syspath_prepend(str(paper))
+    at = SimpleNamespace(**runpy.run_path(str(paper / "alpha_tightness.py"), run_name="at"))
+
+    assert at.parse_variant("signedglobal_floor") == at.Variant(
+        dual="global", signed=True, floor=True
+    )
+    assert at.parse_variant("x4_nousage") == at.Variant(4.0, 0.0)
+    assert at.parse_variant("dual") == at.Variant(dual="unit")
+    lam, rate = torch.tensor([0.2, 0.01]), torch.tensor([0.05, 0.0])
+    # 0.2 + 2 (0.05 - 0.1) = 0.1; 0.01 + 2 (0 - 0.1) = -0.19, clamped unless signed
+    assert torch.allclose(at.dual_step(lam, rate, 0.1, 2.0, True), torch.tensor([0.1, -0.19]))
+    assert torch.allclose(at.dual_step(lam, rate, 0.1, 2.0, False), torch.tensor([0.1, 0.0]))
+    gamma = torch.tensor([[0.2, 0.4], [0.9, 0.1], [0.3, 0.25]])
+    spikes = (gamma > 0.5).float()
+    # rows 0 and 2 are empty: (-log 0.4 - log 0.3) / 3
+    expected = -(torch.log(torch.tensor(0.4)) + torch.log(torch.tensor(0.3))) / 3
+    assert torch.allclose(at.floor_term(gamma, spikes), expected)
