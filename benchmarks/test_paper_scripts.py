@@ -245,12 +245,13 @@ def test_alpha_tightness_signed_and_floor(run, tmp_path):
     run(
         "paper/alpha_tightness.py",
         "--dataset digits --n-components 8 --alphas 0.25 --max-iter 1 --n-train 240 "
-        "--variants signed signedglobal_floor --floor-weight 2",
+        "--variants signed signedshared_margin --floor-weight 2",
         out=out,
     )
     rows = run.rows(out)
-    assert [r["variant"] for r in rows] == ["signed", "signedglobal_floor"]
+    assert [r["variant"] for r in rows] == ["signed", "signedshared_margin"]
     assert "floor_weight" not in rows[0] and rows[1]["floor_weight"] == 2.0
+    assert all(len(r["lambda_range"]) == 2 for r in rows)
 
 
 def test_alpha_tightness_parts(monkeypatch):
@@ -266,7 +267,10 @@ def test_alpha_tightness_parts(monkeypatch):
     at = SimpleNamespace(**runpy.run_path(str(paper / "alpha_tightness.py"), run_name="at"))
 
     assert at.parse_variant("signedglobal_floor") == at.Variant(
-        dual="global", signed=True, floor=True
+        dual="global", signed=True, floor="floor"
+    )
+    assert at.parse_variant("signedshared_margin") == at.Variant(
+        dual="shared", signed=True, floor="margin"
     )
     assert at.parse_variant("x4_nousage") == at.Variant(4.0, 0.0)
     assert at.parse_variant("dual") == at.Variant(dual="unit")
@@ -279,3 +283,5 @@ def test_alpha_tightness_parts(monkeypatch):
     # rows 0 and 2 are empty: (-log 0.4 - log 0.3) / 3
     expected = -(torch.log(torch.tensor(0.4)) + torch.log(torch.tensor(0.3))) / 3
     assert torch.allclose(at.floor_term(gamma, spikes), expected)
+    every = -(torch.log(torch.tensor([0.4, 0.9, 0.3]))).mean()
+    assert torch.allclose(at.floor_term(gamma, spikes, every=True), every)

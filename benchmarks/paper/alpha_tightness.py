@@ -19,14 +19,18 @@ process (the library is unchanged):
   is unit j's batch rate (straight-through: the gradient of the batch mean
   of ``gamma``) and the multiplier ``lambda_j >= 0`` takes one step of dual
   ascent ``lambda_j += eta (r_j - alpha)`` per training step (``--dual-lr``);
-  ``dualglobal``: one multiplier on the mean rate over units;
-- ``signed`` / ``signedglobal``: ``dual`` / ``dualglobal`` with the
+  ``dualglobal``: one multiplier on the mean rate over units (so each unit
+  feels ``lambda / J``); ``dualshared``: one multiplier on the sum of the
+  rates (each unit feels ``lambda``), stepped by the mean rate's error;
+- ``signed`` / ``signedglobal`` / ``signedshared``: the same with the
   multiplier unclamped (signed), so that a rate below ``alpha`` is pushed
   back up as one above it is pushed down;
 - a ``_floor`` suffix on any of them adds ``w mean_n [c_n = 0] (-log max_j
   gamma_nj)`` (``w``: ``--floor-weight``), where ``c_n`` is the number of
   active units of sample n: a push on the most probable unit of each empty
-  code (zero where no code is empty).
+  code (zero where no code is empty); ``_margin`` adds ``w mean_n (-log
+  max_j gamma_nj)`` on every sample, which keeps each training code's top
+  unit well above the threshold.
 
 Example::
 
@@ -58,8 +62,8 @@ from skvsc._core.distributed import batch_means
 from skvsc._core.penalties import ACTIVE_PROBABILITY
 
 VARIANT = re.compile(
-    r"^(?P<base>default|nousage|dual|dualglobal|signed|signedglobal"
-    r"|x(?P<factor>[0-9.]+)(?P<nousage>_nousage)?)(?P<floor>_floor)?$"
+    r"^(?P<base>default|nousage|(?:dual|signed)(?:global|shared)?"
+    r"|x(?P<factor>[0-9.]+)(?P<nousage>_nousage)?)(?P<floor>_floor|_margin)?$"
 )
 
 
@@ -68,9 +72,9 @@ class Variant(NamedTuple):
 
     factor: float = 1.0  # times the aggregate regularizer
     usage_weight: float | None = None  # None: the default
-    dual: str | None = None  # "unit", "global" or None
+    dual: str | None = None  # "unit", "global", "shared" or None
     signed: bool = False  # an unclamped multiplier
-    floor: bool = False  # the empty-code term
+    floor: str | None = None  # "floor" (empty codes only), "margin" (every code) or None
 
 
 def parse_variant(name):
@@ -78,13 +82,13 @@ def parse_variant(name):
     match = VARIANT.match(name)
     if match is None:
         raise ValueError(f"unknown variant {name!r}")
-    base, floor = match["base"], bool(match["floor"])
+    base, floor = match["base"], match["floor"] and match["floor"][1:]
     if match["factor"]:
         return Variant(float(match["factor"]), 0.0 if match["nousage"] else None, floor=floor)
     if base == "nousage":
         return Variant(usage_weight=0.0, floor=floor)
     if base.startswith(("dual", "signed")):
-        mode = "global" if base.endswith("global") else "unit"
+        mode = next((m for m in ("global", "shared") if base.endswith(m)), "unit")
         return Variant(dual=mode, signed=base.startswith("signed"), floor=floor)
     return Variant(floor=floor)
 
@@ -96,10 +100,13 @@ def dual_step(lam, rate, alpha, lr, signed):
     return lam if signed else lam.clamp(min=0.0)
 
 
-def floor_term(gamma, spikes):
-    """``mean_n [c_n = 0] (-log max_j gamma_nj)``: zero unless a code is empty."""
-    empty = (spikes.sum(dim=1) == 0).to(gamma.dtype)
+def floor_term(gamma, spikes, every=False):
+    """``mean_n [c_n = 0] (-log max_j gamma_nj)``: zero unless a code is empty
+    (``every``: without the indicator, on every code)."""
     top = gamma.max(dim=1).values.clamp(min=1e-12)
+    if every:
+        return (-top.log()).mean()
+    empty = (spikes.sum(dim=1) == 0).to(gamma.dtype)
     return (empty * -top.log()).mean()
 
 
@@ -117,7 +124,8 @@ def patched_regularizer(variant, dual_lr, floor_weight=1.0):
         if spikes is None:
             spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
         if variant.floor:
-            value = value + floor_weight * floor_term(gamma, spikes)
+            every = variant.floor == "margin"
+            value = value + floor_weight * floor_term(gamma, spikes, every)
         if variant.dual is None:
             return value
         soft, rate = batch_means(gamma, spikes)  # over the global batch, as the prior's
@@ -125,6 +133,8 @@ def patched_regularizer(variant, dual_lr, floor_weight=1.0):
         st_rate = rate + soft - soft.detach()
         if variant.dual == "global":
             st_rate, rate = st_rate.mean(), rate.mean()
+        elif variant.dual == "shared":
+            st_rate, rate = st_rate.sum(), rate.mean()
         lam = getattr(self, "_dual_lambda", None)
         if lam is None or lam.shape != rate.shape:
             lam = torch.zeros_like(rate)
@@ -196,6 +206,10 @@ def main(argv=None):
                 row["dual_lr"] = args.dual_lr
             if variant.floor:
                 row["floor_weight"] = args.floor_weight
+            lam = getattr(model.module_.latent, "_dual_lambda", None)
+            if lam is not None:  # the multipliers at the end of the fit
+                row["lambda_mean"] = float(lam.mean())
+                row["lambda_range"] = [float(lam.min()), float(lam.max())]
             row["fit_s"] = t.seconds
             emit(row, args.out)
 
