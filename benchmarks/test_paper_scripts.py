@@ -285,3 +285,6 @@ def test_alpha_tightness_parts(monkeypatch):
     assert torch.allclose(at.floor_term(gamma, spikes), expected)
     every = -(torch.log(torch.tensor([0.4, 0.9, 0.3]))).mean()
     assert torch.allclose(at.floor_term(gamma, spikes, every=True), every)
+    # margin 0.35: of the tops 0.4, 0.9, 0.3 only row 2's is below it
+    low = -torch.log(torch.tensor(0.3)) / 3
+    assert torch.allclose(at.floor_term(gamma, spikes, margin=0.35), low)

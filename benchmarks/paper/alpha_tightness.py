@@ -28,9 +28,10 @@ process (the library is unchanged):
 - a ``_floor`` suffix on any of them adds ``w mean_n [c_n = 0] (-log max_j
   gamma_nj)`` (``w``: ``--floor-weight``), where ``c_n`` is the number of
   active units of sample n: a push on the most probable unit of each empty
-  code (zero where no code is empty); ``_margin`` adds ``w mean_n (-log
-  max_j gamma_nj)`` on every sample, which keeps each training code's top
-  unit well above the threshold.
+  code (zero where no code is empty); with ``--floor-margin m`` the
+  indicator is ``[max_j gamma_nj < m]`` instead (m = 1/2: the empty codes;
+  larger m also pushes codes whose top unit is barely on); ``_margin`` adds
+  ``w mean_n (-log max_j gamma_nj)`` on every sample.
 
 Example::
 
@@ -100,18 +101,22 @@ def dual_step(lam, rate, alpha, lr, signed):
     return lam if signed else lam.clamp(min=0.0)
 
 
-def floor_term(gamma, spikes, every=False):
+def floor_term(gamma, spikes, every=False, margin=None):
     """``mean_n [c_n = 0] (-log max_j gamma_nj)``: zero unless a code is empty
-    (``every``: without the indicator, on every code)."""
+    (``every``: without the indicator, on every code; ``margin``: the
+    indicator ``[max_j gamma_nj < margin]``)."""
     top = gamma.max(dim=1).values.clamp(min=1e-12)
     if every:
         return (-top.log()).mean()
-    empty = (spikes.sum(dim=1) == 0).to(gamma.dtype)
-    return (empty * -top.log()).mean()
+    if margin is None:
+        low = (spikes.sum(dim=1) == 0).to(gamma.dtype)
+    else:
+        low = (top < margin).to(gamma.dtype)
+    return (low * -top.log()).mean()
 
 
 @contextlib.contextmanager
-def patched_regularizer(variant, dual_lr, floor_weight=1.0):
+def patched_regularizer(variant, dual_lr, floor_weight=1.0, floor_margin=None):
     """Replace ``AggregateSpikeSlabLatent.regularizer`` for the duration of a fit."""
     cls = latents.AggregateSpikeSlabLatent
     original = cls.regularizer
@@ -125,7 +130,7 @@ def patched_regularizer(variant, dual_lr, floor_weight=1.0):
             spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
         if variant.floor:
             every = variant.floor == "margin"
-            value = value + floor_weight * floor_term(gamma, spikes, every)
+            value = value + floor_weight * floor_term(gamma, spikes, every, floor_margin)
         if variant.dual is None:
             return value
         soft, rate = batch_means(gamma, spikes)  # over the global batch, as the prior's
@@ -159,6 +164,9 @@ def main(argv=None):
     p.add_argument("--max-iter", default="auto", help='epochs ("auto": the default)')
     p.add_argument("--dual-lr", type=float, default=1.0)
     p.add_argument("--floor-weight", type=float, default=1.0, help="w of the _floor term")
+    p.add_argument(
+        "--floor-margin", type=float, default=None, help="m of the _floor term (default: c_n = 0)"
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     for name in args.variants:
@@ -185,7 +193,7 @@ def main(argv=None):
             if variant.usage_weight is not None:
                 params["usage_weight"] = variant.usage_weight
             model = VariationalSparseCoder(**params)
-            patch = patched_regularizer(variant, args.dual_lr, args.floor_weight)
+            patch = patched_regularizer(variant, args.dual_lr, args.floor_weight, args.floor_margin)
             with patch, Timer() as t:
                 model.fit(X_tr)
             Z_tr, Z_val = model.transform(X_tr), model.transform(X_val)
@@ -206,6 +214,8 @@ def main(argv=None):
                 row["dual_lr"] = args.dual_lr
             if variant.floor:
                 row["floor_weight"] = args.floor_weight
+                if args.floor_margin is not None:
+                    row["floor_margin"] = args.floor_margin
             lam = getattr(model.module_.latent, "_dual_lambda", None)
             if lam is not None:  # the multipliers at the end of the fit
                 row["lambda_mean"] = float(lam.mean())
