@@ -13,12 +13,14 @@ The seam for other ways to train: :meth:`Run.train` takes any data source
 """
 
 import dataclasses
+import inspect
 import secrets
 from dataclasses import dataclass, field
 
 import torch
 
 from .guard import NonFiniteLossError, TrainingInterrupted
+from .latents import LATENTS
 from .optim import make_optimizer
 from .schedule import Schedule
 from .train import fit_model
@@ -28,6 +30,12 @@ from .vae import ModelConfig, build_vae
 _SCHEDULE_OPTIONS = {
     f.name: f.default for f in dataclasses.fields(Schedule) if f.name != "total_steps"
 }
+
+
+def _latent_default(latent, name):
+    """The default of option ``name`` of latent family ``latent`` (None if it has none)."""
+    param = inspect.signature(LATENTS[latent]).parameters.get(name) if latent in LATENTS else None
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,9 @@ class ModelSpec:
         for f in dataclasses.fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if isinstance(mine, dict):
-                found += [(k, v, theirs.get(k)) for k, v in mine.items() if v != theirs.get(k)]
+                # a run saved before an option existed has the option's default
+                their = {k: theirs.get(k, _latent_default(other.latent, k)) for k in mine}
+                found += [(k, v, their[k]) for k, v in mine.items() if v != their[k]]
             elif mine != theirs and mine != "auto":
                 found.append((names.get(f.name, f.name), mine, theirs))
         return found
