@@ -249,3 +249,55 @@ def test_slab_kl_screen(run, tmp_path):
     rows = run.rows(out)
     assert [r["slab_kl_weight"] for r in rows] == [0.01, 0.1]
     assert all(r["epochs"] == 1 and 0 <= r["accuracy"] <= 1 for r in rows)
+    with pytest.raises(ValueError, match="unknown variant"):
+        run("paper/alpha_tightness.py", "--dataset digits --variants signed_floorx", out=out)
+
+
+def test_alpha_tightness_signed_and_floor(run, tmp_path):
+    out = tmp_path / "tightness.jsonl"
+    run(
+        "paper/alpha_tightness.py",
+        "--dataset digits --n-components 8 --alphas 0.25 --max-iter 1 --n-train 240 "
+        "--variants signed signedshared_margin --floor-weight 2",
+        out=out,
+    )
+    rows = run.rows(out)
+    assert [r["variant"] for r in rows] == ["signed", "signedshared_margin"]
+    assert "floor_weight" not in rows[0] and rows[1]["floor_weight"] == 2.0
+    assert all(len(r["lambda_range"]) == 2 for r in rows)
+
+
+def test_alpha_tightness_parts(monkeypatch):
+    """The variant grammar, the dual step (clamped or signed) and the floor term
+    against hand computations."""
+    import runpy
+    from types import SimpleNamespace
+
+    import torch
+
+    paper = Path(__file__).resolve().parent / "paper"
+    monkeypatch.syspath_prepend(str(paper))
+    at = SimpleNamespace(**runpy.run_path(str(paper / "alpha_tightness.py"), run_name="at"))
+
+    assert at.parse_variant("signedglobal_floor") == at.Variant(
+        dual="global", signed=True, floor="floor"
+    )
+    assert at.parse_variant("signedshared_margin") == at.Variant(
+        dual="shared", signed=True, floor="margin"
+    )
+    assert at.parse_variant("x4_nousage") == at.Variant(4.0, 0.0)
+    assert at.parse_variant("dual") == at.Variant(dual="unit")
+    lam, rate = torch.tensor([0.2, 0.01]), torch.tensor([0.05, 0.0])
+    # 0.2 + 2 (0.05 - 0.1) = 0.1; 0.01 + 2 (0 - 0.1) = -0.19, clamped unless signed
+    assert torch.allclose(at.dual_step(lam, rate, 0.1, 2.0, True), torch.tensor([0.1, -0.19]))
+    assert torch.allclose(at.dual_step(lam, rate, 0.1, 2.0, False), torch.tensor([0.1, 0.0]))
+    gamma = torch.tensor([[0.2, 0.4], [0.9, 0.1], [0.3, 0.25]])
+    spikes = (gamma > 0.5).float()
+    # rows 0 and 2 are empty: (-log 0.4 - log 0.3) / 3
+    expected = -(torch.log(torch.tensor(0.4)) + torch.log(torch.tensor(0.3))) / 3
+    assert torch.allclose(at.floor_term(gamma, spikes), expected)
+    every = -(torch.log(torch.tensor([0.4, 0.9, 0.3]))).mean()
+    assert torch.allclose(at.floor_term(gamma, spikes, every=True), every)
+    # margin 0.35: of the tops 0.4, 0.9, 0.3 only row 2's is below it
+    low = -torch.log(torch.tensor(0.3)) / 3
+    assert torch.allclose(at.floor_term(gamma, spikes, margin=0.35), low)

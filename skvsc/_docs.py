@@ -136,8 +136,9 @@ warm_start : bool, default=False
     ``hidden_layer_sizes``, ``image_shape``, ``conv_channels``),
     ``likelihood``, ``kl_warmup``, ``device`` or, for
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
-    ``slab_kl_weight``, ``usage``) and the schedule (``sharpness``, ``usage_weight``,
-    ``spike_pretrain``, ``revive``) and continuing, here or with
+    ``slab_kl_weight``, ``rate_control``, ``usage``) and the schedule
+    (``sharpness``, ``usage_weight``, ``spike_pretrain``, ``revive``) and
+    continuing, here or with
     :meth:`partial_fit`, raises a ValueError. The other parameters
     (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
     ``tol``, ``n_iter_no_change``, ``early_stopping``,

@@ -5,6 +5,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 
 import skvsc
@@ -73,3 +74,40 @@ def test_alpha_law_holds_at_small_alpha():
     Z = vsc.transform(X)
     assert 0.005 <= float((Z != 0).mean()) <= 0.02
     assert float(((Z != 0).sum(axis=1) == 0).mean()) < 0.05
+
+
+def test_rate_control_brings_the_fraction_of_nonzeros_to_alpha():
+    # alpha * J = 2 on the digits: the aggregate term alone leaves about 1.3 x
+    # alpha non-zeros; the controller's signed multipliers bring it near alpha.
+    def ratio(**params):
+        return _fraction_of_nonzeros(n_components=40, alpha=0.05, **params) / 0.05
+
+    off, on = ratio(), ratio(rate_control=1.0)
+    assert 0.8 <= on <= 1.2
+    assert abs(on - 1) < abs(off - 1)
+
+
+def test_rate_control_is_validated_saved_and_continued(tmp_path):
+    with pytest.raises(ValueError, match="rate_control"):
+        VariationalSparseCoder(rate_control=-1.0, max_iter=1).fit(X[:50])
+    vsc = VariationalSparseCoder(
+        n_components=8, alpha=0.25, rate_control=1.0, max_iter=2, random_state=0
+    ).fit(X)
+    multiplier = vsc.module_.latent.controller.multiplier.clone()
+    assert torch.count_nonzero(multiplier) > 0
+    skvsc.save(vsc, tmp_path / "m.skvsc")
+    loaded = skvsc.load(tmp_path / "m.skvsc")
+    torch.testing.assert_close(loaded.module_.latent.controller.multiplier, multiplier)
+    # a continued fit keeps stepping the saved multipliers; changing the step refuses
+    loaded.partial_fit(X[:100])
+    assert not torch.equal(loaded.module_.latent.controller.multiplier, multiplier)
+    with pytest.raises(ValueError, match="rate_control"):
+        loaded.set_params(rate_control=0.0).partial_fit(X[:100])
+
+
+def test_runs_saved_before_rate_control_continue_without_it():
+    # a run whose latent options predate the parameter was built with its default
+    vsc = VariationalSparseCoder(n_components=8, alpha=0.25, max_iter=1, random_state=0).fit(X)
+    del vsc._run.config.latent_params["rate_control"]
+    vsc.partial_fit(X[:100])
+    assert vsc.module_.latent.controller is None

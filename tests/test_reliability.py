@@ -206,6 +206,7 @@ def test_exception_from_user_code_mid_training(name, monkeypatch):
     "params, named",
     [
         ({"slab_kl_weight": float("inf")}, "slab_kl_weight"),
+        ({"rate_control": float("inf")}, "rate_control"),
         ({"usage_weight": float("inf")}, "usage_weight"),
         ({"sharpness": (50.0, float("inf"))}, r"sharpness\[1\]"),
         ({"sharpness": (float("inf"), 200.0)}, r"sharpness\[0\]"),

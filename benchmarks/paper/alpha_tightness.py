@@ -19,7 +19,19 @@ process (the library is unchanged):
   is unit j's batch rate (straight-through: the gradient of the batch mean
   of ``gamma``) and the multiplier ``lambda_j >= 0`` takes one step of dual
   ascent ``lambda_j += eta (r_j - alpha)`` per training step (``--dual-lr``);
-  ``dualglobal``: one multiplier on the mean rate over units.
+  ``dualglobal``: one multiplier on the mean rate over units (so each unit
+  feels ``lambda / J``); ``dualshared``: one multiplier on the sum of the
+  rates (each unit feels ``lambda``), stepped by the mean rate's error;
+- ``signed`` / ``signedglobal`` / ``signedshared``: the same with the
+  multiplier unclamped (signed), so that a rate below ``alpha`` is pushed
+  back up as one above it is pushed down;
+- a ``_floor`` suffix on any of them adds ``w mean_n [c_n = 0] (-log max_j
+  gamma_nj)`` (``w``: ``--floor-weight``), where ``c_n`` is the number of
+  active units of sample n: a push on the most probable unit of each empty
+  code (zero where no code is empty); with ``--floor-margin m`` the
+  indicator is ``[max_j gamma_nj < m]`` instead (m = 1/2: the empty codes;
+  larger m also pushes codes whose top unit is barely on); ``_margin`` adds
+  ``w mean_n (-log max_j gamma_nj)`` on every sample.
 
 Example::
 
@@ -30,6 +42,7 @@ Example::
 
 import contextlib
 import re
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -50,46 +63,87 @@ from skvsc._core.distributed import batch_means
 from skvsc._core.penalties import ACTIVE_PROBABILITY
 
 VARIANT = re.compile(
-    r"^(default|nousage|dual|dualglobal|x(?P<factor>[0-9.]+)(?P<nousage>_nousage)?)$"
+    r"^(?P<base>default|nousage|(?:dual|signed)(?:global|shared)?"
+    r"|x(?P<factor>[0-9.]+)(?P<nousage>_nousage)?)(?P<floor>_floor|_margin)?$"
 )
 
 
+class Variant(NamedTuple):
+    """A variant's training penalty (see the module docstring)."""
+
+    factor: float = 1.0  # times the aggregate regularizer
+    usage_weight: float | None = None  # None: the default
+    dual: str | None = None  # "unit", "global", "shared" or None
+    signed: bool = False  # an unclamped multiplier
+    floor: str | None = None  # "floor" (empty codes only), "margin" (every code) or None
+
+
 def parse_variant(name):
-    """``(factor, usage_weight or None, dual mode or None)`` of a variant name."""
+    """The :class:`Variant` of a variant name."""
     match = VARIANT.match(name)
     if match is None:
         raise ValueError(f"unknown variant {name!r}")
+    base, floor = match["base"], match["floor"] and match["floor"][1:]
     if match["factor"]:
-        return float(match["factor"]), 0.0 if match["nousage"] else None, None
-    if name == "nousage":
-        return 1.0, 0.0, None
-    if name.startswith("dual"):
-        return 1.0, None, "global" if name == "dualglobal" else "unit"
-    return 1.0, None, None
+        return Variant(float(match["factor"]), 0.0 if match["nousage"] else None, floor=floor)
+    if base == "nousage":
+        return Variant(usage_weight=0.0, floor=floor)
+    if base.startswith(("dual", "signed")):
+        mode = next((m for m in ("global", "shared") if base.endswith(m)), "unit")
+        return Variant(dual=mode, signed=base.startswith("signed"), floor=floor)
+    return Variant(floor=floor)
+
+
+def dual_step(lam, rate, alpha, lr, signed):
+    """One dual-ascent step of the multipliers: ``lam + lr (rate - alpha)``,
+    clamped at zero unless ``signed``."""
+    lam = lam + lr * (rate - alpha)
+    return lam if signed else lam.clamp(min=0.0)
+
+
+def floor_term(gamma, spikes, every=False, margin=None):
+    """``mean_n [c_n = 0] (-log max_j gamma_nj)``: zero unless a code is empty
+    (``every``: without the indicator, on every code; ``margin``: the
+    indicator ``[max_j gamma_nj < margin]``)."""
+    top = gamma.max(dim=1).values.clamp(min=1e-12)
+    if every:
+        return (-top.log()).mean()
+    if margin is None:
+        low = (spikes.sum(dim=1) == 0).to(gamma.dtype)
+    else:
+        low = (top < margin).to(gamma.dtype)
+    return (low * -top.log()).mean()
 
 
 @contextlib.contextmanager
-def patched_regularizer(factor, dual, dual_lr):
+def patched_regularizer(variant, dual_lr, floor_weight=1.0, floor_margin=None):
     """Replace ``AggregateSpikeSlabLatent.regularizer`` for the duration of a fit."""
     cls = latents.AggregateSpikeSlabLatent
     original = cls.regularizer
 
     def regularizer(self, posterior, values, spikes=None):
-        value = factor * original(self, posterior, values, spikes)
-        if dual is None or not torch.is_grad_enabled():
+        value = variant.factor * original(self, posterior, values, spikes)
+        if (variant.dual is None and not variant.floor) or not torch.is_grad_enabled():
             return value
         gamma = posterior.gamma
         if spikes is None:
             spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
+        if variant.floor:
+            every = variant.floor == "margin"
+            value = value + floor_weight * floor_term(gamma, spikes, every, floor_margin)
+        if variant.dual is None:
+            return value
         soft, rate = batch_means(gamma, spikes)  # over the global batch, as the prior's
         # straight-through: the value of the hard rate, the gradient of the soft one
         st_rate = rate + soft - soft.detach()
-        if dual == "global":
+        if variant.dual == "global":
             st_rate, rate = st_rate.mean(), rate.mean()
+        elif variant.dual == "shared":
+            st_rate, rate = st_rate.sum(), rate.mean()
         lam = getattr(self, "_dual_lambda", None)
         if lam is None or lam.shape != rate.shape:
             lam = torch.zeros_like(rate)
-        lam = (lam + dual_lr * (rate.detach() - self.alpha)).clamp(min=0.0)
+        lam = dual_step(lam, rate.detach(), self.alpha, dual_lr, variant.signed)
         self._dual_lambda = lam
         return value + (lam * st_rate).sum()
 
@@ -109,6 +163,10 @@ def main(argv=None):
     p.add_argument("--n-components", type=int, default=200)
     p.add_argument("--max-iter", default="auto", help='epochs ("auto": the default)')
     p.add_argument("--dual-lr", type=float, default=1.0)
+    p.add_argument("--floor-weight", type=float, default=1.0, help="w of the _floor term")
+    p.add_argument(
+        "--floor-margin", type=float, default=None, help="m of the _floor term (default: c_n = 0)"
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     for name in args.variants:
@@ -124,7 +182,7 @@ def main(argv=None):
     max_iter = args.max_iter if args.max_iter == "auto" else int(args.max_iter)
     for alpha in args.alphas:
         for name in args.variants:
-            factor, usage_weight, dual = parse_variant(name)
+            variant = parse_variant(name)
             params = dict(
                 n_components=args.n_components,
                 alpha=alpha,
@@ -132,10 +190,11 @@ def main(argv=None):
                 random_state=args.seed,
                 n_threads=args.threads,
             )
-            if usage_weight is not None:
-                params["usage_weight"] = usage_weight
+            if variant.usage_weight is not None:
+                params["usage_weight"] = variant.usage_weight
             model = VariationalSparseCoder(**params)
-            with patched_regularizer(factor, dual, args.dual_lr), Timer() as t:
+            patch = patched_regularizer(variant, args.dual_lr, args.floor_weight, args.floor_margin)
+            with patch, Timer() as t:
                 model.fit(X_tr)
             Z_tr, Z_val = model.transform(X_tr), model.transform(X_val)
             row = {
@@ -151,8 +210,16 @@ def main(argv=None):
             row["nonzero_over_alpha"] = row["nonzero"] / alpha
             row["empty_codes_fit"] = float((np.asarray((Z_tr != 0).sum(axis=1)) == 0).mean())
             row["accuracy"] = logreg_accuracy(Z_tr[labelled], y_tr[labelled], Z_val, y_val)
-            if dual is not None:
+            if variant.dual is not None:
                 row["dual_lr"] = args.dual_lr
+            if variant.floor:
+                row["floor_weight"] = args.floor_weight
+                if args.floor_margin is not None:
+                    row["floor_margin"] = args.floor_margin
+            lam = getattr(model.module_.latent, "_dual_lambda", None)
+            if lam is not None:  # the multipliers at the end of the fit
+                row["lambda_mean"] = float(lam.mean())
+                row["lambda_range"] = [float(lam.min()), float(lam.max())]
             row["fit_s"] = t.seconds
             emit(row, args.out)
 

@@ -39,6 +39,7 @@ from torch import nn
 from . import elbo
 from .distributed import batch_means
 from .penalties import ACTIVE_PROBABILITY, USAGE_PENALTIES, aggregate_spike_kl
+from .rate_control import RateController
 
 # Log-variances are clamped to keep exp() finite.
 _LOGVAR_RANGE = (-14.0, 8.0)
@@ -319,11 +320,18 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     to ``gamma`` by the gate, keeps them off (more dead units and empty codes
     on the digits). The loss is not a bound; the reported losses and scores
     are the ELBO.
+
+    With ``rate_control > 0``, the :class:`~.rate_control.RateController`
+    (``controller``) adds signed multipliers on the rates ``r_j`` that hold
+    each at ``alpha``; the aggregate term alone leaves them above it.
     """
 
-    def __init__(self, n_components, *, alpha, usage, slab_kl_weight=1.0):
+    def __init__(self, n_components, *, alpha, usage, slab_kl_weight=1.0, rate_control=0.0):
         super().__init__(n_components, alpha=alpha, usage=usage)
         self.slab_kl_weight = float(slab_kl_weight)
+        self.controller = (
+            RateController(n_components, alpha, rate_control) if rate_control > 0 else None
+        )
 
     def draw_noise(self, shape, generator):
         """The slab's Gaussian noise only: the spikes are not random."""
@@ -353,7 +361,8 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         return slab_kl + elbo.deterministic_spike_kl(n_on, spikes.shape[1], self.alpha)
 
     def regularizer(self, posterior, values, spikes=None):
-        """The aggregate term ``sum_j KL(Bern(r_j) || Bern(alpha))`` plus the usage penalty.
+        """The aggregate term ``sum_j KL(Bern(r_j) || Bern(alpha))`` plus the usage
+        penalty and the rate controller's ``sum_j lambda_j r_j`` (when on).
 
         ``spikes`` (the 0/1 ``[gamma > 1/2]``) saves computing them again.
         """
@@ -367,6 +376,8 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         # ``soft`` is shared by both penalties.
         soft, rate = batch_means(gamma, spikes)
         term = aggregate_spike_kl(gamma, self.alpha, spikes, soft, rate).sum()
+        if self.controller is not None:
+            term = term + self.controller(soft, rate)
         usage = super().regularizer(posterior, values, soft)
         return term if usage is None else term + usage
 

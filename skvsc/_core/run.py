@@ -13,12 +13,14 @@ The seam for other ways to train: :meth:`Run.train` takes any data source
 """
 
 import dataclasses
+import inspect
 import secrets
 from dataclasses import dataclass, field
 
 import torch
 
 from .guard import NonFiniteLossError, TrainingInterrupted
+from .latents import LATENTS
 from .optim import make_optimizer
 from .schedule import Schedule
 from .train import fit_model
@@ -28,6 +30,12 @@ from .vae import ModelConfig, build_vae
 _SCHEDULE_OPTIONS = {
     f.name: f.default for f in dataclasses.fields(Schedule) if f.name != "total_steps"
 }
+
+
+def _latent_default(latent, name):
+    """The default of option ``name`` of latent family ``latent`` (None if it has none)."""
+    param = inspect.signature(LATENTS[latent]).parameters.get(name) if latent in LATENTS else None
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
 
 
 @dataclass(frozen=True)
@@ -95,10 +103,11 @@ class ModelSpec:
         for f in dataclasses.fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if isinstance(mine, dict):
+                # a run saved before an option existed has the option's default;
+                # an "auto" matches what it resolved to
+                their = {k: theirs.get(k, _latent_default(other.latent, k)) for k in mine}
                 found += [
-                    (k, v, theirs.get(k))
-                    for k, v in mine.items()
-                    if v != theirs.get(k) and v != "auto"
+                    (k, v, their[k]) for k, v in mine.items() if v != their[k] and v != "auto"
                 ]
             elif mine != theirs and mine != "auto":
                 found.append((names.get(f.name, f.name), mine, theirs))

@@ -1,0 +1,75 @@
+"""The aggregate prior's rate controller against hand computations."""
+
+import torch
+
+from skvsc._core.latents import AggregateSpikeSlabLatent, SpikeSlabPosterior
+from skvsc._core.penalties import aggregate_spike_kl
+from skvsc._core.rate_control import RateController, dual_step
+from skvsc._core.schedule import StepValues
+
+GAMMA = torch.tensor(
+    [[0.2, 0.9, 0.01, 0.6], [0.7, 0.3, 0.02, 0.4], [0.1, 0.95, 0.05, 0.8]], dtype=torch.float64
+)
+# Hard rates of GAMMA (rows with gamma > 1/2) and its batch means.
+RATE = torch.tensor([1 / 3, 2 / 3, 0.0, 2 / 3], dtype=torch.float64)
+
+
+def test_dual_step_is_signed():
+    lam, rate = torch.tensor([0.2, 0.01]), torch.tensor([0.05, 0.0])
+    # 0.2 + 2 (0.05 - 0.1) = 0.1; 0.01 + 2 (0 - 0.1) = -0.19: below zero, not clamped
+    torch.testing.assert_close(dual_step(lam, rate, 0.1, 2.0), torch.tensor([0.1, -0.19]))
+
+
+def test_a_training_step_moves_the_multipliers_then_charges_them():
+    ctl = RateController(4, alpha=0.5, step_size=0.3).double()
+    ctl.multiplier.copy_(torch.tensor([1.0, -1.0, 0.5, 0.0]))
+    gamma = GAMMA.clone().requires_grad_(True)
+    penalty = ctl(gamma.mean(dim=0), RATE)
+    # lambda_j + 0.3 (r_j - 1/2), by hand
+    stepped = torch.tensor([1 - 0.05, -1 + 0.05, 0.5 - 0.15, 0.05], dtype=torch.float64)
+    torch.testing.assert_close(ctl.multiplier, stepped)
+    # value: sum_j lambda_j r_j of the hard rates; gradient: lambda_j / n on each gamma_nj
+    torch.testing.assert_close(penalty, (stepped * RATE).sum())
+    penalty.backward()
+    torch.testing.assert_close(gamma.grad, stepped.expand(3, 4) / 3)
+    # a unit below alpha has a negative multiplier: the gradient step raises its gamma
+    assert stepped[2] > 0 and stepped[1] < 0 and gamma.grad[0, 1] < 0
+
+
+def test_no_step_without_gradients():
+    ctl = RateController(4, alpha=0.5, step_size=1.0).double()
+    with torch.no_grad():
+        ctl(GAMMA.mean(dim=0), RATE)
+    assert torch.count_nonzero(ctl.multiplier) == 0
+
+
+def test_repeated_steps_hold_a_rate_at_alpha():
+    # A unit whose rate is pushed up by a constant force of 1 (the likelihood's
+    # pull): gradient descent on its logit against the controller's multiplier
+    # settles its rate at alpha; without the controller it would grow.
+    ctl = RateController(1, alpha=0.1, step_size=0.5).double()
+    logit = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    rates = []
+    for _ in range(3000):
+        soft = torch.sigmoid(logit)
+        loss = -1.0 * soft.sum() + ctl(soft, soft.detach())
+        (grad,) = torch.autograd.grad(loss, logit)
+        with torch.no_grad():
+            logit -= 0.5 * grad
+        rates.append(float(soft.detach()))
+    assert abs(sum(rates[-500:]) / 500 - 0.1) < 0.01
+
+
+def test_aggregate_family_adds_the_controller_only_when_asked():
+    post = SpikeSlabPosterior(torch.zeros_like(GAMMA), torch.zeros_like(GAMMA), GAMMA)
+    values = StepValues(usage_weight=0.0)
+    off = AggregateSpikeSlabLatent(4, alpha=0.3, usage="balance")
+    assert off.controller is None and "controller.multiplier" not in off.state_dict()
+    on = AggregateSpikeSlabLatent(4, alpha=0.3, usage="balance", rate_control=2.0).double()
+    with torch.no_grad():  # no step: the multipliers stay at zero
+        torch.testing.assert_close(on.regularizer(post, values), off.regularizer(post, values))
+    term = aggregate_spike_kl(GAMMA, 0.3).sum()
+    torch.testing.assert_close(
+        on.regularizer(post, values), term + (2.0 * (RATE - 0.3) * RATE).sum()
+    )
+    torch.testing.assert_close(on.controller.multiplier, 2.0 * (RATE - 0.3))
