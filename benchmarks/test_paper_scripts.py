@@ -40,6 +40,38 @@ def test_sparse_baselines(run, tmp_path):
     assert png.stat().st_size > 0
 
 
+def test_sparse_baselines_frontier_table(run, tmp_path, capsys):
+    # mean ± sd over the seeds of each cell, the seeds counted; bold: the best code meant
+    # to keep at most k units (never the VSC's own, larger code)
+    out, png = tmp_path / "rows.jsonl", tmp_path / "figure.png"
+    row = {"what": "sparse_baselines", "dataset": "mnist", "split": "test", "k": 5}
+    row.update(active_per_sample=5.0, nonzero=0.025, dead=0, empty_codes=0.0, fit_s=1.0)
+    rows = [
+        {**row, "label": "TopK autoencoder", "seed": 0, "acc": 0.90},
+        {**row, "label": "TopK autoencoder", "seed": 1, "acc": 0.92},
+        {
+            **row,
+            "label": "VSC alpha=k/J, ≤ k",
+            "seed": 0,
+            "acc": 0.915,
+            "dead": 2,
+            "active_per_sample": 4.9,
+        },
+        {**row, "label": "VSC (sparse code)", "seed": 0, "acc": 0.95, "active_per_sample": 9.0},
+    ]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run(
+        "paper/sparse_baselines.py", "--datasets mnist --frontier-table", from_jsonl=out, figure=png
+    )
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("| k | TopK | VSC ≤ k | VSC own code |")
+    assert lines[start + 2] == (
+        "| 5 | 91.00 % ± 1.41 (2 seeds), 5.0, 0 | **91.50 % (1 seed), 4.9, 2** | "
+        "95.00 % (1 seed), 9.0, 0 |"
+    )
+    assert png.stat().st_size > 0
+
+
 def test_sparse_baselines_budget_after_fitting(run, tmp_path):
     # one VSC fit at --truncate-alpha serves every k (shared with the vsc fit of the same
     # alpha through the cache); --vsc-cap scores each per-k fit with at most k non-zeros

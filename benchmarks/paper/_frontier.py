@@ -98,7 +98,7 @@ def figure(table, references, path, split):
         "VSC (sparse code)": dict(color="C3", marker="o", lw=2),
         "TopK autoencoder": dict(color="C0", marker="s"),
         "BatchTopK autoencoder": dict(color="C1", marker="D"),
-        "JumpReLU autoencoder": dict(color="C5", marker="v"),
+        "JumpReLU autoencoder": dict(color="C8", marker="v"),
         "MiniBatchDictionaryLearning (OMP)": dict(color="C2", marker="^"),
         "VSC alpha=k/J, ≤ k": dict(color="C3", marker="o", ls="--"),
         "VSC alpha=0.1, truncated to k": dict(color="C3", marker="x", ls=":"),
@@ -113,8 +113,16 @@ def figure(table, references, path, split):
     for ax, dataset in zip(axes[0], datasets):
         rows = [r for r in table if r["dataset"] == dataset]
         for label in dict.fromkeys(r["label"] for r in rows if r["k"] is not None):
-            pts = sorted((r["active_per_sample"], r["acc"]) for r in rows if r["label"] == label)
-            ax.plot(*zip(*pts), label=label, **styles.get(label, dict(marker=".")))
+            pts = sorted(
+                (r["active_per_sample"], r["acc"], r.get("acc_sd", 0.0))
+                for r in rows
+                if r["label"] == label
+            )
+            x, acc, sd = zip(*pts)
+            # the bars: one standard deviation over seeds (none drawn for one seed)
+            ax.errorbar(
+                x, acc, yerr=sd, label=label, capsize=3, **styles.get(label, dict(marker="."))
+            )
         refs = dict(references.get("*", {}), **references.get(dataset, {}))
         refs.update({r["label"]: r["acc"] for r in rows if r["k"] is None})
         for label, acc in sorted(refs.items(), key=lambda kv: -kv[1]):
@@ -136,6 +144,52 @@ def figure(table, references, path, split):
     fig.savefig(path, dpi=130)
     plt.close(fig)
     print(f"figure: {path}", flush=True)
+
+
+#: Columns of the frontier table (``frontier_table``), in this order when present.
+FRONTIER_COLUMNS = {
+    "TopK autoencoder": "TopK",
+    "BatchTopK autoencoder": "BatchTopK",
+    "JumpReLU autoencoder": "JumpReLU",
+    "MiniBatchDictionaryLearning (OMP)": "OMP",
+    "VSC alpha=k/J, ≤ k": "VSC ≤ k",
+    "VSC alpha=0.1, truncated to k": "VSC one fit (alpha 0.1)",
+    "VSC (sparse code)": "VSC own code",
+}
+#: Labels whose code may keep more than k units: never bold.
+OVER_BUDGET = {"VSC (sparse code)"}
+
+
+def frontier_cell(row):
+    """``93.26 % ± 0.08 (2 seeds), 9.3, 0``: mean accuracy, its standard deviation over
+    seeds, the seeds, then mean units per evaluated sample and mean dead units."""
+    sd = f" ± {100 * row['acc_sd']:.2f}" if "acc_sd" in row else ""
+    seeds = f"{row['n_seeds']} seed" + ("s" if row["n_seeds"] > 1 else "")
+    return (
+        f"{100 * row['acc']:.2f} %{sd} ({seeds}), {row['active_per_sample']:.1f}, {row['dead']:g}"
+    )
+
+
+def frontier_table(table, dataset):
+    """The aggregated rows of ``dataset`` as one markdown line per k and one column per
+    method (``FRONTIER_COLUMNS``); bold: the highest mean accuracy of a code meant to keep
+    at most k units (not ``OVER_BUDGET``). Returns the lines."""
+    rows = [r for r in table if r["dataset"] == dataset and r["k"] is not None]
+    labels = [label for label in FRONTIER_COLUMNS if any(r["label"] == label for r in rows)]
+    lines = [
+        "| k | " + " | ".join(FRONTIER_COLUMNS[label] for label in labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    for k in sorted({r["k"] for r in rows}):
+        cells = {r["label"]: r for r in rows if r["k"] == k}
+        within = [cells[label] for label in labels if label in cells and label not in OVER_BUDGET]
+        best = max(within, key=lambda r: r["acc"])["label"] if within else None
+        texts = []
+        for label in labels:
+            text = frontier_cell(cells[label]) if label in cells else "—"
+            texts.append(f"**{text}**" if label == best else text)
+        lines.append(f"| {k} | " + " | ".join(texts) + " |")
+    return lines
 
 
 def read_jsonl(path):

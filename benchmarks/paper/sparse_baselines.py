@@ -20,7 +20,7 @@ For every dataset and every k in ``--k`` (non-zeros per sample):
   fit's code with at most k non-zeros (``transform_n_nonzero_coefs=k``) is scored too;
 - ``vsc_truncated``: the budget chosen after fitting: one ``VariationalSparseCoder`` at
   ``alpha=--truncate-alpha`` (0.1), its code with ``transform_n_nonzero_coefs=k`` (at most
-  the k units of highest activity probability) at every k; the fit is the ``vsc`` fit of
+  k of the active units, those of largest ``|mu|``) at every k; the fit is the ``vsc`` fit of
   that alpha, shared through ``--cache``;
 - ``pixels``: LogisticRegression on the raw pixels (a reference, no k).
 
@@ -56,7 +56,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _frontier import aggregate, figure, print_table, read_jsonl, read_references
+from _frontier import (
+    aggregate,
+    figure,
+    frontier_table,
+    print_table,
+    read_jsonl,
+    read_references,
+)
 from _protocol import (
     Timer,
     cached,
@@ -327,6 +334,11 @@ def main(argv=None):
         "--exclude-labels", nargs="+", default=[], help="with --from-jsonl: rows left out"
     )
     p.add_argument(
+        "--frontier-table",
+        action="store_true",
+        help="also print each dataset's table of k by method (mean ± sd over seeds)",
+    )
+    p.add_argument(
         "--from-jsonl",
         nargs="+",
         default=None,
@@ -355,6 +367,9 @@ def main(argv=None):
         rows = [r for r in rows if r["label"] not in args.exclude_labels]
     table = aggregate(rows)
     print_table(table)
+    if args.frontier_table:
+        for dataset in dict.fromkeys(r["dataset"] for r in table):
+            print(f"\n{dataset}\n\n" + "\n".join(frontier_table(table, dataset)), flush=True)
     if args.figure:
         figure(table, read_references(args.references), args.figure, split)
 
