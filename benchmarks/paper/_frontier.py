@@ -162,12 +162,12 @@ OVER_BUDGET = {"VSC (sparse code)"}
 
 def frontier_cell(row):
     """``93.26 % ± 0.08 (2 seeds), 9.3, 0``: mean accuracy, its standard deviation over
-    seeds, the seeds, then mean units per evaluated sample and mean dead units."""
+    seeds, the seeds, then mean units per evaluated sample and mean dead units (one decimal:
+    a mean over 3 seeds is a third)."""
     sd = f" ± {100 * row['acc_sd']:.2f}" if "acc_sd" in row else ""
     seeds = f"{row['n_seeds']} seed" + ("s" if row["n_seeds"] > 1 else "")
-    return (
-        f"{100 * row['acc']:.2f} %{sd} ({seeds}), {row['active_per_sample']:.1f}, {row['dead']:g}"
-    )
+    dead = round(row["dead"], 1)
+    return f"{100 * row['acc']:.2f} %{sd} ({seeds}), {row['active_per_sample']:.1f}, {dead:g}"
 
 
 def frontier_table(table, dataset):
