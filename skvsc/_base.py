@@ -116,7 +116,8 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
             if not resume:
                 if hold_out:
                     self._validation_size(X.shape[0])
-                config = self._resolved(spec, X.shape[1]).config(X.shape[1], missing)
+                spec = self._resolved(spec, X.shape[1])
+                config = spec.config(X.shape[1], missing)
                 check_model_memory(self, config, self._batch_size(X.shape[0]))
                 self._start(X, spec, low, high, sync, missing=missing)
             if n_epochs is None:
@@ -166,14 +167,14 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         return data_parallel(self.distributed, device)
 
     def _start(self, X, spec, low, high, sync=None, *, missing=False):
-        """Resolve the device and the likelihood, start a run (of data with
-        missing values when ``missing``), and reset the record of the
+        """Resolve the device and the likelihood, start a run of ``spec`` (its
+        width-dependent ``"auto"`` values resolved by :meth:`_resolved`; of data
+        with missing values when ``missing``), and reset the record of the
         training. In a data-parallel fit (``sync``) every rank starts from
         rank 0's seed and weights."""
         self.device_ = str(resolve_device(self.device))
         self.likelihood_ = resolve_likelihood(self, X, low, high)
-        resolved = self._resolved(spec, X.shape[1])
-        config = resolved.config(X.shape[1], missing, likelihood=self.likelihood_)
+        config = spec.config(X.shape[1], missing, likelihood=self.likelihood_)
         if self.likelihood_ == "mixed":
             given = self.likelihood if _params.per_column(self.likelihood) else {}
             names = getattr(self, "feature_names_in_", None)
@@ -220,7 +221,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         """``kl_warmup``, ``"auto"`` resolved: no warm-up (VariationalSparseCoder
         resolves it per prior)."""
         kl_warmup = self.kl_warmup
-        return 0.0 if isinstance(kl_warmup, str) and kl_warmup == "auto" else kl_warmup
+        return 0.0 if _params.is_auto(kl_warmup) else kl_warmup
 
     def _auto_schedule_options(self):
         """Schedule fields this objective sets beyond its parameters' spec."""

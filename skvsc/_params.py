@@ -53,6 +53,11 @@ def check_real(name, value, low=None, high=None, *, open_low=False, open_high=Fa
         )
 
 
+def is_auto(value):
+    """Whether a parameter's value is the string ``"auto"`` (arrays and numbers are not)."""
+    return isinstance(value, str) and value == "auto"
+
+
 def check_options(name, value, options):
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r}.")

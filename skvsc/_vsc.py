@@ -429,9 +429,9 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         (checked by the callers, as floats)."""
         fixed = self.prior == "fixed"
         kl_warmup, usage_weight = self.kl_warmup, self.usage_weight
-        if isinstance(kl_warmup, str) and kl_warmup == "auto":
+        if _params.is_auto(kl_warmup):
             kl_warmup = FIXED_PRIOR_AUTO["kl_warmup"] if fixed else _AGGREGATE_KL_WARMUP
-        if isinstance(usage_weight, str) and usage_weight == "auto":
+        if _params.is_auto(usage_weight):
             usage_weight = FIXED_PRIOR_AUTO["usage_weight"] if fixed else _AGGREGATE_USAGE_WEIGHT
         return kl_warmup, usage_weight
 
@@ -465,8 +465,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
     def _start(self, X, spec, low, high, sync=None, **options):
         # Codes are partly empty by construction when the prior expects fewer than one
         # active unit per sample: say so before training, with the remedy.
-        resolved = self._resolved(spec, X.shape[1])
-        alpha, n_units = resolved.latent_params["alpha"], resolved.n_components
+        alpha, n_units = spec.latent_params["alpha"], spec.n_components
         if alpha * n_units < 1:
             warnings.warn(
                 f"alpha * n_components = {alpha * n_units:.3g} < 1: the prior "
@@ -489,18 +488,14 @@ _AGGREGATE_USAGE_WEIGHT = 5.0
 _LATENT_BY_PRIOR = {"aggregate": "spike_slab_aggregate", "fixed": "spike_slab"}
 
 
-def _is_auto(value):
-    return isinstance(value, str) and value == "auto"
-
-
 def _check_real_or_auto(name, value, *bounds, **options):
     """``value`` is ``"auto"`` or a real number as :func:`~skvsc._params.check_real` checks."""
-    if isinstance(value, str) and not _is_auto(value):
+    if isinstance(value, str) and not _params.is_auto(value):
         raise TypeError(f"{name} must be a real number or 'auto', got {value!r}.")
-    if not _is_auto(value):
+    if not _params.is_auto(value):
         _params.check_real(name, value, *bounds, **options)
 
 
 def _auto_or_float(value):
     """A float parameter that may be ``"auto"`` (resolved from the data at fit)."""
-    return value if _is_auto(value) else float(value)
+    return value if _params.is_auto(value) else float(value)

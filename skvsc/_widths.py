@@ -9,6 +9,8 @@ slab KL that outweighs a reconstruction term summed over a handful of
 columns. How the values were chosen: docs/tables.md.
 """
 
+from ._params import is_auto
+
 #: Inputs with fewer features than this are narrow: tables. The smallest image
 #: set of the docs, the 8x8 digits, has 64 pixels and keeps the image defaults.
 NARROW_WIDTH = 64
@@ -31,14 +33,14 @@ def is_narrow(n_features):
 
 def resolve_alpha(alpha, n_features):
     """``alpha``, with ``"auto"`` resolved for ``n_features`` input features."""
-    if isinstance(alpha, str) and alpha == "auto":
+    if is_auto(alpha):
         return AUTO_ALPHA[is_narrow(n_features)]
     return alpha
 
 
 def resolve_slab_kl_weight(weight, n_features):
     """``slab_kl_weight``, with ``"auto"`` resolved for ``n_features`` input features."""
-    if isinstance(weight, str) and weight == "auto":
+    if is_auto(weight):
         return AUTO_SLAB_KL_WEIGHT[is_narrow(n_features)]
     return weight
 
