@@ -489,3 +489,15 @@ def test_real_fashion_mnist():
     assert X.shape == (10000, 784) and X.dtype == np.float32
     assert 0.0 <= X.min() and X.max() <= 1.0
     np.testing.assert_array_equal(np.bincount(y), [1000] * 10)
+
+
+@pytest.mark.parametrize(
+    "loader, directory", [(load_mnist, "``mnist/``"), (load_fashion_mnist, "``fashion-mnist/``")]
+)
+def test_loader_docstrings_are_filled_for_their_data_set(loader, directory):
+    # The two loaders share one docstring template: each must name its own
+    # sub-directory and keep the numpydoc sections and its doctest.
+    doc = loader.__doc__
+    assert directory in doc and "{" not in doc.replace('{"train", "test"}', "")
+    assert doc.index("Parameters") < doc.index("Returns") < doc.index("Examples")
+    assert f">>> from skvsc.datasets import {loader.__name__}" in doc
