@@ -168,6 +168,10 @@ def test_default_fit(run, tmp_path):
     )
     row = run.json(out)["default_fit"]
     assert row["epochs"] >= 1 and 0 <= row["accuracy"] <= 1
+    run("default_fit.py", "--dataset digits --n-train 200 --threads 1 --rate-control 0 1", out=out)
+    rows = run.json(out)["fits"]
+    assert [r["rate_control"] for r in rows] == [0.0, 1.0]
+    assert all(r["empty_codes"] == 0 and len(r["load_1min"]) == 2 for r in rows)
 
 
 def test_readme_grid(run, tmp_path):
