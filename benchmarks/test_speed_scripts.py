@@ -58,6 +58,15 @@ def test_step_compare(run, empty, tmp_path):
     (row,) = run.rows(out)
     assert row["batch_size"] == 32 and row["median_ms_skvsc"] > 0
     assert row["speedup_vs_torch_adam"] > 0 and row["speedup_vs_hand"] > 0
+    out.unlink()
+    run(
+        "step_compare.py",
+        "--n-train 64 --batch-sizes 32 --reps 1 --against rate_control=1.0",
+        data_dir=empty,
+        out=out,
+    )
+    (row,) = run.rows(out)
+    assert row["against"] == {"rate_control": 1.0} and row["speedup_vs_against"] > 0
 
 
 def test_conv_step(run, empty, tmp_path):
