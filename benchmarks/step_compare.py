@@ -8,6 +8,10 @@ medians of per-epoch ratios; one JSON line per batch size::
 
     python benchmarks/step_compare.py --batch-sizes 32,128 --reps 11 --threads 1 \\
         --out step_compare.jsonl
+
+``--against rate_control=1.0`` compares the core loop of the defaults with the
+same loop of the defaults with those parameters (``name=value``, floats)
+instead, e.g. what the rate controller costs per step.
 """
 
 import argparse
@@ -25,7 +29,7 @@ from skvsc._core.guard import StepGuard
 N_STEPS = 64
 
 
-def compare(X, batch_size, reps):
+def compare(X, batch_size, reps, against=None):
     X = X[: batch_size * N_STEPS]
     n_steps = -(-len(X) // batch_size)  # N_STEPS unless X is smaller
     ours = step_setup(X, batch_size)
@@ -47,6 +51,8 @@ def compare(X, batch_size, reps):
         hand_epoch(model, opt, Xt, batch_size, spec)
 
     runs = (("skvsc", core, ours), ("torch_adam", core, theirs), ("hand", hand, None))
+    if against:
+        runs = (("skvsc", core, ours), ("against", core, step_setup(X, batch_size, params=against)))
     for _, fn, parts in runs:
         fn(parts)  # warm-up
     ms = {name: [] for name, _, _ in runs}
@@ -58,7 +64,7 @@ def compare(X, batch_size, reps):
     row = {"batch_size": batch_size, "reps": reps, "ms_per_step": ms}
     for name in ms:
         row[f"median_ms_{name}"] = median(ms[name])
-    for name in ("torch_adam", "hand"):  # > 1: skvsc's step is faster
+    for name in (name for name, _, _ in runs[1:]):  # > 1: skvsc's step is faster
         row[f"speedup_vs_{name}"] = median(t / s for t, s in zip(ms[name], ms["skvsc"]))
     return row
 
@@ -67,18 +73,31 @@ def main(argv=None):
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     parser.add_argument("--batch-sizes", default="32,128")
     parser.add_argument("--reps", type=int, default=11)
+    parser.add_argument(
+        "--against", nargs="+", default=None, help="name=value: compare with these parameters"
+    )
     parser.set_defaults(threads=1)
     args = parser.parse_args(argv)
+    against = args.against and {k: float(v) for k, v in (a.split("=") for a in args.against)}
     X, _, source = load_data(start(args), args.n_train)
     print(f"data: {source}")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-        row = {**compare(X, batch_size, args.reps), "threads": args.threads}
-        print(
-            f"batch {batch_size}: skvsc {row['median_ms_skvsc']:.2f} ms, same loop with "
-            f"torch's Adam {row['median_ms_torch_adam']:.2f} ms ({row['speedup_vs_torch_adam']:.3f}"
-            f" x), hand loop {row['median_ms_hand']:.2f} ms ({row['speedup_vs_hand']:.3f} x)",
-            flush=True,
-        )
+        row = {**compare(X, batch_size, args.reps, against), "threads": args.threads}
+        if against:
+            row["against"] = against
+            print(
+                f"batch {batch_size}: defaults {row['median_ms_skvsc']:.2f} ms, {against} "
+                f"{row['median_ms_against']:.2f} ms ({row['speedup_vs_against']:.3f} x)",
+                flush=True,
+            )
+        else:
+            adam, hand = row["speedup_vs_torch_adam"], row["speedup_vs_hand"]
+            print(
+                f"batch {batch_size}: skvsc {row['median_ms_skvsc']:.2f} ms, same loop with "
+                f"torch's Adam {row['median_ms_torch_adam']:.2f} ms ({adam:.3f} x), "
+                f"hand loop {row['median_ms_hand']:.2f} ms ({hand:.3f} x)",
+                flush=True,
+            )
         if args.out:
             with open(args.out, "a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -259,13 +259,17 @@ def test_alpha_tightness(run, tmp_path):
     run(
         "paper/alpha_tightness.py",
         "--dataset digits --n-components 8 --alphas 0.25 --max-iter 1 --n-train 240 "
-        "--variants default x4_nousage dual",
+        "--variants default x4_nousage dual rc rc_tfloor rc_nofloor",
         out=out,
     )
     rows = run.rows(out)
-    assert [r["variant"] for r in rows] == ["default", "x4_nousage", "dual"]
+    variants = ["default", "x4_nousage", "dual", "rc", "rc_tfloor", "rc_nofloor"]
+    assert [r["variant"] for r in rows] == variants
     assert all(r["epochs"] == 1 and 0 <= r["empty_codes"] <= 1 for r in rows)
     assert rows[0]["nonzero_over_alpha"] == pytest.approx(rows[0]["nonzero"] / 0.25)
+    assert [r["floor"] for r in rows[3:]] == ["both", "transform", "none"]
+    assert all(r["empty_codes"] == 0 for r in rows[:5])  # floored
+    assert "lambda_range" in rows[3] and "lambda_range" not in rows[0]
     with pytest.raises(ValueError, match="unknown variant"):
         run("paper/alpha_tightness.py", "--dataset digits --variants x4usage", out=out)
 

@@ -58,6 +58,15 @@ def test_step_compare(run, empty, tmp_path):
     (row,) = run.rows(out)
     assert row["batch_size"] == 32 and row["median_ms_skvsc"] > 0
     assert row["speedup_vs_torch_adam"] > 0 and row["speedup_vs_hand"] > 0
+    out.unlink()
+    run(
+        "step_compare.py",
+        "--n-train 64 --batch-sizes 32 --reps 1 --against rate_control=1.0",
+        data_dir=empty,
+        out=out,
+    )
+    (row,) = run.rows(out)
+    assert row["against"] == {"rate_control": 1.0} and row["speedup_vs_against"] > 0
 
 
 def test_conv_step(run, empty, tmp_path):
@@ -168,6 +177,10 @@ def test_default_fit(run, tmp_path):
     )
     row = run.json(out)["default_fit"]
     assert row["epochs"] >= 1 and 0 <= row["accuracy"] <= 1
+    run("default_fit.py", "--dataset digits --n-train 200 --threads 1 --rate-control 0 1", out=out)
+    rows = run.json(out)["fits"]
+    assert [r["rate_control"] for r in rows] == [0.0, 1.0]
+    assert all(r["empty_codes"] == 0 and len(r["load_1min"]) == 2 for r in rows)
 
 
 def test_readme_grid(run, tmp_path):

@@ -4,8 +4,8 @@ Pure functions over batches of torch tensors (or numpy arrays), so that a
 whole data set is never held in memory at once:
 
 - :func:`activation_statistics` for spike-and-slab codes: a unit is active on
-  a sample when its activity probability ``gamma > 0.5`` (the rule of
-  ``transform``); :func:`code_statistics` adds the variance of each unit's
+  a sample where the code of ``transform`` is non-zero (``gamma > 0.5``, and
+  the aggregate prior's floor); :func:`code_statistics` adds the variance of each unit's
   value across samples (a code that does not vary ignores its input);
 - :func:`posterior_mean_variance` and :func:`count_active_units` for dense
   codes: the activity statistic of Burda et al. (2016),

@@ -93,8 +93,10 @@ class SparseCodeMixin:
     def sparsity_report(self, X):
         """Sparsity statistics of the code of ``X``.
 
-        A unit is active on a sample when its activity probability ``gamma >
-        0.5``, i.e. where :meth:`transform` is non-zero. At the end of
+        A unit is active on a sample where :meth:`transform` is non-zero: where
+        its activity probability ``gamma > 0.5``, and the most probable unit of
+        a sample with none under the aggregate prior's floor (see the class
+        Notes). At the end of
         :meth:`fit` the statistics of the training data are stored as the
         attributes ``activation_rates_``, ``mean_active_units_``,
         ``n_dead_units_``, ``n_always_on_units_``, ``code_variance_`` and
@@ -243,7 +245,8 @@ class SparseCodeMixin:
         -------
         gamma : ndarray of shape (n_samples, n_components)
             Activity probabilities in (0, 1); :meth:`transform` keeps the units
-            with ``gamma > 0.5``.
+            with ``gamma > 0.5`` (and, under the aggregate prior's floor, the
+            unit of largest ``gamma`` of a row with none: see the class Notes).
         """
         return _inference.map_module(self, "posterior_field", self._validate_input(X), "gamma")
 

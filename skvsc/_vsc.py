@@ -28,7 +28,9 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
 
     :meth:`transform` returns an exactly sparse code: the posterior mean ``mu``
     of a unit where its activity probability ``gamma > 0.5``, and exact zeros
-    elsewhere.
+    elsewhere. With ``prior="aggregate"`` and ``alpha * n_components >= 1``,
+    a sample with no unit above 0.5 keeps its most probable unit, so that no
+    code is all zeros (see Notes).
 
     Parameters
     ----------
@@ -42,7 +44,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         the opposite of ``alpha`` in
         :class:`~sklearn.decomposition.DictionaryLearning`, where a larger
         penalty gives sparser codes. With ``alpha * n_components < 1`` some
-        samples get an all-zero code. ``"auto"``: 0.05 for inputs of 64
+        samples get an all-zero code (above it, with ``prior="aggregate"``,
+        none: see Notes). ``"auto"``: 0.05 for inputs of 64
         features or more (images), 0.25 for narrower inputs (tables), where
         fewer units, each active on more rows, code better
         (``docs/tables.md``). Measured fractions: ``docs/results.md``.
@@ -86,12 +89,14 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         controller adds ``sum_j lambda_j r_j`` to the training loss (``r_j``:
         the fraction of the mini-batch on which unit j is active) and, at
         every step, moves ``lambda_j`` by ``eta (r_j - alpha)``, up or down
-        (a fee on a unit above ``alpha``, a subsidy below it). The fee also
-        leaves some codes all zeros at small ``alpha * n_components`` (a few
-        active units per sample), where the default does not. It does not
+        (a fee on a unit above ``alpha``, a subsidy below it). At small
+        ``alpha * n_components`` (a few active units per sample) the fee
+        leaves more samples with no unit above 0.5, which keep their most
+        probable unit (see Notes). It does not
         change what is reported: losses and :meth:`score` stay the ELBO. 0
         disables it; 1.0 was screened. What it does to the fraction of
-        non-zeros, the accuracy and the empty codes: ``docs/results.md``.
+        non-zeros, the accuracy and the codes kept by that floor:
+        ``docs/results.md``.
 
     transform_n_nonzero_coefs : int, default=None
         Most active units per sample in the code of :meth:`transform`: where
@@ -274,7 +279,14 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
     more than asked); below that, about one active unit per sample. Its spikes are
     deterministic (``gamma > 0.5``, learned through a straight-through
     gradient), so the decoder is trained on the code that :meth:`transform`
-    returns. The slab KL stays, so codes remain regularised like a VAE's.
+    returns. Where ``alpha * n_components >= 1`` that code has a floor: a
+    sample with no unit above 0.5 keeps its most probable unit (largest
+    ``gamma``, value ``mu``), in training, in :meth:`transform` (streamed,
+    capped by ``transform_n_nonzero_coefs`` or exported to ONNX) and in the
+    fitted statistics, so no code is all zeros; :meth:`activity_proba` still
+    gives ``gamma``. The fixed prior has no floor: its ELBO may ask for no
+    active unit, and the paper's code keeps those all-zero rows. The slab KL
+    stays, so codes remain regularised like a VAE's.
     The reported losses and :meth:`score` are the ELBO of each option's
     posterior (for ``"aggregate"``, the one with deterministic spikes), a
     lower bound on ``log p(x)``. The training defaults were chosen on

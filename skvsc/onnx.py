@@ -188,6 +188,8 @@ def _encoder(graph, module, x, output, max_active=None):
         gamma = graph.op("Sigmoid", [logit], "gamma")
         threshold = graph.constant("active_probability", ACTIVE_PROBABILITY)
         active = graph.op("Greater", [gamma, threshold], "active")
+        if getattr(latent, "floor", False):
+            active = _floored(graph, active, logit, threshold)
         if max_active is not None and max_active < size:
             # As _core.latents.truncation_score: |mu| where active, -1 elsewhere.
             magnitude = graph.op("Abs", [mu], "magnitude")
@@ -205,14 +207,33 @@ def _encoder(graph, module, x, output, max_active=None):
 def _top_k_mask(graph, score, k):
     """Mask of the ``k`` units of each row with the highest ``score``: ONNX's TopK
     puts the lower index first among equal values, as the stable sort of
-    ``_core.latents.largest``."""
+    ``_core.active_set.largest``."""
+    return _top(graph, score, k)[1]
+
+
+def _top(graph, score, k):
+    """The ``k`` highest values of each row of ``score`` (``(n, k)``) and the
+    mask of their units (see :func:`_top_k_mask`)."""
     k = graph.constant("max_active", [k], dtype=np.int64)
     values, indices = graph.op("TopK", [score, k], "top", n_outputs=2, axis=1, largest=1)
     zero, one = graph.constant("mask_zero", 0.0), graph.constant("mask_one", 1.0)
     zeros = graph.op("Mul", [score, zero], "zeros")
     ones = graph.op("Add", [graph.op("Mul", [values, zero], "top_zeros"), one], "ones")
     mask = graph.op("ScatterElements", [zeros, indices, ones], "top_mask", axis=1)
-    return graph.op("Greater", [mask, graph.constant("half", 0.5)], "top_k")
+    return values, graph.op("Greater", [mask, graph.constant("half", 0.5)], "top_k")
+
+
+def _floored(graph, active, logit, threshold):
+    """As ``_core.active_set.floored``: a row with no active unit (its largest
+    ``gamma`` not above the threshold) keeps its unit of largest ``gamma``, the
+    first of equal ones (TopK's order, as torch's ``argmax``). Ranked by the
+    logit, of the same order: a runtime's sigmoid may round small ``gamma`` to
+    0 (onnxruntime's float32 does below a logit of about -18), where the ranks
+    would tie."""
+    top_logit, top = _top(graph, logit, 1)
+    top_gamma = graph.op("Sigmoid", [top_logit], "top_gamma")
+    empty = graph.op("Not", [graph.op("Greater", [top_gamma, threshold], "any_active")], "empty")
+    return graph.op("Or", [active, graph.op("And", [empty, top], "floor_unit")], "floored")
 
 
 def _decoder(graph, module, z, output):

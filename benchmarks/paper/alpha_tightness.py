@@ -31,7 +31,16 @@ process (the library is unchanged):
   code (zero where no code is empty); with ``--floor-margin m`` the
   indicator is ``[max_j gamma_nj < m]`` instead (m = 1/2: the empty codes;
   larger m also pushes codes whose top unit is barely on); ``_margin`` adds
-  ``w mean_n (-log max_j gamma_nj)`` on every sample.
+  ``w mean_n (-log max_j gamma_nj)`` on every sample;
+- ``rc``: the library's ``rate_control=1.0`` (the signed per-unit
+  controller, unpatched).
+
+The library floors the aggregate prior's code (a row with no unit above 1/2
+keeps its most probable unit, in training and in ``transform``). A
+``_nofloor`` suffix turns the floor off in both (the code of ``gamma > 1/2``,
+as before the floor), ``_tfloor`` in training only (``transform`` floored).
+Every row also reports ``empty_without_floor``: the fraction of validation
+rows with no unit above 1/2, which the floor gives one unit.
 
 Example::
 
@@ -63,8 +72,9 @@ from skvsc._core.distributed import batch_means
 from skvsc._core.penalties import ACTIVE_PROBABILITY
 
 VARIANT = re.compile(
-    r"^(?P<base>default|nousage|(?:dual|signed)(?:global|shared)?"
-    r"|x(?P<factor>[0-9.]+)(?P<nousage>_nousage)?)(?P<floor>_floor|_margin)?$"
+    r"^(?P<base>default|nousage|rc|(?:dual|signed)(?:global|shared)?"
+    r"|x(?P<factor>[0-9.]+)(?P<nousage>_nousage)?)(?P<floor>_floor|_margin)?"
+    r"(?P<code_floor>_nofloor|_tfloor)?$"
 )
 
 
@@ -76,6 +86,8 @@ class Variant(NamedTuple):
     dual: str | None = None  # "unit", "global", "shared" or None
     signed: bool = False  # an unclamped multiplier
     floor: str | None = None  # "floor" (empty codes only), "margin" (every code) or None
+    rate_control: float = 0.0  # the library's rate_control
+    code_floor: str = "both"  # the library's floor: "both", "transform" or "none"
 
 
 def parse_variant(name):
@@ -83,7 +95,15 @@ def parse_variant(name):
     match = VARIANT.match(name)
     if match is None:
         raise ValueError(f"unknown variant {name!r}")
+    variant = _parse_penalty(match)
+    code_floor = {None: "both", "_tfloor": "transform", "_nofloor": "none"}[match["code_floor"]]
+    return variant._replace(code_floor=code_floor)
+
+
+def _parse_penalty(match):
     base, floor = match["base"], match["floor"] and match["floor"][1:]
+    if base == "rc":
+        return Variant(rate_control=1.0, floor=floor)
     if match["factor"]:
         return Variant(float(match["factor"]), 0.0 if match["nousage"] else None, floor=floor)
     if base == "nousage":
@@ -113,6 +133,27 @@ def floor_term(gamma, spikes, every=False, margin=None):
     else:
         low = (top < margin).to(gamma.dtype)
     return (low * -top.log()).mean()
+
+
+@contextlib.contextmanager
+def training_floor(on):
+    """The library's floor in training switched on or off for a fit (its
+    ``transform`` reads the model's ``floor`` attribute, set apart)."""
+    cls = latents.AggregateSpikeSlabLatent
+    original = cls.training_terms
+
+    def training_terms(self, posterior, noise, values):
+        saved, self.floor = self.floor, self.floor and on
+        try:
+            return original(self, posterior, noise, values)
+        finally:
+            self.floor = saved
+
+    cls.training_terms = training_terms
+    try:
+        yield
+    finally:
+        cls.training_terms = original
 
 
 @contextlib.contextmanager
@@ -192,10 +233,14 @@ def main(argv=None):
             )
             if variant.usage_weight is not None:
                 params["usage_weight"] = variant.usage_weight
+            if variant.rate_control:
+                params["rate_control"] = variant.rate_control
             model = VariationalSparseCoder(**params)
             patch = patched_regularizer(variant, args.dual_lr, args.floor_weight, args.floor_margin)
-            with patch, Timer() as t:
+            with patch, training_floor(variant.code_floor == "both"), Timer() as t:
                 model.fit(X_tr)
+            latent = model.module_.latent
+            latent.floor = latent.floor and variant.code_floor != "none"
             Z_tr, Z_val = model.transform(X_tr), model.transform(X_val)
             row = {
                 "dataset": args.dataset,
@@ -209,6 +254,9 @@ def main(argv=None):
             row.update(sparsity_stats(Z_tr, Z_val))
             row["nonzero_over_alpha"] = row["nonzero"] / alpha
             row["empty_codes_fit"] = float((np.asarray((Z_tr != 0).sum(axis=1)) == 0).mean())
+            above_half = (model.activity_proba(X_val) > ACTIVE_PROBABILITY).sum(axis=1)
+            row["empty_without_floor"] = float((above_half == 0).mean())
+            row["floor"] = variant.code_floor if latent.floor else "none"
             row["accuracy"] = logreg_accuracy(Z_tr[labelled], y_tr[labelled], Z_val, y_val)
             if variant.dual is not None:
                 row["dual_lr"] = args.dual_lr
@@ -216,7 +264,10 @@ def main(argv=None):
                 row["floor_weight"] = args.floor_weight
                 if args.floor_margin is not None:
                     row["floor_margin"] = args.floor_margin
-            lam = getattr(model.module_.latent, "_dual_lambda", None)
+            if latent.controller is not None:  # the library's multipliers
+                lam = latent.controller.multiplier
+            else:
+                lam = getattr(latent, "_dual_lambda", None)
             if lam is not None:  # the multipliers at the end of the fit
                 row["lambda_mean"] = float(lam.mean())
                 row["lambda_range"] = [float(lam.min()), float(lam.max())]

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from . import elbo
+from .active_set import floored, largest, truncation_score
 from .distributed import batch_means
 from .penalties import ACTIVE_PROBABILITY, USAGE_PENALTIES, aggregate_spike_kl
 from .rate_control import RateController
@@ -92,24 +93,6 @@ def _randn(shape, generator):
 
 def _rand(shape, generator):
     return torch.rand(shape, generator=generator, device=generator.device)
-
-
-def largest(score, k):
-    """Mask of the ``k`` units of each row with the highest ``score`` (ties
-    broken by the lower unit index)."""
-    if k >= score.shape[1]:
-        return torch.ones_like(score, dtype=torch.bool)
-    # A stable descending sort keeps the lower index first among equal scores.
-    top = torch.sort(score, dim=1, descending=True, stable=True).indices[:, :k]
-    return torch.zeros_like(score, dtype=torch.bool).scatter_(1, top, True)
-
-
-def truncation_score(mu, active):
-    """What a code truncated to ``k`` units ranks its units by: ``|mu|`` where the
-    unit is active, -1 (below any active unit) elsewhere. The magnitude, not
-    ``gamma``: an active unit's ``gamma`` of the aggregate prior sits just above
-    1/2 and says little about what the unit carries (docs/results.md)."""
-    return torch.where(active, mu.abs(), torch.full_like(mu, -1.0))
 
 
 def _map(heads, name, fn):
@@ -291,12 +274,11 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
 
     The prior is the fixed one's, ``alpha N(0, 1) + (1 - alpha) delta(0)``
     per unit. The posterior's spikes are deterministic: unit j of sample x is
-    on exactly when ``gamma_j(x) > 1/2`` (the rule of the exact-sparse code),
-    ``q(s_j | x) = delta(s_j - [gamma_j > 1/2])``, and its slab is
-    ``N(mu_j, sigma_j^2)``. Training therefore decodes the code that
-    ``transform`` returns, with slab noise; ``gamma`` learns through the
-    straight-through gate :func:`~.elbo.straight_through_gate`
-    (``s = [gamma > 1/2]`` forward, the gradient of ``gamma`` backward).
+    on exactly when ``gamma_j(x) > 1/2`` (the rule of the exact-sparse code;
+    ``floor`` below), ``q(s_j | x) = delta(s_j - [gamma_j > 1/2])``, and its
+    slab is ``N(mu_j, sigma_j^2)``. Training therefore decodes the code that
+    ``transform`` returns, with slab noise; ``gamma`` learns through a
+    straight-through gate (``s`` forward, the gradient of ``gamma`` backward).
 
     :meth:`kl` is :func:`~.elbo.spike_slab_kl` at ``gamma = s``, the exact KL
     of this posterior (Dirac cross terms dropped, as for the fixed prior):
@@ -324,11 +306,22 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     With ``rate_control > 0``, the :class:`~.rate_control.RateController`
     (``controller``) adds signed multipliers on the rates ``r_j`` that hold
     each at ``alpha``; the aggregate term alone leaves them above it.
+
+    With ``floor`` (the default) and ``alpha * n_components >= 1``, a row
+    with no unit above 1/2 keeps its most probable unit
+    (:func:`~.active_set.floored`): in :meth:`active`, hence in the code, the
+    training pass, the KL and the statistics alike, so that training decodes
+    the code that ``transform`` returns and no code is all zeros.
     """
 
-    def __init__(self, n_components, *, alpha, usage, slab_kl_weight=1.0, rate_control=0.0):
+    def __init__(
+        self, n_components, *, alpha, usage, slab_kl_weight=1.0, rate_control=0.0, floor=True
+    ):
         super().__init__(n_components, alpha=alpha, usage=usage)
         self.slab_kl_weight = float(slab_kl_weight)
+        # where the prior expects under one active unit per sample, empty codes
+        # are the prior's (the estimator warns); not floored
+        self.floor = bool(floor) and self.alpha * n_components >= 1
         self.controller = (
             RateController(n_components, alpha, rate_control) if rate_control > 0 else None
         )
@@ -337,9 +330,15 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         """The slab's Gaussian noise only: the spikes are not random."""
         return (_randn(shape, generator),)
 
+    def active(self, posterior):
+        """``gamma > 1/2``, floored (see the class docstring)."""
+        active = super().active(posterior)
+        return floored(active, posterior.gamma) if self.floor else active
+
     def gate(self, posterior):
-        """The deterministic spikes ``[gamma > 1/2]``, straight-through in ``gamma``."""
-        return elbo.straight_through_gate(posterior.gamma, ACTIVE_PROBABILITY)
+        """The deterministic spikes of :meth:`active`, straight-through in ``gamma``."""
+        gamma = posterior.gamma
+        return self.active(posterior).to(gamma.dtype) + (gamma - gamma.detach())
 
     def rsample(self, posterior, noise, values):
         """``s * (mean + sigma * eps)``: the exact-sparse code's units, slab sampled.
@@ -364,14 +363,14 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         """The aggregate term ``sum_j KL(Bern(r_j) || Bern(alpha))`` plus the usage
         penalty and the rate controller's ``sum_j lambda_j r_j`` (when on).
 
-        ``spikes`` (the 0/1 ``[gamma > 1/2]``) saves computing them again.
+        ``spikes`` (the 0/1 of :meth:`active`) saves computing them again.
         """
         # The aggregate term is not warmed up: it charges no per-sample fee, and
         # at full weight from the first step it keeps the rates near alpha while
         # the slab KL is still cheap.
         gamma = posterior.gamma
         if spikes is None:
-            spikes = (gamma > ACTIVE_PROBABILITY).to(gamma.dtype)
+            spikes = self.active(posterior).to(gamma.dtype)
         # Both batch means at once (one all-reduce in a data-parallel fit);
         # ``soft`` is shared by both penalties.
         soft, rate = batch_means(gamma, spikes)
