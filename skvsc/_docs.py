@@ -71,9 +71,14 @@ image_shape : tuple of int, default=None
     channel.
 """,
     "conv_channels": """\
-conv_channels : tuple of int, default=(16, 32)
+conv_channels : tuple of int, default=(8, 16)
     Output channels of the encoder's convolutions, one stride-2 convolution
-    each; used by ``network="conv"`` only.
+    each; used by ``network="conv"`` only. The default turns a 28 x 28 image
+    into 16 x 7 x 7 = 784 features for the dense layers, as many as its
+    pixels, so a training step costs about the MLP's matrix-product FLOPs
+    (wider channels, such as the former default ``(16, 32)``, cost more time
+    per step and can code a little better at small ``alpha``:
+    ``docs/images.md``).
 """,
     "hidden_layer_sizes": """\
 hidden_layer_sizes : tuple of int, default=(400,)

@@ -335,7 +335,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         likelihood="auto",
         network="mlp",
         image_shape=None,
-        conv_channels=(16, 32),
+        conv_channels=(8, 16),
         hidden_layer_sizes=(400,),
         max_iter="auto",
         batch_size="auto",

@@ -48,6 +48,17 @@ def test_the_committed_file_starting_with_0x80_loads_as_saved():
     np.testing.assert_array_equal(est.inverse_transform(expected["transform"]), expected["inverse"])
 
 
+def test_a_conv_file_saved_at_the_former_default_channels_keeps_them():
+    # Saved with conv_channels left at its first default, (16, 32): loading must
+    # rebuild those channels, not the current default's (make_conv_default_fixture.py).
+    expected = np.load(DATA / "conv_16_32_expected.npz")
+    est = skvsc.load(DATA / "vsc_conv_16_32.skvsc")
+    assert est.get_params()["conv_channels"] == (16, 32)
+    assert est._run.spec.network_params["conv_channels"] == (16, 32)
+    np.testing.assert_array_equal(est.transform(expected["X"]), expected["transform"])
+    np.testing.assert_array_equal(est.inverse_transform(expected["transform"]), expected["inverse"])
+
+
 def test_every_low_byte_of_the_safetensors_header_length_loads(tiny, tmp_path):
     pytest.importorskip("safetensors")
     est, X, Z = tiny

@@ -7,8 +7,9 @@ on images 0-49,999, scored on 50,000-59,999, never the test set; ``--n-fit N``: 
 first N of those only, for short screens), classifies the codes of a fixed random 5,000
 of the fitted images (``_protocol.label_subset``) with LogisticRegression(max_iter=1000),
 scores the evaluation images, and appends one JSON row per code: accuracy, non-zeros,
-active units per image, dead units, epochs, fit wall time and the load average of the
-machine around the fit (the fit times of a shared machine need it). ``--caps`` adds a row
+active units per image, dead units, epochs, fit wall time, the fit's CPU time (of this
+one-thread process: what the fit itself cost) and the load average of the machine around
+the fit (the fit times of a shared machine need it). ``--caps`` adds a row
 per cap on the active units of VSC's code (``transform_n_nonzero_coefs``), from the same
 fit.
 
@@ -30,6 +31,7 @@ import json
 import os
 import pickle
 import sys
+import time
 from pathlib import Path
 
 from _protocol import (  # puts benchmarks/ on sys.path
@@ -60,7 +62,8 @@ def make_model(method, params):
 
 
 def fit_cached(method, dataset, n_fit, validation, params, X, cache):
-    """``(model, fit_seconds, load_before, load_after)``, from ``cache`` when fitted before."""
+    """``(model, fit_seconds, load_before, load_after, fit_cpu_seconds)``, from
+    ``cache`` when fitted before (``fit_cpu_seconds`` None in older caches)."""
     key = json.dumps([method, dataset, n_fit, validation, params], sort_keys=True)
     path = None
     if cache:
@@ -68,12 +71,13 @@ def fit_cached(method, dataset, n_fit, validation, params, X, cache):
         path = Path(cache).expanduser() / f"conv-{method}-{dataset}-{digest}.pkl"
         if path.exists():
             with open(path, "rb") as f:
-                return pickle.load(f)
+                return (*pickle.load(f), None)[:5]
     model = make_model(method, params)
     load_before = os.getloadavg()[0]
+    cpu_start = time.process_time()  # this process's CPU time: less noisy than wall time
     with Timer() as t:
         model.fit(X)
-    result = (model, t.seconds, load_before, os.getloadavg()[0])
+    result = (model, t.seconds, load_before, os.getloadavg()[0], time.process_time() - cpu_start)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
@@ -109,7 +113,7 @@ def main(argv=None):
         X_eval, y_eval = load(args.dataset, directory, "test", args.n_train)
     X, y = X[: args.n_fit], y[: args.n_fit]
 
-    model, seconds, load_before, load_after = fit_cached(
+    model, seconds, load_before, load_after, cpu_seconds = fit_cached(
         args.method, args.dataset, len(X), args.validation, params, X, args.cache
     )
     labelled = label_subset(len(X))
@@ -127,6 +131,7 @@ def main(argv=None):
             "evaluated_on": "validation" if args.validation else "test",
             "n_fit": len(X),
             "fit_s": round(seconds, 1),
+            "fit_cpu_s": None if cpu_seconds is None else round(cpu_seconds, 1),
             "load_avg": [round(load_before, 2), round(load_after, 2)],
             "accuracy": logreg_accuracy(Z[labelled], y[labelled], Z_eval, y_eval),
             **sparsity_stats(Z, Z_eval),

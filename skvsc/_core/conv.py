@@ -154,7 +154,7 @@ class ConvNet(NetworkFamily):
     the decoder mirrors it with transposed convolutions."""
 
     image_shape: tuple = None
-    conv_channels: tuple = (16, 32)
+    conv_channels: tuple = (8, 16)
     hidden_layer_sizes: tuple = (400,)
     parameters = ("image_shape", "conv_channels", "hidden_layer_sizes")
 

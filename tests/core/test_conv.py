@@ -75,6 +75,19 @@ def test_initialisation_comes_from_the_generator_only():
     assert not torch.equal(next(e1.parameters()), next(e3.parameters()))
 
 
+def test_the_default_costs_about_the_mlps_flops_on_mnist():
+    """Issue 23 wants a default MNIST fit within 2 x the MLP's time. The default
+    keeps 784 flat features (16 x 7 x 7) between the convolutions and the dense
+    layers; the former (16, 32) doubled them, and with them the two largest
+    layers' cost."""
+    mlp = NETWORKS["mlp"]().matmul_flops(784, 200, 3, 128)
+    default = ConvNet()
+    assert default.conv_channels == (8, 16)
+    assert feature_map_sizes(28, 28, 2)[-1] == (7, 7)
+    assert default.matmul_flops(784, 200, 3, 128) <= 1.2 * mlp
+    assert ConvNet(conv_channels=(16, 32)).matmul_flops(784, 200, 3, 128) > 2 * mlp
+
+
 @pytest.mark.parametrize(
     "options, n_features, error, match",
     [
