@@ -16,8 +16,11 @@ same downstream model:
 
 Per table: the mean score (and its standard deviation over the 15 folds) of
 each pipeline, the mean active units of the code, the number of code units,
-and the number of folds whose VSC score was NaN (a fit or transform that
-raised). Nothing is written unless ``--json PATH`` is given.
+the number of folds whose VSC score was NaN (a fit or transform that
+raised), PCA's mean ``k`` and the mean of the per-fold differences VSC - PCA
+(± its standard error). ``--units`` sizes the code per table (a rule of the
+table's width ``d`` and ``alpha``, for screening). Nothing is written unless
+``--json PATH`` is given.
 
 Run it with the checkout to measure on ``PYTHONPATH`` (an earlier checkout
 for "before")::
@@ -42,6 +45,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from skvsc import VariationalSparseCoder
+from skvsc._widths import resolve_alpha
 
 TABLES = {
     "breast_cancer": (load_breast_cancer, "classification"),
@@ -105,6 +109,20 @@ def run_fold(X, y, train, test, task, seed, front, vsc_params, post="none", code
     return row
 
 
+def table_params(vsc_params, units, d, alpha=None):
+    """``vsc_params`` with ``alpha`` and ``n_components`` from the ``--alpha`` and
+    ``--units`` expressions (a benchmark's own command line, evaluated as given)."""
+    names = {"d": d, "max": max, "min": min, "round": round}
+    params = dict(vsc_params)
+    if alpha is not None:
+        params["alpha"] = float(eval(alpha, {"__builtins__": {}}, names))
+    if units is not None:
+        names["alpha"] = resolve_alpha(params.get("alpha", "auto"), d)
+        n = eval(units, {"__builtins__": {}}, names)
+        params["n_components"] = max(1, round(n))
+    return params
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", default=",".join(TABLES))
@@ -125,6 +143,17 @@ def main(argv=None):
         "slab means (encode_mean)",
     )
     parser.add_argument("--params", default="{}", help="VSC parameters as JSON")
+    parser.add_argument(
+        "--units",
+        default=None,
+        help="n_components per table as an expression in d (the table's features) and "
+        "alpha (the resolved alpha), e.g. 'max(2, d / 4) / alpha'; rounded, >= 1",
+    )
+    parser.add_argument(
+        "--alpha",
+        default=None,
+        help="alpha per table as an expression in d, e.g. 'min(0.5, d / 16)' (before --units)",
+    )
     parser.add_argument("--json", default=None, help="write the per-fold rows here")
     args = parser.parse_args(argv)
     vsc_params = json.loads(args.params)
@@ -135,8 +164,9 @@ def main(argv=None):
         X, y = loader(return_X_y=True)
         for seed in seeds:
             for i, (train, test) in enumerate(folds(task, seed).split(X, y)):
+                params = table_params(vsc_params, args.units, X.shape[1], args.alpha)
                 row = run_fold(
-                    X, y, train, test, task, seed, args.front, vsc_params, args.post, args.code
+                    X, y, train, test, task, seed, args.front, params, args.post, args.code
                 )
                 row.update(table=name, seed=seed, fold=i, n_features=X.shape[1])
                 rows.append(row)
@@ -149,9 +179,9 @@ def main(argv=None):
     )
     print(
         "| table | features | VSC | PCA (k = active) | raw | active units | units "
-        "| NaN folds | s/fit |"
+        "| NaN folds | s/fit | PCA k | VSC - PCA |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.tables.split(","):
         sub = [r for r in rows if r["table"] == name]
 
@@ -166,9 +196,13 @@ def main(argv=None):
         active = np.nanmean([r["active"] for r in sub]) if n_nan < len(sub) else float("nan")
         units = sorted({r["units"] for r in sub})
         seconds = np.mean([r["seconds"] for r in sub])
+        k = np.mean([r["pca_k"] for r in sub])
+        diff = np.array([r["vsc"] - r["pca"] for r in sub], dtype=float)
+        diff = diff[np.isfinite(diff)]
+        gap = f"{diff.mean():+.3f} ± {diff.std() / np.sqrt(diff.size):.3f}" if diff.size else "nan"
         print(
             f"| {name} | {sub[0]['n_features']} | {stat('vsc')} | {stat('pca')} | {stat('raw')} "
-            f"| {active:.1f} | {units} | {n_nan}/{len(sub)} | {seconds:.1f} |"
+            f"| {active:.1f} | {units} | {n_nan}/{len(sub)} | {seconds:.1f} | {k:.1f} | {gap} |"
         )
 
 

@@ -15,3 +15,13 @@ def test_tables(run, capsys):
     run("tables.py", "--tables iris --seeds 0 --params '{\"max_iter\": 2}'")
     out = capsys.readouterr().out
     assert "| iris | 4 |" in out and "| [8] |" in out
+
+
+def test_tables_per_table_rule(run, capsys):
+    # --alpha and --units size the code per table from its width d (iris: d = 4).
+    rule = "--alpha 'd / 2 / max(8, d)' --units 'max(8, d)'"
+    run("tables.py", f"--tables iris --seeds 0 {rule} --params '{{\"max_iter\": 2}}'")
+    out = capsys.readouterr().out
+    assert "| [8] |" in out and "| PCA k | VSC - PCA |" in out
+    run("tables.py", "--tables iris --seeds 0 --units 'd / alpha' --params '{\"max_iter\": 2}'")
+    assert "| [16] |" in capsys.readouterr().out  # 4 / 0.25, the narrow alpha="auto"
