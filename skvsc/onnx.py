@@ -290,7 +290,9 @@ def to_onnx(estimator, method="transform", *, dtype=np.float32, opset=DEFAULT_OP
     holds no input validation: see the module docstring. The code has exact
     zeros where ``transform``'s has; a runtime sums the matrix products in
     its own order, so a unit whose activity probability lies within rounding
-    of the threshold (0.5) can come out the other way (rare: see
+    of the threshold (0.5) can come out the other way, as can the unit that
+    the aggregate prior's floor keeps in a code with none above 0.5 when two
+    units' probabilities lie within rounding of each other (rare: see
     ``docs/deployment.md``).
 
     Parameters

@@ -154,6 +154,8 @@ def test_plot_traversals_vae_and_errors(vae, vsc):
     with torch.no_grad():  # no unit is ever active
         est.module_.encoder.heads.weight[24:] = 0.0
         est.module_.encoder.heads.bias[24:] = -50.0
+    # without the aggregate prior's floor (as a fixed-prior model or alpha * J < 1): empty codes
+    est.module_.latent.floor = False
     with pytest.raises(ValueError, match="no active unit"):
         plotting.plot_traversals(est, X[0])
     assert len(plotting.plot_traversals(est, X[0], units=[3], n_steps=2).axes) == 2
