@@ -66,8 +66,8 @@ def test_sparse_baselines_frontier_table(run, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     start = lines.index("| k | TopK | VSC ≤ k | VSC own code |")
     assert lines[start + 2] == (
-        "| 5 | 91.00 % ± 1.41 (2 seeds), 5.0, 0 | **91.50 % (1 seed), 4.9, 2** | "
-        "95.00 % (1 seed), 9.0, 0 |"
+        "| 5 | 91.00 % ± 1.41 (2 seeds), 5.0, 0 | **91.50 % (seed 0), 4.9, 2** | "
+        "95.00 % (seed 0), 9.0, 0 |"
     )
     assert png.stat().st_size > 0
 

@@ -20,6 +20,7 @@ def aggregate(rows):
     table = []
     for (dataset, split, label, k), group in groups.items():
         out = {"dataset": dataset, "split": split, "label": label, "k": k, "n_seeds": len(group)}
+        out["seeds"] = [r["seed"] for r in group]
         for key in ("acc", "active_per_sample", "nonzero", "dead", "empty_codes", "fit_s"):
             out[key] = float(np.mean([r[key] for r in group]))
         if "eval_reconstruction" in group[0]:
@@ -162,10 +163,10 @@ OVER_BUDGET = {"VSC (sparse code)"}
 
 def frontier_cell(row):
     """``93.26 % ± 0.08 (2 seeds), 9.3, 0``: mean accuracy, its standard deviation over
-    seeds, the seeds, then mean units per evaluated sample and mean dead units (one decimal:
-    a mean over 3 seeds is a third)."""
+    seeds, the number of seeds (or the one seed: ``(seed 0)``), then mean units per
+    evaluated sample and mean dead units (one decimal: a mean over 3 seeds is a third)."""
     sd = f" ± {100 * row['acc_sd']:.2f}" if "acc_sd" in row else ""
-    seeds = f"{row['n_seeds']} seed" + ("s" if row["n_seeds"] > 1 else "")
+    seeds = f"{row['n_seeds']} seeds" if row["n_seeds"] > 1 else f"seed {row['seeds'][0]}"
     dead = round(row["dead"], 1)
     return f"{100 * row['acc']:.2f} %{sd} ({seeds}), {row['active_per_sample']:.1f}, {dead:g}"
 
