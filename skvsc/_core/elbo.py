@@ -119,14 +119,15 @@ def relaxed_step(y, sharpness):
     return torch.sigmoid(sharpness * y)
 
 
-def straight_through_gate(gamma, threshold):
-    """``[gamma > threshold]`` in the forward pass, the identity's gradient in ``gamma``.
+def straight_through_gate(gamma, spikes):
+    """The 0/1 ``spikes`` in the forward pass, the identity's gradient in ``gamma``.
 
-    ``hard + gamma - stop_gradient(gamma)``: the value is exactly 0 or 1, and
-    ``d gate / d gamma = 1`` (the straight-through estimator).
+    ``spikes + gamma - stop_gradient(gamma)``: the value is exactly 0 or 1, and
+    ``d gate / d gamma = 1`` (the straight-through estimator). ``spikes`` is
+    the units a code keeps, ``[gamma > 1/2]`` or a rule built on it (the
+    aggregate prior's floor, :mod:`~.active_set`).
     """
-    hard = (gamma > threshold).to(gamma.dtype)
-    return hard + (gamma - gamma.detach())
+    return spikes.to(gamma.dtype) + (gamma - gamma.detach())
 
 
 def spike_slab_sample(slab, gamma, eta, sharpness):

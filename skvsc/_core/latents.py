@@ -337,8 +337,7 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
 
     def gate(self, posterior):
         """The deterministic spikes of :meth:`active`, straight-through in ``gamma``."""
-        gamma = posterior.gamma
-        return self.active(posterior).to(gamma.dtype) + (gamma - gamma.detach())
+        return elbo.straight_through_gate(posterior.gamma, self.active(posterior))
 
     def rsample(self, posterior, noise, values):
         """``s * (mean + sigma * eps)``: the exact-sparse code's units, slab sampled.

@@ -12,7 +12,7 @@ from skvsc._core import elbo
 def gated_slab_terms(mu, logvar, gamma, eps, spikes):
     """:func:`skvsc._core.elbo.gated_slab_terms` as the composition it fuses:
     ``(z, sum_j gamma_j KL_j, sum_j s_j KL_j)``."""
-    z = elbo.straight_through_gate(gamma, 0.5) * elbo.gaussian_sample(mu, logvar, eps)
+    z = elbo.straight_through_gate(gamma, spikes) * elbo.gaussian_sample(mu, logvar, eps)
     kl = elbo.gaussian_kl(mu, logvar)
     return z, (gamma * kl).sum(dim=1), (spikes * kl).sum(dim=1).detach()
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
+from skvsc._core import active_set
 from skvsc._core import elbo as _elbo
 
 from . import oracles
@@ -103,13 +104,21 @@ def test_warmup_slab_interpolates_between_prior_and_posterior():
     torch.testing.assert_close(mean, 0.3 * mu)
 
 
-def test_gated_slab_terms_match_the_plain_composition_values_and_gradients():
-    # The fused autograd Function against the plain functions it replaces.
+@pytest.mark.parametrize("floor", [False, True])
+def test_gated_slab_terms_match_the_plain_composition_values_and_gradients(floor):
+    # The fused autograd Function against the plain functions it replaces, with
+    # the spikes of gamma > 1/2 and with the floor's spikes (rows 0-9 have no
+    # unit above 1/2; the floor switches their top unit on).
     gamma0 = rand(40, 6)
+    gamma0[:10] *= 0.5
     leaves = [randn(40, 6).requires_grad_(), randn(40, 6).requires_grad_()]
     gamma = gamma0.clone().requires_grad_()
     eps = randn(40, 6)
-    spikes = (gamma0 > 0.5).to(gamma0.dtype)
+    spikes = gamma0 > 0.5
+    if floor:
+        spikes = active_set.floored(spikes, gamma0)
+        assert spikes[:10].sum(dim=1).tolist() == [1] * 10
+    spikes = spikes.to(gamma0.dtype)
     up_z, up_soft = randn(40, 6), randn(40)
 
     def plain(mu, logvar, gamma):
@@ -137,9 +146,9 @@ def test_deterministic_spike_kl_is_the_kl_of_dirac_spikes(alpha):
     )
 
 
-def test_straight_through_gate_is_strict_at_the_threshold():
-    gamma = torch.tensor([0.5, 0.5 + 1e-6, 0.5 - 1e-6], dtype=torch.float64, requires_grad=True)
-    gate = _elbo.straight_through_gate(gamma, 0.5)
-    assert gate.tolist() == [0.0, 1.0, 0.0] and gate.dtype == torch.float64
+def test_straight_through_gate_passes_the_spikes_forward_and_gamma_s_gradient_back():
+    gamma = torch.tensor([0.5, 0.5 + 1e-6, 0.2], dtype=torch.float64, requires_grad=True)
+    gate = _elbo.straight_through_gate(gamma, torch.tensor([False, True, True]))
+    assert gate.tolist() == [0.0, 1.0, 1.0] and gate.dtype == torch.float64
     gate.sum().backward()
     assert gamma.grad.tolist() == [1.0, 1.0, 1.0]
