@@ -76,9 +76,9 @@ conv_channels : tuple of int, default=(8, 16)
     each; used by ``network="conv"`` only. The default turns a 28 x 28 image
     into 16 x 7 x 7 = 784 features for the dense layers, as many as its
     pixels, so a training step costs about the MLP's matrix-product FLOPs
-    (wider channels, such as the former default ``(16, 32)``, cost more time
-    per step and can code a little better at small ``alpha``:
-    ``docs/images.md``).
+    (wider channels, such as the former default ``(16, 32)``, cost about
+    twice the default's time per step and coded better on Fashion-MNIST and
+    at small ``alpha``: ``docs/images.md``).
 """,
     "hidden_layer_sizes": """\
 hidden_layer_sizes : tuple of int, default=(400,)
