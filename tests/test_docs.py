@@ -72,3 +72,52 @@ def test_the_architecture_page_names_every_module_and_only_modules():
     named = set(re.findall(r"^\| `([\w/]+\.py)` \|", table, flags=re.MULTILINE))
     assert modules - named == set(), "modules missing from docs/architecture.md"
     assert named - modules == set(), "docs/architecture.md names modules that do not exist"
+
+
+# ``name`` (spec) entries of the user guide's parameter list; spec is one
+# default for both estimators, "VSC only, D", or "VSC: D, VAE: D", and a default
+# may carry a gloss after a colon ("0.0: off").
+_GUIDE_ENTRY = re.compile(r"``(\w+)`` \(((?:[^()]|\([^()]*\))*)\)")
+
+
+def _guide_defaults():
+    """The defaults the user guide states, per parameter and estimator, and the
+    parameters its introduction says the VAE lacks."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "user_guide.rst").read_text()
+    section = text.split("\nParameters\n----------\n")[1].split(".. _choosing-alpha:")[0]
+    intro = " ".join(section.split("has the same ones except")[1].split("which only")[0].split())
+    vsc_only = set(re.findall(r"``(\w+)``", intro))
+    entries = {}
+    for line in section.splitlines():
+        if not line.startswith("``"):
+            continue  # an entry's description, indented
+        for name, spec in _GUIDE_ENTRY.findall(line):
+            both = re.fullmatch(r"VSC: (.+), VAE: (.+)", spec)
+            only = re.fullmatch(r"VSC only, (.+)", spec)
+            if both:
+                values = {"VariationalSparseCoder": both[1], "VAETransformer": both[2]}
+            elif only:
+                values = {"VariationalSparseCoder": only[1]}
+            else:
+                values = dict.fromkeys(("VariationalSparseCoder", "VAETransformer"), spec)
+            if name in vsc_only:
+                values.pop("VAETransformer", None)
+            entries[name] = {k: v.partition(": ")[0] for k, v in values.items()}
+    return entries, vsc_only
+
+
+def test_the_user_guide_states_every_parameter_with_its_default():
+    # The guide's list is written by hand: a default that changes in the
+    # signature (conv_channels, the "auto" values) must change there too.
+    entries, vsc_only = _guide_defaults()
+    vsc, vae = (set(inspect.signature(cls).parameters) for cls in ESTIMATORS)
+    assert vsc_only == vsc - vae
+    for cls in ESTIMATORS:
+        params = inspect.signature(cls).parameters
+        for name, p in params.items():
+            assert name in entries, (cls.__name__, name, "missing from the user guide")
+            stated = entries[name].get(cls.__name__)
+            assert stated is not None, (cls.__name__, name, "no default stated for it")
+            assert ast.literal_eval(stated) == p.default, (cls.__name__, name, stated)
+        extra = {n for n, v in entries.items() if cls.__name__ in v} - set(params)
+        assert not extra, (cls.__name__, extra)
