@@ -11,6 +11,10 @@ from sklearn.pipeline import Pipeline
 from skvsc import VAETransformer, VariationalSparseCoder
 from skvsc import onnx as skvsc_onnx
 
+from .test_code_floor import PARAMS as FLOOR_PARAMS
+from .test_code_floor import X as DIGITS
+from .test_code_floor import switched_off
+
 pytest.importorskip("onnx", reason="onnx is not installed (pip install skvsc[onnx])")
 ort = pytest.importorskip(
     "onnxruntime", reason="onnxruntime is not installed (pip install skvsc[onnx])"
@@ -149,3 +153,21 @@ def test_onnx_of_mixed_columns_and_missing_values_matches_the_estimator(likeliho
     X32 = X.astype(np.float32)
     (Z_converted,) = run(skl2onnx.to_onnx(est, X32[:1]), X32)
     np.testing.assert_allclose(Z_converted, est.transform(X32), rtol=1e-5, atol=1e-5)
+
+
+def test_the_floor_keeps_the_same_unit_in_the_graph():
+    # Every row of this model has no unit above 1/2: the graph must keep each
+    # row's most probable unit, as transform does (ranked by the logit, which
+    # float32 sigmoids round to 0 far below zero).
+    empty = switched_off(
+        VariationalSparseCoder(n_components=16, alpha=0.1, **FLOOR_PARAMS).fit(DIGITS)
+    )
+    for dtype in (np.float32, np.float64):
+        model = skvsc_onnx.to_onnx(empty, dtype=dtype)
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        (Z,) = session.run(None, {session.get_inputs()[0].name: DIGITS.astype(dtype)})
+        assert ((Z != 0).sum(axis=1) == 1).all()
+        np.testing.assert_array_equal(Z != 0, empty.transform(DIGITS) != 0)
+        np.testing.assert_allclose(Z, empty.transform(DIGITS), rtol=1e-5, atol=1e-6)
