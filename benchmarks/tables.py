@@ -162,9 +162,9 @@ def main(argv=None):
     for name in args.tables.split(","):
         loader, task = TABLES[name]
         X, y = loader(return_X_y=True)
+        params = table_params(vsc_params, args.units, X.shape[1], args.alpha)
         for seed in seeds:
             for i, (train, test) in enumerate(folds(task, seed).split(X, y)):
-                params = table_params(vsc_params, args.units, X.shape[1], args.alpha)
                 row = run_fold(
                     X, y, train, test, task, seed, args.front, params, args.post, args.code
                 )

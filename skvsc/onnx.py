@@ -188,7 +188,7 @@ def _encoder(graph, module, x, output, max_active=None):
         gamma = graph.op("Sigmoid", [logit], "gamma")
         threshold = graph.constant("active_probability", ACTIVE_PROBABILITY)
         active = graph.op("Greater", [gamma, threshold], "active")
-        if getattr(latent, "floor", False):
+        if latent.floor:
             active = _floored(graph, active, logit, threshold)
         if max_active is not None and max_active < size:
             # As _core.latents.truncation_score: |mu| where active, -1 elsewhere.

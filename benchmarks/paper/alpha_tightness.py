@@ -67,7 +67,7 @@ from _protocol import (  # first: puts this checkout's skvsc on sys.path
 )
 
 from skvsc import VariationalSparseCoder
-from skvsc._core import latents
+from skvsc._core import latents, rate_control
 from skvsc._core.distributed import batch_means
 from skvsc._core.penalties import ACTIVE_PROBABILITY
 
@@ -115,9 +115,10 @@ def _parse_penalty(match):
 
 
 def dual_step(lam, rate, alpha, lr, signed):
-    """One dual-ascent step of the multipliers: ``lam + lr (rate - alpha)``,
-    clamped at zero unless ``signed``."""
-    lam = lam + lr * (rate - alpha)
+    """One dual-ascent step of the multipliers: the library's signed step
+    (``rate_control.dual_step``, ``lam + lr (rate - alpha)``), clamped at zero
+    unless ``signed``."""
+    lam = rate_control.dual_step(lam, rate, alpha, lr)
     return lam if signed else lam.clamp(min=0.0)
 
 

@@ -209,6 +209,9 @@ class SpikeSlabLatent(Latent):
     Posterior = SpikeSlabPosterior
     code_fields = ("mu", "gamma")
     active_fields = ("gamma",)
+    #: Whether :meth:`active` floors rows with no unit above 1/2 (the paper's
+    #: fixed prior does not; the aggregate prior sets it per model).
+    floor = False
 
     def __init__(self, n_components, *, alpha, usage):
         super().__init__(n_components)
