@@ -140,8 +140,8 @@ def unit_table(estimator, X, y=None, n_top=3):
         if n_active[j] == 0:
             sign, top = "dead", ""
         else:
-            sign = "+" if positive[j] >= ONE_SIGNED_SHARE else "-"
-            sign = sign if max(positive[j], 1 - positive[j]) >= ONE_SIGNED_SHARE else "mixed"
+            one_signed = max(positive[j], 1 - positive[j]) >= ONE_SIGNED_SHARE
+            sign = ("+" if positive[j] > 0.5 else "-") if one_signed else "mixed"
             top = ", ".join(f"{names[i]} ({standardized[j, i]:+.2f} sd)" for i in order)
         row = {
             "unit": j,

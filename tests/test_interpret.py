@@ -173,6 +173,71 @@ def test_unit_table_columns_and_alignment(iris_vsc):
         vsc.unit_table(X, y[:3])
 
 
+def unit_table_oracle(vsc, X, y, n_top):
+    """The unit table computed here from ``transform`` and ``feature_effects``,
+    one unit at a time (the library computes it vectorised)."""
+    Z = np.asarray(vsc.transform(X), dtype=np.float64)
+    effects = vsc.feature_effects(X)
+    Xd = np.asarray(X, dtype=np.float64)
+    sd = np.array([np.std(c[~np.isnan(c)]) for c in Xd.T])  # of the observed entries
+    rows = {}
+    for j in range(Z.shape[1]):
+        on = Z[:, j] != 0
+        row = {"activation_rate": on.mean()}
+        if on.any():
+            share = np.mean(Z[on, j] > 0)
+            row["sign"] = "+" if share >= 0.95 else "-" if share <= 0.05 else "mixed"
+            row["typical_value"] = np.median(Z[on, j])
+            top = np.argsort(-np.abs(effects[j] / sd), kind="stable")[:n_top]
+            row["top_features"] = ", ".join(
+                f"{X.columns[i]} ({effects[j, i] / sd[i]:+.2f} sd)" for i in top
+            )
+        else:
+            row.update(sign="dead", typical_value=0.0, top_features="")
+        if y is not None and np.issubdtype(np.asarray(y).dtype, np.integer):
+            classes, counts = np.unique(y[on], return_counts=True)
+            if on.any():
+                best = classes[np.argmax(counts)]
+                row.update(cls=best, share=counts.max() / on.sum(), base=np.mean(y == best))
+        elif y is not None:
+            row["y_active"] = y[on].mean() if on.any() else np.nan
+            row["y_inactive"] = y[~on].mean() if (~on).any() else np.nan
+        rows[j] = row
+    return rows
+
+
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("target", ["class", "value"])
+def test_unit_table_matches_an_oracle_computed_from_the_code(missing, target):
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    if missing:  # the features' spread is that of their observed entries
+        X = X.mask(np.random.default_rng(0).random(X.shape) < 0.15)
+    vsc = VariationalSparseCoder(**{**FAST, "max_iter": 30}).fit(X)
+    y = y.to_numpy() if target == "class" else np.linspace(0.0, 3.0, len(X)) ** 2
+    Z = np.asarray(vsc.transform(X))
+    # A unit on exactly one row, to tell "used once" from "dead".
+    j = int(np.argmax((Z != 0).any(axis=0) & (Z == 0).any(axis=0)))
+    keep = np.r_[np.flatnonzero(Z[:, j] != 0)[:1], np.flatnonzero(Z[:, j] == 0)]
+    X, y = X.iloc[keep].reset_index(drop=True), y[keep]
+    table = vsc.unit_table(X, y, n_top=2).set_index("unit")
+    expected = unit_table_oracle(vsc, X, y, n_top=2)
+    assert table.loc[j, "activation_rate"] == pytest.approx(1 / len(X))
+    for unit, row in expected.items():
+        got = table.loc[unit]
+        assert got.activation_rate == pytest.approx(row["activation_rate"])
+        assert got.sign == row["sign"], unit
+        assert got.typical_value == pytest.approx(row["typical_value"], rel=1e-6)
+        assert got.top_features == row["top_features"], unit
+        if "cls" in row:
+            assert got["class"] == row["cls"]
+            assert got.class_share == pytest.approx(row["share"])
+            assert got.class_base_share == pytest.approx(row["base"])
+        if "y_active" in row:
+            np.testing.assert_allclose(
+                [got.y_mean_active, got.y_mean_inactive], [row["y_active"], row["y_inactive"]]
+            )
+
+
 def test_unit_table_without_pandas_says_so(iris_vsc, monkeypatch):
     vsc, X, _ = iris_vsc
     monkeypatch.setitem(sys.modules, "pandas", None)
