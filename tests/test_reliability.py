@@ -199,6 +199,27 @@ def test_exception_from_user_code_mid_training(name, monkeypatch):
     assert fingerprint(est) == before
 
 
+def test_failure_after_training_rolls_the_record_back(name, monkeypatch):
+    """The training record (``loss_curve_``, ``history_``) is extended in place
+    at the end of training; a failure after that (here in the pass that
+    computes the code statistics) must take those epochs back with the weights."""
+    X = unit_data()
+    est = clone(ESTIMATORS[name]).fit(X)
+    before = fingerprint(est)
+    n_epochs = len(est.loss_curve_)
+
+    def out_of_memory(self, *args, **kwargs):
+        raise MemoryError("in the statistics pass")
+
+    monkeypatch.setattr(type(est), "_code_statistics", out_of_memory)
+    for call in (est.partial_fit, est.set_params(warm_start=True).fit):
+        with pytest.raises(MemoryError):
+            call(X)
+        assert len(est.loss_curve_) == len(est.history_) == est.n_iter_ == n_epochs
+    est.set_params(warm_start=False)
+    assert fingerprint(est) == before
+
+
 # -- parameters -------------------------------------------------------------------------------
 
 
