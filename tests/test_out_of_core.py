@@ -115,6 +115,15 @@ def test_streamed_hold_out_takes_blocks_apart(memmap, streaming):
         out = np.empty((35, 64), dtype=np.float32)
         part.read_into(out, 20, 55)  # across the ranges
         np.testing.assert_array_equal(out, X_DIGITS[index[20:55]])
+    # The file's last block is short (1,797 rows in blocks of 50): taken first, it
+    # gives its 47 rows and no more.
+    last = order.max()
+    assert len(X_DIGITS) % rows.block_rows
+    training, validation = _chunked.hold_out(rows, np.r_[last, order[order != last]], 180)
+    train, val = rows_of(training), rows_of(validation)
+    assert validation.shape[0] == len(val) == 180 and training.shape[0] == len(train)
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(len(X_DIGITS)))
+    assert set(range(last * rows.block_rows, len(X_DIGITS))) <= set(val.tolist())
 
 
 def test_streamed_fit_with_early_stopping(memmap, streaming, monkeypatch):
