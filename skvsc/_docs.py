@@ -141,7 +141,8 @@ warm_start : bool, default=False
     ``hidden_layer_sizes``, ``image_shape``, ``conv_channels``),
     ``likelihood``, ``kl_warmup``, ``device`` or, for
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
-    ``slab_kl_weight``, ``rate_control``, ``usage``) and the schedule
+    ``slab_kl_weight``, ``rate_control``, ``usage``,
+    ``fit_n_nonzero_coefs``, ``fit_n_nonzero_weight``) and the schedule
     (``sharpness``, ``usage_weight``, ``spike_pretrain``, ``revive``) and
     continuing, here or with
     :meth:`partial_fit`, raises a ValueError. The other parameters

@@ -110,6 +110,25 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         statistics (``mean_active_units_``, ``activation_rates_``) describe
         the untruncated code.
 
+    fit_n_nonzero_coefs : int, default=None
+        Train the short code too: with ``prior="aggregate"``, the training
+        loss adds the reconstruction of each sample from its training code cut
+        to its ``fit_n_nonzero_coefs`` active units of largest magnitude (the
+        code that ``transform_n_nonzero_coefs`` of the same value returns),
+        weighted by ``fit_n_nonzero_weight``. Those units then learn to carry
+        the sample on their own, so that a fit at a larger ``alpha`` keeps its
+        accuracy when its code is truncated to a small budget after fitting
+        (the "Multi-TopK" loss of TopK autoencoders). Set it to the smallest
+        budget you expect to use. Each training step decodes twice, so a step
+        takes longer. None (the default) trains the code as it is. Not
+        available with ``prior="fixed"``. Measured: ``docs/results.md``.
+
+    fit_n_nonzero_weight : float, default=0.25
+        Weight of the truncated code's reconstruction term of
+        ``fit_n_nonzero_coefs`` in the training loss (1 weights it as the
+        whole code's). Read only when ``fit_n_nonzero_coefs`` is set; like
+        ``slab_kl_weight`` it changes the training, not what is reported.
+
     {{likelihood}}
 
     {{network}}
@@ -332,6 +351,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         slab_kl_weight="auto",
         rate_control=0.0,
         transform_n_nonzero_coefs=None,
+        fit_n_nonzero_coefs=None,
+        fit_n_nonzero_weight=0.25,
         likelihood="auto",
         network="mlp",
         image_shape=None,
@@ -364,6 +385,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         self.slab_kl_weight = slab_kl_weight
         self.rate_control = rate_control
         self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
+        self.fit_n_nonzero_coefs = fit_n_nonzero_coefs
+        self.fit_n_nonzero_weight = fit_n_nonzero_weight
         self.likelihood = likelihood
         self.network = network
         self.image_shape = image_shape
@@ -412,6 +435,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
         _params.check_real("spike_pretrain", self.spike_pretrain, 0, 0.5)
         _params.check_real("revive", self.revive, 0, 1)
+        truncated = self._truncated_training()
         return dict(
             latent=_LATENT_BY_PRIOR[self.prior],
             latent_params={
@@ -426,6 +450,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                     if self.prior == "aggregate"
                     else {}
                 ),
+                **truncated,
             },
             schedule_params={
                 "sharpness": _params.check_sharpness(self.sharpness),
@@ -435,6 +460,25 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                 "revive": float(self.revive),
             },
         )
+
+    def _truncated_training(self):
+        """``fit_n_nonzero_coefs`` and its weight, checked, as latent parameters
+        of the aggregate prior (none for the fixed prior)."""
+        k = self.fit_n_nonzero_coefs
+        _params.check_real("fit_n_nonzero_weight", self.fit_n_nonzero_weight, 0)
+        if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
+            raise ValueError(f"fit_n_nonzero_coefs must be None or a positive int, got {k!r}.")
+        if self.prior != "aggregate":
+            if k is not None:
+                raise ValueError(
+                    "fit_n_nonzero_coefs needs prior='aggregate': the fixed prior trains "
+                    "the paper's ELBO, with random spikes and no truncated code."
+                )
+            return {}
+        return {
+            "fit_n_nonzero_coefs": None if k is None else int(k),
+            "fit_n_nonzero_weight": float(self.fit_n_nonzero_weight),
+        }
 
     def _auto_weights(self):
         """``kl_warmup`` and ``usage_weight``, ``"auto"`` resolved for ``prior``

@@ -191,7 +191,7 @@ def _encoder(graph, module, x, output, max_active=None):
         if latent.floor:
             active = _floored(graph, active, logit, threshold)
         if max_active is not None and max_active < size:
-            # As _core.latents.truncation_score: |mu| where active, -1 elsewhere.
+            # As _core.active_set.truncation_score: |mu| where active, -1 elsewhere.
             magnitude = graph.op("Abs", [mu], "magnitude")
             below = graph.constant("inactive_score", -1.0)
             score = graph.op("Where", [active, magnitude, below], "truncation_score")

@@ -35,6 +35,8 @@ VSC_ONLY = {
     "usage_weight": [(-0.5, ValueError), (math.inf, ValueError), ("x", TypeError)],
     "spike_pretrain": [(-0.1, ValueError), (0.6, ValueError), (math.nan, ValueError)],
     "usage": [("both", ValueError), (None, ValueError)],
+    "fit_n_nonzero_coefs": [(0, ValueError), (2.5, ValueError), (True, ValueError)],
+    "fit_n_nonzero_weight": [(-0.5, ValueError), (math.inf, ValueError), ("x", TypeError)],
 }
 CASES = [
     (name, param, value, error)

@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from skvsc import VariationalSparseCoder
-from skvsc._core.latents import largest, truncation_score
+from skvsc._core.active_set import largest, truncation_score
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,56 @@ def test_bad_caps_are_refused_by_fit_and_transform(fitted, k):
             vsc.transform(X)
     finally:
         vsc.set_params(transform_n_nonzero_coefs=None)
+
+
+def truncated_error(vsc, X, k):
+    """Mean squared error of the reconstruction from the code truncated to k units."""
+    vsc.set_params(transform_n_nonzero_coefs=k)
+    try:
+        return float(np.mean((vsc.inverse_transform(vsc.transform(X)) - X) ** 2))
+    finally:
+        vsc.set_params(transform_n_nonzero_coefs=None)
+
+
+def test_fit_n_nonzero_coefs_trains_the_short_code():
+    X = load_digits().data / 16.0
+    params = dict(n_components=32, alpha=0.3, max_iter=30, random_state=0, n_threads=1)
+    plain = VariationalSparseCoder(**params).fit(X)
+    short = VariationalSparseCoder(**params, fit_n_nonzero_coefs=3, fit_n_nonzero_weight=1.0)
+    short.fit(X)
+    assert plain.mean_active_units_ > 6  # the truncation to 3 units cuts most rows
+    # The code cut to 3 units reconstructs better; the whole code about as well.
+    assert truncated_error(short, X, 3) < 0.9 * truncated_error(plain, X, 3)
+    assert truncated_error(short, X, None) < 1.05 * truncated_error(plain, X, None)
+
+
+def test_fit_n_nonzero_coefs_is_saved_continued_and_fixed(tmp_path):
+    import skvsc
+
+    X = load_digits().data[:300] / 16.0
+    vsc = VariationalSparseCoder(
+        n_components=12, alpha=0.3, max_iter=2, random_state=0, fit_n_nonzero_coefs=2
+    ).fit(X)
+    assert vsc.module_.latent.truncated_units == 2
+    path = tmp_path / "m.skvsc"
+    skvsc.save(vsc, path)
+    loaded = skvsc.load(path)
+    assert loaded.fit_n_nonzero_coefs == 2 and loaded.module_.latent.truncated_units == 2
+    np.testing.assert_array_equal(
+        loaded.partial_fit(X).transform(X), vsc.partial_fit(X).transform(X)
+    )
+    for changed in ({"fit_n_nonzero_coefs": None}, {"fit_n_nonzero_weight": 1.0}):
+        with pytest.raises(ValueError, match=f"{next(iter(changed))}=.*fixed"):
+            skvsc.load(path).set_params(**changed).partial_fit(X)
+    # The default trains the code as it is, and says so in the model's options.
+    plain = VariationalSparseCoder(n_components=12, alpha=0.3, max_iter=1).fit(X)
+    assert plain.module_.latent.truncated_units is None
+
+
+def test_fit_n_nonzero_coefs_needs_the_aggregate_prior():
+    X = load_digits().data[:100] / 16.0
+    vsc = VariationalSparseCoder(prior="fixed", fit_n_nonzero_coefs=3, max_iter=1)
+    with pytest.raises(ValueError, match="fit_n_nonzero_coefs needs prior='aggregate'"):
+        vsc.fit(X)
+    assert not hasattr(vsc, "module_")
+    VariationalSparseCoder(prior="fixed", fit_n_nonzero_weight=2.0, max_iter=1).fit(X)

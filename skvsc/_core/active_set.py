@@ -9,8 +9,10 @@ change that set:
   it wherever ``alpha * n_components >= 1`` (the prior expects at least one
   active unit per sample), in training and in every code it returns; the
   paper's fixed prior does not (its ELBO may ask for no unit at all).
-- :func:`largest` of :func:`truncation_score`: at most ``k`` active units of a
-  row, those of largest ``|mu|`` (``transform_n_nonzero_coefs``).
+- :func:`truncated`: at most ``k`` active units of a row, those of largest
+  ``|mu|`` (:func:`largest` of :func:`truncation_score`), the code of
+  ``transform_n_nonzero_coefs``, and of the truncated-code term that the
+  aggregate prior can train (``fit_n_nonzero_coefs``).
 
 The ONNX export (``skvsc.onnx``) builds the same rules from graph operators.
 """
@@ -43,3 +45,9 @@ def floored(active, gamma):
     empty = ~active.any(dim=1, keepdim=True)
     top = torch.zeros_like(active).scatter_(1, gamma.argmax(dim=1, keepdim=True), True)
     return active | (empty & top)
+
+
+def truncated(active, mu, k):
+    """``active`` cut to the (at most) ``k`` active units of each row with the
+    largest ``|mu|``."""
+    return active & largest(truncation_score(mu, active), k)

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from . import elbo
-from .active_set import floored, largest, truncation_score
+from .active_set import floored, truncated
 from .distributed import batch_means
 from .penalties import ACTIVE_PROBABILITY, USAGE_PENALTIES, aggregate_spike_kl
 from .rate_control import RateController
@@ -53,7 +53,10 @@ class TrainingTerms(NamedTuple):
     per sample, as reported (no gradient needed); ``train_kl``: the per-sample KL
     that the training loss weights by the KL warm-up (``kl`` itself for a family
     that trains the ELBO); ``penalty``: :meth:`Latent.regularizer`'s value or
-    None; ``active``: the bool ``(n, J)`` of :meth:`Latent.active`.
+    None; ``active``: the bool ``(n, J)`` of :meth:`Latent.active`;
+    ``truncated``: ``z`` cut to fewer units per row, whose reconstruction the
+    model adds to the loss (:class:`AggregateSpikeSlabLatent`'s
+    ``fit_n_nonzero_coefs``), or None.
     """
 
     z: torch.Tensor
@@ -61,6 +64,7 @@ class TrainingTerms(NamedTuple):
     train_kl: torch.Tensor
     penalty: torch.Tensor | None
     active: torch.Tensor
+    truncated: torch.Tensor | None = None
 
 
 class ElboTerms(NamedTuple):
@@ -260,7 +264,7 @@ class SpikeSlabLatent(Latent):
         mu = posterior.mu
         active = self.active(posterior)
         if max_active is not None:
-            active = active & largest(truncation_score(mu, active), max_active)
+            active = truncated(active, mu, max_active)
         return torch.where(active, mu, torch.zeros_like(mu))
 
     def active(self, posterior):
@@ -315,13 +319,37 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     (:func:`~.active_set.floored`): in :meth:`active`, hence in the code, the
     training pass, the KL and the statistics alike, so that training decodes
     the code that ``transform`` returns and no code is all zeros.
+
+    With ``fit_n_nonzero_coefs = k`` (``truncated_units``), the training loss
+    also has ``w * mean_n [-log p(x_n | z_n^(k))]`` (``w``:
+    ``fit_n_nonzero_weight``, ``truncated_weight``), where ``z^(k)``
+    keeps only the ``k`` active units of largest ``|mu|`` of the sample
+    ``z`` (:func:`~.active_set.truncated`, the code that
+    ``transform_n_nonzero_coefs = k`` returns): the units a short code keeps
+    learn to carry the sample on their own, so that one fit serves small
+    budgets too (TopK autoencoders train such nested codes: "Multi-TopK",
+    Gao et al. 2024). The term is decoded by the model (:class:`~.vae.VAE`);
+    the latent family gives ``z^(k)`` as ``TrainingTerms.truncated``.
     """
 
     def __init__(
-        self, n_components, *, alpha, usage, slab_kl_weight=1.0, rate_control=0.0, floor=True
+        self,
+        n_components,
+        *,
+        alpha,
+        usage,
+        slab_kl_weight=1.0,
+        rate_control=0.0,
+        floor=True,
+        fit_n_nonzero_coefs=None,
+        fit_n_nonzero_weight=0.25,
     ):
         super().__init__(n_components, alpha=alpha, usage=usage)
         self.slab_kl_weight = float(slab_kl_weight)
+        # named as the estimators' parameters (a run's options are compared by name)
+        k = fit_n_nonzero_coefs
+        self.truncated_units = None if k is None else int(k)
+        self.truncated_weight = float(fit_n_nonzero_weight)
         # where the prior expects under one active unit per sample, empty codes
         # are the prior's (the estimator warns); not floored
         self.floor = bool(floor) and self.alpha * n_components >= 1
@@ -391,7 +419,12 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         spikes = active.to(mean.dtype)
         z, soft, slab = elbo.gated_slab_terms(mean, logvar, posterior.gamma, noise[0], spikes)
         penalty = self.regularizer(posterior, values, spikes)
-        return TrainingTerms(z, self._kl(spikes, slab), self.slab_kl_weight * soft, penalty, active)
+        cut = None
+        if self.truncated_units is not None:
+            kept = truncated(active, posterior.mu, self.truncated_units)
+            cut = z * kept.to(z.dtype)
+        kl, train_kl = self._kl(spikes, slab), self.slab_kl_weight * soft
+        return TrainingTerms(z, kl, train_kl, penalty, active, cut)
 
 
 #: Latent families by name (the estimators choose one).

@@ -235,8 +235,10 @@ class VAE(nn.Module):
         The loss is ``mean(-log p(x | z) + kl_weight * KL)`` plus the latent
         family's regularizer, with the KL the family trains
         (:class:`~.latents.TrainingTerms`: the ELBO's, except for the aggregate
-        prior). ``unit_counts`` (a ``(J,)`` integer tensor), when given,
-        receives the number of rows on which each unit is active.
+        prior), plus ``truncated_weight * mean(-log p(x | z^(k)))`` where the
+        family gives a truncated sample ``z^(k)``. ``unit_counts`` (a ``(J,)``
+        integer tensor), when given, receives the number of rows on which
+        each unit is active.
         """
         if self.missing:  # hide a share of the observed entries from the encoder
             x, observed = split_missing(x)
@@ -251,10 +253,18 @@ class VAE(nn.Module):
         if unit_counts is not None:
             unit_counts += terms.active.sum(dim=0)
         if self.missing:
-            nll = -self.likelihood.log_prob(x, self.decoder(terms.z), observed)
+
+            def nll_of(z):
+                return -self.likelihood.log_prob(x, self.decoder(z), observed)
         else:
-            nll = -self.log_likelihood(x, terms.z)
+
+            def nll_of(z):
+                return -self.log_likelihood(x, z)
+
+        nll = nll_of(terms.z)
         loss = row_mean(nll + values.kl_weight * terms.train_kl)
+        if terms.truncated is not None:
+            loss = loss + self.latent.truncated_weight * row_mean(nll_of(terms.truncated))
         if terms.penalty is not None:
             loss = loss + terms.penalty
         n_active = terms.active.sum().to(nll.dtype)
