@@ -10,8 +10,9 @@ medians of per-epoch ratios; one JSON line per batch size::
         --out step_compare.jsonl
 
 ``--against rate_control=1.0`` compares the core loop of the defaults with the
-same loop of the defaults with those parameters (``name=value``, floats)
-instead, e.g. what the rate controller costs per step.
+same loop of the defaults with those parameters (``name=value``)
+instead (values read as JSON: ``5`` is an int, ``1.0`` a float), e.g. what the rate
+controller costs per step.
 """
 
 import argparse
@@ -78,7 +79,7 @@ def main(argv=None):
     )
     parser.set_defaults(threads=1)
     args = parser.parse_args(argv)
-    against = args.against and {k: float(v) for k, v in (a.split("=") for a in args.against)}
+    against = args.against and {k: json.loads(v) for k, v in (a.split("=") for a in args.against)}
     X, _, source = load_data(start(args), args.n_train)
     print(f"data: {source}")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):

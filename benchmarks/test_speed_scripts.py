@@ -67,6 +67,15 @@ def test_step_compare(run, empty, tmp_path):
     )
     (row,) = run.rows(out)
     assert row["against"] == {"rate_control": 1.0} and row["speedup_vs_against"] > 0
+    out.unlink()
+    run(  # an int option stays an int (JSON values)
+        "step_compare.py",
+        "--n-train 64 --batch-sizes 32 --reps 1 --against fit_n_nonzero_coefs=2",
+        data_dir=empty,
+        out=out,
+    )
+    (row,) = run.rows(out)
+    assert row["against"] == {"fit_n_nonzero_coefs": 2}
 
 
 def test_conv_step(run, empty, tmp_path):
