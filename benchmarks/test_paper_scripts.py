@@ -96,6 +96,18 @@ def test_sparse_baselines_budget_after_fitting(run, tmp_path):
     assert [r["params"]["alpha"] for r in plain] == [2 / 16, 4 / 16]
     assert plain[1]["fit_from_cache"]  # alpha = 4/16 = 0.25 was the truncated run's fit
     assert "transform_n_nonzero_coefs" not in plain[0]
+    # a trained short code (fit_n_nonzero_coefs) gets its own label, still a truncation
+    run(
+        "paper/sparse_baselines.py",
+        common + f"--methods vsc_truncated --truncate-alpha 0.25 --cache {cache} "
+        "--vsc-params '{\"fit_n_nonzero_coefs\": 2}' --label 'VSC + short code'",
+        out=out,
+    )
+    short = [r for r in run.rows(out) if r["label"] == "VSC + short code"]
+    assert [r["k"] for r in short] == [2, 4]
+    assert {r["method"] for r in short} == {"VSC, one fit truncated to k"}
+    assert all(r["params"]["fit_n_nonzero_coefs"] == 2 for r in short)
+    assert not any(r["fit_from_cache"] for r in short)  # another model than the plain fit
 
 
 def test_truncation_rank(run, tmp_path):

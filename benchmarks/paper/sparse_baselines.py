@@ -175,7 +175,7 @@ def run(args, dataset):
         emit(row, args.out)
         rows.append(row)
 
-    def record_capped(model, k, cap, seed, params, fit_s, from_cache, label):
+    def record_capped(model, k, cap, seed, params, fit_s, from_cache, label, method="vsc"):
         """Score ``model``'s code with at most ``cap`` non-zeros per sample."""
         model.set_params(transform_n_nonzero_coefs=cap)
         try:
@@ -183,7 +183,6 @@ def run(args, dataset):
                 Z_fit, Z_eval = model.transform(X), model.transform(X_eval)
         finally:
             model.set_params(transform_n_nonzero_coefs=None)
-        method = "vsc_truncated" if "truncated" in label else "vsc"
         extra = dict(epochs=int(model.n_iter_), transform_n_nonzero_coefs=cap, label=label)
         extra["rank"] = "magnitude"  # the rule of transform_n_nonzero_coefs (gamma before)
         record(method, k, seed, params, Z_fit, Z_eval, fit_s, from_cache, t.seconds, **extra)
@@ -263,8 +262,8 @@ def run(args, dataset):
             key = dict(method="vsc", dataset=dataset, n_fit=len(X), **params)
             model, fit_s, from_cache = cached(args.cache, key, lambda m=model: m.fit(X))
             for k in args.k:
-                label = f"VSC alpha={alpha:g}, truncated to k"
-                record_capped(model, k, k, seed, params, fit_s, from_cache, label)
+                label = args.label or f"VSC alpha={alpha:g}, truncated to k"
+                record_capped(model, k, k, seed, params, fit_s, from_cache, label, "vsc_truncated")
     return rows
 
 
