@@ -104,7 +104,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         largest magnitude keep their value, the others are set to 0. None
         keeps every active unit. Only :meth:`transform` reads it (not
         :meth:`fit`), so one fitted model serves every budget: fit with a
-        larger ``alpha``, then ``set_params`` it. Named as in
+        larger ``alpha`` (and ``fit_n_nonzero_coefs`` at the smallest budget,
+        so that the short codes lose little), then ``set_params`` it. Named as in
         :class:`~sklearn.decomposition.DictionaryLearning`, whose grids it can
         share; unlike OMP's target it is an upper bound. The fitted code
         statistics (``mean_active_units_``, ``activation_rates_``) describe
