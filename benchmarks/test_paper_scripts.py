@@ -72,6 +72,32 @@ def test_sparse_baselines_frontier_table(run, tmp_path, capsys):
     assert png.stat().st_size > 0
 
 
+def test_sparse_baselines_frontier_table_widths(run, tmp_path, capsys):
+    # codes of different widths J are never averaged together: one column per width
+    # where a method has several (the narrowest first), its own bold
+    out, png = tmp_path / "rows.jsonl", tmp_path / "figure.png"
+    row = {"what": "sparse_baselines", "dataset": "mnist", "split": "test", "k": 10}
+    row.update(active_per_sample=9.5, nonzero=0.02, dead=0, empty_codes=0.0, fit_s=1.0)
+    vsc = {**row, "label": "VSC alpha=k/J, ≤ k"}
+    rows = [
+        {**row, "label": "TopK autoencoder", "seed": 0, "acc": 0.92, "n_components": 200},
+        {**vsc, "seed": 0, "acc": 0.94, "n_components": 400, "dead": 4},
+        {**vsc, "seed": 0, "acc": 0.93, "n_components": 200},
+        {**vsc, "seed": 1, "acc": 0.95, "n_components": 400, "dead": 6},
+    ]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run(
+        "paper/sparse_baselines.py", "--datasets mnist --frontier-table", from_jsonl=out, figure=png
+    )
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("| k | TopK | VSC ≤ k, J = 200 | VSC ≤ k, J = 400 |")
+    assert lines[start + 2] == (
+        "| 10 | 92.00 % (seed 0), 9.5, 0 | 93.00 % (seed 0), 9.5, 0 | "
+        "**94.50 % ± 0.71 (2 seeds), 9.5, 5** |"
+    )
+    assert png.stat().st_size > 0
+
+
 def test_sparse_baselines_budget_after_fitting(run, tmp_path):
     # one VSC fit at --truncate-alpha serves every k (shared with the vsc fit of the same
     # alpha through the cache); --vsc-cap scores each per-k fit with at most k non-zeros

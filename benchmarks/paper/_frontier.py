@@ -9,17 +9,21 @@ from _protocol import print_table as common_print_table
 
 
 def aggregate(rows):
-    """Mean over seeds of each (dataset, split, label, k), in first-seen order;
-    of repeated (…, seed) rows the last one counts."""
+    """Mean over seeds of each (dataset, split, label, k, number of units J), in
+    first-seen order; of repeated (…, seed) rows the last one counts. Codes of
+    different widths are never averaged together (a row without ``n_components``
+    counts as one width)."""
     latest = {}
     for row in rows:
-        latest[(row["dataset"], row["split"], row["label"], row["k"], row["seed"])] = row
+        key = (row["dataset"], row["split"], row["label"], row["k"], row.get("n_components"))
+        latest[(*key, row["seed"])] = row
     groups = {}
-    for row in latest.values():
-        groups.setdefault((row["dataset"], row["split"], row["label"], row["k"]), []).append(row)
+    for key_seed, row in latest.items():
+        groups.setdefault(key_seed[:-1], []).append(row)
     table = []
-    for (dataset, split, label, k), group in groups.items():
+    for (dataset, split, label, k, n_components), group in groups.items():
         out = {"dataset": dataset, "split": split, "label": label, "k": k, "n_seeds": len(group)}
+        out["n_components"] = n_components
         out["seeds"] = [r["seed"] for r in group]
         for key in ("acc", "active_per_sample", "nonzero", "dead", "empty_codes", "fit_s"):
             out[key] = float(np.mean([r[key] for r in group]))
@@ -36,6 +40,7 @@ TABLE_COLUMNS = [
     "dataset",
     "split",
     "label",
+    "n_components",
     "k",
     "n_seeds",
     "acc",
@@ -64,6 +69,20 @@ def _cell(row, col):
 def print_table(table):
     """The aggregated rows as a markdown table (``_protocol.print_table`` of text cells)."""
     common_print_table([{c: _cell(r, c) for c in TABLE_COLUMNS} for r in table], TABLE_COLUMNS)
+
+
+def series(table):
+    """``{(label, n_components): name}`` for the labels and widths of ``table``, in
+    first-seen order: the name is the label, with ``, J = n`` added where the table holds
+    that label at more than one width."""
+    widths = {}
+    for row in table:
+        widths.setdefault(row["label"], {}).setdefault(row.get("n_components"), None)
+    return {
+        (label, j): label + (f", J = {j}" if len(js) > 1 else "")
+        for label, js in widths.items()
+        for j in js
+    }
 
 
 def read_references(path):
@@ -113,17 +132,18 @@ def figure(table, references, path, split):
     ref_colors = {label: f"C{4 + i}" for i, label in enumerate(sorted(all_refs))}
     for ax, dataset in zip(axes[0], datasets):
         rows = [r for r in table if r["dataset"] == dataset]
-        for label in dict.fromkeys(r["label"] for r in rows if r["k"] is not None):
+        for (label, j), name in series([r for r in rows if r["k"] is not None]).items():
             pts = sorted(
                 (r["active_per_sample"], r["acc"], r.get("acc_sd", 0.0))
                 for r in rows
-                if r["label"] == label
+                if r["label"] == label and r.get("n_components") == j and r["k"] is not None
             )
             x, acc, sd = zip(*pts)
+            style = dict(styles.get(label, dict(marker=".")))
+            if name != label:  # one of several widths: the label's style, the width's colour
+                style.pop("color", None)
             # the bars: one standard deviation over seeds (none drawn for one seed)
-            ax.errorbar(
-                x, acc, yerr=sd, label=label, capsize=3, **styles.get(label, dict(marker="."))
-            )
+            ax.errorbar(x, acc, yerr=sd, label=name, capsize=3, **style)
         refs = dict(references.get("*", {}), **references.get(dataset, {}))
         refs.update({r["label"]: r["acc"] for r in rows if r["k"] is None})
         for label, acc in sorted(refs.items(), key=lambda kv: -kv[1]):
@@ -173,22 +193,23 @@ def frontier_cell(row):
 
 def frontier_table(table, dataset):
     """The aggregated rows of ``dataset`` as one markdown line per k and one column per
-    method (``FRONTIER_COLUMNS``); bold: the highest mean accuracy of a code meant to keep
-    at most k units (not ``OVER_BUDGET``). Returns the lines."""
+    method (``FRONTIER_COLUMNS``) and width (``, J = n`` where a method has several, the
+    narrowest first); bold: the highest mean accuracy of a code meant to keep at most k
+    units (not ``OVER_BUDGET``). Returns the lines."""
     rows = [r for r in table if r["dataset"] == dataset and r["k"] is not None]
-    labels = [label for label in FRONTIER_COLUMNS if any(r["label"] == label for r in rows)]
-    lines = [
-        "| k | " + " | ".join(FRONTIER_COLUMNS[label] for label in labels) + " |",
-        "|---|" + "---|" * len(labels),
-    ]
+    names = series(rows)
+    order = {label: i for i, label in enumerate(FRONTIER_COLUMNS)}
+    columns = sorted((c for c in names if c[0] in order), key=lambda c: (order[c[0]], c[1] or 0))
+    heads = [FRONTIER_COLUMNS[c[0]] + names[c][len(c[0]) :] for c in columns]
+    lines = ["| k | " + " | ".join(heads) + " |", "|---|" + "---|" * len(columns)]
     for k in sorted({r["k"] for r in rows}):
-        cells = {r["label"]: r for r in rows if r["k"] == k}
-        within = [cells[label] for label in labels if label in cells and label not in OVER_BUDGET]
-        best = max(within, key=lambda r: r["acc"])["label"] if within else None
+        cells = {(r["label"], r.get("n_components")): r for r in rows if r["k"] == k}
+        within = [cells[c] for c in columns if c in cells and c[0] not in OVER_BUDGET]
+        best = max(within, key=lambda r: r["acc"]) if within else None
         texts = []
-        for label in labels:
-            text = frontier_cell(cells[label]) if label in cells else "—"
-            texts.append(f"**{text}**" if label == best else text)
+        for c in columns:
+            text = frontier_cell(cells[c]) if c in cells else "—"
+            texts.append(f"**{text}**" if best is not None and cells.get(c) is best else text)
         lines.append(f"| {k} | " + " | ".join(texts) + " |")
     return lines
 
