@@ -14,6 +14,16 @@ from ._widths import resolve_alpha, resolve_n_components, resolve_slab_kl_weight
 
 
 @_docs.fill
+def _units_or_none(name, value):
+    """``value`` as an int number of units (>= 1), or None; a ValueError naming
+    ``name`` otherwise (both ``*_n_nonzero_coefs`` parameters)."""
+    if value is None:
+        return None
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be None or a positive int, got {value!r}.")
+    return int(value)
+
+
 class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
     """Variational Sparse Coding: a VAE with a spike-and-slab latent space.
 
@@ -416,14 +426,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
 
     def _code_options(self):
         """``transform``'s cap on the active units, checked (see the parameter)."""
-        k = self.transform_n_nonzero_coefs
-        if k is None:
-            return ()
-        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
-            raise ValueError(
-                f"transform_n_nonzero_coefs must be None or a positive int, got {k!r}."
-            )
-        return (int(k),)
+        k = _units_or_none("transform_n_nonzero_coefs", self.transform_n_nonzero_coefs)
+        return () if k is None else (k,)
 
     def _latent_options(self):
         self._code_options()
@@ -465,10 +469,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
     def _truncated_training(self):
         """``fit_n_nonzero_coefs`` and its weight, checked, as latent parameters
         of the aggregate prior (none for the fixed prior)."""
-        k = self.fit_n_nonzero_coefs
+        k = _units_or_none("fit_n_nonzero_coefs", self.fit_n_nonzero_coefs)
         _params.check_real("fit_n_nonzero_weight", self.fit_n_nonzero_weight, 0)
-        if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
-            raise ValueError(f"fit_n_nonzero_coefs must be None or a positive int, got {k!r}.")
         if self.prior != "aggregate":
             if k is not None:
                 raise ValueError(
@@ -477,7 +479,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                 )
             return {}
         return {
-            "fit_n_nonzero_coefs": None if k is None else int(k),
+            "fit_n_nonzero_coefs": k,
             "fit_n_nonzero_weight": float(self.fit_n_nonzero_weight),
         }
 
