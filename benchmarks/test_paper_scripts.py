@@ -40,10 +40,21 @@ def test_sparse_baselines(run, tmp_path):
     assert png.stat().st_size > 0
 
 
+def frontier_table(run, tmp_path, capsys, rows):
+    """The lines ``sparse_baselines.py --frontier-table`` prints for ``rows``
+    (its figure written and checked too)."""
+    out, png = tmp_path / "rows.jsonl", tmp_path / "figure.png"
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run(
+        "paper/sparse_baselines.py", "--datasets mnist --frontier-table", from_jsonl=out, figure=png
+    )
+    assert png.stat().st_size > 0
+    return capsys.readouterr().out.splitlines()
+
+
 def test_sparse_baselines_frontier_table(run, tmp_path, capsys):
     # mean ± sd over the seeds of each cell, the seeds counted; bold: the best code meant
     # to keep at most k units (never the VSC's own, larger code)
-    out, png = tmp_path / "rows.jsonl", tmp_path / "figure.png"
     row = {"what": "sparse_baselines", "dataset": "mnist", "split": "test", "k": 5}
     row.update(active_per_sample=5.0, nonzero=0.025, dead=0, empty_codes=0.0, fit_s=1.0)
     rows = [
@@ -59,23 +70,17 @@ def test_sparse_baselines_frontier_table(run, tmp_path, capsys):
         },
         {**row, "label": "VSC (sparse code)", "seed": 0, "acc": 0.95, "active_per_sample": 9.0},
     ]
-    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    run(
-        "paper/sparse_baselines.py", "--datasets mnist --frontier-table", from_jsonl=out, figure=png
-    )
-    lines = capsys.readouterr().out.splitlines()
+    lines = frontier_table(run, tmp_path, capsys, rows)
     start = lines.index("| k | TopK | VSC ≤ k | VSC own code |")
     assert lines[start + 2] == (
         "| 5 | 91.00 % ± 1.41 (2 seeds), 5.0, 0 | **91.50 % (seed 0), 4.9, 2** | "
         "95.00 % (seed 0), 9.0, 0 |"
     )
-    assert png.stat().st_size > 0
 
 
 def test_sparse_baselines_frontier_table_widths(run, tmp_path, capsys):
     # codes of different widths J are never averaged together: one column per width
     # where a method has several (the narrowest first), its own bold
-    out, png = tmp_path / "rows.jsonl", tmp_path / "figure.png"
     row = {"what": "sparse_baselines", "dataset": "mnist", "split": "test", "k": 10}
     row.update(active_per_sample=9.5, nonzero=0.02, dead=0, empty_codes=0.0, fit_s=1.0)
     vsc = {**row, "label": "VSC alpha=k/J, ≤ k"}
@@ -85,17 +90,12 @@ def test_sparse_baselines_frontier_table_widths(run, tmp_path, capsys):
         {**vsc, "seed": 0, "acc": 0.93, "n_components": 200},
         {**vsc, "seed": 1, "acc": 0.95, "n_components": 400, "dead": 6},
     ]
-    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    run(
-        "paper/sparse_baselines.py", "--datasets mnist --frontier-table", from_jsonl=out, figure=png
-    )
-    lines = capsys.readouterr().out.splitlines()
+    lines = frontier_table(run, tmp_path, capsys, rows)
     start = lines.index("| k | TopK | VSC ≤ k, J = 200 | VSC ≤ k, J = 400 |")
     assert lines[start + 2] == (
         "| 10 | 92.00 % (seed 0), 9.5, 0 | 93.00 % (seed 0), 9.5, 0 | "
         "**94.50 % ± 0.71 (2 seeds), 9.5, 5** |"
     )
-    assert png.stat().st_size > 0
 
 
 def test_sparse_baselines_budget_after_fitting(run, tmp_path):

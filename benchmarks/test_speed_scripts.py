@@ -49,32 +49,20 @@ def test_step_profile(run, empty, tmp_path):
 
 def test_step_compare(run, empty, tmp_path):
     out = tmp_path / "step.jsonl"
-    run(
-        "step_compare.py",
-        "--n-train 64 --batch-sizes 32 --reps 1",
-        data_dir=empty,
-        out=out,
-    )
-    (row,) = run.rows(out)
+
+    def step_row(against=""):
+        out.unlink(missing_ok=True)
+        args = f"--n-train 64 --batch-sizes 32 --reps 1 {against}"
+        run("step_compare.py", args, data_dir=empty, out=out)
+        (row,) = run.rows(out)
+        return row
+
+    row = step_row()
     assert row["batch_size"] == 32 and row["median_ms_skvsc"] > 0
     assert row["speedup_vs_torch_adam"] > 0 and row["speedup_vs_hand"] > 0
-    out.unlink()
-    run(
-        "step_compare.py",
-        "--n-train 64 --batch-sizes 32 --reps 1 --against rate_control=1.0",
-        data_dir=empty,
-        out=out,
-    )
-    (row,) = run.rows(out)
+    row = step_row("--against rate_control=1.0")
     assert row["against"] == {"rate_control": 1.0} and row["speedup_vs_against"] > 0
-    out.unlink()
-    run(  # an integer parameter: the step of a wider code
-        "step_compare.py",
-        "--n-train 64 --batch-sizes 32 --reps 1 --against n_components=24",
-        data_dir=empty,
-        out=out,
-    )
-    (row,) = run.rows(out)
+    row = step_row("--against n_components=24")  # an integer parameter: a wider code's step
     assert row["against"] == {"n_components": 24} and row["speedup_vs_against"] > 0
 
 
