@@ -30,17 +30,12 @@ from skvsc._core.guard import StepGuard
 N_STEPS = 64
 
 
-def compare(X, batch_size, reps, against=None):
-    X = X[: batch_size * N_STEPS]
-    n_steps = -(-len(X) // batch_size)  # N_STEPS unless X is smaller
-    ours = step_setup(X, batch_size)
+def reference_runs(X, batch_size, core):
+    """The runs the core loop is compared with by default: the same loop with
+    torch's fused Adam, and the hand-written loop of ``_loops.py``."""
     theirs = step_setup(X, batch_size)
     theirs["optimizer"] = torch.optim.Adam(theirs["model"].parameters(), lr=1e-3, fused=True)
     theirs["guard"] = StepGuard(theirs["model"], theirs["optimizer"])
-
-    def core(parts):
-        step_epoch(parts, batch_size)
-
     est = VariationalSparseCoder()
     spec = est._resolved(est._check_params(), X.shape[1])
     torch.manual_seed(0)
@@ -51,9 +46,22 @@ def compare(X, batch_size, reps, against=None):
     def hand(_):
         hand_epoch(model, opt, Xt, batch_size, spec)
 
-    runs = (("skvsc", core, ours), ("torch_adam", core, theirs), ("hand", hand, None))
-    if against:
-        runs = (("skvsc", core, ours), ("against", core, step_setup(X, batch_size, params=against)))
+    return ("torch_adam", core, theirs), ("hand", hand, None)
+
+
+def compare(X, batch_size, reps, against=None):
+    X = X[: batch_size * N_STEPS]
+    n_steps = -(-len(X) // batch_size)  # N_STEPS unless X is smaller
+    ours = step_setup(X, batch_size)
+
+    def core(parts):
+        step_epoch(parts, batch_size)
+
+    if against:  # only the loop with the other parameters: nothing else is built
+        others = (("against", core, step_setup(X, batch_size, params=against)),)
+    else:
+        others = reference_runs(X, batch_size, core)
+    runs = (("skvsc", core, ours), *others)
     for _, fn, parts in runs:
         fn(parts)  # warm-up
     ms = {name: [] for name, _, _ in runs}
