@@ -13,7 +13,6 @@ from ._sparse_code import SparseCodeMixin
 from ._widths import resolve_alpha, resolve_n_components, resolve_slab_kl_weight
 
 
-@_docs.fill
 def _units_or_none(name, value):
     """``value`` as an int number of units (>= 1), or None; a ValueError naming
     ``name`` otherwise (both ``*_n_nonzero_coefs`` parameters)."""
@@ -24,6 +23,7 @@ def _units_or_none(name, value):
     return int(value)
 
 
+@_docs.fill
 class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
     """Variational Sparse Coding: a VAE with a spike-and-slab latent space.
 
