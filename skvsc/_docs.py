@@ -142,7 +142,7 @@ warm_start : bool, default=False
     ``likelihood``, ``kl_warmup``, ``device`` or, for
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
     ``slab_kl_weight``, ``rate_control``, ``usage``,
-    ``fit_n_nonzero_coefs``, ``fit_n_nonzero_weight``) and the schedule
+    ``fit_n_nonzero_coefs``, ``fit_n_nonzero_weight``, ``gate``) and the schedule
     (``sharpness``, ``usage_weight``, ``spike_pretrain``, ``revive``) and
     continuing, here or with
     :meth:`partial_fit`, raises a ValueError. The other parameters

@@ -7,6 +7,7 @@ import warnings
 
 from . import _docs, _params
 from ._base import _BaseVAE
+from ._core.latents import GATES
 from ._core.penalties import USAGE_PENALTIES
 from ._core.schedule import FIXED_PRIOR_AUTO
 from ._sparse_code import SparseCodeMixin
@@ -139,6 +140,19 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         ``fit_n_nonzero_coefs`` in the training loss (1 weights it as the
         whole code's). Read only when ``fit_n_nonzero_coefs`` is set; like
         ``slab_kl_weight`` it changes the training, not what is reported.
+
+    gate : {"free", "tied"}, default="free"
+        Where a unit's activity probability ``gamma`` comes from, with
+        ``prior="aggregate"``. ``"free"``: an encoder head of its own,
+        independent of the slab mean ``mu``, so the code keeps a unit's
+        ``mu`` on the rows that head picks. ``"tied"``: ``gamma_j =
+        sigmoid(a_j mu_j + c_j)``, with a slope ``a_j`` and an offset
+        ``c_j`` learned per unit, so unit j is on exactly where its ``mu_j``
+        passes a learned threshold, and the code is ``mu_j`` past it and 0
+        elsewhere (a JumpReLU of ``mu``): a downstream linear model sees
+        more of what the slab means carry. Both build the same networks.
+        Not available with ``prior="fixed"``. Measured: ``docs/tables.md``
+        and ``docs/results.md``.
 
     {{likelihood}}
 
@@ -364,6 +378,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         transform_n_nonzero_coefs=None,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=0.25,
+        gate="free",
         likelihood="auto",
         network="mlp",
         image_shape=None,
@@ -398,6 +413,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
         self.fit_n_nonzero_coefs = fit_n_nonzero_coefs
         self.fit_n_nonzero_weight = fit_n_nonzero_weight
+        self.gate = gate
         self.likelihood = likelihood
         self.network = network
         self.image_shape = image_shape
@@ -441,6 +457,12 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         _params.check_real("spike_pretrain", self.spike_pretrain, 0, 0.5)
         _params.check_real("revive", self.revive, 0, 1)
         truncated = self._truncated_training()
+        _params.check_options("gate", self.gate, set(GATES))
+        if self.prior != "aggregate" and self.gate != "free":
+            raise ValueError(
+                f"gate={self.gate!r} needs prior='aggregate': the fixed prior trains the "
+                "paper's ELBO with the encoder's own activity head."
+            )
         return dict(
             latent=_LATENT_BY_PRIOR[self.prior],
             latent_params={
@@ -451,6 +473,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                     {
                         "slab_kl_weight": _auto_or_float(self.slab_kl_weight),
                         "rate_control": float(self.rate_control),
+                        "gate": self.gate,
                     }
                     if self.prior == "aggregate"
                     else {}

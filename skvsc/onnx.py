@@ -183,7 +183,13 @@ def _encoder(graph, module, x, output, max_active=None):
 
     if isinstance(latent, SpikeSlabLatent):
         mu = graph.linear(hidden, encoder.heads, "mu", rows("mu"))
-        logit = graph.linear(hidden, encoder.heads, "gamma_logit", rows("gamma"))
+        if latent.tied:  # as AggregateSpikeSlabLatent.tied_logit: a * mu + c
+            slope = graph.constant("gate_slope", latent.gate_slope.detach().cpu().numpy())
+            offset = graph.constant("gate_offset", latent.gate_offset.detach().cpu().numpy())
+            scaled = graph.op("Mul", [mu, slope], "gate_scaled")
+            logit = graph.op("Add", [scaled, offset], "gamma_logit")
+        else:
+            logit = graph.linear(hidden, encoder.heads, "gamma_logit", rows("gamma"))
         # As the torch code: active where sigmoid(logit) > ACTIVE_PROBABILITY.
         gamma = graph.op("Sigmoid", [logit], "gamma")
         threshold = graph.constant("active_probability", ACTIVE_PROBABILITY)

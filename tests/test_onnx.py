@@ -26,6 +26,7 @@ FAST = dict(
 ESTIMATORS = {
     "vsc": VariationalSparseCoder(n_components=6, alpha=0.3, **FAST),
     "vsc-fixed": VariationalSparseCoder(n_components=6, alpha=0.3, prior="fixed", **FAST),
+    "vsc-tied": VariationalSparseCoder(n_components=6, alpha=0.3, gate="tied", **FAST),
     "vae": VAETransformer(n_components=4, **FAST),
     "vsc-top-2": VariationalSparseCoder(
         n_components=6, alpha=0.6, transform_n_nonzero_coefs=2, **FAST

@@ -7,6 +7,10 @@ learned prior) with this protocol:
   heads (``head_names``, ``n_heads``), each a tensor of shape ``(n, J)``;
 - ``posterior(heads)``: the NamedTuple from the raw head outputs (a dict by
   field name); fields whose head was not computed are None;
+- ``heads_for(fields)``: the heads that the fields ``fields`` are computed
+  from (inference computes only those);
+- ``unit_parameters()``: the family's own ``(J,)`` parameters, one entry per
+  unit (dead-unit revival copies them from a donor);
 - ``draw_noise(shape, generator)``: the noise of one reparameterised sample;
 - ``rsample(posterior, noise, values)``: a reparameterised sample of z;
 - ``kl(posterior, values)``: ``KL(q(z | x) || p(z))`` per sample, shape ``(n,)``;
@@ -41,6 +45,19 @@ from .active_set import floored, truncated
 from .distributed import batch_means
 from .penalties import ACTIVE_PROBABILITY, USAGE_PENALTIES, aggregate_spike_kl
 from .rate_control import RateController
+
+#: The gates of the aggregate prior, by the name the estimators use
+#: (``gate=...``): ``"free"``, ``gamma`` from its own encoder head; ``"tied"``,
+#: ``gamma`` a per-unit affine function of the slab mean ``mu``.
+GATES = ("free", "tied")
+
+#: Initial slope ``a_j`` of the tied gate's logit ``a_j mu_j + c_j`` (``c_j``
+#: starts at 0). Small, for two reasons: the threshold ``-c_j / a_j`` then moves
+#: by ``1 / a_j`` per unit of ``c_j``, so that the optimizer's steps on ``c_j``
+#: place it within a short fit; and ``gamma`` stays soft, so that the
+#: ``gamma``-weighted slab KL and the aggregate term's rate reach every unit's
+#: ``mu``. Slopes from 0.01 to 4 were screened (``docs/tables.md``).
+TIED_SLOPE_INIT = 0.1
 
 # Log-variances are clamped to keep exp() finite.
 _LOGVAR_RANGE = (-14.0, 8.0)
@@ -125,6 +142,15 @@ class Latent(nn.Module):
 
     def posterior(self, heads):
         raise NotImplementedError
+
+    def heads_for(self, fields):
+        """The encoder heads that the posterior fields ``fields`` are computed
+        from (the fields themselves, unless a field derives from another)."""
+        return tuple(fields)
+
+    def unit_parameters(self):
+        """The family's own per-unit parameters, each of shape ``(J,)`` (none here)."""
+        return []
 
     def draw_noise(self, shape, generator):
         raise NotImplementedError
@@ -216,6 +242,8 @@ class SpikeSlabLatent(Latent):
     #: Whether :meth:`active` floors rows with no unit above 1/2 (the paper's
     #: fixed prior does not; the aggregate prior sets it per model).
     floor = False
+    #: Whether ``gamma`` is tied to ``mu`` (the aggregate prior's ``gate="tied"``).
+    tied = False
 
     def __init__(self, n_components, *, alpha, usage):
         super().__init__(n_components)
@@ -330,6 +358,22 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     budgets too (TopK autoencoders train such nested codes: "Multi-TopK",
     Gao et al. 2024). The term is decoded by the model (:class:`~.vae.VAE`);
     the latent family gives ``z^(k)`` as ``TrainingTerms.truncated``.
+
+    With ``gate="tied"`` (``tied``), ``gamma`` is not the third head's but a
+    per-unit affine function of the slab mean, ``gamma_j = sigmoid(a_j mu_j +
+    c_j)`` (``gate_slope`` ``a``, ``gate_offset`` ``c``, learned;
+    :data:`TIED_SLOPE_INIT`): unit j is on exactly where ``mu_j`` is past the
+    threshold ``-c_j / a_j``, on the side of the sign of ``a_j``, and the code
+    keeps ``mu_j`` there (a JumpReLU of ``mu``; the weight-sharing gated sparse
+    autoencoder of Rajamanoharan et al. 2024 ties its gate to its magnitude
+    likewise). With the free gate a unit's value reaches the code on the rows
+    that an independent head picks; tied, the code is a monotone function of
+    ``mu_j`` past the threshold. The straight-through gate, the aggregate
+    term and the floor are unchanged; their gradients in ``gamma`` reach
+    ``mu`` too. The third head stays in the network (both gates build the same
+    encoder) and is unused (inference does not compute it). The slopes start
+    positive (the encoder sets the sign of ``mu``, so no unit needs the other
+    side at the start) and may change sign in training.
     """
 
     def __init__(
@@ -343,8 +387,15 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         floor=True,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=0.25,
+        gate="free",
     ):
         super().__init__(n_components, alpha=alpha, usage=usage)
+        if gate not in GATES:
+            raise ValueError(f"gate must be one of {list(GATES)}, got {gate!r}.")
+        self.tied = gate == "tied"
+        if self.tied:
+            self.gate_slope = nn.Parameter(torch.full((n_components,), TIED_SLOPE_INIT))
+            self.gate_offset = nn.Parameter(torch.zeros(n_components))
         self.slab_kl_weight = float(slab_kl_weight)
         # named as the estimators' parameters (a run's options are compared by name)
         k = fit_n_nonzero_coefs
@@ -356,6 +407,31 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         self.controller = (
             RateController(n_components, alpha, rate_control) if rate_control > 0 else None
         )
+
+    def posterior(self, heads):
+        """The posterior of the heads; with the tied gate, ``gamma =
+        sigmoid(a * mu + c)`` whatever the ``"gamma"`` head holds."""
+        posterior = super().posterior(heads)
+        if self.tied:
+            gamma = None if posterior.mu is None else torch.sigmoid(self.tied_logit(posterior.mu))
+            posterior = posterior._replace(gamma=gamma)
+        return posterior
+
+    def tied_logit(self, mu):
+        """The tied gate's logit ``a_j mu_j + c_j`` of the slab means ``mu`` ``(n, J)``."""
+        return self.gate_slope * mu + self.gate_offset
+
+    def heads_for(self, fields):
+        """With the tied gate, ``gamma`` is computed from the ``"mu"`` head
+        (its own head, still part of the network, is not computed)."""
+        if not self.tied:
+            return tuple(fields)
+        return tuple(dict.fromkeys("mu" if name == "gamma" else name for name in fields))
+
+    def unit_parameters(self):
+        """The tied gate's ``(J,)`` parameters, one entry per unit, which dead-unit
+        revival copies from a donor unit (none for the free gate)."""
+        return [self.gate_slope, self.gate_offset] if self.tied else []
 
     def draw_noise(self, shape, generator):
         """The slab's Gaussian noise only: the spikes are not random."""

@@ -6,7 +6,8 @@ carries no information and receives almost no gradient to come back (its
 codebook splitting of vector quantisation (Linde-Buzo-Gray), a dead unit is
 given a copy of one of the busiest units, and the pair is pushed apart by a
 small symmetric perturbation of their encoder rows; their decoder columns are
-halved, so the decoded mean is unchanged while both fire. Training then lets
+halved, so the decoded mean is unchanged while both fire. The latent family's
+own per-unit parameters (the tied gate's) are copied from the donor. Training then lets
 the two units share the donor's samples.
 """
 
@@ -49,6 +50,9 @@ def split_units(model, optimizer, counts, generator, scale=0.05):
         param.index_copy_(0, src, rows - noise)
         param.index_copy_(0, dst, rows + noise)
         _copy_moments(optimizer, param, (dst, src), 0)
+    for param in model.latent.unit_parameters():  # e.g. the tied gate's slope and offset
+        param.index_copy_(0, dead, param.index_select(0, donors))
+        _copy_moments(optimizer, param, (dead, donors), 0)
     weight = model.decoder.first_layer().weight  # (n_out, n_components)
     half = weight.index_select(1, donors) / 2
     weight.index_copy_(1, donors, half)

@@ -182,8 +182,9 @@ class VAE(nn.Module):
         if fields is None:
             heads = dict(zip(names, self.encoder(inputs)))
         else:
-            which = [names.index(name) for name in fields]
-            heads = dict(zip(fields, self.encoder.heads_only(inputs, which)))
+            needed = self.latent.heads_for(fields)
+            which = [names.index(name) for name in needed]
+            heads = dict(zip(needed, self.encoder.heads_only(inputs, which)))
         return self.latent.posterior(heads)
 
     def _masked_input(self, x, seen):
