@@ -150,9 +150,11 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         ``c_j`` learned per unit, so unit j is on exactly where its ``mu_j``
         passes a learned threshold, and the code is ``mu_j`` past it and 0
         elsewhere (a JumpReLU of ``mu``): a downstream linear model sees
-        more of what the slab means carry. Both build the same networks.
-        Not available with ``prior="fixed"``. Measured: ``docs/tables.md``
-        and ``docs/results.md``.
+        more of what the slab means carry. Its training loss weights every
+        unit's slab KL by 1 (``"free"`` weights it by ``gamma``), which keeps
+        the means of units that are off near the prior. Both build the same
+        networks. Not available with ``prior="fixed"``. Measured:
+        ``docs/tables.md`` and ``docs/results.md``.
 
     {{likelihood}}
 

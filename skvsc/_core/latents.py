@@ -370,8 +370,14 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     that an independent head picks; tied, the code is a monotone function of
     ``mu_j`` past the threshold. The straight-through gate, the aggregate
     term and the floor are unchanged; their gradients in ``gamma`` reach
-    ``mu`` too. The third head stays in the network (both gates build the same
-    encoder) and is unused (inference does not compute it). The slopes start
+    ``mu`` too. The training loss weights every unit's slab KL by 1 instead
+    of ``gamma``: a tied ``gamma`` is about 0 where ``mu_j`` is far on the off
+    side, so the ``gamma`` weight would let those means drift further from
+    the prior, where the gate's gradient (through a saturated sigmoid) no
+    longer brings the unit back (images then got codes of very unequal
+    lengths: ``docs/results.md``). The third head stays in the network (both
+    gates build the same encoder) and is unused (inference does not compute
+    it). The slopes start
     positive (the encoder sets the sign of ``mu``, so no unit needs the other
     side at the start) and may change sign in training.
     """
@@ -489,7 +495,8 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     def training_terms(self, posterior, noise, values):
         """The loss of the class docstring in one pass: ``train_kl`` is
         ``b * sum_j gamma_j KL_j``, ``kl`` the exact KL of the deterministic
-        spikes (:meth:`kl`), both from one :func:`~.elbo.gated_slab_terms`."""
+        spikes (:meth:`kl`), both from one :func:`~.elbo.gated_slab_terms`;
+        with the tied gate ``train_kl`` is ``b * sum_j KL_j``, one more pass."""
         mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
         active = self.active(posterior)
         spikes = active.to(mean.dtype)
@@ -499,6 +506,8 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         if self.truncated_units is not None:
             kept = truncated(active, posterior.mu, self.truncated_units)
             cut = z * kept.to(z.dtype)
+        if self.tied:  # every unit's slab KL, whatever its gate (class docstring)
+            soft = elbo.gaussian_kl(mean, logvar).sum(dim=1)
         kl, train_kl = self._kl(spikes, slab), self.slab_kl_weight * soft
         return TrainingTerms(z, kl, train_kl, penalty, active, cut)
 

@@ -126,3 +126,34 @@ def test_revival_gives_the_dead_unit_its_donors_gate():
         state = optimizer.state[vae.latent.gate_slope]
         assert state["exp_avg"][dead] == state["exp_avg"][donor]
     torch.testing.assert_close(vae.latent.gate_slope[[1, 2, 4, 5]], slope[[1, 2, 4, 5]])
+
+
+def oracle_slab_kls(vae, x):
+    """``KL(N(mu_j, sigma_j^2) || N(0, 1))`` per row and unit, in NumPy."""
+    with torch.no_grad():
+        post = vae.encode(x)
+    mu, logvar = post.mu.numpy().astype(np.float64), post.logvar.numpy().astype(np.float64)
+    return 0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar), post.gamma.numpy()
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.1])
+def test_the_tied_loss_weights_every_slab_kl_by_one(weight):
+    # gamma-weighted, far-off means would drift from the prior (class docstring)
+    x, noise = data(), (torch.randn(40, J, generator=torch.Generator().manual_seed(4)),)
+    for vae in (tied_model(), model(gate="free")):
+        vae.latent.slab_kl_weight = weight
+        terms = vae.latent.training_terms(vae.encode(x), noise, VALUES)
+        kls, gamma = oracle_slab_kls(vae, x)
+        per_unit = kls if vae.latent.tied else gamma * kls
+        np.testing.assert_allclose(
+            terms.train_kl.detach().numpy(), weight * per_unit.sum(axis=1), rtol=1e-5
+        )
+        # the reported KL is the exact KL of the code's spikes either way
+        active = terms.active.numpy()
+        np.testing.assert_allclose(
+            terms.kl.detach().numpy(),
+            (active * kls).sum(axis=1)
+            + active.sum(axis=1) * np.log(1 / 0.4)
+            + (~active).sum(axis=1) * np.log(1 / 0.6),
+            rtol=1e-5,
+        )
