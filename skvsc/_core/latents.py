@@ -54,9 +54,9 @@ GATES = ("free", "tied")
 #: Initial slope ``a_j`` of the tied gate's logit ``a_j mu_j + c_j`` (``c_j``
 #: starts at 0). Small, for two reasons: the threshold ``-c_j / a_j`` then moves
 #: by ``1 / a_j`` per unit of ``c_j``, so that the optimizer's steps on ``c_j``
-#: place it within a short fit; and ``gamma`` stays soft, so that the
-#: ``gamma``-weighted slab KL and the aggregate term's rate reach every unit's
-#: ``mu``. Slopes from 0.01 to 4 were screened (``docs/tables.md``).
+#: place it within a short fit; and ``gamma`` stays soft, so that the gradients
+#: of the aggregate term and the usage penalty, through ``gamma``, reach every
+#: unit's ``mu``. Slopes from 0.01 to 4 were screened (``docs/tables.md``).
 TIED_SLOPE_INIT = 0.1
 
 # Log-variances are clamped to keep exp() finite.
@@ -377,9 +377,9 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     longer brings the unit back (images then got codes of very unequal
     lengths: ``docs/results.md``). The third head stays in the network (both
     gates build the same encoder) and is unused (inference does not compute
-    it). The slopes start
-    positive (the encoder sets the sign of ``mu``, so no unit needs the other
-    side at the start) and may change sign in training.
+    it). The slopes start positive (the encoder sets the sign of ``mu``, so
+    no unit needs the other side at the start) and may change sign in
+    training.
     """
 
     def __init__(

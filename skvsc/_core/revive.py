@@ -6,9 +6,9 @@ carries no information and receives almost no gradient to come back (its
 codebook splitting of vector quantisation (Linde-Buzo-Gray), a dead unit is
 given a copy of one of the busiest units, and the pair is pushed apart by a
 small symmetric perturbation of their encoder rows; their decoder columns are
-halved, so the decoded mean is unchanged while both fire. The latent family's
-own per-unit parameters (the tied gate's) are copied from the donor. Training then lets
-the two units share the donor's samples.
+halved, so the decoded mean is unchanged while both fire; the latent family's
+own per-unit parameters (the tied gate's) are copied from the donor. Training
+then lets the two units share the donor's samples.
 """
 
 import torch
