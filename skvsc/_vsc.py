@@ -11,7 +11,7 @@ from ._core.latents import GATES
 from ._core.penalties import USAGE_PENALTIES
 from ._core.schedule import FIXED_PRIOR_AUTO
 from ._sparse_code import SparseCodeMixin
-from ._widths import resolve_alpha, resolve_n_components, resolve_slab_kl_weight
+from ._widths import resolve_alpha, resolve_gate, resolve_n_components, resolve_slab_kl_weight
 
 
 def _units_or_none(name, value):
@@ -141,7 +141,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         whole code's). Read only when ``fit_n_nonzero_coefs`` is set; like
         ``slab_kl_weight`` it changes the training, not what is reported.
 
-    gate : {"free", "tied"}, default="free"
+    gate : {"auto", "free", "tied"}, default="auto"
         Where a unit's activity probability ``gamma`` comes from, with
         ``prior="aggregate"``. ``"free"``: an encoder head of its own,
         independent of the slab mean ``mu``, so the code keeps a unit's
@@ -153,7 +153,10 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         more of what the slab means carry. Its training loss weights every
         unit's slab KL by 1 (``"free"`` weights it by ``gamma``), which keeps
         the means of units that are off near the prior. Both build the same
-        networks. Not available with ``prior="fixed"``. Measured:
+        networks. ``"auto"``: ``"tied"`` for inputs of fewer than 64
+        features (tables), ``"free"`` from 64 up (images) and with
+        ``prior="fixed"``, which trains the paper's ELBO with the free gate
+        only (``"tied"`` raises a ValueError there). Measured:
         ``docs/tables.md`` and ``docs/results.md``.
 
     {{likelihood}}
@@ -380,7 +383,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         transform_n_nonzero_coefs=None,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=0.25,
-        gate="free",
+        gate="auto",
         likelihood="auto",
         network="mlp",
         image_shape=None,
@@ -459,8 +462,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         _params.check_real("spike_pretrain", self.spike_pretrain, 0, 0.5)
         _params.check_real("revive", self.revive, 0, 1)
         truncated = self._truncated_training()
-        _params.check_options("gate", self.gate, set(GATES))
-        if self.prior != "aggregate" and self.gate != "free":
+        _params.check_options("gate", self.gate, {"auto", *GATES})
+        if self.prior != "aggregate" and self.gate == "tied":
             raise ValueError(
                 f"gate={self.gate!r} needs prior='aggregate': the fixed prior trains the "
                 "paper's ELBO with the encoder's own activity head."
@@ -543,6 +546,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         if "slab_kl_weight" in latent:
             weight = resolve_slab_kl_weight(latent["slab_kl_weight"], n_features)
             latent["slab_kl_weight"] = weight
+        if "gate" in latent:
+            latent["gate"] = resolve_gate(latent["gate"], n_features)
         n_components = resolve_n_components(spec.n_components, n_features, latent["alpha"])
         return dataclasses.replace(spec, n_components=n_components, latent_params=latent)
 

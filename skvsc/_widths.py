@@ -1,5 +1,5 @@
-"""Sizes and weights chosen from the data: the ``"auto"`` values of
-``n_components``, ``alpha`` and ``slab_kl_weight``.
+"""Sizes, weights and the gate chosen from the data: the ``"auto"`` values of
+``n_components``, ``alpha``, ``slab_kl_weight`` and ``gate``.
 
 Narrow inputs (tables of measured columns) get their own defaults. The
 defaults of images (200 units, ``alpha=0.05``, ``slab_kl_weight=0.1``) give a
@@ -26,6 +26,13 @@ AUTO_ALPHA = (0.05, 0.25)
 AUTO_SLAB_KL_WEIGHT = (0.1, 0.01)
 
 
+#: ``gate="auto"``: (inputs of ``NARROW_WIDTH`` features or more, narrower
+#: inputs). Tied on tables, where the free gate keeps a unit's value on rows an
+#: unrelated head picks and a linear model downstream loses it; images keep the
+#: free gate until the tied one is confirmed on their full protocol.
+AUTO_GATE = ("free", "tied")
+
+
 def is_narrow(n_features):
     """Whether an input of ``n_features`` features gets the narrow defaults."""
     return n_features < NARROW_WIDTH
@@ -43,6 +50,13 @@ def resolve_slab_kl_weight(weight, n_features):
     if is_auto(weight):
         return AUTO_SLAB_KL_WEIGHT[is_narrow(n_features)]
     return weight
+
+
+def resolve_gate(gate, n_features):
+    """``gate``, with ``"auto"`` resolved for ``n_features`` input features."""
+    if is_auto(gate):
+        return AUTO_GATE[is_narrow(n_features)]
+    return gate
 
 
 def resolve_n_components(n_components, n_features, alpha=AUTO_ALPHA[0]):

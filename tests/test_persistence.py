@@ -349,8 +349,11 @@ def _drop_weight(meta):
 
 
 def _swap_moments(tensors):
-    # The first two parameters' Adam moments swapped: shapes that do not fit.
-    a, b = "run.optimizer_state.state.0.exp_avg", "run.optimizer_state.state.1.exp_avg"
+    # Two parameters' Adam moments swapped: the first and the first one of another
+    # shape (the tied gate's two per-unit parameters, first, share theirs).
+    keys = [k for k in tensors if k.startswith("run.optimizer_state.") and k.endswith(".exp_avg")]
+    a = "run.optimizer_state.state.0.exp_avg"
+    b = next(k for k in keys if tensors[k].shape != tensors[a].shape)
     tensors[a], tensors[b] = tensors[b], tensors[a]
 
 

@@ -9,6 +9,7 @@ from sklearn.preprocessing import minmax_scale
 
 import skvsc
 from skvsc import VariationalSparseCoder
+from skvsc._widths import NARROW_WIDTH
 
 X = minmax_scale(load_wine().data)
 PARAMS = dict(n_components=12, alpha=0.25, max_iter=5, random_state=0, n_threads=1)
@@ -51,7 +52,7 @@ def test_tied_is_saved_continued_and_fixed(tied, tmp_path):
 
 
 def test_models_saved_before_the_gate_existed_load_and_continue_as_free():
-    free = VariationalSparseCoder(**PARAMS).fit(X)
+    free = VariationalSparseCoder(gate="free", **PARAMS).fit(X)
     state = free.__getstate__()
     del state["params"]["gate"]  # as saved by a version without the parameter
     old = type(free).__new__(type(free))
@@ -68,3 +69,20 @@ def test_the_fixed_prior_refuses_the_tied_gate():
     with pytest.raises(ValueError, match="gate='tied' needs prior='aggregate'"):
         vsc.fit(X)
     assert not hasattr(vsc, "module_")
+
+
+@pytest.mark.parametrize(
+    "n_features, tied", [(NARROW_WIDTH - 1, True), (NARROW_WIDTH, False)], ids=["table", "image"]
+)
+def test_auto_gate_is_tied_on_narrow_inputs_and_free_from_64_features(n_features, tied):
+    data = np.random.default_rng(0).normal(size=(60, n_features))
+    vsc = VariationalSparseCoder(n_components=40, max_iter=1, random_state=0).fit(data)
+    assert vsc.gate == "auto"  # the parameter is left as given
+    assert vsc.module_.latent.tied is tied
+    assert vsc._run.config.latent_params["gate"] == ("tied" if tied else "free")
+
+
+def test_auto_gate_is_free_with_the_fixed_prior():
+    vsc = VariationalSparseCoder(prior="fixed", n_components=8, max_iter=1, random_state=0)
+    vsc.fit(np.random.default_rng(0).normal(size=(60, 5)))
+    assert not getattr(vsc.module_.latent, "tied", False)
