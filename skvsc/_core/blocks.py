@@ -117,18 +117,3 @@ class MLPDecoder(nn.Module):
     def first_layer(self):
         """The linear layer that reads the code: its column j is unit j's weight."""
         return next(m for m in self.modules() if isinstance(m, nn.Linear))
-
-
-def transpose_decoder_into_encoder(encoder, decoder):
-    """Set the MLP encoder's weights to the decoder's, transposed, mirrored.
-
-    The encoder's first layer becomes the decoder's last, transposed, and so
-    on inwards; the mean head (the heads' first ``J`` rows) becomes the
-    decoder's first layer transposed, so each unit starts by reading the
-    pattern it writes. Biases and the other heads keep their draw.
-    """
-    encoder_layers = [m for m in encoder.trunk if isinstance(m, nn.Linear)] + [encoder.heads]
-    decoder_layers = [m for m in decoder.trunk if isinstance(m, nn.Linear)] + [decoder.out]
-    with torch.no_grad():
-        for enc, dec in zip(encoder_layers, reversed(decoder_layers), strict=True):
-            enc.weight[: dec.in_features].copy_(dec.weight.T)

@@ -44,7 +44,7 @@ import itertools
 import numbers
 from dataclasses import dataclass
 
-from .blocks import MLPDecoder, MLPEncoder, NetworkFamily, transpose_decoder_into_encoder
+from .blocks import MLPDecoder, MLPEncoder, NetworkFamily
 from .conv import ConvNet
 
 __all__ = ["MLP", "NETWORKS", "MLPDecoder", "MLPEncoder", "NetworkFamily", "make_networks"]
@@ -56,8 +56,6 @@ class MLP(NetworkFamily):
     heads, the decoder through the reversed sizes (``()``: linear)."""
 
     hidden_layer_sizes: tuple = (400,)
-    #: Start the encoder as the decoder's transpose (a screen; not an estimator parameter).
-    transposed_init: bool = False
     parameters = ("hidden_layer_sizes",)
 
     def __post_init__(self):
@@ -76,10 +74,7 @@ class MLP(NetworkFamily):
         options = {"n_components": n_components, "generator": generator, **self.options()}
         n_inputs = 2 * n_features if missing else n_features  # the data, then the mask
         encoder = MLPEncoder(n_inputs, n_heads=n_heads, **options)
-        decoder = MLPDecoder(n_features, **options)
-        if self.transposed_init and not missing:
-            transpose_decoder_into_encoder(encoder, decoder)
-        return encoder, decoder
+        return encoder, MLPDecoder(n_features, **options)
 
     def _weights(self, n_features, n_components, n_heads, missing=False):
         """``(n_in, n_out)`` of every linear layer, encoder then decoder."""

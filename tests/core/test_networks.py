@@ -74,20 +74,3 @@ def test_linear_networks_without_hidden_layers():
     encoder, decoder = networks(hidden=())
     assert len(encoder.trunk) == 0 and len(decoder.trunk) == 0
     assert encoder(torch.rand(2, 12))[0].shape == (2, 4)
-
-
-@pytest.mark.parametrize("hidden", [(9, 5), ()])
-def test_transposed_init_mirrors_the_decoder(hidden):
-    from skvsc._core.networks import MLP
-
-    family = MLP(hidden_layer_sizes=hidden, transposed_init=True)
-    encoder, decoder = family.build(12, 4, 3, torch.Generator().manual_seed(0))
-    plain, _ = networks(hidden=hidden)
-    enc = [m for m in encoder.modules() if isinstance(m, torch.nn.Linear)]
-    dec = [m for m in decoder.modules() if isinstance(m, torch.nn.Linear)]
-    for e, d in zip(enc[:-1], reversed(dec[1:])):
-        assert torch.equal(e.weight, d.weight.T)
-    assert torch.equal(enc[-1].weight[:4], dec[0].weight.T)  # the mean head
-    # The log-variance and gate heads and every bias keep their draw.
-    assert torch.equal(enc[-1].weight[4:], plain.heads.weight[4:])
-    assert torch.equal(enc[-1].bias, plain.heads.bias)
