@@ -11,7 +11,7 @@ from ._core.latents import GATES
 from ._core.penalties import USAGE_PENALTIES
 from ._core.schedule import FIXED_PRIOR_AUTO
 from ._sparse_code import SparseCodeMixin
-from ._widths import resolve_alpha, resolve_gate, resolve_n_components, resolve_slab_kl_weight
+from ._widths import AUTO_BY_WIDTH, resolve_by_width, resolve_n_components
 
 
 def _units_or_none(name, value):
@@ -540,14 +540,11 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         return {"base": FIXED_PRIOR_AUTO["learning_rate"]} if self.prior == "fixed" else {}
 
     def _resolved(self, spec, n_features):
-        # alpha and the slab KL weight first: the auto width follows alpha.
-        latent = dict(spec.latent_params)
-        latent["alpha"] = resolve_alpha(latent["alpha"], n_features)
-        if "slab_kl_weight" in latent:
-            weight = resolve_slab_kl_weight(latent["slab_kl_weight"], n_features)
-            latent["slab_kl_weight"] = weight
-        if "gate" in latent:
-            latent["gate"] = resolve_gate(latent["gate"], n_features)
+        # The width-dependent options first: the auto width follows alpha.
+        latent = {
+            name: resolve_by_width(name, value, n_features) if name in AUTO_BY_WIDTH else value
+            for name, value in spec.latent_params.items()
+        }
         n_components = resolve_n_components(spec.n_components, n_features, latent["alpha"])
         return dataclasses.replace(spec, n_components=n_components, latent_params=latent)
 

@@ -38,25 +38,26 @@ def is_narrow(n_features):
     return n_features < NARROW_WIDTH
 
 
+#: The latent options with a width-dependent ``"auto"``: their (wide, narrow) values.
+AUTO_BY_WIDTH = {"alpha": AUTO_ALPHA, "slab_kl_weight": AUTO_SLAB_KL_WEIGHT, "gate": AUTO_GATE}
+
+
+def resolve_by_width(name, value, n_features):
+    """The latent option ``name``'s ``value``, with ``"auto"`` resolved for
+    ``n_features`` input features (:data:`AUTO_BY_WIDTH`)."""
+    if is_auto(value):
+        return AUTO_BY_WIDTH[name][is_narrow(n_features)]
+    return value
+
+
 def resolve_alpha(alpha, n_features):
     """``alpha``, with ``"auto"`` resolved for ``n_features`` input features."""
-    if is_auto(alpha):
-        return AUTO_ALPHA[is_narrow(n_features)]
-    return alpha
+    return resolve_by_width("alpha", alpha, n_features)
 
 
 def resolve_slab_kl_weight(weight, n_features):
     """``slab_kl_weight``, with ``"auto"`` resolved for ``n_features`` input features."""
-    if is_auto(weight):
-        return AUTO_SLAB_KL_WEIGHT[is_narrow(n_features)]
-    return weight
-
-
-def resolve_gate(gate, n_features):
-    """``gate``, with ``"auto"`` resolved for ``n_features`` input features."""
-    if is_auto(gate):
-        return AUTO_GATE[is_narrow(n_features)]
-    return gate
+    return resolve_by_width("slab_kl_weight", weight, n_features)
 
 
 def resolve_n_components(n_components, n_features, alpha=AUTO_ALPHA[0]):
