@@ -30,12 +30,11 @@ learned prior) with this protocol:
 - ``prior_sample(n_samples, generator)``: codes drawn from the prior.
 
 ``values`` is the :class:`~.schedule.StepValues` in force (sharpness, warm-up
-weights). :class:`Latent` stubs the protocol. :data:`LATENTS` maps names to
+weights). :class:`~.latent_base.Latent` stubs the protocol (its module holds
+the named tuples too, re-exported here). :data:`LATENTS` maps names to
 the classes; adding a family is one class, one entry there and the estimator
 parameter that names it.
 """
-
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -43,6 +42,16 @@ from torch import nn
 from . import elbo
 from .active_set import floored, truncated
 from .distributed import batch_means
+from .latent_base import (  # noqa: F401 (the protocol's names, re-exported)
+    ElboTerms,
+    Latent,
+    NormalPosterior,
+    SpikeSlabPosterior,
+    TrainingTerms,
+    draw_normal,
+    draw_uniform,
+    head_map,
+)
 from .penalties import ACTIVE_PROBABILITY, USAGE_PENALTIES, aggregate_spike_kl
 from .rate_control import RateController
 
@@ -63,143 +72,15 @@ TIED_SLOPE_INIT = 0.1
 _LOGVAR_RANGE = (-14.0, 8.0)
 
 
-class TrainingTerms(NamedTuple):
-    """The latent family's part of one training step.
-
-    ``z``: the reparameterised sample ``(n, J)``; ``kl``: ``KL(q(z | x) || p(z))``
-    per sample, as reported (no gradient needed); ``train_kl``: the per-sample KL
-    that the training loss weights by the KL warm-up (``kl`` itself for a family
-    that trains the ELBO); ``penalty``: :meth:`Latent.regularizer`'s value or
-    None; ``active``: the bool ``(n, J)`` of :meth:`Latent.active`;
-    ``truncated``: ``z`` cut to fewer units per row, whose reconstruction the
-    model adds to the loss (:class:`AggregateSpikeSlabLatent`'s
-    ``fit_n_nonzero_coefs``), or None.
-    """
-
-    z: torch.Tensor
-    kl: torch.Tensor
-    train_kl: torch.Tensor
-    penalty: torch.Tensor | None
-    active: torch.Tensor
-    truncated: torch.Tensor | None = None
-
-
-class ElboTerms(NamedTuple):
-    """The latent family's part of the ELBO of a batch: ``z``, one sample
-    ``(n, J)`` per noise draw, and ``kl``, ``KL(q(z | x) || p(z))`` per sample."""
-
-    z: list
-    kl: torch.Tensor
-
-
-class NormalPosterior(NamedTuple):
-    """q(z | x) = N(mu, exp(logvar))."""
-
-    mu: torch.Tensor
-    logvar: torch.Tensor
-
-
-class SpikeSlabPosterior(NamedTuple):
-    """q(z_j | x) = gamma_j N(mu_j, exp(logvar_j)) + (1 - gamma_j) delta(z_j)."""
-
-    mu: torch.Tensor
-    logvar: torch.Tensor
-    gamma: torch.Tensor
-
-
-def _randn(shape, generator):
-    # Noise lives where its generator lives (CPU draws are the same everywhere).
-    return torch.randn(shape, generator=generator, device=generator.device)
-
-
-def _rand(shape, generator):
-    return torch.rand(shape, generator=generator, device=generator.device)
-
-
-def _map(heads, name, fn):
-    value = heads.get(name)
-    return None if value is None else fn(value)
-
-
-class Latent(nn.Module):
-    """Base of the latent families (see the module docstring for the protocol)."""
-
-    Posterior = NormalPosterior
-    code_fields = ("mu",)
-    active_fields = ("mu",)
-
-    def __init__(self, n_components):
-        super().__init__()
-        self.n_components = n_components
-
-    @property
-    def head_names(self):
-        return self.Posterior._fields
-
-    @property
-    def n_heads(self):
-        return len(self.head_names)
-
-    def posterior(self, heads):
-        raise NotImplementedError
-
-    def heads_for(self, fields):
-        """The encoder heads that the posterior fields ``fields`` are computed
-        from (the fields themselves, unless a field derives from another)."""
-        return tuple(fields)
-
-    def unit_parameters(self):
-        """The family's own per-unit parameters, each of shape ``(J,)`` (none here)."""
-        return []
-
-    def draw_noise(self, shape, generator):
-        raise NotImplementedError
-
-    def rsample(self, posterior, noise, values):
-        raise NotImplementedError
-
-    def kl(self, posterior, values):
-        raise NotImplementedError
-
-    def code(self, posterior):
-        raise NotImplementedError
-
-    def active(self, posterior):
-        raise NotImplementedError
-
-    def prior_sample(self, n_samples, generator):
-        raise NotImplementedError
-
-    def regularizer(self, posterior, values):
-        return None
-
-    def elbo_terms(self, posterior, noises, values):
-        """:class:`ElboTerms`: a sample for each of ``noises`` and the KL."""
-        samples = [self.rsample(posterior, noise, values) for noise in noises]
-        return ElboTerms(samples, self.kl(posterior, values))
-
-    def training_terms(self, posterior, noise, values):
-        """:class:`TrainingTerms` of the ELBO: the sample, the KL (trained as
-        reported) and the regularizer."""
-        kl = self.kl(posterior, values)
-        return TrainingTerms(
-            self.rsample(posterior, noise, values),
-            kl,
-            kl,
-            self.regularizer(posterior, values),
-            self.active(posterior),
-        )
-
-
 class NormalLatent(Latent):
     """Gaussian VAE: prior N(0, I), posterior N(mu, sigma^2), code ``mu``."""
 
     def posterior(self, heads):
-        logvar = _map(heads, "logvar", lambda v: v.clamp(*_LOGVAR_RANGE))
+        logvar = head_map(heads, "logvar", lambda v: v.clamp(*_LOGVAR_RANGE))
         return NormalPosterior(heads.get("mu"), logvar)
 
     def draw_noise(self, shape, generator):
-        return (_randn(shape, generator),)
+        return (draw_normal(shape, generator),)
 
     def rsample(self, posterior, noise, values):
         return elbo.gaussian_sample(posterior.mu, posterior.logvar, noise[0])
@@ -216,7 +97,7 @@ class NormalLatent(Latent):
         return torch.ones_like(posterior.mu, dtype=torch.bool)
 
     def prior_sample(self, n_samples, generator):
-        return _randn((n_samples, self.n_components), generator)
+        return draw_normal((n_samples, self.n_components), generator)
 
 
 class SpikeSlabLatent(Latent):
@@ -255,12 +136,12 @@ class SpikeSlabLatent(Latent):
     def posterior(self, heads):
         return SpikeSlabPosterior(
             heads.get("mu"),
-            _map(heads, "logvar", lambda v: v.clamp(*_LOGVAR_RANGE)),
-            _map(heads, "gamma", torch.sigmoid),
+            head_map(heads, "logvar", lambda v: v.clamp(*_LOGVAR_RANGE)),
+            head_map(heads, "gamma", torch.sigmoid),
         )
 
     def draw_noise(self, shape, generator):
-        return _randn(shape, generator), _rand(shape, generator)
+        return draw_normal(shape, generator), draw_uniform(shape, generator)
 
     def rsample(self, posterior, noise, values):
         """``T(eta - 1 + gamma) * (mean + sigma * eps)`` with the slab of the
@@ -299,8 +180,8 @@ class SpikeSlabLatent(Latent):
         return posterior.gamma > ACTIVE_PROBABILITY
 
     def prior_sample(self, n_samples, generator):
-        slab = _randn((n_samples, self.n_components), generator)
-        u = _rand(slab.shape, generator)
+        slab = draw_normal((n_samples, self.n_components), generator)
+        u = draw_uniform(slab.shape, generator)
         return torch.where(u < self.alpha, slab, torch.zeros_like(slab))
 
 
@@ -441,7 +322,7 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
 
     def draw_noise(self, shape, generator):
         """The slab's Gaussian noise only: the spikes are not random."""
-        return (_randn(shape, generator),)
+        return (draw_normal(shape, generator),)
 
     def active(self, posterior):
         """``gamma > 1/2``, floored (see the class docstring)."""
