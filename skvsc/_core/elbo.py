@@ -70,14 +70,15 @@ class _GatedSlab(torch.autograd.Function):
     """:func:`gated_slab_terms` with its gradient written out (one pass each way)."""
 
     @staticmethod
-    def forward(ctx, mu, logvar, gamma, eps, spikes):
+    def forward(ctx, mu, logvar, gamma, eps, spikes, gamma_weighted):
         std = torch.exp(0.5 * logvar)
         var = std * std
         slab = torch.addcmul(mu, std, eps)
         slab_kl = 0.5 * (mu * mu + var - 1.0 - logvar)
         z = spikes * slab
-        soft = (gamma * slab_kl).sum(dim=1)
+        soft = ((gamma * slab_kl) if gamma_weighted else slab_kl).sum(dim=1)
         hard = (spikes * slab_kl).sum(dim=1)
+        ctx.gamma_weighted = gamma_weighted
         ctx.save_for_backward(mu, gamma, spikes, std, eps, var, slab, slab_kl)
         ctx.mark_non_differentiable(hard)
         return z, soft, hard
@@ -86,15 +87,17 @@ class _GatedSlab(torch.autograd.Function):
     def backward(ctx, grad_z, grad_soft, grad_hard):
         mu, gamma, spikes, std, eps, var, slab, slab_kl = ctx.saved_tensors
         grad_soft = grad_soft.unsqueeze(1)
-        weighted = grad_soft * gamma
+        weighted = grad_soft * gamma if ctx.gamma_weighted else grad_soft.expand_as(mu)
         grad_sample = grad_z * spikes
         grad_mu = torch.addcmul(grad_sample, weighted, mu)
         grad_logvar = 0.5 * torch.addcmul(grad_sample * std * eps, weighted, var - 1.0)
-        grad_gamma = torch.addcmul(grad_z * slab, grad_soft, slab_kl)
-        return grad_mu, grad_logvar, grad_gamma, None, None
+        grad_gamma = grad_z * slab
+        if ctx.gamma_weighted:
+            grad_gamma = torch.addcmul(grad_gamma, grad_soft, slab_kl)
+        return grad_mu, grad_logvar, grad_gamma, None, None, None
 
 
-def gated_slab_terms(mu, logvar, gamma, eps, spikes):
+def gated_slab_terms(mu, logvar, gamma, eps, spikes, gamma_weighted=True):
     """The deterministic-spike sample and its slab KLs in one fused pass.
 
     With ``KL_j = KL(N(mu_j, sigma_j^2) || N(0, 1))`` (:func:`gaussian_kl`)
@@ -103,7 +106,8 @@ def gated_slab_terms(mu, logvar, gamma, eps, spikes):
     - ``z = s * (mu + sigma * eps)``, straight-through in ``gamma``
       (``d z / d gamma = mu + sigma * eps``, as :func:`straight_through_gate`
       times :func:`gaussian_sample`);
-    - ``sum_j gamma_j KL_j`` per sample (the training loss's slab KL);
+    - ``sum_j gamma_j KL_j`` per sample (the training loss's slab KL), or
+      ``sum_j KL_j`` with ``gamma_weighted=False`` (the tied gate's);
     - ``sum_j s_j KL_j`` per sample (the slab part of the reported KL; no gradient).
 
     The same values and gradients as that composition of the plain functions
@@ -111,7 +115,7 @@ def gated_slab_terms(mu, logvar, gamma, eps, spikes):
     training step of the default model is mostly small elementwise work on a
     CPU and kernel launches on a GPU (docs/performance.md).
     """
-    return _GatedSlab.apply(mu, logvar, gamma, eps, spikes)
+    return _GatedSlab.apply(mu, logvar, gamma, eps, spikes, bool(gamma_weighted))
 
 
 def relaxed_step(y, sharpness):

@@ -377,18 +377,19 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         """The loss of the class docstring in one pass: ``train_kl`` is
         ``b * sum_j gamma_j KL_j``, ``kl`` the exact KL of the deterministic
         spikes (:meth:`kl`), both from one :func:`~.elbo.gated_slab_terms`;
-        with the tied gate ``train_kl`` is ``b * sum_j KL_j``, one more pass."""
+        with the tied gate ``train_kl`` is ``b * sum_j KL_j``."""
         mean, logvar = elbo.warmup_slab(posterior.mu, posterior.logvar, values.slab_weight)
         active = self.active(posterior)
         spikes = active.to(mean.dtype)
-        z, soft, slab = elbo.gated_slab_terms(mean, logvar, posterior.gamma, noise[0], spikes)
+        # every unit's slab KL with the tied gate, whatever its gate (class docstring)
+        z, soft, slab = elbo.gated_slab_terms(
+            mean, logvar, posterior.gamma, noise[0], spikes, gamma_weighted=not self.tied
+        )
         penalty = self.regularizer(posterior, values, spikes)
         cut = None
         if self.truncated_units is not None:
             kept = truncated(active, posterior.mu, self.truncated_units)
             cut = z * kept.to(z.dtype)
-        if self.tied:  # every unit's slab KL, whatever its gate (class docstring)
-            soft = elbo.gaussian_kl(mean, logvar).sum(dim=1)
         kl, train_kl = self._kl(spikes, slab), self.slab_kl_weight * soft
         return TrainingTerms(z, kl, train_kl, penalty, active, cut)
 

@@ -9,12 +9,14 @@ fused versions against them, values and gradients.
 from skvsc._core import elbo
 
 
-def gated_slab_terms(mu, logvar, gamma, eps, spikes):
+def gated_slab_terms(mu, logvar, gamma, eps, spikes, gamma_weighted=True):
     """:func:`skvsc._core.elbo.gated_slab_terms` as the composition it fuses:
-    ``(z, sum_j gamma_j KL_j, sum_j s_j KL_j)``."""
+    ``(z, sum_j gamma_j KL_j, sum_j s_j KL_j)``, or ``sum_j KL_j`` in the middle
+    with ``gamma_weighted=False``."""
     z = elbo.straight_through_gate(gamma, spikes) * elbo.gaussian_sample(mu, logvar, eps)
     kl = elbo.gaussian_kl(mu, logvar)
-    return z, (gamma * kl).sum(dim=1), (spikes * kl).sum(dim=1).detach()
+    weighted = gamma * kl if gamma_weighted else kl
+    return z, weighted.sum(dim=1), (spikes * kl).sum(dim=1).detach()
 
 
 def aggregate_activity(gamma):

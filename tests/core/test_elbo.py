@@ -104,8 +104,9 @@ def test_warmup_slab_interpolates_between_prior_and_posterior():
     torch.testing.assert_close(mean, 0.3 * mu)
 
 
+@pytest.mark.parametrize("gamma_weighted", [True, False])
 @pytest.mark.parametrize("floor", [False, True])
-def test_gated_slab_terms_match_the_plain_composition_values_and_gradients(floor):
+def test_gated_slab_terms_match_the_plain_composition_values_and_gradients(floor, gamma_weighted):
     # The fused autograd Function against the plain functions it replaces, with
     # the spikes of gamma > 1/2 and with the floor's spikes (rows 0-9 have no
     # unit above 1/2; the floor switches their top unit on).
@@ -122,10 +123,13 @@ def test_gated_slab_terms_match_the_plain_composition_values_and_gradients(floor
     up_z, up_soft = randn(40, 6), randn(40)
 
     def plain(mu, logvar, gamma):
-        return oracles.gated_slab_terms(mu, logvar, gamma, eps, spikes)
+        return oracles.gated_slab_terms(mu, logvar, gamma, eps, spikes, gamma_weighted)
+
+    def fused(mu, logvar, gamma):
+        return _elbo.gated_slab_terms(mu, logvar, gamma, eps, spikes, gamma_weighted)
 
     results = []
-    for fn in (plain, lambda mu, lv, g: _elbo.gated_slab_terms(mu, lv, g, eps, spikes)):
+    for fn in (plain, fused):
         inputs = [t.detach().clone().requires_grad_() for t in (*leaves, gamma)]
         z, soft, hard = fn(*inputs)
         ((up_z * z).sum() + (up_soft * soft).sum()).backward()
