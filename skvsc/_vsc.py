@@ -9,6 +9,7 @@ from . import _docs, _params
 from ._base import _BaseVAE
 from ._core.latents import GATES
 from ._core.penalties import USAGE_PENALTIES
+from ._core.rate_control import SIDES
 from ._core.schedule import FIXED_PRIOR_AUTO
 from ._sparse_code import SparseCodeMixin
 from ._widths import AUTO_BY_WIDTH, resolve_by_width, resolve_n_components
@@ -107,6 +108,17 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         change what is reported: losses and :meth:`score` stay the ELBO. 0
         disables it; 1.0 was screened. What it does to the fraction of
         non-zeros, the accuracy and the codes kept by that floor:
+        ``docs/results.md``.
+
+    rate_control_sides : {"both", "up"}, default="both"
+        Which rates the controller of ``rate_control`` moves (read only when
+        ``rate_control > 0``). ``"both"``: every unit's, to ``alpha`` (a fee
+        above it, a subsidy below). ``"up"``: only those below ``alpha``
+        (``lambda_j`` is kept at or below 0, a subsidy only), which keeps
+        under-used units alive and leaves the busy ones, and so the number of
+        active units per sample, to the aggregate term: with
+        ``gate="tied"`` at small ``alpha * n_components`` it revives the
+        units that the tied thresholds leave dead. Measured:
         ``docs/results.md``.
 
     transform_n_nonzero_coefs : int, default=None
@@ -380,6 +392,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         prior="aggregate",
         slab_kl_weight="auto",
         rate_control=0.0,
+        rate_control_sides="both",
         transform_n_nonzero_coefs=None,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=0.25,
@@ -415,6 +428,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         self.prior = prior
         self.slab_kl_weight = slab_kl_weight
         self.rate_control = rate_control
+        self.rate_control_sides = rate_control_sides
         self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
         self.fit_n_nonzero_coefs = fit_n_nonzero_coefs
         self.fit_n_nonzero_weight = fit_n_nonzero_weight
@@ -456,6 +470,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         _params.check_options("prior", self.prior, set(_LATENT_BY_PRIOR))
         _check_real_or_auto("slab_kl_weight", self.slab_kl_weight, 0)
         _params.check_real("rate_control", self.rate_control, 0)
+        _params.check_options("rate_control_sides", self.rate_control_sides, set(SIDES))
         kl_warmup, usage_weight = self._auto_weights()
         _params.check_real("usage_weight", usage_weight, 0)
         _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
@@ -478,6 +493,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                     {
                         "slab_kl_weight": _auto_or_float(self.slab_kl_weight),
                         "rate_control": float(self.rate_control),
+                        "rate_control_sides": self.rate_control_sides,
                         "gate": self.gate,
                     }
                     if self.prior == "aggregate"

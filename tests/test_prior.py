@@ -105,6 +105,24 @@ def test_rate_control_is_validated_saved_and_continued(tmp_path):
         loaded.set_params(rate_control=0.0).partial_fit(X[:100])
 
 
+def test_up_only_rate_control_is_validated_and_only_subsidises():
+    with pytest.raises(ValueError, match="rate_control_sides"):
+        VariationalSparseCoder(rate_control=1.0, rate_control_sides="down", max_iter=1).fit(X[:50])
+    vsc = VariationalSparseCoder(
+        n_components=16,
+        alpha=0.1,
+        gate="tied",
+        rate_control=1.0,
+        rate_control_sides="up",
+        max_iter=2,
+        random_state=0,
+    ).fit(X)
+    multiplier = vsc.module_.latent.controller.multiplier
+    assert multiplier.max() <= 0 < torch.count_nonzero(multiplier)
+    with pytest.raises(ValueError, match="rate_control_sides"):
+        vsc.set_params(rate_control_sides="both").partial_fit(X[:100])
+
+
 def test_runs_saved_before_rate_control_continue_without_it():
     # a run whose latent options predate the parameter was built with its default
     vsc = VariationalSparseCoder(n_components=8, alpha=0.25, max_iter=1, random_state=0).fit(X)
