@@ -93,7 +93,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         reconstruction term sums over few columns. How the values were
         chosen: ``docs/results.md`` (images) and ``docs/tables.md`` (tables).
 
-    rate_control : float, default=0.0
+    rate_control : float or "auto", default="auto"
         Step size ``eta`` of a controller that holds each unit's fraction of
         active training samples at ``alpha`` with ``prior="aggregate"``
         (ignored by ``prior="fixed"``). The aggregate term alone leaves the
@@ -108,9 +108,12 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         change what is reported: losses and :meth:`score` stay the ELBO. 0
         disables it; 1.0 was screened. What it does to the fraction of
         non-zeros, the accuracy and the codes kept by that floor:
-        ``docs/results.md``.
+        ``docs/results.md``. ``"auto"``: 1.0 for inputs of 64 features or
+        more (images), with ``rate_control_sides="auto"`` a subsidy only,
+        which keeps the tied gate's units alive at small ``alpha``; 0 for
+        narrower inputs (tables).
 
-    rate_control_sides : {"both", "up"}, default="both"
+    rate_control_sides : {"auto", "both", "up"}, default="auto"
         Which rates the controller of ``rate_control`` moves (read only when
         ``rate_control > 0``). ``"both"``: every unit's, to ``alpha`` (a fee
         above it, a subsidy below). ``"up"``: only those below ``alpha``
@@ -118,8 +121,9 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         under-used units alive and leaves the busy ones, and so the number of
         active units per sample, to the aggregate term: with
         ``gate="tied"`` at small ``alpha * n_components`` it revives the
-        units that the tied thresholds leave dead. Measured:
-        ``docs/results.md``.
+        units that the tied thresholds leave dead. ``"auto"``: ``"up"`` with
+        ``rate_control="auto"``, ``"both"`` with a ``rate_control`` given as
+        a number. Measured: ``docs/results.md``.
 
     transform_n_nonzero_coefs : int, default=None
         Most active units per sample in the code of :meth:`transform`: where
@@ -165,11 +169,11 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         more of what the slab means carry. Its training loss weights every
         unit's slab KL by 1 (``"free"`` weights it by ``gamma``), which keeps
         the means of units that are off near the prior. Both build the same
-        networks. ``"auto"``: ``"tied"`` for inputs of fewer than 64
-        features (tables), ``"free"`` from 64 up (images) and with
-        ``prior="fixed"``, which trains the paper's ELBO with the free gate
-        only (``"tied"`` raises a ValueError there). Measured:
-        ``docs/tables.md`` and ``docs/results.md``.
+        networks. ``"auto"``: ``"tied"`` (tables and images), ``"free"``
+        with ``prior="fixed"``, which trains the paper's ELBO with the free
+        gate only (``"tied"`` raises a ValueError there). Models saved
+        before images got the tied gate keep the gate they were fitted
+        with. Measured: ``docs/tables.md`` and ``docs/results.md``.
 
     {{likelihood}}
 
@@ -391,8 +395,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         alpha="auto",
         prior="aggregate",
         slab_kl_weight="auto",
-        rate_control=0.0,
-        rate_control_sides="both",
+        rate_control="auto",
+        rate_control_sides="auto",
         transform_n_nonzero_coefs=None,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=0.25,
@@ -469,8 +473,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         _check_real_or_auto("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
         _params.check_options("prior", self.prior, set(_LATENT_BY_PRIOR))
         _check_real_or_auto("slab_kl_weight", self.slab_kl_weight, 0)
-        _params.check_real("rate_control", self.rate_control, 0)
-        _params.check_options("rate_control_sides", self.rate_control_sides, set(SIDES))
+        _check_real_or_auto("rate_control", self.rate_control, 0)
+        _params.check_options("rate_control_sides", self.rate_control_sides, {"auto", *SIDES})
         kl_warmup, usage_weight = self._auto_weights()
         _params.check_real("usage_weight", usage_weight, 0)
         _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
@@ -492,8 +496,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                 **(
                     {
                         "slab_kl_weight": _auto_or_float(self.slab_kl_weight),
-                        "rate_control": float(self.rate_control),
-                        "rate_control_sides": self.rate_control_sides,
+                        "rate_control": _auto_or_float(self.rate_control),
+                        "rate_control_sides": self._rate_control_sides(),
                         "gate": self.gate,
                     }
                     if self.prior == "aggregate"
@@ -509,6 +513,13 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                 "revive": float(self.revive),
             },
         )
+
+    def _rate_control_sides(self):
+        """``rate_control_sides``, ``"auto"`` resolved: subsidies only with the
+        ``"auto"`` controller, both sides with a step given as a number."""
+        if not _params.is_auto(self.rate_control_sides):
+            return self.rate_control_sides
+        return "up" if _params.is_auto(self.rate_control) else "both"
 
     def _truncated_training(self):
         """``fit_n_nonzero_coefs`` and its weight, checked, as latent parameters

@@ -82,7 +82,7 @@ def test_rate_control_brings_the_fraction_of_nonzeros_to_alpha():
     def ratio(**params):
         return _fraction_of_nonzeros(n_components=40, alpha=0.05, **params) / 0.05
 
-    off, on = ratio(), ratio(rate_control=1.0)
+    off, on = ratio(rate_control=0.0), ratio(rate_control=1.0)
     assert 0.8 <= on <= 1.2
     assert abs(on - 1) < abs(off - 1)
 
@@ -125,7 +125,23 @@ def test_up_only_rate_control_is_validated_and_only_subsidises():
 
 def test_runs_saved_before_rate_control_continue_without_it():
     # a run whose latent options predate the parameter was built with its default
-    vsc = VariationalSparseCoder(n_components=8, alpha=0.25, max_iter=1, random_state=0).fit(X)
+    vsc = VariationalSparseCoder(
+        n_components=8, alpha=0.25, rate_control=0.0, max_iter=1, random_state=0
+    ).fit(X)
     del vsc._run.config.latent_params["rate_control"]
     vsc.partial_fit(X[:100])
     assert vsc.module_.latent.controller is None
+
+
+def test_models_saved_before_rate_control_existed_load_without_it():
+    vsc = VariationalSparseCoder(
+        n_components=8, alpha=0.25, rate_control=0.0, max_iter=1, random_state=0
+    ).fit(X)
+    state = vsc.__getstate__()
+    for name in ("rate_control", "rate_control_sides"):
+        del state["params"][name]  # as saved by a version without the parameters
+    old = type(vsc).__new__(type(vsc))
+    old.__setstate__(state)
+    assert old.rate_control == 0.0 and old.rate_control_sides == "auto"
+    old.partial_fit(X[:100])
+    assert old.module_.latent.controller is None
