@@ -11,9 +11,13 @@ non-zeros and dead units.
 ``--rate-control 0 1 1 0`` fits once per value, in that order, with that
 ``rate_control`` (0 is the default): side by side, so that their fit times
 compare under the same load (each row records the load average).
+``--variants '{}' '{"gate": "tied"}' ...`` does the same with any parameters
+(a JSON dict per fit, ``{}`` the defaults); ``--dataset fashion`` fits
+Fashion-MNIST instead.
 """
 
 import argparse
+import json
 import os
 
 import _common
@@ -52,6 +56,7 @@ def bench_default_fit(dataset, directory, n_train, threads, seed=0, params=None)
         "neg_elbo_test": float(-est.score(X_test)),
         "accuracy": float(clf.score(Z_test, y_test)),
         "nonzeros": float(np.mean(Z_test != 0)),
+        "active_per_sample": float(np.mean((Z_test != 0).sum(axis=1))),
         "dead_units": int(est.n_dead_units_),
         "empty_codes": float(np.mean((Z_test != 0).sum(axis=1) == 0)),
         "load_1min": [load_start, os.getloadavg()[0]],
@@ -65,7 +70,7 @@ def bench_default_fit(dataset, directory, n_train, threads, seed=0, params=None)
 
 def main(argv=None):
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
-    parser.add_argument("--dataset", choices=["mnist", "digits"], default="mnist")
+    parser.add_argument("--dataset", choices=["mnist", "fashion", "digits"], default="mnist")
     parser.add_argument(
         "--rate-control",
         type=float,
@@ -73,18 +78,26 @@ def main(argv=None):
         default=None,
         help="one fit per value, in order, with that rate_control (side by side)",
     )
+    parser.add_argument(
+        "--variants",
+        type=json.loads,
+        nargs="+",
+        default=None,
+        help="one fit per JSON dict of parameters, in order ({} = the defaults; side by side)",
+    )
     args = parser.parse_args(argv)
     directory = start(args)
-    if args.dataset == "mnist" and directory is None:
-        raise SystemExit("needs MNIST (--data-dir or SKVSC_DATA), or --dataset digits")
-    if args.rate_control is None:
+    if args.dataset != "digits" and directory is None:
+        raise SystemExit(f"needs {args.dataset} (--data-dir or SKVSC_DATA), or --dataset digits")
+    variants = args.variants
+    if args.rate_control is not None:
+        variants = (variants or []) + [{"rate_control": r} for r in args.rate_control]
+    if variants is None:
         row = bench_default_fit(args.dataset, directory, args.n_train, args.threads)
         return finish({"machine": machine(args.dataset), "default_fit": row}, _line(row), args.out)
     rows = [
-        bench_default_fit(
-            args.dataset, directory, args.n_train, args.threads, params={"rate_control": r}
-        )
-        for r in args.rate_control
+        bench_default_fit(args.dataset, directory, args.n_train, args.threads, params=params)
+        for params in variants
     ]
     report = "\n".join(_line(row) for row in rows)
     return finish({"machine": machine(args.dataset), "fits": rows}, report, args.out)

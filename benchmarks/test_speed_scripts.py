@@ -178,6 +178,10 @@ def test_default_fit(run, tmp_path):
     rows = run.json(out)["fits"]
     assert [r["rate_control"] for r in rows] == [0.0, 1.0]
     assert all(r["empty_codes"] == 0 and len(r["load_1min"]) == 2 for r in rows)
+    variants = '--variants \'{}\' \'{"gate": "tied", "rate_control": 1.0}\''
+    run("default_fit.py", f"--dataset digits --n-train 200 --threads 1 {variants}", out=out)
+    rows = run.json(out)["fits"]
+    assert "gate" not in rows[0] and rows[1]["gate"] == "tied" and rows[1]["rate_control"] == 1
 
 
 def test_readme_grid(run, tmp_path):

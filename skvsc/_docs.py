@@ -141,7 +141,7 @@ warm_start : bool, default=False
     ``hidden_layer_sizes``, ``image_shape``, ``conv_channels``),
     ``likelihood``, ``kl_warmup``, ``device`` or, for
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
-    ``slab_kl_weight``, ``rate_control``, ``usage``,
+    ``slab_kl_weight``, ``rate_control``, ``rate_control_sides``, ``usage``,
     ``fit_n_nonzero_coefs``, ``fit_n_nonzero_weight``, ``gate``) and the schedule
     (``sharpness``, ``usage_weight``, ``spike_pretrain``, ``revive``) and
     continuing, here or with

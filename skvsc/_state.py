@@ -61,7 +61,7 @@ FITTED = {
 _V2_RUN_KEYS = ("model_config", "module_state", "optimizer_state", "rng_state", "schedule", "step")
 #: Parameters added with a default that changes the model: the value that
 #: keeps the behaviour of states saved before the parameter existed.
-_LEGACY_PARAMS = {"prior": "fixed", "gate": "free"}
+_LEGACY_PARAMS = {"prior": "fixed", "gate": "free", "rate_control": 0.0}
 
 
 def fitted_keys(state_format):

@@ -9,6 +9,7 @@ from . import _docs, _params
 from ._base import _BaseVAE
 from ._core.latents import GATES
 from ._core.penalties import USAGE_PENALTIES
+from ._core.rate_control import SIDES
 from ._core.schedule import FIXED_PRIOR_AUTO
 from ._sparse_code import SparseCodeMixin
 from ._widths import AUTO_BY_WIDTH, resolve_by_width, resolve_n_components
@@ -92,7 +93,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         reconstruction term sums over few columns. How the values were
         chosen: ``docs/results.md`` (images) and ``docs/tables.md`` (tables).
 
-    rate_control : float, default=0.0
+    rate_control : float or "auto", default="auto"
         Step size ``eta`` of a controller that holds each unit's fraction of
         active training samples at ``alpha`` with ``prior="aggregate"``
         (ignored by ``prior="fixed"``). The aggregate term alone leaves the
@@ -107,7 +108,22 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         change what is reported: losses and :meth:`score` stay the ELBO. 0
         disables it; 1.0 was screened. What it does to the fraction of
         non-zeros, the accuracy and the codes kept by that floor:
-        ``docs/results.md``.
+        ``docs/results.md``. ``"auto"``: 1.0 for inputs of 64 features or
+        more (images), with ``rate_control_sides="auto"`` a subsidy only,
+        which keeps the tied gate's units alive at small ``alpha``; 0 for
+        narrower inputs (tables).
+
+    rate_control_sides : {"auto", "both", "up"}, default="auto"
+        Which rates the controller of ``rate_control`` moves (read only when
+        ``rate_control > 0``). ``"both"``: every unit's, to ``alpha`` (a fee
+        above it, a subsidy below). ``"up"``: only those below ``alpha``
+        (``lambda_j`` is kept at or below 0, a subsidy only), which keeps
+        under-used units alive and leaves the busy ones, and so the number of
+        active units per sample, to the aggregate term: with
+        ``gate="tied"`` at small ``alpha * n_components`` it revives the
+        units that the tied thresholds leave dead. ``"auto"``: ``"up"`` with
+        ``rate_control="auto"``, ``"both"`` with a ``rate_control`` given as
+        a number. Measured: ``docs/results.md``.
 
     transform_n_nonzero_coefs : int, default=None
         Most active units per sample in the code of :meth:`transform`: where
@@ -153,11 +169,11 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         more of what the slab means carry. Its training loss weights every
         unit's slab KL by 1 (``"free"`` weights it by ``gamma``), which keeps
         the means of units that are off near the prior. Both build the same
-        networks. ``"auto"``: ``"tied"`` for inputs of fewer than 64
-        features (tables), ``"free"`` from 64 up (images) and with
-        ``prior="fixed"``, which trains the paper's ELBO with the free gate
-        only (``"tied"`` raises a ValueError there). Measured:
-        ``docs/tables.md`` and ``docs/results.md``.
+        networks. ``"auto"``: ``"tied"`` (tables and images), ``"free"``
+        with ``prior="fixed"``, which trains the paper's ELBO with the free
+        gate only (``"tied"`` raises a ValueError there). Models saved
+        before images got the tied gate keep the gate they were fitted
+        with. Measured: ``docs/tables.md`` and ``docs/results.md``.
 
     {{likelihood}}
 
@@ -379,7 +395,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         alpha="auto",
         prior="aggregate",
         slab_kl_weight="auto",
-        rate_control=0.0,
+        rate_control="auto",
+        rate_control_sides="auto",
         transform_n_nonzero_coefs=None,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=0.25,
@@ -415,6 +432,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         self.prior = prior
         self.slab_kl_weight = slab_kl_weight
         self.rate_control = rate_control
+        self.rate_control_sides = rate_control_sides
         self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
         self.fit_n_nonzero_coefs = fit_n_nonzero_coefs
         self.fit_n_nonzero_weight = fit_n_nonzero_weight
@@ -455,7 +473,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         _check_real_or_auto("alpha", self.alpha, 0, 1, open_low=True, open_high=True)
         _params.check_options("prior", self.prior, set(_LATENT_BY_PRIOR))
         _check_real_or_auto("slab_kl_weight", self.slab_kl_weight, 0)
-        _params.check_real("rate_control", self.rate_control, 0)
+        _check_real_or_auto("rate_control", self.rate_control, 0)
+        _params.check_options("rate_control_sides", self.rate_control_sides, {"auto", *SIDES})
         kl_warmup, usage_weight = self._auto_weights()
         _params.check_real("usage_weight", usage_weight, 0)
         _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
@@ -477,7 +496,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                 **(
                     {
                         "slab_kl_weight": _auto_or_float(self.slab_kl_weight),
-                        "rate_control": float(self.rate_control),
+                        "rate_control": _auto_or_float(self.rate_control),
+                        "rate_control_sides": self._rate_control_sides(),
                         "gate": self.gate,
                     }
                     if self.prior == "aggregate"
@@ -493,6 +513,13 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                 "revive": float(self.revive),
             },
         )
+
+    def _rate_control_sides(self):
+        """``rate_control_sides``, ``"auto"`` resolved: subsidies only with the
+        ``"auto"`` controller, both sides with a step given as a number."""
+        if not _params.is_auto(self.rate_control_sides):
+            return self.rate_control_sides
+        return "up" if _params.is_auto(self.rate_control) else "both"
 
     def _truncated_training(self):
         """``fit_n_nonzero_coefs`` and its weight, checked, as latent parameters

@@ -1,5 +1,5 @@
 """Sizes, weights and the gate chosen from the data: the ``"auto"`` values of
-``n_components``, ``alpha``, ``slab_kl_weight`` and ``gate``.
+``n_components``, ``alpha``, ``slab_kl_weight``, ``gate`` and ``rate_control``.
 
 Narrow inputs (tables of measured columns) get their own defaults. The
 defaults of images (200 units, ``alpha=0.05``, ``slab_kl_weight=0.1``) give a
@@ -27,10 +27,17 @@ AUTO_SLAB_KL_WEIGHT = (0.1, 0.01)
 
 
 #: ``gate="auto"``: (inputs of ``NARROW_WIDTH`` features or more, narrower
-#: inputs). Tied on tables, where the free gate keeps a unit's value on rows an
-#: unrelated head picks and a linear model downstream loses it; images keep the
-#: free gate until the tied one is confirmed on their full protocol.
-AUTO_GATE = ("free", "tied")
+#: inputs). Tied on both: the free gate keeps a unit's value on rows an
+#: unrelated head picks, which a linear model downstream loses (tables:
+#: docs/tables.md; images: docs/results.md, "Reviving the tied gate's units").
+AUTO_GATE = ("tied", "tied")
+
+#: ``rate_control="auto"``: (inputs of ``NARROW_WIDTH`` features or more,
+#: narrower inputs). On images a controller of step 1 that, with
+#: ``rate_control_sides="auto"``, only subsidises the units below ``alpha``:
+#: the tied gate leaves units dead at small ``alpha`` without it. Off on tables,
+#: where it was not screened.
+AUTO_RATE_CONTROL = (1.0, 0.0)
 
 
 def is_narrow(n_features):
@@ -39,7 +46,12 @@ def is_narrow(n_features):
 
 
 #: The latent options with a width-dependent ``"auto"``: their (wide, narrow) values.
-AUTO_BY_WIDTH = {"alpha": AUTO_ALPHA, "slab_kl_weight": AUTO_SLAB_KL_WEIGHT, "gate": AUTO_GATE}
+AUTO_BY_WIDTH = {
+    "alpha": AUTO_ALPHA,
+    "slab_kl_weight": AUTO_SLAB_KL_WEIGHT,
+    "gate": AUTO_GATE,
+    "rate_control": AUTO_RATE_CONTROL,
+}
 
 
 def resolve_by_width(name, value, n_features):

@@ -4,7 +4,8 @@ streamed and capped forms and in the statistics (the ONNX graph: tests/test_onnx
 which the minimum-versions job leaves out).
 
 The rows are made empty by lowering every unit's activity logit (the gamma
-head's bias) of a fitted model, so that no unit has ``gamma > 0.5``.
+head's bias, or the tied gate's offsets) of a fitted model, so that no unit
+has ``gamma > 0.5``.
 """
 
 import numpy as np
@@ -21,10 +22,13 @@ PARAMS = dict(hidden_layer_sizes=(32,), max_iter=2, n_threads=1, random_state=0)
 def switched_off(est):
     """``est`` with every unit's activity logit lowered until no unit of ``X``
     is active (gamma stays positive: the most probable unit is well defined)."""
-    heads, j = est.module_.encoder.heads, est.module_.latent.n_components
-    gamma_rows = slice(2 * j, 3 * j)  # heads: mu, logvar, gamma
+    heads, latent = est.module_.encoder.heads, est.module_.latent
+    gamma_rows = slice(2 * latent.n_components, 3 * latent.n_components)  # mu, logvar, gamma
     with torch.no_grad():
-        heads.bias[gamma_rows] -= 20.0
+        if latent.tied:  # gamma = sigmoid(a mu + c): lower the offsets c
+            latent.gate_offset -= 20.0
+        else:
+            heads.bias[gamma_rows] -= 20.0
     assert est.activity_proba(X).max() < 0.5
     return est
 

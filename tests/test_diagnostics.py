@@ -88,7 +88,10 @@ def test_class_activation():
 # -- fitted attributes ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fitted_vsc():
-    return VariationalSparseCoder(n_components=12, alpha=0.3, max_iter=3, **FAST).fit(X)
+    # the free gate: force_units switches units through its gamma head
+    return VariationalSparseCoder(n_components=12, alpha=0.3, gate="free", max_iter=3, **FAST).fit(
+        X
+    )
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,7 @@ VSC_ONLY = {
     "fit_n_nonzero_coefs": [(0, ValueError), (2.5, ValueError), (True, ValueError)],
     "fit_n_nonzero_weight": [(-0.5, ValueError), (math.inf, ValueError), ("x", TypeError)],
     "gate": [("soft", ValueError), (None, ValueError), (True, ValueError)],
+    "rate_control_sides": [("down", ValueError), (None, ValueError)],
 }
 CASES = [
     (name, param, value, error)

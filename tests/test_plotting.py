@@ -22,7 +22,10 @@ FAST = dict(hidden_layer_sizes=(16,), batch_size=64, device="cpu", n_threads=1, 
 
 @pytest.fixture(scope="module")
 def vsc():
-    return VariationalSparseCoder(n_components=12, alpha=0.3, max_iter=3, **FAST).fit(X)
+    # the free gate: the tests below switch units off through its gamma head
+    return VariationalSparseCoder(n_components=12, alpha=0.3, gate="free", max_iter=3, **FAST).fit(
+        X
+    )
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,7 @@ def test_rate_control_brings_the_fraction_of_nonzeros_to_alpha():
     def ratio(**params):
         return _fraction_of_nonzeros(n_components=40, alpha=0.05, **params) / 0.05
 
-    off, on = ratio(), ratio(rate_control=1.0)
+    off, on = ratio(rate_control=0.0), ratio(rate_control=1.0)
     assert 0.8 <= on <= 1.2
     assert abs(on - 1) < abs(off - 1)
 
@@ -105,9 +105,43 @@ def test_rate_control_is_validated_saved_and_continued(tmp_path):
         loaded.set_params(rate_control=0.0).partial_fit(X[:100])
 
 
+def test_up_only_rate_control_is_validated_and_only_subsidises():
+    with pytest.raises(ValueError, match="rate_control_sides"):
+        VariationalSparseCoder(rate_control=1.0, rate_control_sides="down", max_iter=1).fit(X[:50])
+    vsc = VariationalSparseCoder(
+        n_components=16,
+        alpha=0.1,
+        gate="tied",
+        rate_control=1.0,
+        rate_control_sides="up",
+        max_iter=2,
+        random_state=0,
+    ).fit(X)
+    multiplier = vsc.module_.latent.controller.multiplier
+    assert multiplier.max() <= 0 < torch.count_nonzero(multiplier)
+    with pytest.raises(ValueError, match="rate_control_sides"):
+        vsc.set_params(rate_control_sides="both").partial_fit(X[:100])
+
+
 def test_runs_saved_before_rate_control_continue_without_it():
     # a run whose latent options predate the parameter was built with its default
-    vsc = VariationalSparseCoder(n_components=8, alpha=0.25, max_iter=1, random_state=0).fit(X)
+    vsc = VariationalSparseCoder(
+        n_components=8, alpha=0.25, rate_control=0.0, max_iter=1, random_state=0
+    ).fit(X)
     del vsc._run.config.latent_params["rate_control"]
     vsc.partial_fit(X[:100])
     assert vsc.module_.latent.controller is None
+
+
+def test_models_saved_before_rate_control_existed_load_without_it():
+    vsc = VariationalSparseCoder(
+        n_components=8, alpha=0.25, rate_control=0.0, max_iter=1, random_state=0
+    ).fit(X)
+    state = vsc.__getstate__()
+    for name in ("rate_control", "rate_control_sides"):
+        del state["params"][name]  # as saved by a version without the parameters
+    old = type(vsc).__new__(type(vsc))
+    old.__setstate__(state)
+    assert old.rate_control == 0.0 and old.rate_control_sides == "auto"
+    old.partial_fit(X[:100])
+    assert old.module_.latent.controller is None

@@ -72,14 +72,47 @@ def test_the_fixed_prior_refuses_the_tied_gate():
 
 
 @pytest.mark.parametrize(
-    "n_features, tied", [(NARROW_WIDTH - 1, True), (NARROW_WIDTH, False)], ids=["table", "image"]
+    "n_features, step, sides",
+    [(NARROW_WIDTH - 1, 0.0, "up"), (NARROW_WIDTH, 1.0, "up")],
+    ids=["table", "image"],
 )
-def test_auto_gate_is_tied_on_narrow_inputs_and_free_from_64_features(n_features, tied):
+def test_auto_gate_is_tied_and_images_get_the_subsidy_only_controller(n_features, step, sides):
     data = np.random.default_rng(0).normal(size=(60, n_features))
     vsc = VariationalSparseCoder(n_components=40, max_iter=1, random_state=0).fit(data)
-    assert vsc.gate == "auto"  # the parameter is left as given
-    assert vsc.module_.latent.tied is tied
-    assert vsc._run.config.latent_params["gate"] == ("tied" if tied else "free")
+    # the parameters are left as given
+    assert vsc.gate == vsc.rate_control == vsc.rate_control_sides == "auto"
+    assert vsc.module_.latent.tied
+    options = vsc._run.config.latent_params
+    assert options["gate"] == "tied" and options["rate_control"] == step
+    assert options["rate_control_sides"] == sides
+    controller = vsc.module_.latent.controller
+    assert (controller is None) if step == 0 else (controller.sides == "up")
+
+
+def test_a_rate_control_given_as_a_number_moves_both_sides_unless_told():
+    data = np.random.default_rng(0).normal(size=(60, NARROW_WIDTH))
+    params = dict(n_components=40, max_iter=1, random_state=0, rate_control=1.0)
+    vsc = VariationalSparseCoder(**params).fit(data)
+    assert vsc.module_.latent.controller.sides == "both"
+    vsc = VariationalSparseCoder(rate_control_sides="up", **params).fit(data)
+    assert vsc.module_.latent.controller.sides == "up"
+
+
+def test_image_models_saved_with_the_free_gate_keep_it():
+    # fitted when gate="auto" gave images the free gate and rate_control was 0
+    data = np.random.default_rng(0).random((60, NARROW_WIDTH))
+    free = VariationalSparseCoder(
+        n_components=40, gate="free", rate_control=0.0, max_iter=1, random_state=0
+    ).fit(data)
+    state = free.__getstate__()
+    state["params"]["gate"] = "auto"
+    del state["params"]["rate_control_sides"]  # saved before the parameter existed
+    old = type(free).__new__(type(free))
+    old.__setstate__(state)
+    assert not old.module_.latent.tied and old.module_.latent.controller is None
+    np.testing.assert_array_equal(old.transform(data), free.transform(data))
+    old.partial_fit(data)  # continues the saved model: "auto" matches what it resolved to
+    assert not old.module_.latent.tied and old.module_.latent.controller is None
 
 
 def test_auto_gate_is_free_with_the_fixed_prior():

@@ -134,6 +134,22 @@ def model_params(kind, n_components, alpha, epochs, seed, threads, extra=None):
     return params
 
 
+#: The options whose ``"auto"`` changed for images when they got the tied gate and
+#: the subsidy-only rate controller (docs/results.md, "Reviving the tied gate's
+#: units"): a cached VSC fit that left one of them unset was fitted with the old
+#: defaults, so the cache keys of such fits say which defaults they use.
+AUTO_SINCE_TIED = ("gate", "rate_control")
+
+
+def with_defaults_tag(key, kind):
+    """``key`` of a cached fit, tagged when ``kind`` is a VSC whose parameters leave
+    an option of :data:`AUTO_SINCE_TIED` to ``"auto"`` (the keys of other fits, and
+    of VSC fits that set them, are unchanged)."""
+    if "vsc" in kind and any(key.get(name, "auto") == "auto" for name in AUTO_SINCE_TIED):
+        return {**key, "defaults": "tied"}
+    return key
+
+
 def fit_cached(kind, dataset, X, params, cache=None, out=None):
     """Fit ``VAETransformer`` (kind "vae") or ``VariationalSparseCoder`` ("vsc")
     on ``X``; reuse a pickled fit from ``cache`` when the same one was made.
@@ -144,7 +160,7 @@ def fit_cached(kind, dataset, X, params, cache=None, out=None):
     from skvsc import VAETransformer, VariationalSparseCoder
 
     cls = VAETransformer if kind == "vae" else VariationalSparseCoder
-    key = {k: v for k, v in sorted(params.items()) if k != "n_threads"}
+    key = with_defaults_tag({k: v for k, v in sorted(params.items()) if k != "n_threads"}, kind)
     name = f"{dataset}{X.shape[0]}-{kind}-" + "-".join(f"{k}={v}" for k, v in key.items()) + ".pkl"
     path = Path(cache) / name.replace(" ", "") if cache else None
     if path is not None and path.exists():
@@ -185,6 +201,7 @@ def cached(cache, key, fit):
     is the one measured when it was fitted.
     """
     path = None
+    key = with_defaults_tag(key, key["method"])
     if cache:
         digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         path = Path(cache).expanduser() / f"sparse-{key['method']}-{key['dataset']}-{digest}.pkl"

@@ -231,6 +231,9 @@ def main(argv=None):
                 max_iter=max_iter,
                 random_state=args.seed,
                 n_threads=args.threads,
+                # the defaults of the screen's time: the free gate, no controller
+                gate="free",
+                rate_control=0.0,
             )
             if variant.usage_weight is not None:
                 params["usage_weight"] = variant.usage_weight

@@ -221,7 +221,8 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
 
     With ``rate_control > 0``, the :class:`~.rate_control.RateController`
     (``controller``) adds signed multipliers on the rates ``r_j`` that hold
-    each at ``alpha``; the aggregate term alone leaves them above it.
+    each at ``alpha``; the aggregate term alone leaves them above it. With
+    ``rate_control_sides="up"`` it only pushes the rates below ``alpha`` up.
 
     With ``floor`` (the default) and ``alpha * n_components >= 1``, a row
     with no unit above 1/2 keeps its most probable unit
@@ -271,6 +272,7 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         usage,
         slab_kl_weight=1.0,
         rate_control=0.0,
+        rate_control_sides="both",
         floor=True,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=0.25,
@@ -292,7 +294,9 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         # are the prior's (the estimator warns); not floored
         self.floor = bool(floor) and self.alpha * n_components >= 1
         self.controller = (
-            RateController(n_components, alpha, rate_control) if rate_control > 0 else None
+            RateController(n_components, alpha, rate_control, rate_control_sides)
+            if rate_control > 0
+            else None
         )
 
     def posterior(self, heads):

@@ -18,10 +18,21 @@ at ``alpha`` from both sides; clamped at zero, a controller only pushes
 down, and left the code below ``alpha`` with dead units. The multipliers are
 a buffer of the module: saved with the model (and in the guard's snapshots
 of it) and carried over by a continued fit.
+
+With ``sides="up"`` the multipliers are clamped at zero from above: a unit
+below ``alpha`` gets the growing subsidy, a unit above it pays nothing. The
+controller then keeps under-used units alive without pulling the busy ones
+down to ``alpha``, so the rates stay where the aggregate term leaves them,
+at or above ``alpha`` (the tied gate leaves units dead at small ``alpha``
+without it; ``docs/results.md``).
 """
 
 import torch
 from torch import nn
+
+#: Which rates the controller moves: ``"both"``, every unit's to ``alpha``
+#: (signed multipliers); ``"up"``, only those below ``alpha`` (multipliers <= 0).
+SIDES = ("both", "up")
 
 
 def dual_step(multiplier, rate, alpha, step_size):
@@ -40,12 +51,18 @@ class RateController(nn.Module):
         The target rate of every unit.
     step_size : float
         ``eta`` of the dual-ascent step, > 0.
+    sides : {"both", "up"}, default="both"
+        ``"both"``: signed multipliers; ``"up"``: multipliers clamped at
+        <= 0, subsidies only (see the module docstring).
     """
 
-    def __init__(self, n_components, alpha, step_size):
+    def __init__(self, n_components, alpha, step_size, sides="both"):
         super().__init__()
+        if sides not in SIDES:
+            raise ValueError(f"sides must be one of {list(SIDES)}, got {sides!r}.")
         self.alpha = float(alpha)
         self.step_size = float(step_size)
+        self.sides = sides
         self.register_buffer("multiplier", torch.zeros(n_components))
 
     def forward(self, soft, rate):
@@ -59,6 +76,8 @@ class RateController(nn.Module):
         if torch.is_grad_enabled():
             with torch.no_grad():
                 stepped = dual_step(self.multiplier, rate, self.alpha, self.step_size)
+                if self.sides == "up":
+                    stepped = stepped.clamp(max=0.0)
                 self.multiplier.copy_(stepped)
         # straight-through: the value of the hard rate, the gradient of the soft one
         return (self.multiplier * (rate + soft - soft.detach())).sum()

@@ -1,5 +1,6 @@
 """The aggregate prior's rate controller against hand computations."""
 
+import pytest
 import torch
 
 from skvsc._core.latents import AggregateSpikeSlabLatent, SpikeSlabPosterior
@@ -73,3 +74,22 @@ def test_aggregate_family_adds_the_controller_only_when_asked():
         on.regularizer(post, values), term + (2.0 * (RATE - 0.3) * RATE).sum()
     )
     torch.testing.assert_close(on.controller.multiplier, 2.0 * (RATE - 0.3))
+
+
+def test_up_only_multipliers_subsidise_and_never_charge():
+    ctl = RateController(4, alpha=0.5, step_size=0.3, sides="up").double()
+    ctl.multiplier.copy_(torch.tensor([-1.0, 0.0, -0.1, 0.0]))
+    gamma = GAMMA.clone().requires_grad_(True)
+    penalty = ctl(gamma.mean(dim=0), RATE)
+    # the signed step, then clamped at 0 from above: r = 1/3, 2/3, 0, 2/3
+    stepped = torch.tensor([-1 - 0.05, 0.0, -0.1 - 0.15, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(ctl.multiplier, stepped)
+    torch.testing.assert_close(penalty, (stepped * RATE).sum())
+    penalty.backward()
+    # units above alpha (1 and 3) feel nothing; those below are pushed up
+    assert gamma.grad[:, [1, 3]].abs().max() == 0 and (gamma.grad[:, [0, 2]] < 0).all()
+
+
+def test_unknown_sides_raise():
+    with pytest.raises(ValueError, match="sides"):
+        RateController(4, alpha=0.5, step_size=1.0, sides="down")
