@@ -70,9 +70,12 @@ def test_alpha_law_holds_at_small_alpha():
     # alpha = 0.01, J = 200: about two active units per code. Units that fall
     # silent on a whole batch must be pushed back on (the clamp of the aggregate
     # rate passes its gradient); without that, almost every code ended empty.
+    # The image default's subsidy-only rate controller (rate_control="auto") lifts
+    # the units below alpha and none above, so the fraction sits a little over
+    # 2 x alpha here (README: between half and three times alpha).
     vsc = VariationalSparseCoder(alpha=0.01, max_iter=80, random_state=0, n_threads=1).fit(X)
     Z = vsc.transform(X)
-    assert 0.005 <= float((Z != 0).mean()) <= 0.02
+    assert 0.005 <= float((Z != 0).mean()) <= 0.025
     assert float(((Z != 0).sum(axis=1) == 0).mean()) < 0.05
 
 

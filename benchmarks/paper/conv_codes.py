@@ -42,6 +42,7 @@ from _protocol import (  # puts benchmarks/ on sys.path
     load,
     logreg_accuracy,
     sparsity_stats,
+    with_defaults_tag,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -64,7 +65,10 @@ def make_model(method, params):
 def fit_cached(method, dataset, n_fit, validation, params, X, cache):
     """``(model, fit_seconds, load_before, load_after, fit_cpu_seconds)``, from
     ``cache`` when fitted before (``fit_cpu_seconds`` None in older caches)."""
-    key = json.dumps([method, dataset, n_fit, validation, params], sort_keys=True)
+    # a VSC fit that leaves the gate or the rate controller to "auto" is keyed by
+    # the defaults it was fitted with (the image defaults changed: _protocol.py)
+    tagged = with_defaults_tag(params, method)
+    key = json.dumps([method, dataset, n_fit, validation, tagged], sort_keys=True)
     path = None
     if cache:
         digest = hashlib.sha1(key.encode()).hexdigest()[:16]
