@@ -131,7 +131,8 @@ class SparseCodeMixin:
         >>> report = vsc.sparsity_report(X[:100])
         >>> report["activation_rates"].shape
         (16,)
-        >>> bool(report["mean_active_units"] == report["activation_rates"].sum())
+        >>> import numpy as np
+        >>> bool(np.isclose(report["mean_active_units"], report["activation_rates"].sum()))
         True
         """
         return self._code_statistics(self._validate_input(X))
