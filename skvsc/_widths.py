@@ -35,8 +35,9 @@ AUTO_GATE = ("tied", "tied")
 #: ``rate_control="auto"``: (inputs of ``NARROW_WIDTH`` features or more,
 #: narrower inputs). On images a controller of step 1 that, with
 #: ``rate_control_sides="auto"``, only subsidises the units below ``alpha``:
-#: the tied gate leaves units dead at small ``alpha`` without it. Off on tables,
-#: where it was not screened.
+#: the tied gate leaves units dead at small ``alpha`` without it. Off on tables:
+#: the signed controller lost there (docs/tables.md, the third screen) and the
+#: subsidy-only one was not screened on them.
 AUTO_RATE_CONTROL = (1.0, 0.0)
 
 
