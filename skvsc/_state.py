@@ -59,9 +59,16 @@ FITTED = {
 
 #: Format 2 -> 3: the entries of the run, gathered into ``run``.
 _V2_RUN_KEYS = ("model_config", "module_state", "optimizer_state", "rng_state", "schedule", "step")
-#: Parameters added with a default that changes the model: the value that
-#: keeps the behaviour of states saved before the parameter existed.
-_LEGACY_PARAMS = {"prior": "fixed", "gate": "free", "rate_control": 0.0}
+#: Parameters added with a default that changes the model, or whose default
+#: changed: the value that keeps the behaviour of states saved before the
+#: parameter existed (``fit_n_nonzero_weight``'s former default, 0.25, matters
+#: only with ``fit_n_nonzero_coefs``, which came with it).
+_LEGACY_PARAMS = {
+    "prior": "fixed",
+    "gate": "free",
+    "rate_control": 0.0,
+    "fit_n_nonzero_weight": 0.25,
+}
 
 
 def fitted_keys(state_format):

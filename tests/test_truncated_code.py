@@ -116,12 +116,27 @@ def test_fit_n_nonzero_coefs_is_saved_continued_and_fixed(tmp_path):
     np.testing.assert_array_equal(
         loaded.partial_fit(X).transform(X), vsc.partial_fit(X).transform(X)
     )
-    for changed in ({"fit_n_nonzero_coefs": None}, {"fit_n_nonzero_weight": 1.0}):
+    for changed in ({"fit_n_nonzero_coefs": None}, {"fit_n_nonzero_weight": 0.5}):
         with pytest.raises(ValueError, match=f"{next(iter(changed))}=.*fixed"):
             skvsc.load(path).set_params(**changed).partial_fit(X)
     # The default trains the code as it is, and says so in the model's options.
     plain = VariationalSparseCoder(n_components=12, alpha=0.3, max_iter=1).fit(X)
     assert plain.module_.latent.truncated_units is None
+
+
+def test_fit_n_nonzero_weight_default_and_older_states():
+    # The default weights the short code as the whole code's (chosen with the
+    # tied gate); a state without the parameter loads with the former 0.25.
+    X = load_digits().data[:200] / 16.0
+    vsc = VariationalSparseCoder(
+        n_components=12, alpha=0.3, max_iter=1, random_state=0, fit_n_nonzero_coefs=2
+    ).fit(X)
+    assert vsc.fit_n_nonzero_weight == 1.0 and vsc.module_.latent.truncated_weight == 1.0
+    state = vsc.__getstate__()
+    del state["params"]["fit_n_nonzero_weight"]
+    old = VariationalSparseCoder.__new__(VariationalSparseCoder)
+    old.__setstate__(state)
+    assert old.fit_n_nonzero_weight == 0.25
 
 
 def test_fit_n_nonzero_coefs_needs_the_aggregate_prior():

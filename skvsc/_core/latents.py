@@ -275,7 +275,7 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         rate_control_sides="both",
         floor=True,
         fit_n_nonzero_coefs=None,
-        fit_n_nonzero_weight=0.25,
+        fit_n_nonzero_weight=1.0,
         gate="free",
     ):
         super().__init__(n_components, alpha=alpha, usage=usage)
