@@ -36,8 +36,9 @@ AUTO_GATE = ("tied", "tied")
 #: narrower inputs). On images a controller of step 1 that, with
 #: ``rate_control_sides="auto"``, only subsidises the units below ``alpha``:
 #: the tied gate leaves units dead at small ``alpha`` without it. Off on tables:
-#: the signed controller lost there (docs/tables.md, the third screen) and the
-#: subsidy-only one was not screened on them.
+#: the signed controller lost there (docs/tables.md, the third screen), and the
+#: subsidy-only one only adds active units there, which PCA with as many
+#: components gains as much from (the fourth screen).
 AUTO_RATE_CONTROL = (1.0, 0.0)
 
 
