@@ -141,7 +141,8 @@ warm_start : bool, default=False
     ``hidden_layer_sizes``, ``image_shape``, ``conv_channels``),
     ``likelihood``, ``kl_warmup``, ``device`` or, for
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
-    ``slab_kl_weight``, ``rate_control``, ``rate_control_sides``, ``usage``,
+    ``slab_kl_weight``, ``rate_control``, ``rate_control_sides``,
+    ``rate_control_floor``, ``rate_control_mean``, ``usage``,
     ``fit_n_nonzero_coefs``, ``fit_n_nonzero_weight``, ``gate``) and the schedule
     (``sharpness``, ``usage_weight``, ``spike_pretrain``, ``revive``) and
     continuing, here or with

@@ -125,6 +125,24 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         ``rate_control="auto"``, ``"both"`` with a ``rate_control`` given as
         a number. Measured: ``docs/results.md``.
 
+    rate_control_floor : float, default=1.0
+        With ``rate_control_sides`` ``"up"`` (resolved), the rate below which
+        a unit gets the subsidy, as a fraction of ``alpha``, in (0, 1]:
+        ``lambda_j`` moves by ``eta (r_j - rate_control_floor * alpha)``, kept
+        at or below 0, so that below 1 only the nearly dead units are pushed
+        up and the busy-ish ones are left to the aggregate term. A value below
+        1 with ``rate_control_sides`` ``"both"`` raises a ValueError (it has
+        no subsidy of its own to move). Measured: ``docs/results.md``
+        ("Subsidies for the nearly dead units").
+
+    rate_control_mean : bool, default=False
+        Add to the controller of ``rate_control`` one signed multiplier ``mu``
+        on the mean rate over units: the training loss gets ``mu sum_j r_j``
+        and every step moves ``mu`` by ``eta (mean_j r_j - alpha)``. It holds
+        the number of active units per sample at ``alpha * n_components``
+        without holding every unit at ``alpha``. Read only when
+        ``rate_control > 0``. Measured: ``docs/results.md``.
+
     transform_n_nonzero_coefs : int, default=None
         Most active units per sample in the code of :meth:`transform`: where
         more are active, only the ``transform_n_nonzero_coefs`` units of
@@ -400,6 +418,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         slab_kl_weight="auto",
         rate_control="auto",
         rate_control_sides="auto",
+        rate_control_floor=1.0,
+        rate_control_mean=False,
         transform_n_nonzero_coefs=None,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=1.0,
@@ -436,6 +456,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         self.slab_kl_weight = slab_kl_weight
         self.rate_control = rate_control
         self.rate_control_sides = rate_control_sides
+        self.rate_control_floor = rate_control_floor
+        self.rate_control_mean = rate_control_mean
         self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
         self.fit_n_nonzero_coefs = fit_n_nonzero_coefs
         self.fit_n_nonzero_weight = fit_n_nonzero_weight
@@ -478,6 +500,14 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         _check_real_or_auto("slab_kl_weight", self.slab_kl_weight, 0)
         _check_real_or_auto("rate_control", self.rate_control, 0)
         _params.check_options("rate_control_sides", self.rate_control_sides, {"auto", *SIDES})
+        _params.check_real("rate_control_floor", self.rate_control_floor, 0, 1, open_low=True)
+        _params.check_bool("rate_control_mean", self.rate_control_mean)
+        if self.rate_control_floor != 1 and self._rate_control_sides() != "up":
+            raise ValueError(
+                f"rate_control_floor={self.rate_control_floor!r} needs rate_control_sides "
+                "'up' (the floor is the subsidies' target; the signed controller holds "
+                "every unit at alpha)."
+            )
         kl_warmup, usage_weight = self._auto_weights()
         _params.check_real("usage_weight", usage_weight, 0)
         _params.check_options("usage", self.usage, set(USAGE_PENALTIES))
@@ -501,6 +531,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
                         "slab_kl_weight": _auto_or_float(self.slab_kl_weight),
                         "rate_control": _auto_or_float(self.rate_control),
                         "rate_control_sides": self._rate_control_sides(),
+                        "rate_control_floor": float(self.rate_control_floor),
+                        "rate_control_mean": bool(self.rate_control_mean),
                         "gate": self.gate,
                     }
                     if self.prior == "aggregate"

@@ -39,6 +39,13 @@ VSC_ONLY = {
     "fit_n_nonzero_weight": [(-0.5, ValueError), (math.inf, ValueError), ("x", TypeError)],
     "gate": [("soft", ValueError), (None, ValueError), (True, ValueError)],
     "rate_control_sides": [("down", ValueError), (None, ValueError)],
+    "rate_control_floor": [
+        (0.0, ValueError),
+        (1.5, ValueError),
+        (math.nan, ValueError),
+        ("x", TypeError),
+    ],
+    "rate_control_mean": [("yes", TypeError), (2, TypeError), (None, TypeError)],
 }
 CASES = [
     (name, param, value, error)

@@ -148,3 +148,70 @@ def test_models_saved_before_rate_control_existed_load_without_it():
     assert old.rate_control == 0.0 and old.rate_control_sides == "auto"
     old.partial_fit(X[:100])
     assert old.module_.latent.controller is None
+
+
+def test_a_rate_control_floor_and_mean_are_validated_saved_and_continued(tmp_path):
+    params = dict(n_components=16, alpha=0.1, gate="tied", max_iter=2, random_state=0)
+    # the floor is the subsidies' target: the signed controller has none
+    with pytest.raises(ValueError, match="rate_control_floor=0.5 needs"):
+        VariationalSparseCoder(rate_control=1.0, rate_control_floor=0.5, **params).fit(X)
+    vsc = VariationalSparseCoder(
+        rate_control=1.0,
+        rate_control_sides="up",
+        rate_control_floor=0.25,
+        rate_control_mean=True,
+        **params,
+    ).fit(X)
+    controller = vsc.module_.latent.controller
+    assert controller.floor == 0.25 and controller.mean
+    assert controller.multiplier.max() <= 0 and controller.mean_multiplier != 0
+    skvsc.save(vsc, tmp_path / "m.skvsc")
+    loaded = skvsc.load(tmp_path / "m.skvsc")
+    torch.testing.assert_close(
+        loaded.module_.latent.controller.mean_multiplier, controller.mean_multiplier
+    )
+    np.testing.assert_array_equal(loaded.transform(X), vsc.transform(X))
+    before = loaded.module_.latent.controller.mean_multiplier.clone()
+    loaded.partial_fit(X[:100])  # keeps stepping the saved multiplier
+    assert loaded.module_.latent.controller.mean_multiplier != before
+    # changing either refuses to continue (a refused call changes nothing)
+    for name, value, kept in (
+        ("rate_control_floor", 0.5, 0.25),
+        ("rate_control_mean", False, True),
+    ):
+        with pytest.raises(ValueError, match=name):
+            loaded.set_params(**{name: value}).partial_fit(X[:100])
+        loaded.set_params(**{name: kept})
+
+
+def test_the_default_floor_and_mean_keep_the_subsidy_only_controller():
+    params = dict(n_components=16, alpha=0.1, gate="tied", max_iter=2, random_state=0)
+    today = VariationalSparseCoder(rate_control=1.0, rate_control_sides="up", **params).fit(X)
+    named = VariationalSparseCoder(
+        rate_control=1.0, rate_control_sides="up", rate_control_floor=1.0, **params
+    ).fit(X)
+    np.testing.assert_array_equal(today.transform(X), named.transform(X))
+    assert "mean_multiplier" not in dict(today.module_.latent.controller.named_buffers())
+
+
+def test_models_saved_before_the_floor_and_mean_existed_load_and_continue():
+    vsc = VariationalSparseCoder(
+        n_components=8,
+        alpha=0.25,
+        gate="tied",
+        rate_control=1.0,
+        rate_control_sides="up",
+        max_iter=1,
+        random_state=0,
+    ).fit(X)
+    state = vsc.__getstate__()
+    for name in ("rate_control_floor", "rate_control_mean"):
+        del state["params"][name]  # as saved by a version without the parameters
+    for name in ("rate_control_floor", "rate_control_mean"):
+        del state["fitted"]["run"]["model_config"]["latent_params"][name]
+    old = type(vsc).__new__(type(vsc))
+    old.__setstate__(state)
+    assert old.rate_control_floor == 1.0 and old.rate_control_mean is False
+    np.testing.assert_array_equal(old.transform(X), vsc.transform(X))
+    old.partial_fit(X[:100])
+    assert old.module_.latent.controller.floor == 1.0 and not old.module_.latent.controller.mean

@@ -253,9 +253,9 @@ def run(args, dataset):
                     method, k, seed, params, Z_fit, Z_eval, fit_s, from_cache, t.seconds, **extra
                 )
                 if method == "vsc" and args.vsc_cap:
-                    record_capped(
-                        model, k, k, seed, params, fit_s, from_cache, "VSC alpha=k/J, ≤ k"
-                    )
+                    # the capped row of a labelled fit carries its label
+                    capped = f"{args.label}, ≤ k" if args.label else "VSC alpha=k/J, ≤ k"
+                    record_capped(model, k, k, seed, params, fit_s, from_cache, capped)
         if "vsc_truncated" in args.methods:
             alpha = args.truncate_alpha
             model, params = vsc_model(None, seed, args, alpha=alpha)

@@ -222,7 +222,9 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     With ``rate_control > 0``, the :class:`~.rate_control.RateController`
     (``controller``) adds signed multipliers on the rates ``r_j`` that hold
     each at ``alpha``; the aggregate term alone leaves them above it. With
-    ``rate_control_sides="up"`` it only pushes the rates below ``alpha`` up.
+    ``rate_control_sides="up"`` it only pushes the rates below ``alpha`` up
+    (below ``rate_control_floor * alpha``); ``rate_control_mean`` adds one
+    signed multiplier on the mean rate over units.
 
     With ``floor`` (the default) and ``alpha * n_components >= 1``, a row
     with no unit above 1/2 keeps its most probable unit
@@ -273,6 +275,8 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         slab_kl_weight=1.0,
         rate_control=0.0,
         rate_control_sides="both",
+        rate_control_floor=1.0,
+        rate_control_mean=False,
         floor=True,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=1.0,
@@ -294,7 +298,14 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         # are the prior's (the estimator warns); not floored
         self.floor = bool(floor) and self.alpha * n_components >= 1
         self.controller = (
-            RateController(n_components, alpha, rate_control, rate_control_sides)
+            RateController(
+                n_components,
+                alpha,
+                rate_control,
+                rate_control_sides,
+                floor=rate_control_floor,
+                mean=rate_control_mean,
+            )
             if rate_control > 0
             else None
         )

@@ -25,6 +25,19 @@ controller then keeps under-used units alive without pulling the busy ones
 down to ``alpha``, so the rates stay where the aggregate term leaves them,
 at or above ``alpha`` (the tied gate leaves units dead at small ``alpha``
 without it; ``docs/results.md``).
+
+With ``floor = f < 1`` (``sides="up"`` only) the subsidies' target is
+``f alpha`` instead of ``alpha``: ``lambda_j <- min(0, lambda_j + eta (r_j -
+f alpha))``, so only the units far below ``alpha`` (nearly dead) are pushed
+up, and a unit's subsidy ends as soon as its rate passes ``f alpha``.
+
+With ``mean=True`` one more, signed multiplier ``mu`` holds the mean rate
+over units at ``alpha``: the penalty adds ``mu sum_j r_j`` (each unit feels
+``mu``, as it would its own multiplier) and every step moves
+``mu <- mu + eta (mean_j r_j - alpha)``. It holds the code's number of
+non-zeros at ``alpha J`` without pulling every unit to the same rate (the
+per-unit signed multipliers do), and leaves the units' shares to the
+likelihood and the aggregate term.
 """
 
 import torch
@@ -38,6 +51,12 @@ SIDES = ("both", "up")
 def dual_step(multiplier, rate, alpha, step_size):
     """``multiplier + step_size (rate - alpha)``: one signed dual-ascent step."""
     return multiplier + step_size * (rate - alpha)
+
+
+def subsidy_step(multiplier, rate, target, step_size):
+    """``min(0, multiplier + step_size (rate - target))``: one step of the
+    subsidies, which only push the rates below ``target`` up."""
+    return dual_step(multiplier, rate, target, step_size).clamp(max=0.0)
 
 
 class RateController(nn.Module):
@@ -54,30 +73,55 @@ class RateController(nn.Module):
     sides : {"both", "up"}, default="both"
         ``"both"``: signed multipliers; ``"up"``: multipliers clamped at
         <= 0, subsidies only (see the module docstring).
+    floor : float, default=1.0
+        With ``sides="up"``, the subsidies' target as a fraction of ``alpha``,
+        in (0, 1]: only units below ``floor * alpha`` are pushed up. Must be 1
+        with ``sides="both"``.
+    mean : bool, default=False
+        Add one signed multiplier ``mean_multiplier`` that holds the mean rate
+        over units at ``alpha`` (see the module docstring).
     """
 
-    def __init__(self, n_components, alpha, step_size, sides="both"):
+    def __init__(self, n_components, alpha, step_size, sides="both", floor=1.0, mean=False):
         super().__init__()
         if sides not in SIDES:
             raise ValueError(f"sides must be one of {list(SIDES)}, got {sides!r}.")
+        floor = float(floor)
+        if not 0 < floor <= 1:
+            raise ValueError(f"floor must be in (0, 1], got {floor!r}.")
+        if floor != 1 and sides != "up":
+            raise ValueError(f"floor={floor!r} needs sides='up' (the subsidies' target).")
         self.alpha = float(alpha)
         self.step_size = float(step_size)
         self.sides = sides
+        self.floor = floor
+        self.mean = bool(mean)
         self.register_buffer("multiplier", torch.zeros(n_components))
+        if self.mean:
+            # only when on, so that the state of a model without it is unchanged
+            self.register_buffer("mean_multiplier", torch.zeros(()))
 
     def forward(self, soft, rate):
         """The penalty ``sum_j lambda_j r_j`` of the batch's hard rates ``rate``
         (``(J,)``), with the gradient of ``soft`` (the batch mean of ``gamma``).
 
         While gradients are enabled (a training step) the multipliers first take
-        one step on these rates; the penalty uses the stepped values.
+        one step on these rates; the penalty uses the stepped values. With
+        ``mean``, the penalty adds ``mean_multiplier * sum_j r_j``.
         """
         rate = rate.detach()
         if torch.is_grad_enabled():
             with torch.no_grad():
-                stepped = dual_step(self.multiplier, rate, self.alpha, self.step_size)
                 if self.sides == "up":
-                    stepped = stepped.clamp(max=0.0)
+                    target = self.floor * self.alpha
+                    stepped = subsidy_step(self.multiplier, rate, target, self.step_size)
+                else:
+                    stepped = dual_step(self.multiplier, rate, self.alpha, self.step_size)
                 self.multiplier.copy_(stepped)
+                if self.mean:
+                    self.mean_multiplier.copy_(
+                        dual_step(self.mean_multiplier, rate.mean(), self.alpha, self.step_size)
+                    )
         # straight-through: the value of the hard rate, the gradient of the soft one
-        return (self.multiplier * (rate + soft - soft.detach())).sum()
+        multiplier = self.multiplier + self.mean_multiplier if self.mean else self.multiplier
+        return (multiplier * (rate + soft - soft.detach())).sum()

@@ -93,3 +93,76 @@ def test_up_only_multipliers_subsidise_and_never_charge():
 def test_unknown_sides_raise():
     with pytest.raises(ValueError, match="sides"):
         RateController(4, alpha=0.5, step_size=1.0, sides="down")
+
+
+def test_a_floor_moves_the_subsidies_toward_a_fraction_of_alpha():
+    # floor 0.5: the subsidies' target is 0.25; rates 1/3, 2/3, 0, 2/3
+    ctl = RateController(4, alpha=0.5, step_size=0.3, sides="up", floor=0.5).double()
+    ctl.multiplier.copy_(torch.tensor([-1.0, 0.0, -0.1, -0.05]))
+    gamma = GAMMA.clone().requires_grad_(True)
+    penalty = ctl(gamma.mean(dim=0), RATE)
+    # min(0, lambda_j + 0.3 (r_j - 0.25)), by hand: unit 0 is below alpha but
+    # above the floor, so its subsidy shrinks (with floor 1 it would grow);
+    # unit 3's ends; unit 2, dead, gets more
+    stepped = torch.tensor([-1 + 0.025, 0.0, -0.1 - 0.075, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(ctl.multiplier, stepped)
+    torch.testing.assert_close(penalty, (stepped * RATE).sum())
+    penalty.backward()
+    torch.testing.assert_close(gamma.grad, stepped.expand(3, 4) / 3)
+
+
+def test_the_mean_multiplier_holds_the_mean_rate_and_charges_every_unit():
+    ctl = RateController(4, alpha=0.25, step_size=0.3, sides="up", mean=True).double()
+    ctl.multiplier.copy_(torch.tensor([0.0, 0.0, -0.1, 0.0]))
+    ctl.mean_multiplier.fill_(0.2)
+    gamma = GAMMA.clone().requires_grad_(True)
+    penalty = ctl(gamma.mean(dim=0), RATE)
+    # mean rate 5/12: mu = 0.2 + 0.3 (5/12 - 1/4) = 0.25
+    torch.testing.assert_close(ctl.mean_multiplier, torch.tensor(0.25, dtype=torch.float64))
+    # the per-unit subsidies step as before: only unit 2 (rate 0) is below alpha
+    per_unit = torch.tensor([0.0, 0.0, -0.1 - 0.075, 0.0], dtype=torch.float64)
+    torch.testing.assert_close(ctl.multiplier, per_unit)
+    # penalty: sum_j (lambda_j + mu) r_j; each unit's gamma feels lambda_j + mu
+    torch.testing.assert_close(penalty, ((per_unit + 0.25) * RATE).sum())
+    penalty.backward()
+    torch.testing.assert_close(gamma.grad, (per_unit + 0.25).expand(3, 4) / 3)
+
+
+def test_the_mean_multiplier_is_signed_and_in_the_state_only_when_on():
+    ctl = RateController(4, alpha=0.9, step_size=1.0, mean=True).double()
+    ctl(GAMMA.mean(dim=0), RATE)  # mean rate 5/12 < 0.9: a subsidy to every unit
+    torch.testing.assert_close(ctl.mean_multiplier, torch.tensor(5 / 12 - 0.9).double())
+    assert "mean_multiplier" in ctl.state_dict()
+    assert "mean_multiplier" not in RateController(4, alpha=0.9, step_size=1.0).state_dict()
+
+
+def test_repeated_steps_hold_the_mean_rate_not_each_rate():
+    # two units pushed up by forces 1 and 3: the mean multiplier holds their mean
+    # rate at alpha and leaves the busier unit busier
+    ctl = RateController(2, alpha=0.2, step_size=0.5, sides="up", floor=0.1, mean=True).double()
+    logit = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    force = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    rates = []
+    for _ in range(4000):
+        soft = torch.sigmoid(logit)
+        loss = -(force * soft).sum() + ctl(soft, soft.detach())
+        (grad,) = torch.autograd.grad(loss, logit)
+        with torch.no_grad():
+            logit -= 0.5 * grad
+        rates.append(soft.detach())
+    last = torch.stack(rates[-500:]).mean(dim=0)
+    assert abs(float(last.mean()) - 0.2) < 0.01
+    assert last[1] > last[0] + 0.05
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(sides="up", floor=0.0), "floor"),
+        (dict(sides="up", floor=1.5), "floor"),
+        (dict(sides="both", floor=0.5), "sides='up'"),
+    ],
+)
+def test_bad_floors_raise(options, match):
+    with pytest.raises(ValueError, match=match):
+        RateController(4, alpha=0.5, step_size=1.0, **options)
