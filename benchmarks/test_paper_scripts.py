@@ -292,6 +292,37 @@ def test_robustness_j_table(run, tmp_path, capsys):
     assert lines[3] == "| 32 | — | 80.00 % (1 seed), 3.0, 1, 2 |"
 
 
+def test_robustness_j_table_columns(run, tmp_path, capsys):
+    # --column: labelled columns from several files (the new default's VSC rows next to
+    # the former default's and the VAE's), each file's rows of one estimator
+    new, old = tmp_path / "new.jsonl", tmp_path / "old.jsonl"
+    row = {"dataset": "mnist", "J": 64, "seed": 0, "dead": 0, "inactive": 1}
+    new.write_text(
+        json.dumps({**row, "estimator": "vsc", "accuracy": 0.95, "active_per_sample": 9.0})
+    )
+    rows = [
+        {**row, "estimator": "vsc", "accuracy": 0.90, "active_per_sample": 8.0},
+        {**row, "estimator": "vae", "accuracy": 0.89, "active_per_sample": 64.0, "J": 16},
+        {
+            **row,
+            "estimator": "vsc",
+            "accuracy": 0.50,
+            "active_per_sample": 1.0,
+            "dataset": "fashion",
+        },
+    ]
+    old.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    columns = f"--column 'VSC, new={new}:vsc' --column 'VSC, old={old}:vsc' --column VAE={old}:vae"
+    run("paper/robustness_j.py", f"--table --dataset mnist {columns}")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| J | VSC, new: accuracy, non-zeros, dead, inactive | VSC, old: ")
+    assert lines[2] == "| 16 | — | — | 89.00 % (1 seed), 64.0, 0, 1 |"
+    assert lines[3] == "| 64 | 95.00 % (1 seed), 9.0, 0, 1 | 90.00 % (1 seed), 8.0, 0, 1 | — |"
+    assert len(lines) == 4  # the Fashion-MNIST row is another table's
+    with pytest.raises(ValueError, match="LABEL=PATH:vsc"):
+        run("paper/robustness_j.py", f"--table --column VSC={old}:pca")
+
+
 def test_alpha_tightness(run, tmp_path):
     out = tmp_path / "tightness.jsonl"
     run(

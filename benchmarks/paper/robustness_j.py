@@ -19,6 +19,10 @@ Example (``docs/results.md``, "Robustness to the number of latent units")::
     OMP_NUM_THREADS=1 nice python benchmarks/paper/robustness_j.py --data-dir DIR \
         --dataset mnist --j 64 200 400 16 32 128 --estimators vsc vae --seeds 0 \
         --threads 1 --cache CACHE --out benchmarks/paper/results/robustness_j.jsonl
+
+``--table`` prints the table of ``--out``'s rows; with ``--column LABEL=PATH:ESTIMATOR``
+(repeated) it prints labelled columns of several files instead, e.g. the rows of
+today's default next to those measured with a former one.
 """
 
 import os
@@ -71,18 +75,27 @@ def inactive_units(Z, threshold=0.01):
     return int((np.var(np.asarray(Z, dtype=np.float64), axis=0) < threshold).sum())
 
 
-def table(rows, dataset):
+def table(rows, dataset, columns=None):
     """Markdown table from rows: per J, each estimator's accuracy (mean over seeds,
     +- the sample standard deviation when there are several), non-zeros per test
-    sample, dead and inactive units."""
-    rows = [r for r in rows if r["dataset"] == dataset]
-    kinds = [k for k in ("vsc", "vae") if any(r["estimator"] == k for r in rows)]
-    head = "| J | " + " | ".join(f"{k.upper()}: accuracy, non-zeros, dead, inactive" for k in kinds)
-    lines = [head + " |", "|---|" + "---|" * len(kinds)]
-    for J in sorted({r["J"] for r in rows}):
+    sample, dead and inactive units.
+
+    ``columns``: ``(label, rows)`` pairs, one column each, labelled (rows measured
+    with other defaults side by side); by default a VSC and a VAE column from
+    ``rows``.
+    """
+    if columns is None:
+        columns = [(k.upper(), [r for r in rows if r["estimator"] == k]) for k in ("vsc", "vae")]
+        columns = [(label, group) for label, group in columns if group]
+    columns = [(label, [r for r in group if r["dataset"] == dataset]) for label, group in columns]
+    head = "| J | " + " | ".join(
+        f"{label}: accuracy, non-zeros, dead, inactive" for label, _ in columns
+    )
+    lines = [head + " |", "|---|" + "---|" * len(columns)]
+    for J in sorted({r["J"] for _, group in columns for r in group}):
         cells = []
-        for kind in kinds:
-            group = [r for r in rows if r["J"] == J and r["estimator"] == kind]
+        for _, column in columns:
+            group = [r for r in column if r["J"] == J]
             if not group:
                 cells.append("—")
                 continue
@@ -98,6 +111,16 @@ def table(rows, dataset):
     return "\n".join(lines)
 
 
+def column(spec):
+    """``LABEL=PATH:ESTIMATOR`` (``--column``) -> ``(label, rows)``: the rows of the
+    jsonl at ``PATH`` with that estimator."""
+    label, sep, source = spec.partition("=")
+    path, colon, kind = source.rpartition(":")
+    if not (sep and colon and label and path) or kind not in ("vsc", "vae"):
+        raise ValueError(f"--column {spec!r}: expected LABEL=PATH:vsc or LABEL=PATH:vae")
+    return label, [r for r in read_rows(path) if r["estimator"] == kind]
+
+
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion", "digits"])
@@ -107,9 +130,20 @@ def main(argv=None):
     p.add_argument("--max-iter", type=int, default=None, help="default: the estimators' own")
     p.add_argument("--cache", default=None, help="folder of pickled fits")
     p.add_argument("--table", action="store_true", help="only print the table of --out's rows")
+    p.add_argument(
+        "--column",
+        action="append",
+        default=None,
+        metavar="LABEL=PATH:ESTIMATOR",
+        help="with --table, instead of --out: a column of the rows of PATH with that "
+        "estimator (vsc or vae), labelled; repeat for several",
+    )
     args = p.parse_args(argv)
     if args.table:
-        print(table(read_rows(args.out), args.dataset))
+        if args.column:
+            print(table(None, args.dataset, [column(spec) for spec in args.column]))
+        else:
+            print(table(read_rows(args.out), args.dataset))
         return
     directory = data_dir(args.data_dir)
     X, y = load(args.dataset, directory, "train", args.n_train)
