@@ -405,3 +405,47 @@ def test_alpha_tightness_parts(monkeypatch):
     # margin 0.35: of the tops 0.4, 0.9, 0.3 only row 2's is below it
     low = -torch.log(torch.tensor(0.3)) / 3
     assert torch.allclose(at.floor_term(gamma, spikes, margin=0.35), low)
+
+
+def test_frontier_figure_draws_todays_default_as_vsc(tmp_path, monkeypatch):
+    # Today's default's rows get VSC's colour, not the next colour of the cycle
+    # (which is TopK's or BatchTopK's), and the legend fits in the saved image.
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "paper"))
+    sys.modules.pop("_frontier", None)
+    import _frontier
+
+    drawn = []
+    monkeypatch.setattr(plt, "close", drawn.append)
+    rows = [
+        dict(
+            split="test",
+            dataset="mnist",
+            label=label,
+            k=k,
+            n_components=200,
+            active_per_sample=k,
+            acc=0.9,
+            acc_sd=0.0,
+        )
+        for label in (
+            _frontier.TODAY,
+            f"{_frontier.TODAY}, ≤ k",
+            _frontier.TODAY_TRUNCATED,
+            "TopK autoencoder",
+            "BatchTopK autoencoder",
+        )
+        for k in (5, 10)
+    ]
+    _frontier.figure(rows, {}, tmp_path / "f.png", "test")
+    (ax,) = drawn[0].axes
+    colours = {c.get_label(): c.lines[0].get_color() for c in ax.containers}
+    vsc = {colours[label] for label in colours if label.startswith(("VSC", _frontier.TODAY))}
+    assert vsc == {"C3"}
+    assert colours["TopK autoencoder"] == "C0" and colours["BatchTopK autoencoder"] == "C1"

@@ -101,6 +101,14 @@ def read_references(path):
     return out or {"*": flat}
 
 
+#: Labels of today's image default's rows (its own code; ", ≤ k" its capped code)
+#: and of its one fit at ``alpha = 0.1`` truncated to each k.
+TODAY = "VSC tied gate, subsidy-only rate control 1"
+TODAY_TRUNCATED = (
+    "VSC default (tied, subsidies) alpha=0.1 + short code k=5 weight 1, truncated to k"
+)
+
+
 def figure(table, references, path, split):
     """Accuracy vs non-zeros per sample, one panel per dataset, one line per
     method; references (and the raw-pixel row) as horizontal lines."""
@@ -122,6 +130,11 @@ def figure(table, references, path, split):
         "MiniBatchDictionaryLearning (OMP)": dict(color="C2", marker="^"),
         "VSC alpha=k/J, ≤ k": dict(color="C3", marker="o", ls="--"),
         "VSC alpha=0.1, truncated to k": dict(color="C3", marker="x", ls=":"),
+        # today's image default (tied gate, subsidy-only controller): the rows of
+        # results/tied_gate_rate_control.jsonl and results/short_code_tied.jsonl
+        TODAY: dict(color="C3", marker="o", lw=2),
+        f"{TODAY}, ≤ k": dict(color="C3", marker="o", ls="--"),
+        TODAY_TRUNCATED: dict(color="C3", marker="x", ls=":"),
     }
     # One colour per reference code across all panels (a colour by rank would give the
     # same dashed colour to different codes in the two panels).
@@ -162,7 +175,7 @@ def figure(table, references, path, split):
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=130, bbox_inches="tight")  # the legend below the axes too
     plt.close(fig)
     print(f"figure: {path}", flush=True)
 
