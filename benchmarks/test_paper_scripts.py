@@ -449,3 +449,20 @@ def test_frontier_figure_draws_todays_default_as_vsc(tmp_path, monkeypatch):
     vsc = {colours[label] for label in colours if label.startswith(("VSC", _frontier.TODAY))}
     assert vsc == {"C3"}
     assert colours["TopK autoencoder"] == "C0" and colours["BatchTopK autoencoder"] == "C1"
+
+
+def test_cache_keys_say_which_defaults_a_fit_used(monkeypatch):
+    # VSC fits that leave the gate or the controller to "auto" are keyed apart from
+    # those fitted with the former defaults; a short code with no weight given gets
+    # today's default weight, so a fit of the former 0.25 is not reused for it.
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "paper"))
+    from _protocol import with_defaults_tag
+
+    assert with_defaults_tag({"alpha": 0.05}, "vsc") == {"alpha": 0.05, "defaults": "tied"}
+    explicit = {"gate": "free", "rate_control": 0.0}
+    assert with_defaults_tag(explicit, "vsc") == explicit
+    assert with_defaults_tag({"alpha": 0.05}, "vae") == {"alpha": 0.05}
+    short = with_defaults_tag({**explicit, "fit_n_nonzero_coefs": 5}, "vsc")
+    assert short == {**explicit, "fit_n_nonzero_coefs": 5, "fit_n_nonzero_weight": 1.0}
+    weighted = {**explicit, "fit_n_nonzero_coefs": 5, "fit_n_nonzero_weight": 0.25}
+    assert with_defaults_tag(weighted, "vsc") == weighted

@@ -144,9 +144,22 @@ AUTO_SINCE_TIED = ("gate", "rate_control")
 def with_defaults_tag(key, kind):
     """``key`` of a cached fit, tagged when ``kind`` is a VSC whose parameters leave
     an option of :data:`AUTO_SINCE_TIED` to ``"auto"`` (the keys of other fits, and
-    of VSC fits that set them, are unchanged)."""
-    if "vsc" in kind and any(key.get(name, "auto") == "auto" for name in AUTO_SINCE_TIED):
-        return {**key, "defaults": "tied"}
+    of VSC fits that set them, are unchanged).
+
+    A VSC fit that trains the short code (``fit_n_nonzero_coefs``) and leaves its
+    weight unset gets the weight's default in its key: that default changed (0.25,
+    then 1.0), and keys written before held no weight, so no fit of a former weight
+    is reused as one of today's.
+    """
+    if "vsc" not in kind:
+        return key
+    if any(key.get(name, "auto") == "auto" for name in AUTO_SINCE_TIED):
+        key = {**key, "defaults": "tied"}
+    if key.get("fit_n_nonzero_coefs") is not None and "fit_n_nonzero_weight" not in key:
+        from skvsc import VariationalSparseCoder
+
+        weight = VariationalSparseCoder().get_params()["fit_n_nonzero_weight"]
+        key = {**key, "fit_n_nonzero_weight": weight}
     return key
 
 
