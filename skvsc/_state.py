@@ -3,7 +3,7 @@
 Pickling (``__getstate__`` / ``__setstate__``) and the safe format
 (:func:`skvsc.save` / :func:`skvsc.load`) both store this state::
 
-    {"_skvsc_version": "...", "_skvsc_state_format": 3,
+    {"_skvsc_version": "...", "_skvsc_state_format": 4,
      "params": {constructor parameter: value},
      "fitted": {schema key: value},        # empty for an unfitted estimator
      "other": {attribute: value}}          # e.g. scikit-learn's set_output setting
@@ -12,10 +12,11 @@ The schema (:data:`FITTED`) maps stable keys to the estimator's attributes,
 so renaming a private attribute changes one line here and no file. The
 training run (:class:`~skvsc._core.run.Run`: model, optimizer, schedule,
 generator state, step) is one entry, ``run``, stored as plain data by
-``Run.state_dict``. States of format 2 (the run's parts as separate entries)
-are migrated on loading by :func:`migrate_v2`, and states of format 1
-(skvsc 0.1: the estimator's ``__dict__``) first by :mod:`skvsc._compat_v1`;
-other formats fail clearly.
+``Run.state_dict``. States of format 3 (tied-gate encoders with the unused
+``gamma`` head) are migrated on loading by :func:`migrate_v3`, states of
+format 2 (the run's parts as separate entries) first by :func:`migrate_v2`,
+and states of format 1 (skvsc 0.1: the estimator's ``__dict__``) first by
+:mod:`skvsc._compat_v1`; other formats fail clearly.
 """
 
 import inspect
@@ -25,15 +26,15 @@ import numpy as np
 import torch
 
 from . import _compat_v1
-from ._core.run import Run
+from ._core.run import Run, drop_unused_heads
 from ._device import loadable_device
 from ._version import __version__
 from .exceptions import InconsistentVersionWarning
 
 #: Layout of the saved state. Bump it when the layout changes, and add a
 #: migration from the previous one; other version changes only warn.
-STATE_FORMAT = 3
-READABLE_FORMATS = (1, 2, 3)
+STATE_FORMAT = 4
+READABLE_FORMATS = (1, 2, 3, 4)
 
 #: The fitted state: schema key -> estimator attribute. Keys of public
 #: attributes are their names; absent attributes are skipped.
@@ -166,6 +167,8 @@ def read_state(state, cls):
         state = _compat_v1.migrate(state, [p.name for p in signature if p.name != "self"], public)
     if state_format in (1, 2):
         state = migrate_v2(state)
+    if state_format in (1, 2, 3):
+        state = migrate_v3(state)
     legacy = {k: v for k, v in _LEGACY_PARAMS.items() if k in defaults}
     return {
         "params": {**defaults, **legacy, **state["params"]},
@@ -205,4 +208,14 @@ def migrate_v2(state):
     run = {key: fitted.pop(key) for key in _V2_RUN_KEYS if key in fitted}
     if "module_state" in run:
         fitted["run"] = run
+    return {**state, "fitted": fitted}
+
+
+def migrate_v3(state):
+    """A state of format 3 in format 4: the run without the encoder rows of
+    heads its latent family does not compute (the tied gate's ``gamma``;
+    :func:`~skvsc._core.run.drop_unused_heads`)."""
+    fitted = dict(state.get("fitted") or {})
+    if "run" in fitted:
+        fitted["run"] = drop_unused_heads(fitted["run"])
     return {**state, "fitted": fitted}

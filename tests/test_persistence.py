@@ -173,7 +173,7 @@ def test_pickle_from_before_a_parameter_existed_gets_its_default(fitted):
 
 def test_incompatible_state_format_fails(fitted, monkeypatch):
     data = _pickled_with(monkeypatch, fitted, _skvsc_version="9.0", _skvsc_state_format=99)
-    with pytest.raises(ValueError, match="state format 99.*reads state formats 1 to 3"):
+    with pytest.raises(ValueError, match="state format 99.*reads state formats 1 to 4"):
         pickle.loads(data)
 
 
@@ -535,7 +535,7 @@ def test_the_schema_holds_every_fitted_attribute(name, variant):
     est.fit(X).partial_fit(X)
     state = est.__getstate__()
     assert set(state) == {"_skvsc_version", "_skvsc_state_format", "params", "fitted", "other"}
-    assert state["_skvsc_state_format"] == _state.STATE_FORMAT == 3
+    assert state["_skvsc_state_format"] == _state.STATE_FORMAT == 4
     assert state["params"] == est.get_params(deep=False)
     assert state["other"] == {}  # nothing fit sets escapes the schema
     assert set(state["fitted"]) <= set(_state.FITTED)

@@ -16,6 +16,7 @@ from sklearn.base import clone
 
 import skvsc
 from skvsc import VAETransformer, VariationalSparseCoder
+from skvsc._state import STATE_FORMAT
 from skvsc.exceptions import InconsistentVersionWarning
 
 DATA = Path(__file__).parent / "data"
@@ -30,7 +31,8 @@ def data(name):
 
 
 def load(name, kind):
-    with pytest.warns(InconsistentVersionWarning, match=r"state format 1\).*state format 3\)"):
+    migrated = rf"state format 1\).*state format {STATE_FORMAT}\)"
+    with pytest.warns(InconsistentVersionWarning, match=migrated):
         return LOADERS[kind](DATA / f"{name}_v0_1.{kind}")
 
 
@@ -63,7 +65,7 @@ def test_format_1_files_migrate_to_the_named_parts(name, kind):
         )
     assert not hasattr(est, "_stopper") and not hasattr(est, "_module_config")
     state = est.__getstate__()  # saved again in the current format
-    assert state["_skvsc_state_format"] == 3 and state["other"] == {}
+    assert state["_skvsc_state_format"] == STATE_FORMAT and state["other"] == {}
 
 
 @pytest.mark.parametrize("kind", list(LOADERS))
@@ -118,7 +120,8 @@ def test_format_2_states_migrate_with_the_same_outputs_and_future(name):
     est = load(name, "joblib")
     Xn = data(name)
     old = type(est).__new__(type(est))
-    with pytest.warns(InconsistentVersionWarning, match=r"state format 2\).*state format 3\)"):
+    migrated = rf"state format 2\).*state format {STATE_FORMAT}\)"
+    with pytest.warns(InconsistentVersionWarning, match=migrated):
         old.__setstate__(_as_format_2(est.__getstate__()))
     assert old.transform(Xn).tobytes() == est.transform(Xn).tobytes()
     assert old.score_samples(Xn).tobytes() == est.score_samples(Xn).tobytes()

@@ -91,6 +91,17 @@ class MLPEncoder(nn.Module):
             nn.functional.linear(hidden, self.heads.weight[r], self.heads.bias[r]) for r in rows
         )
 
+    def keep_heads(self, n_heads):
+        """Keep the first ``n_heads`` heads only (the rows of the others are
+        dropped): for a latent family that computes a field of its posterior
+        from another head, e.g. the tied gate's ``gamma`` from ``mu``."""
+        rows = slice(0, n_heads * (self.heads.out_features // self.n_heads))
+        kept = nn.Linear(self.heads.in_features, rows.stop, device="meta").to_empty(device="cpu")
+        with torch.no_grad():
+            kept.weight.copy_(self.heads.weight[rows])
+            kept.bias.copy_(self.heads.bias[rows])
+        self.heads, self.n_heads = kept, n_heads
+
     def head_parameters(self):
         """The parameters whose first dimension runs over the rows of the heads."""
         return (self.heads.weight, self.heads.bias)

@@ -259,11 +259,11 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     side, so the ``gamma`` weight would let those means drift further from
     the prior, where the gate's gradient (through a saturated sigmoid) no
     longer brings the unit back (images then got codes of very unequal
-    lengths: ``docs/results.md``). The third head stays in the network (both
-    gates build the same encoder) and is unused (inference does not compute
-    it). The slopes start positive (the encoder sets the sign of ``mu``, so
-    no unit needs the other side at the start) and may change sign in
-    training.
+    lengths: ``docs/results.md``). The encoder has no third head
+    (:attr:`head_names`); :func:`~.vae.build_vae` still draws its initial
+    weights, so that both gates start from the same generator stream. The
+    slopes start positive (the encoder sets the sign of ``mu``, so no unit
+    needs the other side at the start) and may change sign in training.
     """
 
     def __init__(
@@ -323,9 +323,15 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         """The tied gate's logit ``a_j mu_j + c_j`` of the slab means ``mu`` ``(n, J)``."""
         return self.gate_slope * mu + self.gate_offset
 
+    @property
+    def head_names(self):
+        """The encoder's heads: with the tied gate ``mu`` and ``logvar`` only
+        (``gamma`` is computed from ``mu``)."""
+        fields = self.Posterior._fields
+        return tuple(name for name in fields if name != "gamma") if self.tied else fields
+
     def heads_for(self, fields):
-        """With the tied gate, ``gamma`` is computed from the ``"mu"`` head
-        (its own head, still part of the network, is not computed)."""
+        """With the tied gate, ``gamma`` is computed from the ``"mu"`` head."""
         if not self.tied:
             return tuple(fields)
         return tuple(dict.fromkeys("mu" if name == "gamma" else name for name in fields))

@@ -27,7 +27,9 @@ Network contract (what :class:`~.vae.VAE` and dead-unit revival use):
   ``heads_only(x, indices)`` computes only the heads numbered in
   ``indices`` (inference); ``head_parameters()`` and ``unit_rows(units)``
   give the parameters whose rows hold the heads and the rows of the given
-  units in every head (the head layout lives here only);
+  units in every head (the head layout lives here only); ``keep_heads(n)``
+  drops all heads but the first ``n`` (built with one head per posterior
+  field, the encoder keeps those the latent family computes);
 - decoder: ``forward(z)`` returns the likelihood's parameters, shape
   ``(n, n_features)``; ``first_layer()`` is the linear layer whose column
   ``j`` is unit j's weight.

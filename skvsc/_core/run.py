@@ -241,6 +241,38 @@ class Run:
         return cls(config, schedule, model, optimizer, rng_state, state.get("step", 0))
 
 
+def drop_unused_heads(state):
+    """The run state ``state`` (:meth:`Run.state_dict`) without the rows of
+    encoder heads that its latent family does not compute.
+
+    Encoders were built with one head per posterior field until the tied
+    gate's ``gamma`` head, which it never computed, was dropped (saved state
+    format 3; :func:`~.vae.build_vae`). Its rows, and their optimizer moments,
+    are cut from the module's and the optimizer's state; other states are
+    returned as they are. Tensors or NumPy arrays alike (pickles store arrays).
+    """
+    model = build_vae(ModelConfig.from_dict(state["model_config"]), torch.Generator())
+    params = list(model.parameters())
+    heads = {id(param): param.shape[0] for param in model.encoder.head_parameters()}
+    names = {name: id(param) for name, param in model.named_parameters()}
+    module_state = dict(state["module_state"])
+    for name, value in module_state.items():
+        if names.get(name) in heads:
+            module_state[name] = value[: heads[names[name]]]
+    optimizer_state = state.get("optimizer_state")
+    if optimizer_state is not None:
+        moments = dict(optimizer_state["state"])
+        for index, entry in moments.items():
+            if 0 <= index < len(params) and id(params[index]) in heads:
+                rows = heads[id(params[index])]
+                moments[index] = {
+                    key: value[:rows] if key in ("exp_avg", "exp_avg_sq") else value
+                    for key, value in entry.items()
+                }
+        optimizer_state = {**optimizer_state, "state": moments}
+    return {**state, "module_state": module_state, "optimizer_state": optimizer_state}
+
+
 def cpu_state(obj):
     """Recursively move the tensors of a (nested) state dict to the CPU."""
     if isinstance(obj, torch.Tensor):

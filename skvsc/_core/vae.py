@@ -73,8 +73,8 @@ class ModelConfig:
 
     @property
     def n_heads(self):
-        """Encoder heads: the fields of the latent family's posterior."""
-        return len(LATENTS[self.latent].Posterior._fields)
+        """Encoder heads: those the latent family computes (its ``n_heads``)."""
+        return LATENTS[self.latent](self.n_components, **self.latent_params).n_heads
 
     def n_parameters(self):
         """Parameters of the networks (the network family counts them)."""
@@ -96,9 +96,15 @@ def build_vae(config, generator, shift=None, scale=None):
     standardises the data.
     """
     latent = LATENTS[config.latent](config.n_components, **config.latent_params)
+    # Initial weights are drawn for a head per posterior field, so that the
+    # generator's stream (a fit at a given random_state) does not depend on the
+    # heads the family computes; the rest (the tied gate's gamma) are dropped.
+    drawn = len(latent.Posterior._fields)
     encoder, decoder = config.network_family().build(
-        config.n_features, config.n_components, latent.n_heads, generator, missing=config.missing
+        config.n_features, config.n_components, drawn, generator, missing=config.missing
     )
+    if latent.n_heads < drawn:
+        encoder.keep_heads(latent.n_heads)
     likelihood_class = LIKELIHOODS[config.likelihood]
     if likelihood_class.standardizes:
         likelihood = likelihood_class(config.n_features, shift=shift, scale=scale)
