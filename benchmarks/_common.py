@@ -200,14 +200,17 @@ def matmul_gflops(n=None, reps=4, cpu=False):
     return (flop / wall, flop / cpu_s) if cpu else flop / wall
 
 
-def model_flops(module, code_heads):
+def model_flops(module):
     """Matmul FLOPs per sample of a skvsc module (biases and elementwise work ignored).
 
     Returns ``(train, forward, transform)``: one training step (forward, weight
     gradients, and input gradients of every layer but the first, whose input
     needs none), the full forward pass, and the encoder work that ``transform``
-    needs (trunk plus ``code_heads`` of the heads).
+    needs (the trunk and the heads the code is computed from: ``mu`` and the
+    gate's for the free gate, ``mu`` alone for the tied gate).
     """
+    latent = module.latent
+    code_heads = len(latent.heads_for(latent.code_fields))
 
     def linear(m):
         return [layer for layer in m.modules() if isinstance(layer, nn.Linear)]

@@ -18,46 +18,84 @@ from skvsc import VariationalSparseCoder
 
 
 class HandVSC(nn.Module):
-    """The VSC network written as a user would: 784-400-(3 x J) / J-400-784."""
+    """The VSC network written as a user would: 784-400-(heads x J) / J-400-784.
 
-    def __init__(self, n_features, hidden, n_components):
+    With ``tied`` (the image default's ``gate="tied"``) two heads (``mu``,
+    ``logvar``), a per-unit slope and offset of the gate and the rate
+    controller's multipliers; otherwise three heads (the free gate's ``gamma``
+    logit the third).
+    """
+
+    def __init__(self, n_features, hidden, n_components, tied=False):
         super().__init__()
+        self.tied = tied
         self.enc = nn.Linear(n_features, hidden)
-        self.heads = nn.Linear(hidden, 3 * n_components)
+        self.heads = nn.Linear(hidden, (2 if tied else 3) * n_components)
         self.dec1 = nn.Linear(n_components, hidden)
         self.dec2 = nn.Linear(hidden, n_features)
+        if tied:
+            self.gate_slope = nn.Parameter(torch.full((n_components,), 0.1))
+            self.gate_offset = nn.Parameter(torch.zeros(n_components))
+        self.register_buffer("multiplier", torch.zeros(n_components))  # the rate controller's
+
+
+def hand_model(spec, n_features):
+    """The :class:`HandVSC` of the spec's gate (J = 200, one hidden layer of 400)."""
+    params = spec.latent_params
+    if params.get("rate_control_mean") or params.get("rate_control_floor", 1.0) != 1.0:
+        raise ValueError("the hand loop writes out the rate controller's default form only")
+    return HandVSC(n_features, HIDDEN, N_COMPONENTS, tied=params.get("gate") == "tied")
 
 
 def bernoulli_kl(g, a):
     return g * torch.log(g / a) + (1 - g) * torch.log((1 - g) / (1 - a))
 
 
-def hand_loss(model, x, spec, kl_weight=1.0):
+def hand_loss(model, x, spec, kl_weight=1.0, eps=None):
     """The objective of skvsc's defaults after the KL warm-up, written out by hand.
 
-    For the aggregate prior (the default): the exact-sparse code with slab noise
-    and a straight-through gate, ``slab_kl_weight`` times the gamma-weighted slab
-    KL, the aggregate activity term and the usage penalty. For the fixed prior:
-    the relaxed -ELBO (c = 100) and the usage penalty. ``usage="balance"``: pull
-    each unit's batch activity toward the batch's mean activity; ``"prior"``:
-    toward ``alpha``.
+    For the aggregate prior (the default): the exact-sparse code (``gamma > 1/2``,
+    a row with none keeps its most probable unit) with slab noise and a
+    straight-through gate, ``slab_kl_weight`` times the slab KL (every unit's with
+    the tied gate, gamma-weighted with the free one), the aggregate activity term,
+    the usage penalty and, where ``rate_control`` is on, the rate controller
+    (multipliers ``lambda + eta (r - alpha)``, at most 0 with ``"up"``, stepped
+    first); with the tied gate ``gamma = sigmoid(a mu + c)``. For the
+    fixed prior: the relaxed -ELBO (c = 100) and the usage penalty.
+    ``usage="balance"``: pull each unit's batch activity toward the batch's mean
+    activity; ``"prior"``: toward ``alpha``. ``eps``: the slab noise (default:
+    drawn from the global RNG).
     """
     params, schedule = spec.latent_params, spec.schedule_params
     alpha, usage, usage_weight = params["alpha"], params["usage"], schedule["usage_weight"]
-    mu, logvar, v = model.heads(F.relu(model.enc(x))).chunk(3, dim=1)
+    hidden = F.relu(model.enc(x))
+    if model.tied:
+        mu, logvar = model.heads(hidden).chunk(2, dim=1)
+        gamma = torch.sigmoid(model.gate_slope * mu + model.gate_offset)
+    else:
+        mu, logvar, v = model.heads(hidden).chunk(3, dim=1)
+        gamma = torch.sigmoid(v)
     logvar = logvar.clamp(-14.0, 8.0)
-    gamma = torch.sigmoid(v)
-    eps = torch.randn_like(mu)
+    eps = torch.randn_like(mu) if eps is None else eps
     slab_kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar)
     if spec.latent == "spike_slab_aggregate":
-        hard = (gamma > 0.5).to(gamma.dtype)
+        on = gamma > 0.5
+        top = F.one_hot(gamma.argmax(1), gamma.shape[1]).bool()
+        hard = (on | (~on.any(1, keepdim=True) & top)).to(gamma.dtype)
         z = (hard + gamma - gamma.detach()) * (mu + torch.exp(0.5 * logvar) * eps)
-        kl = params["slab_kl_weight"] * (gamma * slab_kl).sum(1)
+        weighted = slab_kl if model.tied else gamma * slab_kl
+        kl = params["slab_kl_weight"] * weighted.sum(1)
         soft = gamma.mean(0)
         rate = soft + (hard.mean(0) - soft).detach()
         floor = 0.5 / len(x)
         rate = rate + (rate.clamp(floor, 1 - floor) - rate).detach()
         extra = bernoulli_kl(rate, alpha).sum()
+        if params.get("rate_control", 0.0) > 0:
+            with torch.no_grad():
+                step = model.multiplier + params["rate_control"] * (hard.mean(0) - alpha)
+                up = params["rate_control_sides"] == "up"  # subsidies only
+                model.multiplier.copy_(step.clamp(max=0.0) if up else step)
+            extra = extra + (model.multiplier * (soft + (hard.mean(0) - soft).detach())).sum()
     else:
         eta = torch.rand_like(mu)
         z = torch.sigmoid(100.0 * (eta - 1 + gamma)) * (mu + torch.exp(0.5 * logvar) * eps)
@@ -87,7 +125,7 @@ def hand_fit(X, batch_size, epochs, seed, fused=False):
     torch.manual_seed(seed)
     est = VariationalSparseCoder()
     spec = est._resolved(est._check_params(), X.shape[1])  # the defaults' ModelSpec
-    model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS).to(_common.DEVICE)
+    model = hand_model(spec, X.shape[1]).to(_common.DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
 
     def train():

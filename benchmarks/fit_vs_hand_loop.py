@@ -50,7 +50,7 @@ def bench_fit(X, batch_sizes, repeats, epochs, threads):
             for name in NAMES if rep % 2 == 0 else NAMES[::-1]:
                 if name == "skvsc":
                     wall, cpu, est = skvsc_fit(X, bs, epochs, rep, threads)
-                    flops = flops or model_flops(est.module_, code_heads=2)
+                    flops = flops or model_flops(est.module_)
                 else:
                     wall, cpu = hand_fit(X, bs, epochs, rep, fused=name == "hand_fused")
                 runs[f"{name}_wall"].append(n / wall)
@@ -96,7 +96,7 @@ def report(f):
     lines += [
         "",
         f"Matmul FLOPs per sample: training step {train / 1e6:.2f} M, forward "
-        f"{forward / 1e6:.2f} M, transform (encoder trunk + mu and gamma heads) "
+        f"{forward / 1e6:.2f} M, transform (encoder trunk + the heads the code reads) "
         f"{transform / 1e6:.2f} M.",
     ]
     return "\n".join(lines)

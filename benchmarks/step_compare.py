@@ -21,8 +21,8 @@ import time
 from statistics import median
 
 import torch
-from _common import HIDDEN, N_COMPONENTS, add_common_args, load_data, start
-from _loops import HandVSC, hand_epoch, step_epoch, step_setup
+from _common import add_common_args, load_data, start
+from _loops import hand_epoch, hand_model, step_epoch, step_setup
 
 from skvsc import VariationalSparseCoder
 from skvsc._core.guard import StepGuard
@@ -39,7 +39,7 @@ def reference_runs(X, batch_size, core):
     est = VariationalSparseCoder()
     spec = est._resolved(est._check_params(), X.shape[1])
     torch.manual_seed(0)
-    model = HandVSC(X.shape[1], HIDDEN, N_COMPONENTS)
+    model = hand_model(spec, X.shape[1])
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     Xt = torch.from_numpy(X)
 

@@ -55,7 +55,7 @@ def bench_profile(X, batch_size, threads, n_steps=64):
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
         with profile(activities=activities) as prof:
             epoch()
-    step_flops = model_flops(parts["model"], code_heads=2)[0] * batch_size
+    step_flops = model_flops(parts["model"])[0] * batch_size
     events = prof.events()
     averages = prof.key_averages()
     key = "self_device_time_total" if cuda else "self_cpu_time_total"

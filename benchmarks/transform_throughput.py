@@ -131,7 +131,7 @@ def main(argv=None):
     X, X_test, source = load_data(start(args), args.n_train)
     J = args.n_components
     module = VariationalSparseCoder(J, max_iter=1, device="cpu").fit(X[:256]).module_
-    flops = model_flops(module, code_heads=2)[2]
+    flops = model_flops(module)[2]
     rows, roof, gflops = bench_transform(
         X, X_test, args.repeats, args.threads, args.n_small, flops, J
     )
