@@ -9,6 +9,7 @@ the refusal of real pickles.
 import pickle
 import struct
 import sys
+import warnings
 from pathlib import Path
 
 import joblib
@@ -168,3 +169,24 @@ def test_a_tied_gate_fit_starts_from_the_generator_stream_of_earlier_versions():
         n_components=20, hidden_layer_sizes=(16,), max_iter=1, gate="free", random_state=0
     ).fit(images)
     assert free._run.model.encoder.heads.out_features == 3 * 20
+
+
+@pytest.mark.parametrize("broken", ["model_config", "module_state", "optimizer_state"])
+def test_a_broken_format_3_run_fails_as_the_same_run_of_format_4(broken):
+    # The migration of format 3 leaves what it cannot read to the run's own checks.
+    X = np.random.RandomState(0).rand(60, 64)
+    est = skvsc.VariationalSparseCoder(
+        n_components=20, hidden_layer_sizes=(8,), max_iter=1, random_state=0
+    ).fit(X)
+    errors = []
+    for state_format in (3, 4):
+        state = est.__getstate__()
+        state["_skvsc_state_format"] = state_format
+        state["fitted"]["run"][broken] = {"x": 1} if broken == "optimizer_state" else None
+        new = type(est).__new__(type(est))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", skvsc.exceptions.InconsistentVersionWarning)
+            with pytest.raises(Exception) as info:
+                new.__setstate__(state)
+        errors.append((type(info.value), str(info.value)))
+    assert errors[0] == errors[1]

@@ -250,8 +250,15 @@ def drop_unused_heads(state):
     format 3; :func:`~.vae.build_vae`). Its rows, and their optimizer moments,
     are cut from the module's and the optimizer's state; other states are
     returned as they are. Tensors or NumPy arrays alike (pickles store arrays).
+    A malformed state is returned as it is, for :meth:`Run.from_state_dict` to
+    refuse with the reason.
     """
-    model = build_vae(ModelConfig.from_dict(state["model_config"]), torch.Generator())
+    try:
+        model = build_vae(ModelConfig.from_dict(state["model_config"]), torch.Generator())
+    except (KeyError, TypeError, ValueError):
+        return state
+    if not isinstance(state.get("module_state"), dict):
+        return state
     params = list(model.parameters())
     heads = {id(param): param.shape[0] for param in model.encoder.head_parameters()}
     names = {name: id(param) for name, param in model.named_parameters()}
@@ -260,14 +267,14 @@ def drop_unused_heads(state):
         if names.get(name) in heads:
             module_state[name] = value[: heads[names[name]]]
     optimizer_state = state.get("optimizer_state")
-    if optimizer_state is not None:
+    if isinstance(optimizer_state, dict) and isinstance(optimizer_state.get("state"), dict):
         moments = dict(optimizer_state["state"])
         for index, entry in moments.items():
-            if 0 <= index < len(params) and id(params[index]) in heads:
+            if isinstance(index, int) and 0 <= index < len(params) and id(params[index]) in heads:
                 rows = heads[id(params[index])]
                 moments[index] = {
                     key: value[:rows] if key in ("exp_avg", "exp_avg_sq") else value
-                    for key, value in entry.items()
+                    for key, value in dict(entry).items()
                 }
         optimizer_state = {**optimizer_state, "state": moments}
     return {**state, "module_state": module_state, "optimizer_state": optimizer_state}
