@@ -85,17 +85,18 @@ def hand_loss(model, x, spec, kl_weight=1.0, eps=None):
         z = (hard + gamma - gamma.detach()) * (mu + torch.exp(0.5 * logvar) * eps)
         weighted = slab_kl if model.tied else gamma * slab_kl
         kl = params["slab_kl_weight"] * weighted.sum(1)
-        soft = gamma.mean(0)
-        rate = soft + (hard.mean(0) - soft).detach()
+        soft, hard_rate = gamma.mean(0), hard.mean(0)
+        # the value of the hard rate, the gradient of the soft one
+        rate = soft + (hard_rate - soft).detach()
         floor = 0.5 / len(x)
-        rate = rate + (rate.clamp(floor, 1 - floor) - rate).detach()
-        extra = bernoulli_kl(rate, alpha).sum()
+        clamped = rate + (rate.clamp(floor, 1 - floor) - rate).detach()
+        extra = bernoulli_kl(clamped, alpha).sum()
         if params.get("rate_control", 0.0) > 0:
             with torch.no_grad():
-                step = model.multiplier + params["rate_control"] * (hard.mean(0) - alpha)
+                step = model.multiplier + params["rate_control"] * (hard_rate - alpha)
                 up = params["rate_control_sides"] == "up"  # subsidies only
                 model.multiplier.copy_(step.clamp(max=0.0) if up else step)
-            extra = extra + (model.multiplier * (soft + (hard.mean(0) - soft).detach())).sum()
+            extra = extra + (model.multiplier * rate).sum()
     else:
         eta = torch.rand_like(mu)
         z = torch.sigmoid(100.0 * (eta - 1 + gamma)) * (mu + torch.exp(0.5 * logvar) * eps)

@@ -86,7 +86,9 @@ class Latent(nn.Module):
 
     @property
     def head_names(self):
-        return self.Posterior._fields
+        """The encoder heads: those the posterior's fields are computed from
+        (:meth:`heads_for`; every field, unless one derives from another)."""
+        return tuple(dict.fromkeys(self.heads_for(self.Posterior._fields)))
 
     @property
     def n_heads(self):

@@ -323,15 +323,9 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         """The tied gate's logit ``a_j mu_j + c_j`` of the slab means ``mu`` ``(n, J)``."""
         return self.gate_slope * mu + self.gate_offset
 
-    @property
-    def head_names(self):
-        """The encoder's heads: with the tied gate ``mu`` and ``logvar`` only
-        (``gamma`` is computed from ``mu``)."""
-        fields = self.Posterior._fields
-        return tuple(name for name in fields if name != "gamma") if self.tied else fields
-
     def heads_for(self, fields):
-        """With the tied gate, ``gamma`` is computed from the ``"mu"`` head."""
+        """With the tied gate, ``gamma`` is computed from the ``"mu"`` head (so
+        the encoder has no ``gamma`` head: :attr:`head_names`)."""
         if not self.tied:
             return tuple(fields)
         return tuple(dict.fromkeys("mu" if name == "gamma" else name for name in fields))
