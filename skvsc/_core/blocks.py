@@ -96,6 +96,8 @@ class MLPEncoder(nn.Module):
         dropped): for a latent family that computes a field of its posterior
         from another head, e.g. the tied gate's ``gamma`` from ``mu``."""
         rows = slice(0, n_heads * (self.heads.out_features // self.n_heads))
+        # allocated on "meta" and filled by the copy: a plain nn.Linear would draw
+        # initial weights from torch's global RNG (fits must not touch it)
         kept = nn.Linear(self.heads.in_features, rows.stop, device="meta").to_empty(device="cpu")
         with torch.no_grad():
             kept.weight.copy_(self.heads.weight[rows])
