@@ -259,10 +259,9 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         Fraction of the training during which units that were never active in
         an epoch are re-seeded at its end: each takes a perturbed copy of one of
         the busiest units, which then share its samples (codebook splitting, as
-        in vector quantisation). With the default budget it kept 197-200 of
-        200 units alive at the same accuracy on MNIST and Fashion-MNIST
-        validation splits, but cost 1.5 points on Fashion-MNIST in short
-        (15-epoch) runs; off by default (``docs/results.md``). 0 disables it.
+        in vector quantisation). Off by default: it keeps units alive, but cost
+        sparse-code accuracy on Fashion-MNIST in short runs (the user guide's
+        ``revive`` entry has the figures). 0 disables it.
 
     {{device}}
 
