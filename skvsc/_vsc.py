@@ -178,6 +178,18 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         a weaker term (0.25) did better at the larger budgets
         (``docs/results.md``, "Training the short code").
 
+    fit_n_nonzero_floor : float, default=0.0
+        Keep the short code's units alive: with ``fit_n_nonzero_coefs = k``,
+        a unit kept among a sample's ``k`` on fewer than ``fit_n_nonzero_floor
+        * k / n_components`` of the training samples gets a growing subsidy
+        that raises its magnitude where it is active (a subsidy-only rate
+        controller on the short code, with the step size of ``rate_control``,
+        which must be > 0). Without it, a wide code truncated to a small budget
+        can leave units that are active but never among any sample's ``k``
+        largest: dead at that budget. In [0, 1]; 0 (the default) disables it.
+        Like ``rate_control`` it changes the training, not what is reported.
+        Measured: ``docs/results.md`` ("Dead units of the short code").
+
     gate : {"auto", "free", "tied"}, default="auto"
         Where a unit's activity probability ``gamma`` comes from, with
         ``prior="aggregate"``. ``"free"``: an encoder head of its own,
@@ -422,6 +434,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         transform_n_nonzero_coefs=None,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=1.0,
+        fit_n_nonzero_floor=0.0,
         gate="auto",
         likelihood="auto",
         network="mlp",
@@ -460,6 +473,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         self.transform_n_nonzero_coefs = transform_n_nonzero_coefs
         self.fit_n_nonzero_coefs = fit_n_nonzero_coefs
         self.fit_n_nonzero_weight = fit_n_nonzero_weight
+        self.fit_n_nonzero_floor = fit_n_nonzero_floor
         self.gate = gate
         self.likelihood = likelihood
         self.network = network
@@ -560,6 +574,12 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         of the aggregate prior (none for the fixed prior)."""
         k = _units_or_none("fit_n_nonzero_coefs", self.fit_n_nonzero_coefs)
         _params.check_real("fit_n_nonzero_weight", self.fit_n_nonzero_weight, 0)
+        _params.check_real("fit_n_nonzero_floor", self.fit_n_nonzero_floor, 0, 1)
+        if self.fit_n_nonzero_floor > 0 and k is None:
+            raise ValueError(
+                f"fit_n_nonzero_floor={self.fit_n_nonzero_floor!r} needs fit_n_nonzero_coefs: "
+                "it keeps the units of the trained short code alive."
+            )
         if self.prior != "aggregate":
             if k is not None:
                 raise ValueError(
@@ -570,6 +590,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         return {
             "fit_n_nonzero_coefs": k,
             "fit_n_nonzero_weight": float(self.fit_n_nonzero_weight),
+            "fit_n_nonzero_floor": float(self.fit_n_nonzero_floor),
         }
 
     def _auto_weights(self):

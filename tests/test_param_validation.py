@@ -37,6 +37,7 @@ VSC_ONLY = {
     "usage": [("both", ValueError), (None, ValueError)],
     "fit_n_nonzero_coefs": [(0, ValueError), (2.5, ValueError), (True, ValueError)],
     "fit_n_nonzero_weight": [(-0.5, ValueError), (math.inf, ValueError), ("x", TypeError)],
+    "fit_n_nonzero_floor": [(-0.1, ValueError), (1.5, ValueError), ("x", TypeError)],
     "gate": [("soft", ValueError), (None, ValueError), (True, ValueError)],
     "rate_control_sides": [("down", ValueError), (None, ValueError)],
     "rate_control_floor": [

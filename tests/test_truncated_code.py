@@ -146,3 +146,53 @@ def test_fit_n_nonzero_coefs_needs_the_aggregate_prior():
         vsc.fit(X)
     assert not hasattr(vsc, "module_")
     VariationalSparseCoder(prior="fixed", fit_n_nonzero_weight=2.0, max_iter=1).fit(X)
+
+
+def test_fit_n_nonzero_floor_keeps_the_short_codes_units_alive():
+    # Truncated to 3 of 64 units, the short code leaves units that are active
+    # but never among any sample's 3 largest; the floor's subsidies revive them
+    # (41 of 64 units ever kept without it, 55 with it on this fit).
+    X = load_digits().data / 16.0
+    params = dict(n_components=64, alpha=0.2, max_iter=30, random_state=0, n_threads=1)
+    params.update(fit_n_nonzero_coefs=3, transform_n_nonzero_coefs=3)
+    plain = VariationalSparseCoder(**params).fit(X)
+    floor = VariationalSparseCoder(**params, fit_n_nonzero_floor=0.5).fit(X)
+    assert plain.module_.latent.short_controller is None
+    assert floor.module_.latent.short_controller.multiplier.min() < 0  # subsidies paid
+    alive = [int((model.transform(X) != 0).any(axis=0).sum()) for model in (plain, floor)]
+    assert alive[1] >= alive[0] + 8, alive
+
+
+def test_fit_n_nonzero_floor_is_saved_continued_and_checked(tmp_path):
+    import skvsc
+
+    X = load_digits().data[:300] / 16.0
+    params = dict(n_components=12, alpha=0.3, max_iter=2, random_state=0, fit_n_nonzero_coefs=2)
+    vsc = VariationalSparseCoder(**params, fit_n_nonzero_floor=0.5).fit(X)
+    path = tmp_path / "m.skvsc"
+    skvsc.save(vsc, path)
+    loaded = skvsc.load(path)
+    assert loaded.fit_n_nonzero_floor == 0.5
+    np.testing.assert_array_equal(
+        loaded.module_.latent.short_controller.multiplier,
+        vsc.module_.latent.short_controller.multiplier,
+    )
+    np.testing.assert_array_equal(
+        loaded.partial_fit(X).transform(X), vsc.partial_fit(X).transform(X)
+    )
+    # states written before the parameter existed load with it off
+    state = VariationalSparseCoder(**params).fit(X).__getstate__()
+    del state["params"]["fit_n_nonzero_floor"]
+    old = VariationalSparseCoder.__new__(VariationalSparseCoder)
+    old.__setstate__(state)
+    assert old.fit_n_nonzero_floor == 0.0 and old.module_.latent.short_controller is None
+    # it needs the short code, and the controller's step size; a refused fit
+    # leaves the estimator unfitted
+    for bad, match in (
+        (dict(fit_n_nonzero_coefs=None), "needs fit_n_nonzero_coefs"),
+        (dict(rate_control=0.0), "rate_control > 0"),
+    ):
+        refused = VariationalSparseCoder(**{**params, **bad}, fit_n_nonzero_floor=0.5)
+        with pytest.raises(ValueError, match=match):
+            refused.fit(X)
+        assert not hasattr(refused, "module_")

@@ -243,6 +243,19 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
     Gao et al. 2024). The term is decoded by the model (:class:`~.vae.VAE`);
     the latent family gives ``z^(k)`` as ``TrainingTerms.truncated``.
 
+    With ``fit_n_nonzero_floor = f > 0`` as well (``short_controller``), a
+    second subsidy-only :class:`~.rate_control.RateController` keeps the short
+    code's units alive: its rates are the fractions ``r^(k)_j`` of the batch on
+    which unit j is among the ``k`` kept, its target ``f k / J`` (the short
+    code's mean rate is at most ``k / J``) and its step ``rate_control``'s.
+    Each unit below the target gets a growing subsidy ``lambda^(k)_j <= 0`` on
+    ``sum_j lambda^(k)_j r^(k)_j``, straight-through in the batch mean of
+    ``gamma_j`` as the other controller's (a gradient through ``|mu_j|`` on
+    the rows where the unit is on, which ranks it into the kept, left more
+    units dead and cost more accuracy). Without it the short code leaves
+    units that are active but never among any row's ``k`` largest: dead at
+    that budget (``docs/results.md``, "Dead units of the short code").
+
     With ``gate="tied"`` (``tied``), ``gamma`` is not the third head's but a
     per-unit affine function of the slab mean, ``gamma_j = sigmoid(a_j mu_j +
     c_j)`` (``gate_slope`` ``a``, ``gate_offset`` ``c``, learned;
@@ -280,6 +293,7 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         floor=True,
         fit_n_nonzero_coefs=None,
         fit_n_nonzero_weight=1.0,
+        fit_n_nonzero_floor=0.0,
         gate="free",
     ):
         super().__init__(n_components, alpha=alpha, usage=usage)
@@ -307,6 +321,17 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
                 mean=rate_control_mean,
             )
             if rate_control > 0
+            else None
+        )
+        floor_k = float(fit_n_nonzero_floor)
+        if floor_k > 0 and (k is None or rate_control <= 0):
+            raise ValueError(
+                "fit_n_nonzero_floor > 0 needs fit_n_nonzero_coefs (the short code) and "
+                "rate_control > 0 (its step size)."
+            )
+        self.short_controller = (
+            RateController(n_components, k / n_components, rate_control, "up", floor=floor_k)
+            if floor_k > 0
             else None
         )
 
@@ -405,6 +430,10 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         if self.truncated_units is not None:
             kept = truncated(active, posterior.mu, self.truncated_units)
             cut = z * kept.to(z.dtype)
+            if self.short_controller is not None:
+                # its own batch means: ``soft`` above is the slab KL term
+                gamma_mean, rate = batch_means(posterior.gamma, kept.to(z.dtype))
+                penalty = penalty + self.short_controller(gamma_mean, rate)
         kl, train_kl = self._kl(spikes, slab), self.slab_kl_weight * soft
         return TrainingTerms(z, kl, train_kl, penalty, active, cut)
 

@@ -166,3 +166,50 @@ def test_repeated_steps_hold_the_mean_rate_not_each_rate():
 def test_bad_floors_raise(options, match):
     with pytest.raises(ValueError, match=match):
         RateController(4, alpha=0.5, step_size=1.0, **options)
+
+
+def test_the_short_code_floor_subsidises_units_rarely_among_the_kept():
+    # k = 1 of 4 units: each row keeps its active unit (gamma > 1/2) of largest
+    # |mu|. Active: row 0 units 0, 1, 2; row 1 units 0, 1; row 2 units 1, 2, 3.
+    # Kept: unit 0 (|mu| 3), unit 0 (2), unit 3 (3). So unit 1 is active on
+    # every row and never kept, unit 2 active on two rows and never kept.
+    gamma = torch.tensor(
+        [[0.9, 0.9, 0.9, 0.1], [0.9, 0.9, 0.1, 0.1], [0.1, 0.9, 0.9, 0.9]], dtype=torch.float64
+    )
+    mu = torch.tensor([[3.0, 1.0, -2.0, 0.0], [2.0, 1.0, 0.0, 0.0], [0.0, 1.0, 2.0, -3.0]])
+    mu = mu.to(torch.float64)
+    post = SpikeSlabPosterior(mu, torch.zeros_like(mu), gamma.requires_grad_(True))
+    kept_rate = torch.tensor([2 / 3, 0.0, 0.0, 1 / 3], dtype=torch.float64)
+    options = dict(alpha=0.3, usage="balance", fit_n_nonzero_coefs=1, rate_control=0.5)
+    plain = AggregateSpikeSlabLatent(4, **options).double()
+    short = AggregateSpikeSlabLatent(4, **options, fit_n_nonzero_floor=0.8).double()
+    assert plain.short_controller is None and "short_controller.multiplier" not in plain.state_dict()
+    assert "short_controller.multiplier" in short.state_dict()  # saved with the model
+    noise = (torch.zeros_like(mu),)
+    values = StepValues(usage_weight=0.0)
+    base = plain.training_terms(post, noise, values).penalty
+    terms = short.training_terms(post, noise, values)
+    # target 0.8 * k / J = 0.2: min(0, 0.5 (r^(k)_j - 0.2)) subsidises units 1
+    # and 2 (-0.1 each; their rates in the whole code, 1 and 2/3, would not)
+    stepped = torch.minimum(torch.zeros(4, dtype=torch.float64), 0.5 * (kept_rate - 0.2))
+    torch.testing.assert_close(stepped, torch.tensor([0.0, -0.1, -0.1, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(short.short_controller.multiplier, stepped)
+    torch.testing.assert_close(short.controller.multiplier, plain.controller.multiplier)
+    torch.testing.assert_close(terms.penalty, base + (stepped * kept_rate).sum())
+    # the gradient: lambda^(k)_j / n on every gamma_nj (straight-through), so the
+    # subsidised units' gamma rises under gradient descent
+    (grad_short,) = torch.autograd.grad(terms.penalty, post.gamma)
+    (grad_plain,) = torch.autograd.grad(base, post.gamma)
+    torch.testing.assert_close(grad_short - grad_plain, stepped.expand(3, 4) / 3)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(fit_n_nonzero_floor=0.5, rate_control=1.0),  # no short code
+        dict(fit_n_nonzero_floor=0.5, fit_n_nonzero_coefs=2),  # no step size
+    ],
+)
+def test_the_short_code_floor_needs_a_short_code_and_a_step(options):
+    with pytest.raises(ValueError, match="fit_n_nonzero_floor"):
+        AggregateSpikeSlabLatent(4, alpha=0.3, usage="balance", **options)
