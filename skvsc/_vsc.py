@@ -186,8 +186,11 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         controller on the short code, with the step size of ``rate_control``,
         which must be > 0). Without it, a wide code truncated to a small budget
         can leave units that are active but never among any sample's ``k``
-        largest: dead at that budget. In [0, 1]; 0 (the default) disables it.
-        Like ``rate_control`` it changes the training, not what is reported.
+        largest: dead at that budget. The subsidies raise the units'
+        activity everywhere, so the whole (untruncated) code gets denser: use
+        it with ``transform_n_nonzero_coefs``. In [0, 1]; 0 (the default)
+        disables it. Like ``rate_control`` it changes the training, not what
+        is reported.
         Measured: ``docs/results.md`` ("Dead units of the short code").
 
     gate : {"auto", "free", "tied"}, default="auto"

@@ -183,7 +183,9 @@ def test_the_short_code_floor_subsidises_units_rarely_among_the_kept():
     options = dict(alpha=0.3, usage="balance", fit_n_nonzero_coefs=1, rate_control=0.5)
     plain = AggregateSpikeSlabLatent(4, **options).double()
     short = AggregateSpikeSlabLatent(4, **options, fit_n_nonzero_floor=0.8).double()
-    assert plain.short_controller is None and "short_controller.multiplier" not in plain.state_dict()
+    assert (
+        plain.short_controller is None and "short_controller.multiplier" not in plain.state_dict()
+    )
     assert "short_controller.multiplier" in short.state_dict()  # saved with the model
     noise = (torch.zeros_like(mu),)
     values = StepValues(usage_weight=0.0)
