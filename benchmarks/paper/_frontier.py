@@ -108,6 +108,21 @@ TODAY_TRUNCATED = (
     "VSC default (tied, subsidies) alpha=0.1 + short code k=5 weight 1, truncated to k"
 )
 
+# the rows of results/short_code_floor.jsonl (fit_n_nonzero_floor): the one fit that meets
+# issue 24's targets, and the J = 200 one fit with the floor
+FLOOR_WIDE = (
+    "VSC default (tied, subsidies) J=400 alpha=20/400 + short code k=10 + hidden (1200,)"
+    " + floor25, truncated to k"
+)
+FLOOR_TRUNCATED = (
+    "VSC default (tied, subsidies) alpha=0.1 + short code k=5 weight 1 + floor25, truncated to k"
+)
+#: Shorter legend entries for long labels.
+LEGEND = {
+    FLOOR_WIDE: "VSC one fit, J=400, trunk 1200, short code 10, floor 0.25, truncated to k",
+    FLOOR_TRUNCATED: "VSC one fit, alpha=0.1, short code 5, floor 0.25, truncated to k",
+}
+
 
 def figure(table, references, path, split):
     """Accuracy vs non-zeros per sample, one panel per dataset, one line per
@@ -135,6 +150,8 @@ def figure(table, references, path, split):
         TODAY: dict(color="C3", marker="o", lw=2),
         f"{TODAY}, ≤ k": dict(color="C3", marker="o", ls="--"),
         TODAY_TRUNCATED: dict(color="C3", marker="x", ls=":"),
+        FLOOR_WIDE: dict(color="k", marker="P", lw=2),
+        FLOOR_TRUNCATED: dict(color="C3", marker="P", ls="-."),
     }
     # One colour per reference code across all panels (a colour by rank would give the
     # same dashed colour to different codes in the two panels).
@@ -156,6 +173,7 @@ def figure(table, references, path, split):
             if name != label:  # one of several widths: the label's style, the width's colour
                 style.pop("color", None)
             # the bars: one standard deviation over seeds (none drawn for one seed)
+            name = LEGEND.get(label, name)
             ax.errorbar(x, acc, yerr=sd, label=name, capsize=3, **style)
         refs = dict(references.get("*", {}), **references.get(dataset, {}))
         refs.update({r["label"]: r["acc"] for r in rows if r["k"] is None})
