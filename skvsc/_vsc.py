@@ -182,9 +182,9 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         Keep the short code's units alive: with ``fit_n_nonzero_coefs = k``,
         a unit kept among a sample's ``k`` on fewer than ``fit_n_nonzero_floor
         * k / n_components`` of the training samples gets a growing subsidy
-        that raises its magnitude where it is active (a subsidy-only rate
-        controller on the short code, with the step size of ``rate_control``,
-        which must be > 0). Without it, a wide code truncated to a small budget
+        on its activity probability (a subsidy-only rate controller on the
+        short code, with the step size of ``rate_control``, which must be
+        > 0). Without it, a wide code truncated to a small budget
         can leave units that are active but never among any sample's ``k``
         largest: dead at that budget. The subsidies raise the units'
         activity everywhere, so the whole (untruncated) code gets denser: use

@@ -180,6 +180,8 @@ def test_fit_n_nonzero_floor_is_saved_continued_and_checked(tmp_path):
     np.testing.assert_array_equal(
         loaded.partial_fit(X).transform(X), vsc.partial_fit(X).transform(X)
     )
+    with pytest.raises(ValueError, match="fit_n_nonzero_floor=.*fixed"):
+        skvsc.load(path).set_params(fit_n_nonzero_floor=0.25).partial_fit(X)
     # states written before the parameter existed load with it off
     state = VariationalSparseCoder(**params).fit(X).__getstate__()
     del state["params"]["fit_n_nonzero_floor"]
