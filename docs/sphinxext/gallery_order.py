@@ -7,6 +7,7 @@ sorts by the result; examples not listed come after the listed ones, by name.
 ORDER = [
     "plot_pipeline_digits.py",
     "plot_grid_search.py",
+    "plot_budget_digits.py",
     "plot_interpretability_mnist.py",
     "plot_frey_faces.py",
     "plot_persistence.py",
