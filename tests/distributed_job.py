@@ -46,6 +46,16 @@ STALL_TIMEOUT = datetime.timedelta(seconds=5)
 STALL_SECONDS = 90
 
 
+def save_results(out_dir, rank, **arrays):
+    """Write ``rank{rank}.npz`` whole or not at all: the launcher may kill a rank
+    while it writes (a dead-rank test), and the test must not read half a file."""
+    path = os.path.join(out_dir, f"rank{rank}.npz")
+    partial = path + ".partial"
+    with open(partial, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(partial, path)
+
+
 def data(rank=0):
     X = load_digits().data[:500] / 16.0
     if rank:  # the other rank's data: the same rows, flipped left to right
@@ -144,7 +154,7 @@ def main(out_dir, mode):
     try:
         est.fit(X)
     except Exception as exc:  # reported to the test, which checks the message
-        np.savez(os.path.join(out_dir, f"rank{rank}.npz"), error=repr(exc))
+        save_results(out_dir, rank, error=repr(exc))
         sys.exit(1)
     elapsed = time.perf_counter() - start
     statistics = {}
@@ -160,8 +170,9 @@ def main(out_dir, mode):
         statistics["alone_vae_variance"] = vae._code_statistics(Xv)["posterior_mean_variance"]
     # Every rank asks for its own file: only rank 0 writes.
     skvsc.save(est, os.path.join(out_dir, f"model{rank}.skvsc"))
-    np.savez(
-        os.path.join(out_dir, f"rank{rank}.npz"),
+    save_results(
+        out_dir,
+        rank,
         code=est.transform(data(0)),
         loss_curve=np.array(est.loss_curve_),
         activation_rates=est.activation_rates_,
