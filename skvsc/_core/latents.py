@@ -392,11 +392,13 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         n_on = spikes.sum(dim=1)
         return slab_kl + elbo.deterministic_spike_kl(n_on, spikes.shape[1], self.alpha)
 
-    def regularizer(self, posterior, values, spikes=None):
+    def regularizer(self, posterior, values, spikes=None, kept=None):
         """The aggregate term ``sum_j KL(Bern(r_j) || Bern(alpha))`` plus the usage
-        penalty and the rate controller's ``sum_j lambda_j r_j`` (when on).
+        penalty and the rate controller's ``sum_j lambda_j r_j`` (when on), and
+        the short code's controller on the rates of ``kept`` (when on and given).
 
-        ``spikes`` (the 0/1 of :meth:`active`) saves computing them again.
+        ``spikes`` (the 0/1 of :meth:`active`) saves computing them again;
+        ``kept`` is the bool ``(n, J)`` of the units the short code keeps.
         """
         # The aggregate term is not warmed up: it charges no per-sample fee, and
         # at full weight from the first step it keeps the rates near alpha while
@@ -404,14 +406,17 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         gamma = posterior.gamma
         if spikes is None:
             spikes = self.active(posterior).to(gamma.dtype)
-        # Both batch means at once (one all-reduce in a data-parallel fit);
-        # ``soft`` is shared by both penalties.
-        soft, rate = batch_means(gamma, spikes)
+        short = self.short_controller is not None and kept is not None
+        # Every batch mean at once (one all-reduce in a data-parallel fit);
+        # ``soft`` is shared by every penalty.
+        means = batch_means(gamma, spikes, *([kept.to(gamma.dtype)] if short else []))
+        soft, rate = means[:2]
         term = aggregate_spike_kl(gamma, self.alpha, spikes, soft, rate).sum()
         if self.controller is not None:
             term = term + self.controller(soft, rate)
         usage = super().regularizer(posterior, values, soft)
-        return term if usage is None else term + usage
+        term = term if usage is None else term + usage
+        return term + self.short_controller(soft, means[2]) if short else term
 
     def training_terms(self, posterior, noise, values):
         """The loss of the class docstring in one pass: ``train_kl`` is
@@ -425,15 +430,11 @@ class AggregateSpikeSlabLatent(SpikeSlabLatent):
         z, soft, slab = elbo.gated_slab_terms(
             mean, logvar, posterior.gamma, noise[0], spikes, gamma_weighted=not self.tied
         )
-        penalty = self.regularizer(posterior, values, spikes)
-        cut = None
+        kept = cut = None
         if self.truncated_units is not None:
             kept = truncated(active, posterior.mu, self.truncated_units)
             cut = z * kept.to(z.dtype)
-            if self.short_controller is not None:
-                # its own batch means: ``soft`` above is the slab KL term
-                gamma_mean, rate = batch_means(posterior.gamma, kept.to(z.dtype))
-                penalty = penalty + self.short_controller(gamma_mean, rate)
+        penalty = self.regularizer(posterior, values, spikes, kept)
         kl, train_kl = self._kl(spikes, slab), self.slab_kl_weight * soft
         return TrainingTerms(z, kl, train_kl, penalty, active, cut)
 
