@@ -172,8 +172,8 @@ def figure(table, references, path, split):
             style = dict(styles.get(label, dict(marker=".")))
             if name != label:  # one of several widths: the label's style, the width's colour
                 style.pop("color", None)
-            # the bars: one standard deviation over seeds (none drawn for one seed)
             name = LEGEND.get(label, name)
+            # the bars: one standard deviation over seeds (none drawn for one seed)
             ax.errorbar(x, acc, yerr=sd, label=name, capsize=3, **style)
         refs = dict(references.get("*", {}), **references.get(dataset, {}))
         refs.update({r["label"]: r["acc"] for r in rows if r["k"] is None})
