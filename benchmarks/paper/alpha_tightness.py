@@ -163,8 +163,8 @@ def patched_regularizer(variant, dual_lr, floor_weight=1.0, floor_margin=None):
     cls = latents.AggregateSpikeSlabLatent
     original = cls.regularizer
 
-    def regularizer(self, posterior, values, spikes=None):
-        value = variant.factor * original(self, posterior, values, spikes)
+    def regularizer(self, posterior, values, spikes=None, kept=None):
+        value = variant.factor * original(self, posterior, values, spikes, kept)
         if (variant.dual is None and not variant.floor) or not torch.is_grad_enabled():
             return value
         gamma = posterior.gamma
