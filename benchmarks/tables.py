@@ -8,7 +8,10 @@ same downstream model:
 - ``vsc``: ``[VariationalSparseCoder(random_state=seed), model]``, the
   estimator's defaults (``--front`` puts a scaler in front of it, ``--post``
   one between the code and the model; ``--code mean`` gives the model the
-  dense slab means, ``encode_mean``, instead of the sparse code);
+  dense slab means, ``encode_mean``, instead of the sparse code, and
+  ``--code reconstruction`` the inputs decoded from the sparse code,
+  ``inverse_transform(transform(X))``, in the inputs' units: use it with
+  ``--post standard``);
 - ``pca``: ``[StandardScaler(), PCA(k), model]`` with ``k`` the mean number of
   active units per sample of the VSC fitted on the same fold (rounded, >= 1):
   "PCA with the same number of active components";
@@ -76,12 +79,27 @@ class DenseMeanCoder(VariationalSparseCoder):
         return self.encode_mean(X)
 
 
+class ReconstructionCoder(VariationalSparseCoder):
+    """The estimator with the inputs decoded from its sparse code as its
+    ``transform``: whether the code keeps the inputs' information in a form a
+    linear model cannot read, or loses it."""
+
+    def transform(self, X):
+        return self.inverse_transform(super().transform(X))
+
+
+CODERS = {
+    "sparse": VariationalSparseCoder,
+    "mean": DenseMeanCoder,
+    "reconstruction": ReconstructionCoder,
+}
+
+
 def run_fold(X, y, train, test, task, seed, front, vsc_params, post="none", code="sparse"):
     model = downstream(task)
     steps = [] if FRONTS[front] is None else [FRONTS[front]()]
     after = [] if FRONTS[post] is None else [FRONTS[post]()]
-    coder = DenseMeanCoder if code == "mean" else VariationalSparseCoder
-    vsc = coder(random_state=seed, n_threads=1, **vsc_params)
+    vsc = CODERS[code](random_state=seed, n_threads=1, **vsc_params)
     row = {}
     start = time.perf_counter()
     try:
@@ -138,9 +156,9 @@ def main(argv=None):
     parser.add_argument(
         "--code",
         default="sparse",
-        choices=["sparse", "mean"],
-        help="what the downstream model gets: the sparse code (transform) or the dense "
-        "slab means (encode_mean)",
+        choices=sorted(CODERS),
+        help="what the downstream model gets: the sparse code (transform), the dense "
+        "slab means (encode_mean) or the inputs decoded from the sparse code",
     )
     parser.add_argument("--params", default="{}", help="VSC parameters as JSON")
     parser.add_argument(

@@ -1,6 +1,11 @@
 """The table scripts run to the end on tiny budgets (the figures are meaningless)."""
 
 import json
+import runpy
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_iris
 
 
 def test_tables_units(run, capsys):
@@ -25,3 +30,25 @@ def test_tables_per_table_rule(run, capsys):
     assert "| [8] |" in out and "| PCA k | VSC - PCA |" in out
     run("tables.py", "--tables iris --seeds 0 --units 'd / alpha' --params '{\"max_iter\": 2}'")
     assert "| [16] |" in capsys.readouterr().out  # 4 / 0.25, the narrow alpha="auto"
+
+
+def test_tables_reconstruction_code(run, capsys, tmp_path):
+    # --code reconstruction gives the model the decoded inputs (as many columns as
+    # the table), while the active units are still those of the sparse code.
+    out = tmp_path / "rows.json"
+    run(
+        "tables.py",
+        f"--tables iris --seeds 0 --code reconstruction --post standard --json {out} "
+        "--params '{\"max_iter\": 2}'",
+    )
+    assert "code=reconstruction" in capsys.readouterr().out
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 5 and all(r["units"] == 8 and r["active"] <= 8 for r in rows)
+    assert all(0 <= r["vsc"] <= 1 for r in rows)
+    tables = runpy.run_path(str(Path(__file__).parent / "tables.py"))
+    X = load_iris().data
+    coder = tables["ReconstructionCoder"](max_iter=2, random_state=0).fit(X)
+    decoded = coder.transform(X)
+    assert decoded.shape == X.shape
+    sparse = tables["VariationalSparseCoder"].transform(coder, X)
+    np.testing.assert_allclose(decoded, coder.inverse_transform(sparse))
