@@ -14,6 +14,11 @@ from sklearn.utils.validation import check_is_fitted
 from . import _inference, _interpret, _params
 from ._diagnostics import CONSTANT_CODE_VARIANCE, statistics_of_summary
 
+#: With ``fit_n_nonzero_floor``, more active units per sample than this many times
+#: ``alpha * n_components`` draw a warning: the recipes measured with it end at
+#: 1.3-2.5 x, the runaways at 3.7-10 x (docs/results.md, "Dead units of the short code").
+FLOOR_RUNAWAY = 3.0
+
 
 class SparseCodeMixin:
     """The code statistics, diagnostics and code-reading methods of
@@ -86,6 +91,22 @@ class SparseCodeMixin:
                 f"than the {n_features} input features, out of n_components={n_units}: it "
                 "does not compress the data. Use fewer units (n_components='auto' follows "
                 "the input's width) or a smaller alpha.",
+                UserWarning,
+                stacklevel=4,
+            )
+        floor = self.fit_n_nonzero_floor
+        expected = self._fitted_alpha() * n_units
+        if floor > 0 and self.mean_active_units_ > FLOOR_RUNAWAY * expected:
+            # The floor's subsidies raise whole-code activity to rank units into the
+            # short code; with many units per kept slot they can run away (docs/results.md).
+            warnings.warn(
+                f"With fit_n_nonzero_floor={floor:g} the code has "
+                f"{self.mean_active_units_:.1f} active units per sample, "
+                f"{self.mean_active_units_ / expected:.1f} x alpha * n_components: the "
+                "floor's subsidies made the untruncated code dense. Use a smaller "
+                "fit_n_nonzero_floor, or an alpha * n_components nearer "
+                f"fit_n_nonzero_coefs={self.fit_n_nonzero_coefs}; transform_n_nonzero_coefs "
+                "still gives the short code.",
                 UserWarning,
                 stacklevel=4,
             )

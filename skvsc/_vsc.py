@@ -189,9 +189,9 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         largest: dead at that budget. The subsidies raise the units'
         activity everywhere, so the whole (untruncated) code gets denser: use
         it with ``transform_n_nonzero_coefs``; with ``alpha * n_components``
-        well above ``k`` they can make it dense: check its active units (the
-        estimator warns only past the input's number of features). In [0, 1];
-        0 (the default)
+        well above ``k`` they can make it dense (the estimator warns when it
+        ends with more than 3 x ``alpha * n_components`` active units per
+        sample). In [0, 1]; 0 (the default)
         disables it. Like ``rate_control`` it changes the training, not what
         is reported.
         Measured: ``docs/results.md`` ("Dead units of the short code").

@@ -1,5 +1,7 @@
 """transform_n_nonzero_coefs: one fit serves every budget of active units."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -198,3 +200,21 @@ def test_fit_n_nonzero_floor_is_saved_continued_and_checked(tmp_path):
         with pytest.raises(ValueError, match=match):
             refused.fit(X)
         assert not hasattr(refused, "module_")
+
+
+def test_fit_n_nonzero_floor_warns_when_its_subsidies_make_the_code_dense():
+    # Many units per kept slot (128 units at alpha 0.05, 2 kept, floor 1): the
+    # subsidies raise every unit's activity and the code runs away to several times
+    # alpha * n_components, still under the input's 64 features (so the
+    # "does not compress" warning stays silent); the same fit without the floor
+    # stays near alpha * n_components and does not warn.
+    X = load_digits().data / 16.0
+    params = dict(n_components=128, alpha=0.05, max_iter=10, random_state=0, n_threads=1)
+    params.update(fit_n_nonzero_coefs=2)
+    with pytest.warns(UserWarning, match="floor's subsidies made the untruncated code dense"):
+        dense = VariationalSparseCoder(**params, fit_n_nonzero_floor=1.0).fit(X)
+    assert 3 * 0.05 * 128 < dense.mean_active_units_ < 64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = VariationalSparseCoder(**params).fit(X)
+    assert plain.mean_active_units_ < 3 * 0.05 * 128
