@@ -96,9 +96,9 @@ print(
 # sample's largest. The floor brings those units back, at some accuracy at the
 # larger budgets; its subsidies also raise the activity of the whole code (the
 # last line: most units active on a typical sample, and the estimator warns that
-# the floor made the code dense), which the truncation then removes. Here 64
-# units at ``alpha=0.2`` give about 13 active units for a kept 2: the more units
-# per kept slot, the further the subsidies push. So use
+# the floor made the code dense), which the truncation then removes. Here
+# ``alpha * n_components`` is several times the kept 2: the more units per kept
+# slot, the further the subsidies push. So use
 # the floor with ``transform_n_nonzero_coefs``, when you want every unit to be
 # used at a small budget (atoms, per-unit reports), and measure its cost on a
 # validation split. The figures on MNIST and Fashion-MNIST are in the docs'
