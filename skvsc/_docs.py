@@ -143,10 +143,9 @@ warm_start : bool, default=False
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
     ``slab_kl_weight``, ``rate_control``, ``rate_control_sides``,
     ``rate_control_floor``, ``rate_control_mean``, ``usage``,
-    ``fit_n_nonzero_coefs``, ``fit_n_nonzero_weight``, ``fit_n_nonzero_floor``, ``gate``)
-    and the schedule
-    (``sharpness``, ``usage_weight``, ``spike_pretrain``, ``revive``) and
-    continuing, here or with
+    ``fit_n_nonzero_coefs``, ``fit_n_nonzero_weight``, ``fit_n_nonzero_floor``,
+    ``gate``) and the schedule (``sharpness``, ``usage_weight``,
+    ``spike_pretrain``, ``revive``) and continuing, here or with
     :meth:`partial_fit`, raises a ValueError. The other parameters
     (``max_iter``, ``batch_size``, ``learning_rate_init``, ``max_grad_norm``,
     ``tol``, ``n_iter_no_change``, ``early_stopping``,

@@ -184,16 +184,15 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         * k / n_components`` of the training samples gets a growing subsidy
         on its activity probability (a subsidy-only rate controller on the
         short code, with the step size of ``rate_control``, which must be
-        > 0). Without it, a wide code truncated to a small budget
-        can leave units that are active but never among any sample's ``k``
-        largest: dead at that budget. The subsidies raise the units'
-        activity everywhere, so the whole (untruncated) code gets denser: use
-        it with ``transform_n_nonzero_coefs``; with ``alpha * n_components``
-        well above ``k`` they can make it dense (the estimator warns when it
-        ends with more than 3 x ``alpha * n_components`` active units per
-        sample). In [0, 1]; 0 (the default)
-        disables it. Like ``rate_control`` it changes the training, not what
-        is reported.
+        > 0). Without it, a wide code truncated to a small budget can leave
+        units that are active but never among any sample's ``k`` largest:
+        dead at that budget. The subsidies raise the units' activity
+        everywhere, so the whole (untruncated) code gets denser: use it with
+        ``transform_n_nonzero_coefs``; with ``alpha * n_components`` well
+        above ``k`` they can make it dense (the estimator warns when it ends
+        with more than 3 x ``alpha * n_components`` active units per sample).
+        In [0, 1]; 0 (the default) disables it. Like ``rate_control`` it
+        changes the training, not what is reported.
         Measured: ``docs/results.md`` ("Dead units of the short code").
 
     gate : {"auto", "free", "tied"}, default="auto"
