@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -257,8 +258,26 @@ def test_conv_codes(run, tmp_path):
     rows = run.rows(out)
     assert [r["cap"] for r in rows] == [None, 3] and rows[1]["active_per_sample"] <= 3
     assert rows[0]["evaluated_on"] == "validation" and rows[0]["n_fit"] == 160
-    run("paper/conv_codes.py", f"digits topk '{{{net}, \"k\": 2}}' smoke --n-train 200", out=out)
-    assert run.rows(out)[-1]["active_per_sample"] <= 2
+    topk = f"digits topk '{{{net}, \"k\": 2}}' smoke --n-train 200 --tuned"
+    run("paper/conv_codes.py", topk, out=out)
+    row = run.rows(out)[-1]
+    assert row["active_per_sample"] <= 2 and 0 <= row["tuned_accuracy"] <= 1
+    assert "tuned_C" not in rows[0]  # only with --tuned
+
+
+def test_tuned_classifier_reads_a_unit_that_the_fixed_one_underweights(monkeypatch):
+    # One informative unit on a scale of 1e-3: LogisticRegression(C=1) cannot give it the
+    # weight it needs, the CV-chosen max-abs scaling (or a large C) can.
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "paper"))
+    from _protocol import TUNED_C, logreg_accuracy, tuned_logreg_accuracy
+
+    rng = np.random.RandomState(0)
+    y = rng.randint(2, size=600)
+    Z = np.c_[1e-3 * (2 * y - 1 + 0.5 * rng.randn(600)), rng.randn(600, 3)]
+    fixed = logreg_accuracy(Z[:400], y[:400], Z[400:], y[400:])
+    tuned, choice = tuned_logreg_accuracy(Z[:400], y[:400], Z[400:], y[400:])
+    assert fixed < 0.7 < 0.9 < tuned
+    assert choice["scaled"] and choice["C"] in TUNED_C and 0.9 < choice["cv_accuracy"] <= 1
 
 
 def test_robustness_j(run, tmp_path):

@@ -11,7 +11,9 @@ active units per image, dead units, epochs, fit wall time, the fit's CPU time (o
 one-thread process: what the fit itself cost) and the load average of the machine around
 the fit (the fit times of a shared machine need it). ``--caps`` adds a row
 per cap on the active units of VSC's code (``transform_n_nonzero_coefs``), from the same
-fit.
+fit. ``--tuned`` adds to each row the accuracy of a LogisticRegression whose ``C`` and
+per-unit scaling are chosen by 5-fold CV on the labelled codes
+(``_protocol.tuned_logreg_accuracy``), and the choice.
 
 METHOD is ``vsc`` (``VariationalSparseCoder(**params)``), ``vae`` (``VAETransformer``)
 or ``topk`` (``baselines.TopKAutoencoder``, whose ``network="conv"`` uses the
@@ -42,6 +44,7 @@ from _protocol import (  # puts benchmarks/ on sys.path
     load,
     logreg_accuracy,
     sparsity_stats,
+    tuned_logreg_accuracy,
     with_defaults_tag,
 )
 
@@ -102,6 +105,12 @@ def main(argv=None):
     parser.add_argument("--cache", default=None, help="folder for the fitted models")
     parser.add_argument("--out", default=None, help="append the JSON rows here")
     parser.add_argument("--n-train", type=int, default=None, help="first N images (smoke runs)")
+    parser.add_argument(
+        "--tuned",
+        action="store_true",
+        help="also score a LogisticRegression whose C and scaling are chosen by CV "
+        "on the labelled codes (tuned_accuracy, tuned_C, tuned_scaled)",
+    )
     args = parser.parse_args(argv)
     params = json.loads(args.params)
     for key in ("hidden_layer_sizes", "conv_channels", "image_shape"):
@@ -141,6 +150,9 @@ def main(argv=None):
             **sparsity_stats(Z, Z_eval),
             "epochs": int(model.n_iter_),
         }
+        if args.tuned:
+            accuracy, choice = tuned_logreg_accuracy(Z[labelled], y[labelled], Z_eval, y_eval)
+            row.update(tuned_accuracy=accuracy, tuned_C=choice["C"], tuned_scaled=choice["scaled"])
         emit(row, args.out)
 
 
