@@ -32,6 +32,12 @@ def test_sparse_baselines(run, tmp_path):
     assert topk["active_per_sample"] <= 2
     jumprelu = next(r for r in rows if r["method"] == "JumpReLU autoencoder")
     assert jumprelu["params"]["l0_coef"] == 2.0 and "k" not in jumprelu["params"]
+    assert "tuned_acc" not in topk  # only with --tuned
+    tuned = tmp_path / "tuned.jsonl"
+    args = "--datasets digits --methods topk --k 2 --n-components 16 --epochs 1 --n-train 200"
+    run("paper/sparse_baselines.py", args + " --tuned", out=tuned)
+    (row,) = run.rows(tuned)
+    assert row["acc"] == topk["acc"] and 0 <= row["tuned_acc"] <= 1 and row["tuned_C"] > 0
     run(
         "paper/sparse_baselines.py",
         "--datasets digits",
