@@ -82,9 +82,21 @@ conv_channels : tuple of int, default=(8, 16)
 """,
     "hidden_layer_sizes": """\
 hidden_layer_sizes : tuple of int, default=(400,)
-    Hidden ReLU layers of the encoder; the decoder mirrors them. ``()``
-    gives a linear encoder and decoder (after the convolutions of
-    ``network="conv"``).
+    Hidden ReLU layers of the encoder; the decoder mirrors them unless
+    ``decoder_layer_sizes`` says otherwise. ``()`` gives a linear encoder
+    (after the convolutions of ``network="conv"``).
+""",
+    "decoder_layer_sizes": """\
+decoder_layer_sizes : tuple of int, default=None
+    Hidden ReLU layers of the decoder, from the code to the output; used by
+    ``network="mlp"`` only (the convolutional decoder mirrors its encoder).
+    None: ``hidden_layer_sizes`` reversed (the mirror). ``()``: a linear
+    decoder behind the encoder's hidden layers, whose weight column j is
+    unit j's effect on the features (the ``feature_effects`` of
+    :class:`~skvsc.VariationalSparseCoder` are then exact).
+    On the bundled tables ``alpha=0.33`` with a linear decoder codes closer
+    to PCA than the defaults and loses elsewhere (``docs/tables.md``, "A
+    linear decoder for tables").
 """,
     "max_iter": f"""\
 max_iter : int or "auto", default="auto"
@@ -138,7 +150,8 @@ warm_start : bool, default=False
     ``max_iter`` more epochs) instead of starting from scratch. The
     parameters of the model and its schedule are fixed when it is
     initialised: changing ``n_components``, the networks (``network``,
-    ``hidden_layer_sizes``, ``image_shape``, ``conv_channels``),
+    ``hidden_layer_sizes``, ``decoder_layer_sizes``, ``image_shape``,
+    ``conv_channels``),
     ``likelihood``, ``kl_warmup``, ``device`` or, for
     :class:`~skvsc.VariationalSparseCoder`, the prior (``prior``, ``alpha``,
     ``slab_kl_weight``, ``rate_control``, ``rate_control_sides``,

@@ -28,6 +28,8 @@ class VAETransformer(_BaseVAE):
 
     {{hidden_layer_sizes}}
 
+    {{decoder_layer_sizes}}
+
     {{max_iter}}
 
     {{batch_size}}
@@ -136,6 +138,7 @@ class VAETransformer(_BaseVAE):
         image_shape=None,
         conv_channels=(8, 16),
         hidden_layer_sizes=(400,),
+        decoder_layer_sizes=None,
         max_iter="auto",
         batch_size="auto",
         learning_rate_init="auto",
@@ -158,6 +161,7 @@ class VAETransformer(_BaseVAE):
         self.image_shape = image_shape
         self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.decoder_layer_sizes = decoder_layer_sizes
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init

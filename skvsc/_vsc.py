@@ -223,6 +223,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
 
     {{hidden_layer_sizes}}
 
+    {{decoder_layer_sizes}}
+
     {{max_iter}}
 
     {{batch_size}}
@@ -446,6 +448,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         image_shape=None,
         conv_channels=(8, 16),
         hidden_layer_sizes=(400,),
+        decoder_layer_sizes=None,
         max_iter="auto",
         batch_size="auto",
         learning_rate_init="auto",
@@ -485,6 +488,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         self.image_shape = image_shape
         self.conv_channels = conv_channels
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.decoder_layer_sizes = decoder_layer_sizes
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init

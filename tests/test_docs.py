@@ -34,7 +34,7 @@ def test_the_shared_parameters_are_documented_identically():
     vsc, vae = (parameter_docs(cls) for cls in ESTIMATORS)
     shared = set(vsc) & set(vae)
     assert shared == set(_docs.SHARED)
-    assert len(shared) == 21
+    assert len(shared) == 22
     defaults = [
         {p.name: p.default for p in inspect.signature(c).parameters.values()} for c in ESTIMATORS
     ]

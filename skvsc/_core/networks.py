@@ -55,34 +55,43 @@ __all__ = ["MLP", "NETWORKS", "MLPDecoder", "MLPEncoder", "NetworkFamily", "make
 @dataclass(frozen=True)
 class MLP(NetworkFamily):
     """ReLU MLPs: the encoder through ``hidden_layer_sizes`` to the fused
-    heads, the decoder through the reversed sizes (``()``: linear)."""
+    heads, the decoder through ``decoder_layer_sizes`` (from the code to the
+    output; None: the encoder's sizes reversed; ``()``: linear)."""
 
     hidden_layer_sizes: tuple = (400,)
-    parameters = ("hidden_layer_sizes",)
+    decoder_layer_sizes: object = None
+    parameters = ("hidden_layer_sizes", "decoder_layer_sizes")
 
     def __post_init__(self):
-        value = self.hidden_layer_sizes
-        message = f"hidden_layer_sizes must be a tuple of positive ints, got {value!r}."
-        try:
-            sizes = tuple(value)
-        except TypeError:
-            raise TypeError(message) from None
-        for size in sizes:
-            if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
-                raise ValueError(message)
-        object.__setattr__(self, "hidden_layer_sizes", tuple(int(size) for size in sizes))
+        object.__setattr__(
+            self, "hidden_layer_sizes", _layer_sizes("hidden_layer_sizes", self.hidden_layer_sizes)
+        )
+        if self.decoder_layer_sizes is not None:
+            decoder = _layer_sizes("decoder_layer_sizes", self.decoder_layer_sizes)
+            object.__setattr__(self, "decoder_layer_sizes", decoder)
+
+    def decoder_sizes(self):
+        """The decoder's hidden sizes, from the code to the output."""
+        if self.decoder_layer_sizes is None:
+            return tuple(reversed(self.hidden_layer_sizes))
+        return self.decoder_layer_sizes
 
     def build(self, n_features, n_components, n_heads, generator, missing=False):
-        options = {"n_components": n_components, "generator": generator, **self.options()}
+        options = {"n_components": n_components, "generator": generator}
         n_inputs = 2 * n_features if missing else n_features  # the data, then the mask
-        encoder = MLPEncoder(n_inputs, n_heads=n_heads, **options)
-        return encoder, MLPDecoder(n_features, **options)
+        encoder = MLPEncoder(
+            n_inputs, n_heads=n_heads, hidden_layer_sizes=self.hidden_layer_sizes, **options
+        )
+        # MLPDecoder mirrors the sizes it is given (an encoder's)
+        decoder = MLPDecoder(
+            n_features, hidden_layer_sizes=tuple(reversed(self.decoder_sizes())), **options
+        )
+        return encoder, decoder
 
     def _weights(self, n_features, n_components, n_heads, missing=False):
         """``(n_in, n_out)`` of every linear layer, encoder then decoder."""
-        hidden = self.hidden_layer_sizes
-        encoder = [2 * n_features if missing else n_features, *hidden]
-        decoder = [n_components, *reversed(hidden)]
+        encoder = [2 * n_features if missing else n_features, *self.hidden_layer_sizes]
+        decoder = [n_components, *self.decoder_sizes()]
         return [
             *itertools.pairwise(encoder),
             (encoder[-1], n_heads * n_components),
@@ -103,6 +112,22 @@ class MLP(NetworkFamily):
         layers = self._weights(n_features, n_components, n_heads, missing)
         weights = sum(a * b for a, b in layers)
         return (6 if backward else 2) * weights * batch_size
+
+
+def _layer_sizes(name, value):
+    """``value`` as a tuple of positive ints (layer widths), or a TypeError or
+    ValueError naming ``name``."""
+    message = f"{name} must be a tuple of positive ints, got {value!r}."
+    if isinstance(value, str):
+        raise TypeError(message)
+    try:
+        sizes = tuple(value)
+    except TypeError:
+        raise TypeError(message) from None
+    for size in sizes:
+        if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
+            raise ValueError(message)
+    return tuple(int(size) for size in sizes)
 
 
 #: Network families by name.
