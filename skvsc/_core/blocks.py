@@ -9,6 +9,7 @@ extend.
 
 import itertools
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -34,6 +35,23 @@ class NetworkFamily:
     def options(self):
         """The family's options by name (``ModelConfig.network_params``)."""
         return {name: getattr(self, name) for name in self.parameters}
+
+
+def positive_ints(name, value, *, length=None):
+    """``value`` as a tuple of positive ints (layer widths, channels, a shape;
+    ``length``: the lengths allowed), or a TypeError or ValueError naming
+    ``name``."""
+    message = f"{name} must be a tuple of positive ints, got {value!r}."
+    try:
+        values = tuple(value)
+    except TypeError:
+        raise TypeError(message) from None
+    if length is not None and len(values) not in length:
+        raise ValueError(message[:-1] + f" of length {' or '.join(map(str, length))}.")
+    for v in values:
+        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
+            raise ValueError(message)
+    return tuple(int(v) for v in values)
 
 
 def _linear(n_in, n_out, generator):

@@ -15,13 +15,12 @@ Layers are created on the ``meta`` device and initialised from an explicit
 
 import itertools
 import math
-import numbers
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .blocks import MLPEncoder, NetworkFamily, _linear, mlp
+from .blocks import MLPEncoder, NetworkFamily, _linear, mlp, positive_ints
 
 _KERNEL, _STRIDE, _PADDING = 3, 2, 1  # each convolution halves the resolution (ceil)
 
@@ -133,20 +132,6 @@ class ConvDecoder(nn.Module):
         return next(m for m in self.modules() if isinstance(m, nn.Linear))
 
 
-def _positive_ints(name, value, *, length=None):
-    message = f"{name} must be a tuple of positive ints, got {value!r}."
-    try:
-        values = tuple(value)
-    except TypeError:
-        raise TypeError(message) from None
-    if length is not None and len(values) not in length:
-        raise ValueError(message[:-1] + f" of length {' or '.join(map(str, length))}.")
-    for v in values:
-        if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
-            raise ValueError(message)
-    return tuple(int(v) for v in values)
-
-
 @dataclass(frozen=True)
 class ConvNet(NetworkFamily):
     """Stride-2 convolutions of ``conv_channels`` over images of ``image_shape``
@@ -160,13 +145,13 @@ class ConvNet(NetworkFamily):
 
     def __post_init__(self):
         if self.image_shape is not None:
-            shape = _positive_ints("image_shape", self.image_shape, length=(2, 3))
+            shape = positive_ints("image_shape", self.image_shape, length=(2, 3))
             object.__setattr__(self, "image_shape", shape)
-        channels = _positive_ints("conv_channels", self.conv_channels)
+        channels = positive_ints("conv_channels", self.conv_channels)
         if not channels:
             raise ValueError("conv_channels must name at least one convolution, got ().")
         object.__setattr__(self, "conv_channels", channels)
-        hidden = _positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
+        hidden = positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
         object.__setattr__(self, "hidden_layer_sizes", hidden)
 
     def shape(self, n_features):

@@ -43,10 +43,9 @@ Layers are created on the ``meta`` device and initialised with an explicit
 """
 
 import itertools
-import numbers
 from dataclasses import dataclass
 
-from .blocks import MLPDecoder, MLPEncoder, NetworkFamily
+from .blocks import MLPDecoder, MLPEncoder, NetworkFamily, positive_ints
 from .conv import ConvNet
 
 __all__ = ["MLP", "NETWORKS", "MLPDecoder", "MLPEncoder", "NetworkFamily", "make_networks"]
@@ -64,10 +63,10 @@ class MLP(NetworkFamily):
 
     def __post_init__(self):
         object.__setattr__(
-            self, "hidden_layer_sizes", _layer_sizes("hidden_layer_sizes", self.hidden_layer_sizes)
+            self, "hidden_layer_sizes", positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
         )
         if self.decoder_layer_sizes is not None:
-            decoder = _layer_sizes("decoder_layer_sizes", self.decoder_layer_sizes)
+            decoder = positive_ints("decoder_layer_sizes", self.decoder_layer_sizes)
             object.__setattr__(self, "decoder_layer_sizes", decoder)
 
     def decoder_sizes(self):
@@ -112,22 +111,6 @@ class MLP(NetworkFamily):
         layers = self._weights(n_features, n_components, n_heads, missing)
         weights = sum(a * b for a, b in layers)
         return (6 if backward else 2) * weights * batch_size
-
-
-def _layer_sizes(name, value):
-    """``value`` as a tuple of positive ints (layer widths), or a TypeError or
-    ValueError naming ``name``."""
-    message = f"{name} must be a tuple of positive ints, got {value!r}."
-    if isinstance(value, str):
-        raise TypeError(message)
-    try:
-        sizes = tuple(value)
-    except TypeError:
-        raise TypeError(message) from None
-    for size in sizes:
-        if not isinstance(size, numbers.Integral) or isinstance(size, bool) or size < 1:
-            raise ValueError(message)
-    return tuple(int(size) for size in sizes)
 
 
 #: Network families by name.
