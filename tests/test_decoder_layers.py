@@ -89,19 +89,3 @@ def test_bad_decoder_layer_sizes_is_refused_by_name(value, error):
     X = np.random.default_rng(0).normal(size=(20, 3))
     with pytest.raises(error, match="decoder_layer_sizes"):
         VariationalSparseCoder(decoder_layer_sizes=value, **FAST).fit(X)
-
-
-def test_a_linear_decoder_exports_to_onnx():
-    pytest.importorskip("onnx", reason="onnx is not installed (pip install skvsc[onnx])")
-    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
-    from skvsc.onnx import to_onnx
-
-    X = np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32)
-    params = {**FAST, "n_components": 6, "decoder_layer_sizes": ()}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        vsc = VariationalSparseCoder(**params).fit(X)
-    Z = vsc.transform(X).astype(np.float32)
-    session = ort.InferenceSession(to_onnx(vsc, "inverse_transform").SerializeToString())
-    decoded = session.run(None, {session.get_inputs()[0].name: Z})[0]
-    np.testing.assert_allclose(decoded, vsc.inverse_transform(Z), rtol=1e-5, atol=1e-5)

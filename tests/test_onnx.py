@@ -172,3 +172,15 @@ def test_the_floor_keeps_the_same_unit_in_the_graph():
         assert ((Z != 0).sum(axis=1) == 1).all()
         np.testing.assert_array_equal(Z != 0, empty.transform(DIGITS) != 0)
         np.testing.assert_allclose(Z, empty.transform(DIGITS), rtol=1e-5, atol=1e-6)
+
+
+def test_a_linear_decoder_exports():
+    X = DIGITS[:60]
+    # decoder_layer_sizes=(): the decoder's trunk is empty, the encoder's is not
+    params = {**FAST, "n_components": 6, "alpha": 0.3, "decoder_layer_sizes": ()}
+    vsc = VariationalSparseCoder(**params).fit(X)
+    Z = vsc.transform(X).astype(np.float32)
+    model = skvsc_onnx.to_onnx(vsc, "inverse_transform")
+    session = ort.InferenceSession(model.SerializeToString())
+    decoded = session.run(None, {session.get_inputs()[0].name: Z})[0]
+    np.testing.assert_allclose(decoded, vsc.inverse_transform(Z), rtol=1e-5, atol=1e-5)
