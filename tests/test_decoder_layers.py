@@ -41,8 +41,8 @@ def test_the_decoder_has_the_layers_asked_for(cls, params, widths):
     assert est._run.spec.config(4, False).n_parameters() == n_weights
 
 
-def test_the_default_builds_the_model_of_earlier_versions():
-    # None draws the same weights as before the parameter existed: the mirror.
+def test_none_is_the_mirror_of_the_encoder():
+    # None draws the same weights as the encoder's sizes reversed, given explicitly.
     X = np.random.default_rng(0).normal(size=(40, 4))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -67,19 +67,6 @@ def test_a_linear_decoder_survives_save_load_and_warm_start(tmp_path):
         loaded.fit(X)  # continues the same model
     with pytest.raises(ValueError, match="decoder_layer_sizes"):
         loaded.set_params(decoder_layer_sizes=(5,)).fit(X)
-
-
-def test_the_feature_effects_of_a_linear_decoder_are_its_weights():
-    # Gaussian likelihood: x = (W z + b) * scale + shift behind a nonlinear encoder.
-    X = np.random.default_rng(1).normal(size=(200, 5)) * [1, 10, 100, 0.1, 3]
-    params = {**FAST, "n_components": 8, "alpha": 0.3, "decoder_layer_sizes": ()}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        vsc = VariationalSparseCoder(**params).fit(X)
-    W = vsc.module_.decoder.out.weight.detach().double().numpy()
-    scale = vsc.module_.likelihood.scale.double().numpy()
-    expected = vsc.unit_values_[:, None] * W.T * scale
-    np.testing.assert_allclose(vsc.feature_effects(), expected, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize(

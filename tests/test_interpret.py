@@ -96,13 +96,17 @@ def test_unit_values_of_more_rows_than_the_sample_are_those_of_evenly_spaced_row
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_linear_decoder_effects_are_the_decoder_weights(dtype):
+@pytest.mark.parametrize(
+    "networks",
+    [{"hidden_layer_sizes": ()}, {"decoder_layer_sizes": ()}],  # linear, or behind an MLP encoder
+)
+def test_linear_decoder_effects_are_the_decoder_weights(dtype, networks):
     # Gaussian likelihood, linear decoder: x = (W z + b) * scale + shift, so the
     # effect of unit j at value v is v * W[:, j] * scale, in the data's units.
     rng = np.random.default_rng(0)
     X = (rng.normal(size=(300, 5)) * [1, 10, 100, 0.1, 3] + [0, 5, -50, 1, 2]).astype(dtype)
     vsc = VariationalSparseCoder(
-        n_components=8, alpha=0.3, hidden_layer_sizes=(), **{**FAST, "max_iter": 5}
+        n_components=8, alpha=0.3, **networks, **{**FAST, "max_iter": 5}
     ).fit(X)
     module = vsc.module_
     W = module.decoder.out.weight.detach().double().numpy()  # (n_features, n_components)

@@ -134,11 +134,12 @@ class MLPEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """MLP from the latent space to the data space (hidden sizes reversed)."""
+    """MLP from the latent space to the data space through ``layer_sizes``
+    (hidden sizes, from the code to the output)."""
 
-    def __init__(self, n_features, *, n_components, generator, hidden_layer_sizes):
+    def __init__(self, n_features, *, n_components, generator, layer_sizes):
         super().__init__()
-        sizes = [n_components, *reversed(hidden_layer_sizes)]
+        sizes = [n_components, *layer_sizes]
         self.trunk = mlp(sizes, generator)
         self.out = _linear(sizes[-1], n_features, generator)
 

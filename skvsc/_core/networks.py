@@ -81,11 +81,7 @@ class MLP(NetworkFamily):
         encoder = MLPEncoder(
             n_inputs, n_heads=n_heads, hidden_layer_sizes=self.hidden_layer_sizes, **options
         )
-        # MLPDecoder mirrors the sizes it is given (an encoder's)
-        decoder = MLPDecoder(
-            n_features, hidden_layer_sizes=tuple(reversed(self.decoder_sizes())), **options
-        )
-        return encoder, decoder
+        return encoder, MLPDecoder(n_features, layer_sizes=self.decoder_sizes(), **options)
 
     def _weights(self, n_features, n_components, n_heads, missing=False):
         """``(n_in, n_out)`` of every linear layer, encoder then decoder."""
