@@ -1,5 +1,6 @@
 """Sizes, weights and the gate chosen from the data: the ``"auto"`` values of
-``n_components``, ``alpha``, ``slab_kl_weight``, ``gate`` and ``rate_control``.
+``n_components``, ``alpha``, ``slab_kl_weight``, ``gate``, ``rate_control``
+and ``decoder_layer_sizes``.
 
 Narrow inputs (tables of measured columns) get their own defaults. The
 defaults of images (200 units, ``alpha=0.05``, ``slab_kl_weight=0.1``) give a
@@ -19,7 +20,10 @@ NARROW_WIDTH = 64
 _AUTO_UNITS = 200
 
 #: ``alpha="auto"``: (inputs of ``NARROW_WIDTH`` features or more, narrower inputs).
-AUTO_ALPHA = (0.05, 0.25)
+#: On tables 0.33 with the linear decoder: 1.5 units per column, a third of them
+#: on, which a linear model downstream reads about as well as PCA's components
+#: (0.25, with 2 units per column and the mirrored decoder, read worse).
+AUTO_ALPHA = (0.05, 0.33)
 
 #: ``slab_kl_weight="auto"``: (inputs of ``NARROW_WIDTH`` features or more,
 #: narrower inputs).
@@ -40,6 +44,22 @@ AUTO_GATE = ("tied", "tied")
 #: subsidy-only one only adds active units there, which PCA with as many
 #: components gains as much from (the fourth screen).
 AUTO_RATE_CONTROL = (1.0, 0.0)
+
+
+#: ``decoder_layer_sizes="auto"``: (inputs of ``NARROW_WIDTH`` features or more,
+#: narrower inputs). None mirrors the encoder; ``()`` is a linear decoder, whose
+#: reconstruction is an affine function of the code: what the decoder reads from
+#: a table's code, a linear model downstream reads too, and each unit's feature
+#: effect is its weight column.
+AUTO_DECODER_LAYER_SIZES = (None, ())
+
+
+def resolve_decoder_layer_sizes(sizes, n_features):
+    """``decoder_layer_sizes``, with ``"auto"`` resolved for ``n_features``
+    input features (:data:`AUTO_DECODER_LAYER_SIZES`)."""
+    if is_auto(sizes):
+        return AUTO_DECODER_LAYER_SIZES[is_narrow(n_features)]
+    return sizes
 
 
 def is_narrow(n_features):
@@ -82,8 +102,8 @@ def resolve_n_components(n_components, n_features, alpha=AUTO_ALPHA[0]):
     ``"auto"``: 200 units from ``NARROW_WIDTH`` features up; for narrower
     inputs ``n_features / (2 alpha)`` units (at most 200, at least 1), so that
     the code has about ``n_features / 2`` active units per sample whatever
-    ``alpha`` (``10 * n_features`` at ``alpha=0.05``, ``2 * n_features`` at
-    the narrow ``alpha="auto"`` of 0.25). The estimators without ``alpha``
+    ``alpha`` (``10 * n_features`` at ``alpha=0.05``, about ``1.5 *
+    n_features`` at the narrow ``alpha="auto"`` of 0.33). The estimators without ``alpha``
     (:class:`~skvsc.VAETransformer`) size as at ``alpha=0.05``.
     """
     if n_components != "auto":
