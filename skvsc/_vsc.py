@@ -65,7 +65,8 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         none: see Notes). ``"auto"``: 0.05 for inputs of 64
         features or more (images), 0.33 for narrower inputs (tables), where
         fewer units, each active on more rows, code better with the linear
-        decoder of ``decoder_layer_sizes="auto"`` (``docs/tables.md``). Measured fractions: ``docs/results.md``.
+        decoder of ``decoder_layer_sizes="auto"`` (``docs/tables.md``).
+        Measured fractions: ``docs/results.md``.
         With the default ``n_components="auto"`` an input narrower than 64
         features gets about ``n_features_in_ / 2`` active units per sample at
         any alpha; a fit whose code is wider than its input and has more
