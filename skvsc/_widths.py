@@ -10,6 +10,8 @@ slab KL that outweighs a reconstruction term summed over a handful of
 columns. How the values were chosen: docs/tables.md.
 """
 
+import math
+
 from ._params import is_auto
 
 #: Inputs with fewer features than this are narrow: tables. The smallest image
@@ -94,20 +96,27 @@ def resolve_slab_kl_weight(weight, n_features):
     return resolve_by_width("slab_kl_weight", weight, n_features)
 
 
-def resolve_n_components(n_components, n_features, alpha=AUTO_ALPHA[0]):
+def resolve_n_components(n_components, n_features, alpha=None):
     """The number of latent units: ``n_components``, with ``"auto"`` resolved
     for ``n_features`` input features and the (resolved) prior activity
     probability ``alpha``.
 
     ``"auto"``: 200 units from ``NARROW_WIDTH`` features up; for narrower
-    inputs ``n_features / (2 alpha)`` units (at most 200, at least 1), so that
+    inputs ``n_features / (2 alpha)`` units (at most 200, at least ``1 /
+    alpha``, the fewest at which the prior expects an active unit), so that
     the code has about ``n_features / 2`` active units per sample whatever
     ``alpha`` (``10 * n_features`` at ``alpha=0.05``, about ``1.5 *
-    n_features`` at the narrow ``alpha="auto"`` of 0.33). The estimators without ``alpha``
-    (:class:`~skvsc.VAETransformer`) size as at ``alpha=0.05``.
+    n_features`` at the narrow ``alpha="auto"`` of 0.33). The estimators
+    without ``alpha`` (:class:`~skvsc.VAETransformer`; ``alpha=None``) size as
+    at ``alpha=0.05``, without the floor (a dense code has no spike).
     """
     if n_components != "auto":
         return n_components
     if not is_narrow(n_features):
         return _AUTO_UNITS
-    return max(1, min(_AUTO_UNITS, round(n_features / (2 * alpha))))
+    if alpha is None:
+        return max(1, min(_AUTO_UNITS, round(n_features / (2 * AUTO_ALPHA[0]))))
+    # At least 1 / alpha units: with fewer, the prior expects less than one active
+    # unit per sample and some codes are all zeros (fit warns); 2 features at
+    # alpha 0.33 would otherwise get 3 units.
+    return min(_AUTO_UNITS, max(round(n_features / (2 * alpha)), math.ceil(1 / alpha)))

@@ -18,16 +18,22 @@ FAST = dict(hidden_layer_sizes=(8,), max_iter=3, device="cpu", n_threads=1, rand
 
 
 @pytest.mark.parametrize(
-    "n_features, expected", [(1, 10), (4, 40), (13, 130), (20, 200), (30, 200), (784, 200)]
+    "n_features, expected", [(1, 10), (2, 20), (4, 40), (13, 130), (20, 200), (30, 200), (784, 200)]
 )
 def test_auto_width_follows_narrow_inputs_and_keeps_200_for_images(n_features, expected):
+    # without alpha (VAETransformer): as at alpha=0.05, with no floor of 1 / alpha
     assert resolve_n_components("auto", n_features) == expected
     assert resolve_n_components(7, n_features) == 7
 
 
 @pytest.mark.parametrize(
     "n_features, alpha, expected",
-    [(4, 0.33, 6), (13, 0.33, 20), (30, 0.33, 45), (63, 0.33, 95), (4, 0.25, 8), (4, 0.05, 40)],
+    [
+        *[(4, 0.33, 6), (13, 0.33, 20), (30, 0.33, 45), (63, 0.33, 95)],
+        *[(4, 0.25, 8), (4, 0.05, 40)],
+        # at least 1 / alpha units, so that the prior expects an active unit per sample
+        *[(1, 0.33, 4), (2, 0.33, 4), (3, 0.33, 5), (1, 0.25, 4), (1, 0.1, 10), (2, 0.001, 200)],
+    ],
 )
 def test_auto_width_of_narrow_inputs_gives_half_their_width_in_active_units(
     n_features, alpha, expected
@@ -78,8 +84,8 @@ def test_auto_is_resolved_at_fit_and_kept_by_warm_start(cls, units):
     assert len(est.get_feature_names_out()) == units
     est.fit(X)  # continues: "auto" still means the same units, alpha and weight
     assert est.n_iter_ == 6
-    with pytest.raises(ValueError, match=f"n_components=5 .the model has {units}"):
-        est.set_params(n_components=5).fit(X)
+    with pytest.raises(ValueError, match=f"n_components=7 .the model has {units}"):
+        est.set_params(n_components=7).fit(X)
     if cls is VariationalSparseCoder:
         with pytest.raises(ValueError, match="alpha"):
             est.set_params(n_components="auto", alpha=0.05).fit(X)
