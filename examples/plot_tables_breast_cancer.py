@@ -68,14 +68,13 @@ for name, model in models.items():
 # %%
 # The units
 # ---------
-# The default ``alpha="auto"`` (0.33 on a table this narrow) classifies best,
-# but each of its units is on for about a third of the tumours: a unit of that
-# code is a direction shared by many samples, not a group of them. A sparser
-# code reads better: at ``alpha=0.03`` each unit is on for a few percent of the
-# tumours, with one sign, and most units are on for tumours of one class. We
-# read that one. On a table the decoder is linear (``decoder_layer_sizes="auto"``),
-# so a unit's effect on the measurements is its decoder weight column, exactly.
-reader = VariationalSparseCoder(alpha=0.03, **params).fit(X)
+# The default ``alpha="auto"`` (0.25 on a table this narrow) classifies best,
+# but each of its units is on for about a quarter of the tumours, often with both
+# signs: a unit of that code is a direction shared by many samples, not a group
+# of them. A sparser code reads better: at ``alpha=0.05`` each unit is on for
+# a few percent of the tumours, with one sign as a rule, and most units are on
+# for tumours of one class. We read that one.
+reader = VariationalSparseCoder(alpha=0.05, **params).fit(X)
 print(reader.summary())
 
 # %%
@@ -95,5 +94,5 @@ with np.printoptions(precision=2):
 # typical value, here in standard deviations of each measurement. The six
 # most used units:
 fig = plot_feature_effects(reader, X=X, max_units=6, n_features=8)
-fig.suptitle("Breast cancer (alpha=0.03): effect of the six most used units")
+fig.suptitle("Breast cancer (alpha=0.05): effect of the six most used units")
 plt.show()

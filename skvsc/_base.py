@@ -150,17 +150,7 @@ class _BaseVAE(RollbackMixin, ClassNamePrefixFeaturesOutMixin, InferenceMixin, B
         """``spec`` with its width-dependent ``"auto"`` values resolved for
         ``n_features`` input features (:mod:`skvsc._widths`)."""
         n_components = resolve_n_components(spec.n_components, n_features)
-        network_params = self._resolved_network_params(spec, n_features)
-        return dataclasses.replace(spec, n_components=n_components, network_params=network_params)
-
-    def _resolved_network_params(self, spec, n_features):
-        """``spec.network_params`` with ``decoder_layer_sizes="auto"`` resolved:
-        the mirror here; :class:`~skvsc.VariationalSparseCoder` chooses by the
-        input's width (:func:`~skvsc._widths.resolve_decoder_layer_sizes`)."""
-        params = dict(spec.network_params)
-        if _params.is_auto(params.get("decoder_layer_sizes")):
-            params["decoder_layer_sizes"] = None
-        return params
+        return dataclasses.replace(spec, n_components=n_components)
 
     def _network(self):
         """``(name, family)``: the network family of the parameter ``network``,

@@ -87,18 +87,16 @@ hidden_layer_sizes : tuple of int, default=(400,)
     (after the convolutions of ``network="conv"``).
 """,
     "decoder_layer_sizes": """\
-decoder_layer_sizes : tuple of int, None or "auto", default={default}
+decoder_layer_sizes : tuple of int, default=None
     Hidden ReLU layers of the decoder, from the code to the output; used by
     ``network="mlp"`` only (the convolutional decoder mirrors its encoder).
     None: ``hidden_layer_sizes`` reversed (the mirror). ``()``: a linear
     decoder behind the encoder's hidden layers, whose weight column j is
     unit j's effect on the features (the ``feature_effects`` of
-    :class:`~skvsc.VariationalSparseCoder` are then exact). ``"auto"``: in
-    :class:`~skvsc.VariationalSparseCoder`, linear for inputs narrower than
-    64 features (tables), where a linear model downstream reads such a code
-    about as well as PCA's components, and the mirror from 64 features up
-    (images); in :class:`~skvsc.VAETransformer`, which has no table
-    defaults, the mirror (``docs/tables.md``, "A linear decoder for tables").
+    :class:`~skvsc.VariationalSparseCoder` are then exact).
+    On the bundled tables ``alpha=0.33`` with a linear decoder codes closer
+    to PCA than the defaults and loses elsewhere (``docs/tables.md``, "A
+    linear decoder for tables").
 """,
     "max_iter": f"""\
 max_iter : int or "auto", default="auto"

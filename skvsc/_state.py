@@ -69,7 +69,6 @@ _LEGACY_PARAMS = {
     "gate": "free",
     "rate_control": 0.0,
     "fit_n_nonzero_weight": 0.25,
-    "decoder_layer_sizes": None,
 }
 
 

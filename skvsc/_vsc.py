@@ -12,12 +12,7 @@ from ._core.penalties import USAGE_PENALTIES
 from ._core.rate_control import SIDES
 from ._core.schedule import FIXED_PRIOR_AUTO
 from ._sparse_code import SparseCodeMixin
-from ._widths import (
-    AUTO_BY_WIDTH,
-    resolve_by_width,
-    resolve_decoder_layer_sizes,
-    resolve_n_components,
-)
+from ._widths import AUTO_BY_WIDTH, resolve_by_width, resolve_n_components
 
 
 def _units_or_none(name, value):
@@ -63,10 +58,9 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         penalty gives sparser codes. With ``alpha * n_components < 1`` some
         samples get an all-zero code (above it, with ``prior="aggregate"``,
         none: see Notes). ``"auto"``: 0.05 for inputs of 64
-        features or more (images), 0.33 for narrower inputs (tables), where
-        fewer units, each active on more rows, code better with the linear
-        decoder of ``decoder_layer_sizes="auto"`` (``docs/tables.md``).
-        Measured fractions: ``docs/results.md``.
+        features or more (images), 0.25 for narrower inputs (tables), where
+        fewer units, each active on more rows, code better
+        (``docs/tables.md``). Measured fractions: ``docs/results.md``.
         With the default ``n_components="auto"`` an input narrower than 64
         features gets about ``n_features_in_ / 2`` active units per sample at
         any alpha; a fit whose code is wider than its input and has more
@@ -454,7 +448,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         image_shape=None,
         conv_channels=(8, 16),
         hidden_layer_sizes=(400,),
-        decoder_layer_sizes="auto",
+        decoder_layer_sizes=None,
         max_iter="auto",
         batch_size="auto",
         learning_rate_init="auto",
@@ -643,17 +637,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
             for name, value in spec.latent_params.items()
         }
         n_components = resolve_n_components(spec.n_components, n_features, latent["alpha"])
-        network_params = self._resolved_network_params(spec, n_features)
-        return dataclasses.replace(
-            spec, n_components=n_components, latent_params=latent, network_params=network_params
-        )
-
-    def _resolved_network_params(self, spec, n_features):
-        params = dict(spec.network_params)
-        if "decoder_layer_sizes" in params:
-            sizes = params["decoder_layer_sizes"]
-            params["decoder_layer_sizes"] = resolve_decoder_layer_sizes(sizes, n_features)
-        return params
+        return dataclasses.replace(spec, n_components=n_components, latent_params=latent)
 
     def _start(self, X, spec, low, high, sync=None, **options):
         # Codes are partly empty by construction when the prior expects fewer than one

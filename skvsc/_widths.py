@@ -1,6 +1,5 @@
 """Sizes, weights and the gate chosen from the data: the ``"auto"`` values of
-``n_components``, ``alpha``, ``slab_kl_weight``, ``gate``, ``rate_control``
-and ``decoder_layer_sizes``.
+``n_components``, ``alpha``, ``slab_kl_weight``, ``gate`` and ``rate_control``.
 
 Narrow inputs (tables of measured columns) get their own defaults. The
 defaults of images (200 units, ``alpha=0.05``, ``slab_kl_weight=0.1``) give a
@@ -22,10 +21,7 @@ NARROW_WIDTH = 64
 _AUTO_UNITS = 200
 
 #: ``alpha="auto"``: (inputs of ``NARROW_WIDTH`` features or more, narrower inputs).
-#: On tables 0.33 with the linear decoder: 1.5 units per column, a third of them
-#: on, which a linear model downstream reads about as well as PCA's components
-#: (0.25, with 2 units per column and the mirrored decoder, read worse).
-AUTO_ALPHA = (0.05, 0.33)
+AUTO_ALPHA = (0.05, 0.25)
 
 #: ``slab_kl_weight="auto"``: (inputs of ``NARROW_WIDTH`` features or more,
 #: narrower inputs).
@@ -46,22 +42,6 @@ AUTO_GATE = ("tied", "tied")
 #: subsidy-only one only adds active units there, which PCA with as many
 #: components gains as much from (the fourth screen).
 AUTO_RATE_CONTROL = (1.0, 0.0)
-
-
-#: ``decoder_layer_sizes="auto"``: (inputs of ``NARROW_WIDTH`` features or more,
-#: narrower inputs). None mirrors the encoder; ``()`` is a linear decoder, whose
-#: reconstruction is an affine function of the code: what the decoder reads from
-#: a table's code, a linear model downstream reads too, and each unit's feature
-#: effect is its weight column.
-AUTO_DECODER_LAYER_SIZES = (None, ())
-
-
-def resolve_decoder_layer_sizes(sizes, n_features):
-    """``decoder_layer_sizes``, with ``"auto"`` resolved for ``n_features``
-    input features (:data:`AUTO_DECODER_LAYER_SIZES`)."""
-    if is_auto(sizes):
-        return AUTO_DECODER_LAYER_SIZES[is_narrow(n_features)]
-    return sizes
 
 
 def is_narrow(n_features):
@@ -105,10 +85,10 @@ def resolve_n_components(n_components, n_features, alpha=None):
     inputs ``n_features / (2 alpha)`` units (at most 200, at least ``1 /
     alpha``, the fewest at which the prior expects an active unit), so that
     the code has about ``n_features / 2`` active units per sample whatever
-    ``alpha`` (``10 * n_features`` at ``alpha=0.05``, about ``1.5 *
-    n_features`` at the narrow ``alpha="auto"`` of 0.33). The estimators
-    without ``alpha`` (:class:`~skvsc.VAETransformer`; ``alpha=None``) size as
-    at ``alpha=0.05``, without the floor (a dense code has no spike).
+    ``alpha`` (``10 * n_features`` at ``alpha=0.05``, ``2 * n_features`` at
+    the narrow ``alpha="auto"`` of 0.25). The estimators without ``alpha``
+    (:class:`~skvsc.VAETransformer`; ``alpha=None``) size as at
+    ``alpha=0.05``, without the floor (a dense code has no spike).
     """
     if n_components != "auto":
         return n_components
@@ -117,6 +97,6 @@ def resolve_n_components(n_components, n_features, alpha=None):
     if alpha is None:
         return max(1, min(_AUTO_UNITS, round(n_features / (2 * AUTO_ALPHA[0]))))
     # At least 1 / alpha units: with fewer, the prior expects less than one active
-    # unit per sample and some codes are all zeros (fit warns); 2 features at
-    # alpha 0.33 would otherwise get 3 units.
+    # unit per sample and some codes are all zeros (fit warns): a one-column table
+    # at the narrow alpha of 0.25 would otherwise get 2 units.
     return min(_AUTO_UNITS, max(round(n_features / (2 * alpha)), math.ceil(1 / alpha)))

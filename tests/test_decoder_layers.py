@@ -1,5 +1,4 @@
-"""``decoder_layer_sizes``: the decoder's own hidden layers (None mirrors the encoder,
-``"auto"`` is linear on tables in VariationalSparseCoder)."""
+"""``decoder_layer_sizes``: the decoder's own hidden layers (None mirrors the encoder)."""
 
 import warnings
 
@@ -22,10 +21,8 @@ def _decoder_widths(est):
 @pytest.mark.parametrize(
     "cls, params, widths",
     [
-        (VariationalSparseCoder, {}, [6, 4]),  # "auto" on a table: linear
-        (VariationalSparseCoder, {"decoder_layer_sizes": None}, [6, 8, 4]),  # the mirror
-        (VAETransformer, {}, [6, 8, 4]),  # None, its default
-        (VAETransformer, {"decoder_layer_sizes": "auto"}, [6, 8, 4]),  # the mirror
+        (VariationalSparseCoder, {}, [6, 8, 4]),  # None: the mirror of the encoder
+        (VAETransformer, {}, [6, 8, 4]),
         (VariationalSparseCoder, {"decoder_layer_sizes": ()}, [6, 4]),  # linear
         (VAETransformer, {"decoder_layer_sizes": ()}, [6, 4]),
         (VariationalSparseCoder, {"decoder_layer_sizes": (3, 7)}, [6, 3, 7, 4]),
@@ -49,32 +46,9 @@ def test_none_is_the_mirror_of_the_encoder():
     X = np.random.default_rng(0).normal(size=(40, 4))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        default = VariationalSparseCoder(**FAST, decoder_layer_sizes=None).fit(X)
+        default = VariationalSparseCoder(**FAST).fit(X)
         mirror = VariationalSparseCoder(**FAST, decoder_layer_sizes=(8,)).fit(X)
     np.testing.assert_array_equal(default.transform(X), mirror.transform(X))
-
-
-@pytest.mark.parametrize("n_features, widths", [(4, [6, 4]), (63, [6, 63]), (64, [6, 8, 64])])
-def test_auto_is_linear_on_tables_and_the_mirror_on_images(n_features, widths):
-    X = np.random.default_rng(0).random(size=(40, n_features))
-    auto = VariationalSparseCoder(**FAST, n_components=6).fit(X)
-    assert auto.get_params()["decoder_layer_sizes"] == "auto"  # the parameter is kept
-    assert _decoder_widths(auto) == widths
-    # the same model as the resolved value given explicitly
-    resolved = () if n_features < 64 else None
-    given = VariationalSparseCoder(**FAST, n_components=6, decoder_layer_sizes=resolved).fit(X)
-    np.testing.assert_array_equal(auto.transform(X), given.transform(X))
-
-
-def test_auto_is_kept_by_warm_start_and_another_value_is_refused():
-    X = np.random.default_rng(0).normal(size=(40, 4))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est = VariationalSparseCoder(**FAST, n_components=6, warm_start=True).fit(X)
-        est.fit(X)  # "auto" still means the linear decoder it resolved to
-    assert est.n_iter_ == 6 and _decoder_widths(est) == [6, 4]
-    with pytest.raises(ValueError, match=r"decoder_layer_sizes=None \(the model has \(\)\)"):
-        est.set_params(decoder_layer_sizes=None).fit(X)
 
 
 def test_a_linear_decoder_survives_save_load_and_warm_start(tmp_path):

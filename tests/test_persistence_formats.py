@@ -138,9 +138,6 @@ def test_tied_gate_files_of_earlier_versions_load_and_train_on(name):
     with pytest.warns(skvsc.exceptions.InconsistentVersionWarning, match="state format 3"):
         est = joblib.load(path) if name.endswith(".joblib") else skvsc.load(path)
     assert est._run.model.encoder.n_heads == 2  # mu and logvar: the unused gamma rows are cut
-    # saved before decoder_layer_sizes existed: the mirror it was fitted with, which
-    # a refit keeps (the table default "auto" would give a linear decoder)
-    assert est.get_params()["decoder_layer_sizes"] is None
     kind = "images" if "images" in name else "table"
     expected = np.load(DATA / "tied_gate_expected.npz")
     X = expected[kind]

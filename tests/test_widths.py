@@ -29,10 +29,10 @@ def test_auto_width_follows_narrow_inputs_and_keeps_200_for_images(n_features, e
 @pytest.mark.parametrize(
     "n_features, alpha, expected",
     [
-        *[(4, 0.33, 6), (13, 0.33, 20), (30, 0.33, 45), (63, 0.33, 95)],
-        *[(4, 0.25, 8), (4, 0.05, 40)],
+        *[(4, 0.25, 8), (13, 0.25, 26), (30, 0.25, 60), (63, 0.25, 126)],
+        *[(4, 0.05, 40), (13, 0.1, 65)],
         # at least 1 / alpha units, so that the prior expects an active unit per sample
-        *[(1, 0.33, 4), (2, 0.33, 4), (3, 0.33, 5), (1, 0.25, 4), (1, 0.1, 10), (2, 0.001, 200)],
+        *[(1, 0.25, 4), (2, 0.25, 4), (1, 0.33, 4), (2, 0.33, 4), (1, 0.1, 10), (2, 0.001, 200)],
     ],
 )
 def test_auto_width_of_narrow_inputs_gives_half_their_width_in_active_units(
@@ -44,10 +44,10 @@ def test_auto_width_of_narrow_inputs_gives_half_their_width_in_active_units(
 
 @pytest.mark.parametrize(
     "n_features, alpha, weight",
-    [(4, 0.33, 0.01), (63, 0.33, 0.01), (64, 0.05, 0.1), (784, 0.05, 0.1)],
+    [(4, 0.25, 0.01), (63, 0.25, 0.01), (64, 0.05, 0.1), (784, 0.05, 0.1)],
 )
 def test_auto_alpha_and_slab_kl_weight_follow_the_width(n_features, alpha, weight):
-    assert (n_features < NARROW_WIDTH) == (alpha == 0.33)
+    assert (n_features < NARROW_WIDTH) == (alpha == 0.25)
     assert resolve_alpha("auto", n_features) == alpha
     assert resolve_slab_kl_weight("auto", n_features) == weight
     assert resolve_alpha(0.3, n_features) == 0.3
@@ -57,11 +57,11 @@ def test_auto_alpha_and_slab_kl_weight_follow_the_width(n_features, alpha, weigh
 @pytest.mark.parametrize(
     "n_features, params, units, alpha, weight",
     [
-        (4, {}, 6, 0.33, 0.01),  # a table: the narrow defaults
+        (4, {}, 8, 0.25, 0.01),  # a table: the narrow defaults
         (64, {}, 200, 0.05, 0.1),  # the 8x8 digits keep the image defaults
         (4, {"alpha": 0.05}, 40, 0.05, 0.01),  # the width follows a given alpha
-        (4, {"slab_kl_weight": 0.5}, 6, 0.33, 0.5),
-        (4, {"n_components": 12}, 12, 0.33, 0.01),
+        (4, {"slab_kl_weight": 0.5}, 8, 0.25, 0.5),
+        (4, {"n_components": 12}, 12, 0.25, 0.01),
     ],
 )
 def test_the_fitted_model_holds_the_resolved_values(n_features, params, units, alpha, weight):
@@ -75,7 +75,7 @@ def test_the_fitted_model_holds_the_resolved_values(n_features, params, units, a
     assert est.get_params()["alpha"] == params.get("alpha", "auto")  # the parameter is kept
 
 
-@pytest.mark.parametrize("cls, units", [(VariationalSparseCoder, 5), (VAETransformer, 30)])
+@pytest.mark.parametrize("cls, units", [(VariationalSparseCoder, 6), (VAETransformer, 30)])
 def test_auto_is_resolved_at_fit_and_kept_by_warm_start(cls, units):
     X = np.random.default_rng(0).normal(size=(50, 3))
     est = cls(n_components="auto", warm_start=True, **FAST).fit(X)
@@ -84,8 +84,8 @@ def test_auto_is_resolved_at_fit_and_kept_by_warm_start(cls, units):
     assert len(est.get_feature_names_out()) == units
     est.fit(X)  # continues: "auto" still means the same units, alpha and weight
     assert est.n_iter_ == 6
-    with pytest.raises(ValueError, match=f"n_components=7 .the model has {units}"):
-        est.set_params(n_components=7).fit(X)
+    with pytest.raises(ValueError, match=f"n_components=5 .the model has {units}"):
+        est.set_params(n_components=5).fit(X)
     if cls is VariationalSparseCoder:
         with pytest.raises(ValueError, match="alpha"):
             est.set_params(n_components="auto", alpha=0.05).fit(X)
@@ -120,5 +120,5 @@ def test_a_code_with_more_active_units_than_features_warns():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         narrow = VariationalSparseCoder(**params).fit(X)
-    assert narrow.module_.n_components == 6 and 1 <= narrow.mean_active_units_ < 4
+    assert narrow.module_.n_components == 8 and 1 <= narrow.mean_active_units_ < 4
     assert not any("does not compress" in str(w.message) for w in caught)

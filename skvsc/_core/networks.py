@@ -55,8 +55,7 @@ __all__ = ["MLP", "NETWORKS", "MLPDecoder", "MLPEncoder", "NetworkFamily", "make
 class MLP(NetworkFamily):
     """ReLU MLPs: the encoder through ``hidden_layer_sizes`` to the fused
     heads, the decoder through ``decoder_layer_sizes`` (from the code to the
-    output; None: the encoder's sizes reversed; ``()``: linear; ``"auto"``:
-    chosen from the data by the caller, which resolves it before building)."""
+    output; None: the encoder's sizes reversed; ``()``: linear)."""
 
     hidden_layer_sizes: tuple = (400,)
     decoder_layer_sizes: object = None
@@ -66,17 +65,14 @@ class MLP(NetworkFamily):
         object.__setattr__(
             self, "hidden_layer_sizes", positive_ints("hidden_layer_sizes", self.hidden_layer_sizes)
         )
-        decoder = self.decoder_layer_sizes
-        if decoder is not None and not (isinstance(decoder, str) and decoder == "auto"):
-            decoder = positive_ints("decoder_layer_sizes", decoder)
+        if self.decoder_layer_sizes is not None:
+            decoder = positive_ints("decoder_layer_sizes", self.decoder_layer_sizes)
             object.__setattr__(self, "decoder_layer_sizes", decoder)
 
     def decoder_sizes(self):
         """The decoder's hidden sizes, from the code to the output."""
         if self.decoder_layer_sizes is None:
             return tuple(reversed(self.hidden_layer_sizes))
-        if isinstance(self.decoder_layer_sizes, str):  # "auto" is the caller's to resolve
-            raise ValueError("decoder_layer_sizes='auto' must be resolved before building.")
         return self.decoder_layer_sizes
 
     def build(self, n_features, n_components, n_heads, generator, missing=False):
