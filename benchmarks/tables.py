@@ -31,16 +31,33 @@ for "before")::
     OMP_NUM_THREADS=1 nice python benchmarks/tables.py
     OMP_NUM_THREADS=1 nice python benchmarks/tables.py --front minmax --seeds 0
     OMP_NUM_THREADS=1 nice python benchmarks/tables.py --json /tmp/after.json
+
+``--tables synthetic`` runs eight synthetic tables that no default was
+chosen on (:data:`SYNTHETIC`: scikit-learn's ``make_classification``,
+``make_friedman1``, ``make_friedman2`` and ``make_regression``, fixed seeds),
+to judge a default on data it was not tuned on::
+
+    OMP_NUM_THREADS=1 nice python benchmarks/tables.py --tables synthetic
 """
 
 import argparse
 import json
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_iris,
+    load_wine,
+    make_classification,
+    make_friedman1,
+    make_friedman2,
+    make_regression,
+)
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold, StratifiedKFold
@@ -55,6 +72,97 @@ TABLES = {
     "wine": (load_wine, "classification"),
     "iris": (load_iris, "classification"),
     "diabetes": (load_diabetes, "regression"),
+}
+
+
+def _made(make, return_X_y=True, **options):
+    """A loader of a synthetic table: ``make(**options)``'s ``(X, y)``."""
+    return make(**options)
+
+
+#: Tables no default was chosen on (the defaults were chosen on TABLES): clusters
+#: on a hypercube's vertices with redundant and noise columns, two nonlinear
+#: regressions and two linear ones (one of low rank).
+SYNTHETIC = {
+    name: (partial(_made, make, **options), task)
+    for name, make, task, options in [
+        (
+            "classif20",
+            make_classification,
+            "classification",
+            dict(n_samples=600, n_features=20, n_informative=6, n_redundant=4, random_state=7),
+        ),
+        (
+            "classif12",
+            make_classification,
+            "classification",
+            dict(
+                n_samples=400,
+                n_features=12,
+                n_informative=5,
+                n_redundant=3,
+                n_classes=3,
+                random_state=8,
+            ),
+        ),
+        (
+            "classif30",
+            make_classification,
+            "classification",
+            dict(
+                n_samples=800,
+                n_features=30,
+                n_informative=8,
+                n_redundant=6,
+                flip_y=0.05,
+                random_state=11,
+            ),
+        ),
+        (
+            "classif8",
+            make_classification,
+            "classification",
+            dict(
+                n_samples=500,
+                n_features=8,
+                n_informative=4,
+                n_redundant=2,
+                n_classes=4,
+                random_state=12,
+            ),
+        ),
+        (
+            "friedman1",
+            make_friedman1,
+            "regression",
+            dict(n_samples=500, n_features=10, noise=1.0, random_state=9),
+        ),
+        (
+            "friedman2",
+            make_friedman2,
+            "regression",
+            dict(n_samples=500, noise=50.0, random_state=13),
+        ),
+        (
+            "lowrank15",
+            make_regression,
+            "regression",
+            dict(
+                n_samples=400,
+                n_features=15,
+                n_informative=10,
+                effective_rank=5,
+                noise=5.0,
+                random_state=10,
+            ),
+        ),
+        (
+            "regress25",
+            make_regression,
+            "regression",
+            dict(n_samples=500, n_features=25, n_informative=6, noise=20.0, random_state=14),
+        ),
+    ]
 }
 FRONTS = {"none": None, "minmax": MinMaxScaler, "standard": StandardScaler}
 
@@ -143,7 +251,11 @@ def table_params(vsc_params, units, d, alpha=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tables", default=",".join(TABLES))
+    parser.add_argument(
+        "--tables",
+        default=",".join(TABLES),
+        help="comma-separated names of TABLES or SYNTHETIC, or 'synthetic' for all of SYNTHETIC",
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--front", default="none", choices=sorted(FRONTS))
     parser.add_argument(
@@ -176,9 +288,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     vsc_params = json.loads(args.params)
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.tables == "synthetic":
+        args.tables = ",".join(SYNTHETIC)
     rows = []
     for name in args.tables.split(","):
-        loader, task = TABLES[name]
+        loader, task = {**TABLES, **SYNTHETIC}[name]
         X, y = loader(return_X_y=True)
         params = table_params(vsc_params, args.units, X.shape[1], args.alpha)
         for seed in seeds:

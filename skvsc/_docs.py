@@ -22,7 +22,8 @@ SHARED = {
 n_components : int or "auto", default={default}
     Number of latent units J, the width of the code. ``"auto"``: 200 units
     for inputs of 64 features or more (images); for narrower inputs
-    (tables) ``n_features_in_ / (2 * alpha)`` units (at most 200), a code
+    (tables) ``n_features_in_ / (2 * alpha)`` units (at most 200, at least
+    ``1 / alpha``, so that the prior expects an active unit per sample), a code
     that follows the width of the input, with about ``n_features_in_ / 2``
     active units per sample in a sparse code (:class:`~skvsc.VAETransformer`, which
     has no ``alpha``, sizes as at ``alpha=0.05``: ``10 * n_features_in_``).
