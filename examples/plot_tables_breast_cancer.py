@@ -69,11 +69,12 @@ for name, model in models.items():
 # The units
 # ---------
 # The default ``alpha="auto"`` (0.25 on a table this narrow) classifies best,
-# but each of its units is on for about a quarter of the tumours, often with both
-# signs: a unit of that code is a direction shared by many samples, not a group
-# of them. A sparser code reads better: at ``alpha=0.05`` each unit is on for
-# a few percent of the tumours, with one sign as a rule, and most units are on
-# for tumours of one class. We read that one.
+# but each of its units is on for about a quarter of the tumours: a unit of that
+# code is a direction shared by many samples, not a group of them. A sparser code
+# reads better: at ``alpha=0.05`` each unit is on for a few percent of the
+# tumours, and most units are on for tumours of one class. With the tied gate of
+# the defaults every unit is one-signed (on past a threshold on one side of its
+# mean). We read that code.
 reader = VariationalSparseCoder(alpha=0.05, **params).fit(X)
 print(reader.summary())
 
