@@ -99,4 +99,6 @@ def resolve_n_components(n_components, n_features, alpha=None):
     # At least 1 / alpha units: with fewer, the prior expects less than one active
     # unit per sample and some codes are all zeros (fit warns): a one-column table
     # at the narrow alpha of 0.25 would otherwise get 2 units.
-    return min(_AUTO_UNITS, max(round(n_features / (2 * alpha)), math.ceil(1 / alpha)))
+    fewest = math.ceil(1 / alpha)
+    fewest += alpha * fewest < 1  # float rounding: alpha = 1 / 161 gives 161 * alpha < 1
+    return min(_AUTO_UNITS, max(round(n_features / (2 * alpha)), fewest))

@@ -42,6 +42,13 @@ def test_auto_width_of_narrow_inputs_gives_half_their_width_in_active_units(
     assert resolve_n_components("auto", 64, alpha) == 200  # images: 200 whatever alpha
 
 
+@pytest.mark.parametrize("n_features", [1, 2, 3])
+def test_the_auto_width_of_a_narrow_input_expects_an_active_unit(n_features):
+    # alpha * n_components >= 1 in floats too, wherever the 200-unit cap allows it
+    for alpha in [*np.linspace(0.006, 0.99, 400), *(1 / k for k in range(2, 200))]:
+        assert alpha * resolve_n_components("auto", n_features, alpha) >= 1, alpha
+
+
 @pytest.mark.parametrize(
     "n_features, alpha, weight",
     [(4, 0.25, 0.01), (63, 0.25, 0.01), (64, 0.05, 0.1), (784, 0.05, 0.1)],
