@@ -81,88 +81,50 @@ def _made(make, return_X_y=True, **options):
 
 
 #: Tables no default was chosen on (the defaults were chosen on TABLES): clusters
-#: on a hypercube's vertices with redundant and noise columns, two nonlinear
-#: regressions and two linear ones (one of low rank).
+#: on a hypercube's vertices with redundant and noise columns
+#: (``make_classification``), two nonlinear regressions and two linear ones (one
+#: of low rank). Name: (loader, task), as in TABLES.
+_CLUSTERS = [  # name, rows, columns, informative, redundant, classes, labels flipped, seed
+    ("classif20", 600, 20, 6, 4, 2, 0.01, 7),
+    ("classif12", 400, 12, 5, 3, 3, 0.01, 8),
+    ("classif30", 800, 30, 8, 6, 2, 0.05, 11),
+    ("classif8", 500, 8, 4, 2, 4, 0.01, 12),
+]
+_REGRESSIONS = {  # name: make, its options
+    "friedman1": (make_friedman1, dict(n_samples=500, n_features=10, noise=1.0, random_state=9)),
+    "friedman2": (make_friedman2, dict(n_samples=500, noise=50.0, random_state=13)),
+    "lowrank15": (
+        make_regression,
+        dict(n_samples=400, n_features=15, n_informative=10, effective_rank=5, noise=5.0)
+        | dict(random_state=10),  # (two dicts: one line each)
+    ),
+    "regress25": (
+        make_regression,
+        dict(n_samples=500, n_features=25, n_informative=6, noise=20.0, random_state=14),
+    ),
+}
 SYNTHETIC = {
-    name: (partial(_made, make, **options), task)
-    for name, make, task, options in [
-        (
-            "classif20",
-            make_classification,
-            "classification",
-            dict(n_samples=600, n_features=20, n_informative=6, n_redundant=4, random_state=7),
-        ),
-        (
-            "classif12",
-            make_classification,
-            "classification",
-            dict(
-                n_samples=400,
-                n_features=12,
-                n_informative=5,
-                n_redundant=3,
-                n_classes=3,
-                random_state=8,
+    **{
+        name: (
+            partial(
+                _made,
+                make_classification,
+                n_samples=rows,
+                n_features=columns,
+                n_informative=informative,
+                n_redundant=redundant,
+                n_classes=classes,
+                flip_y=flipped,
+                random_state=seed,
             ),
-        ),
-        (
-            "classif30",
-            make_classification,
             "classification",
-            dict(
-                n_samples=800,
-                n_features=30,
-                n_informative=8,
-                n_redundant=6,
-                flip_y=0.05,
-                random_state=11,
-            ),
-        ),
-        (
-            "classif8",
-            make_classification,
-            "classification",
-            dict(
-                n_samples=500,
-                n_features=8,
-                n_informative=4,
-                n_redundant=2,
-                n_classes=4,
-                random_state=12,
-            ),
-        ),
-        (
-            "friedman1",
-            make_friedman1,
-            "regression",
-            dict(n_samples=500, n_features=10, noise=1.0, random_state=9),
-        ),
-        (
-            "friedman2",
-            make_friedman2,
-            "regression",
-            dict(n_samples=500, noise=50.0, random_state=13),
-        ),
-        (
-            "lowrank15",
-            make_regression,
-            "regression",
-            dict(
-                n_samples=400,
-                n_features=15,
-                n_informative=10,
-                effective_rank=5,
-                noise=5.0,
-                random_state=10,
-            ),
-        ),
-        (
-            "regress25",
-            make_regression,
-            "regression",
-            dict(n_samples=500, n_features=25, n_informative=6, noise=20.0, random_state=14),
-        ),
-    ]
+        )
+        for name, rows, columns, informative, redundant, classes, flipped, seed in _CLUSTERS
+    },
+    **{
+        name: (partial(_made, make, **options), "regression")
+        for name, (make, options) in _REGRESSIONS.items()
+    },
 }
 FRONTS = {"none": None, "minmax": MinMaxScaler, "standard": StandardScaler}
 
