@@ -95,8 +95,14 @@ _REGRESSIONS = {  # name: make, its options
     "friedman2": (make_friedman2, dict(n_samples=500, noise=50.0, random_state=13)),
     "lowrank15": (
         make_regression,
-        dict(n_samples=400, n_features=15, n_informative=10, effective_rank=5, noise=5.0)
-        | dict(random_state=10),  # (two dicts: one line each)
+        dict(
+            n_samples=400,
+            n_features=15,
+            n_informative=10,
+            effective_rank=5,
+            noise=5.0,
+            random_state=10,
+        ),
     ),
     "regress25": (
         make_regression,

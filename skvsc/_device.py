@@ -116,9 +116,7 @@ def check_model_memory(estimator, config, batch_size):
     batch. The message names the sizes that set it."""
     n_parameters = config.n_parameters()
     widths = config.n_features * 2 + config.n_components * (config.n_heads + 1)
-    hidden = config.network_params.get("hidden_layer_sizes", ())
-    decoder = config.network_params.get("decoder_layer_sizes")  # None: the mirror
-    widths += sum(hidden) + sum(hidden if decoder is None else decoder)
+    widths += sum(config.network_family().hidden_widths())
     needed = _BYTES_PER_PARAMETER * n_parameters + _BYTES_PER_ACTIVATION * batch_size * widths
     device = resolve_device(estimator.device)
     available = available_memory(device)

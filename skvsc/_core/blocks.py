@@ -32,6 +32,11 @@ class NetworkFamily:
     ):
         raise NotImplementedError
 
+    def hidden_widths(self):
+        """The widths of the dense hidden layers, the encoder's then the
+        decoder's (the activations per sample the memory check counts)."""
+        raise NotImplementedError
+
     def options(self):
         """The family's options by name (``ModelConfig.network_params``)."""
         return {name: getattr(self, name) for name in self.parameters}

@@ -212,6 +212,9 @@ class ConvNet(NetworkFamily):
         linears += [(a * b, b, 1) for a, b in itertools.pairwise(decoder)]
         return convs + deconvs + linears
 
+    def hidden_widths(self):
+        return (*self.hidden_layer_sizes, *reversed(self.hidden_layer_sizes))
+
     def n_parameters(self, n_features, n_components, n_heads, missing=False):
         self._refuse_missing(missing)
         layers = self._layers(n_features, n_components, n_heads)

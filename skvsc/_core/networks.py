@@ -12,7 +12,9 @@ layers (:class:`NetworkFamily`):
   parameter count (what a saved file must hold; :mod:`skvsc._io` checks it);
 - ``matmul_flops(n_features, n_components, n_heads, batch_size, backward,
   missing=False)``: the matrix-product FLOPs of one batch (the thread rule of
-  :mod:`skvsc._device` reads it).
+  :mod:`skvsc._device` reads it);
+- ``hidden_widths()``: the widths of the dense hidden layers, encoder then
+  decoder (the activations the memory check of :mod:`skvsc._device` counts).
 
 ``missing=True`` is a model of data with missing values: its encoder reads
 the data with the missing entries filled in, followed by the 0/1 mask of the
@@ -74,6 +76,9 @@ class MLP(NetworkFamily):
         if self.decoder_layer_sizes is None:
             return tuple(reversed(self.hidden_layer_sizes))
         return self.decoder_layer_sizes
+
+    def hidden_widths(self):
+        return (*self.hidden_layer_sizes, *self.decoder_sizes())
 
     def build(self, n_features, n_components, n_heads, generator, missing=False):
         options = {"n_components": n_components, "generator": generator}
