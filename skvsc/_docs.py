@@ -96,7 +96,7 @@ decoder_layer_sizes : tuple of int, default=None
     unit j's effect on the features (the ``feature_effects`` of
     :class:`~skvsc.VariationalSparseCoder` are then exact).
     On the bundled tables ``alpha=0.33`` with a linear decoder codes closer
-    to PCA than the defaults and loses elsewhere (``docs/tables.md``, "A
+    to PCA than the defaults and loses elsewhere (``docs/tables_screens.md``, "A
     linear decoder for tables").
 """,
     "max_iter": f"""\

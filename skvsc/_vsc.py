@@ -60,7 +60,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         none: see Notes). ``"auto"``: 0.05 for inputs of 64
         features or more (images), 0.25 for narrower inputs (tables), where
         fewer units, each active on more rows, code better
-        (``docs/tables.md``). Measured fractions: ``docs/results.md``.
+        (``docs/tables_screens.md``). Measured fractions: ``docs/results.md``.
         With the default ``n_components="auto"`` an input narrower than 64
         features gets about ``n_features_in_ / 2`` active units per sample at
         any alpha; a fit whose code is wider than its input and has more
@@ -91,7 +91,7 @@ class VariationalSparseCoder(SparseCodeMixin, _BaseVAE):
         ``prior="fixed"``, which trains the paper's ELBO. ``"auto"``: 0.1 for
         inputs of 64 features or more, 0.01 for narrower inputs, whose
         reconstruction term sums over few columns. How the values were
-        chosen: ``docs/results.md`` (images) and ``docs/tables.md`` (tables).
+        chosen: ``docs/results.md`` (images) and ``docs/tables_screens.md`` (tables).
 
     rate_control : float or "auto", default="auto"
         Step size ``eta`` of a controller that holds each unit's fraction of

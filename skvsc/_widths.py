@@ -6,7 +6,7 @@ defaults of images (200 units, ``alpha=0.05``, ``slab_kl_weight=0.1``) give a
 4-feature table some ten active units per sample, more than it has
 features, each unit active on a few percent of a few hundred rows, and a
 slab KL that outweighs a reconstruction term summed over a handful of
-columns. How the values were chosen: docs/tables.md.
+columns. How the values were chosen: docs/tables_screens.md.
 """
 
 import math
@@ -31,14 +31,14 @@ AUTO_SLAB_KL_WEIGHT = (0.1, 0.01)
 #: ``gate="auto"``: (inputs of ``NARROW_WIDTH`` features or more, narrower
 #: inputs). Tied on both: the free gate keeps a unit's value on rows an
 #: unrelated head picks, which a linear model downstream loses (tables:
-#: docs/tables.md; images: docs/results.md, "Reviving the tied gate's units").
+#: docs/tables_screens.md; images: docs/results.md, "Reviving the tied gate's units").
 AUTO_GATE = ("tied", "tied")
 
 #: ``rate_control="auto"``: (inputs of ``NARROW_WIDTH`` features or more,
 #: narrower inputs). On images a controller of step 1 that, with
 #: ``rate_control_sides="auto"``, only subsidises the units below ``alpha``:
 #: the tied gate leaves units dead at small ``alpha`` without it. Off on tables:
-#: the signed controller lost there (docs/tables.md, the third screen), and the
+#: the signed controller lost there (docs/tables_screens.md, the third screen), and the
 #: subsidy-only one only adds active units there, which PCA with as many
 #: components gains as much from (the fourth screen).
 AUTO_RATE_CONTROL = (1.0, 0.0)

@@ -6,7 +6,7 @@ scores the sparse code on training images 50,000-59,999 with the protocol of
 ``alpha_tightness.py`` (LogisticRegression on the codes of 5,000 labelled
 images): accuracy, non-zeros, dead units and fit time, one JSON line per weight.
 Used to check that the narrow inputs' ``slab_kl_weight="auto"`` of 0.01 does not
-belong to images (docs/tables.md).
+belong to images (docs/tables_screens.md).
 
 Example::
 

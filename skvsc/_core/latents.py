@@ -65,7 +65,7 @@ GATES = ("free", "tied")
 #: by ``1 / a_j`` per unit of ``c_j``, so that the optimizer's steps on ``c_j``
 #: place it within a short fit; and ``gamma`` stays soft, so that the gradients
 #: of the aggregate term and the usage penalty, through ``gamma``, reach every
-#: unit's ``mu``. Slopes from 0.01 to 4 were screened (``docs/tables.md``).
+#: unit's ``mu``. Slopes from 0.01 to 4 were screened (``docs/tables_screens.md``).
 TIED_SLOPE_INIT = 0.1
 
 # Log-variances are clamped to keep exp() finite.
