@@ -79,7 +79,7 @@ conv_channels : tuple of int, default=(8, 16)
     pixels, so a training step costs about the MLP's matrix-product FLOPs
     (wider channels, such as the former default ``(16, 32)``, cost about
     twice the default's time per step and coded better on Fashion-MNIST and
-    at small ``alpha``: ``docs/images.md``).
+    at small ``alpha``: ``docs/images_screens.md``).
 """,
     "hidden_layer_sizes": """\
 hidden_layer_sizes : tuple of int, default=(400,)

@@ -77,7 +77,7 @@ def tuned_logreg_accuracy(Z_train, y_train, Z_test, y_test):
     are not seen), and the choice: ``(accuracy, {"C", "scaled", "cv_accuracy"})``.
 
     The fixed settings of :func:`logreg_accuracy` suit codes of some scales better
-    than others (docs/images.md, "The classifier's settings").
+    than others (docs/images_screens.md, "The classifier's settings").
     """
     pipe = Pipeline([("scale", "passthrough"), ("clf", LogisticRegression(max_iter=2000))])
     grid = {"scale": ["passthrough", MaxAbsScaler()], "clf__C": list(TUNED_C)}

@@ -20,7 +20,7 @@ or ``topk`` (``baselines.TopKAutoencoder``, whose ``network="conv"`` uses the
 convolutions of skvsc's conv family). Fitted models are pickled in ``--cache`` and
 reused.
 
-Example (the rows of ``docs/images.md``)::
+Example (the rows of ``docs/images_screens.md``)::
 
     SKVSC_DATA=/path/to/data OMP_NUM_THREADS=1 python benchmarks/paper/conv_codes.py \
         mnist vsc '{"network": "conv", "alpha": 0.025, "random_state": 0}' conv-s0 \
