@@ -94,11 +94,12 @@ def resolve_n_components(n_components, n_features, alpha=None):
         return n_components
     if not is_narrow(n_features):
         return _AUTO_UNITS
-    if alpha is None:
-        return max(1, min(_AUTO_UNITS, round(n_features / (2 * AUTO_ALPHA[0]))))
-    # At least 1 / alpha units: with fewer, the prior expects less than one active
-    # unit per sample and some codes are all zeros (fit warns): a one-column table
-    # at the narrow alpha of 0.25 would otherwise get 2 units.
-    fewest = math.ceil(1 / alpha)
-    fewest += alpha * fewest < 1  # float rounding: alpha = 1 / 161 gives 161 * alpha < 1
-    return min(_AUTO_UNITS, max(round(n_features / (2 * alpha)), fewest))
+    if alpha is None:  # a dense code: sized as at the image alpha, with no floor
+        units, fewest = round(n_features / (2 * AUTO_ALPHA[0])), 1
+    else:
+        # At least 1 / alpha units: with fewer, the prior expects less than one active
+        # unit per sample and some codes are all zeros (fit warns): a one-column table
+        # at the narrow alpha of 0.25 would otherwise get 2 units.
+        units, fewest = round(n_features / (2 * alpha)), math.ceil(1 / alpha)
+        fewest += alpha * fewest < 1  # float rounding: alpha = 1 / 161 gives 161 * alpha < 1
+    return min(_AUTO_UNITS, max(units, fewest))
