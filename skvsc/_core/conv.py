@@ -23,6 +23,9 @@ from torch import nn
 from .blocks import MLPEncoder, NetworkFamily, _linear, mlp, positive_ints
 
 _KERNEL, _STRIDE, _PADDING = 3, 2, 1  # each convolution halves the resolution (ceil)
+#: Transposed convolutions to at most this many channels (grey, RGB, RGBA images)
+#: run PyTorch's own CPU kernel instead of oneDNN's (:func:`transposed_conv`).
+FEW_CHANNELS = 4
 
 
 def _conv(cls, n_in, n_out, generator, **kwargs):
@@ -35,6 +38,31 @@ def _conv(cls, n_in, n_out, generator, **kwargs):
         layer.weight.uniform_(-bound, bound, generator=generator)
         layer.bias.uniform_(-bound, bound, generator=generator)
     return layer
+
+
+def transposed_conv(layer, maps):
+    """``layer(maps)`` for a ``ConvTranspose2d`` layer, by PyTorch's own kernel
+    on CPU where the layer writes at most :data:`FEW_CHANNELS` channels.
+
+    On CPU, ``layer(maps)`` runs oneDNN, whose transposed convolution to one
+    or a few channels (the layer that writes the image) is several times
+    slower than PyTorch's im2col kernel, which computes the same sums; the
+    backward pass is the same ``convolution_backward`` either way. Wider
+    layers, other devices and the ``meta`` device keep ``layer(maps)``
+    (docs/images.md, "Cost").
+    """
+    if maps.device.type != "cpu" or layer.out_channels > FEW_CHANNELS:
+        return layer(maps)
+    return torch.ops.aten.slow_conv_transpose2d(
+        maps,
+        layer.weight,
+        layer.kernel_size,
+        layer.bias,
+        layer.stride,
+        layer.padding,
+        layer.output_padding,
+        layer.dilation,
+    )
 
 
 def feature_map_sizes(height, width, n_layers):
@@ -121,11 +149,16 @@ class ConvDecoder(nn.Module):
         self.deconvs = nn.Sequential(*layers)
 
     def forward(self, z):
+        # Channels first: the image's transposed convolution runs fastest on it
+        # (transposed_conv), and the wider one gains less from channels last than
+        # converting to it costs.
         maps = self.expand(self.trunk(z)).reshape(-1, *self.smallest)
-        # Channels last, as in the encoder: the transposed convolutions run faster
-        # on it, and the output rows (height, width, channels) are then a view.
-        maps = maps.contiguous(memory_format=torch.channels_last)
-        return self.deconvs(maps).permute(0, 2, 3, 1).flatten(1)
+        for layer in self.deconvs:
+            if isinstance(layer, nn.ConvTranspose2d):
+                maps = transposed_conv(layer, maps)
+            else:
+                maps = layer(maps)
+        return maps.permute(0, 2, 3, 1).flatten(1)
 
     def first_layer(self):
         """The linear layer that reads the code: its column j is unit j's weight."""

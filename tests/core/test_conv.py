@@ -1,10 +1,12 @@
 """The convolutional network family against independent counts and the protocol."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from skvsc._core.conv import ConvNet, feature_map_sizes
+from skvsc._core.conv import FEW_CHANNELS, ConvNet, feature_map_sizes, transposed_conv
 from skvsc._core.networks import NETWORKS
 
 SHAPES = [((28, 28), 784), ((28, 20), 560), ((7, 9, 3), 189), (None, 64), ((5, 5), 25)]
@@ -39,8 +41,11 @@ def test_sizes_and_flops_match_torchs_own_counts(shape, n_features):
     family, (encoder, decoder) = build(shape, n_features)
     n_weights = sum(p.numel() for m in (encoder, decoder) for p in m.parameters())
     assert family.n_parameters(n_features, 5, 3) == n_weights
+    # On the meta device every layer runs torch's own modules, which the counter
+    # knows (the CPU kernel of transposed_conv is not in its table).
+    encoder, decoder = encoder.to("meta"), decoder.to("meta")
     with FlopCounterMode(display=False) as counter:
-        decoder(encoder(torch.rand(7, n_features))[0])
+        decoder(encoder(torch.rand(7, n_features, device="meta"))[0])
     assert family.matmul_flops(n_features, 5, 3, 7, backward=False) == counter.get_total_flops()
     assert family.matmul_flops(n_features, 5, 3, 7) == 3 * counter.get_total_flops()
 
@@ -104,9 +109,10 @@ def test_bad_options_are_refused_naming_the_parameter(options, n_features, error
         ConvNet(**options).build(n_features, 5, 3, torch.Generator().manual_seed(0))
 
 
-def test_both_networks_run_channels_last_and_compute_what_channels_first_does():
-    """The convolutions see channels-last tensors (faster with oneDNN on CPU); the
-    values and gradients are those of the channels-first layout."""
+def test_the_encoder_runs_channels_last_and_computes_what_channels_first_does():
+    """The convolutions see channels-last tensors (faster with oneDNN on CPU), the
+    transposed ones channels-first (transposed_conv); the values and gradients are
+    those of the modules run one by one on channels-first tensors."""
     _, (encoder, decoder) = build((6, 8, 2), 96)
     seen = []
     for conv in [*encoder.trunk[0].convs, *decoder.deconvs]:
@@ -115,7 +121,7 @@ def test_both_networks_run_channels_last_and_compute_what_channels_first_does():
     x = torch.rand(3, 96)
     z = encoder(x)[0]
     out = decoder(z)
-    assert len(seen) == 4
+    assert len(seen) == 2  # the decoder's layers run through transposed_conv, not the hooks
     assert all(t.is_contiguous(memory_format=torch.channels_last) for t in seen)
     assert out.is_contiguous()
     out.square().sum().backward()
@@ -132,3 +138,57 @@ def test_both_networks_run_channels_last_and_compute_what_channels_first_does():
     ref.square().sum().backward()
     for p, g in zip((*encoder.parameters(), *decoder.parameters()), grads):
         torch.testing.assert_close(g, p.grad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "n_in, n_out, size, output_padding",
+    [
+        (8, 1, (14, 14), (1, 1)),
+        (8, 3, (14, 10), (0, 1)),
+        (4, 4, (3, 5), (1, 0)),
+        (6, 5, (4, 4), (1, 1)),
+    ],
+)
+def test_the_cpu_kernel_computes_the_layers_values_and_gradients(
+    n_in, n_out, size, output_padding, dtype
+):
+    """transposed_conv against the layer itself (oneDNN in float32): the same
+    output and the same gradients for the input, the weights and the bias, at
+    both output paddings; wider layers are the layer's own call."""
+    generator = torch.Generator().manual_seed(0)
+    layer = torch.nn.ConvTranspose2d(n_in, n_out, 3, 2, 1, output_padding=output_padding)
+    layer = layer.to(dtype)
+    maps = torch.randn(5, n_in, *size, generator=generator, dtype=dtype, requires_grad=True)
+    out = transposed_conv(layer, maps)
+    ref = layer(maps)
+    assert (
+        out.shape
+        == ref.shape
+        == (5, n_out, 2 * size[0] - 1 + output_padding[0], 2 * size[1] - 1 + output_padding[1])
+    )
+    torch.testing.assert_close(out, ref)
+    weights = torch.randn(ref.shape, generator=generator, dtype=dtype)
+    mine = torch.autograd.grad((out * weights).sum(), (maps, layer.weight, layer.bias))
+    theirs = torch.autograd.grad((ref * weights).sum(), (maps, layer.weight, layer.bias))
+    for a, b in zip(mine, theirs):
+        torch.testing.assert_close(a, b)
+    if n_out > FEW_CHANNELS:
+        seen = []
+        layer.register_forward_hook(lambda *_: seen.append(1))
+        transposed_conv(layer, maps)
+        assert seen == [1]
+
+
+def test_the_cpu_kernel_passes_gradcheck():
+    layer = torch.nn.ConvTranspose2d(3, 2, 3, 2, 1, output_padding=(1, 0)).double()
+    fields = ("out_channels", "kernel_size", "stride", "padding", "output_padding", "dilation")
+    maps = torch.randn(2, 3, 4, 3, dtype=torch.float64, requires_grad=True)
+
+    def run(maps, weight, bias):  # the layer's settings with these tensors as its parameters
+        settings = {name: getattr(layer, name) for name in fields}
+        return transposed_conv(SimpleNamespace(weight=weight, bias=bias, **settings), maps)
+
+    weight = layer.weight.detach().clone().requires_grad_(True)
+    bias = layer.bias.detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(run, (maps, weight, bias))
