@@ -31,6 +31,21 @@ def setup(X, params, seed=0):
     return step_setup(X, None, seed, params)
 
 
+def interleaved_seconds(epochs, reps, n_steps):
+    """CPU seconds of this process per step, ``{name: [one per repetition]}``, of
+    the ``epochs`` (name -> a call that runs one epoch of ``n_steps`` steps):
+    one warm-up epoch each, then ``reps`` repetitions whose order alternates."""
+    for epoch in epochs.values():
+        epoch()
+    seconds = {name: [] for name in epochs}
+    for rep in range(reps):
+        for name in list(epochs) if rep % 2 == 0 else list(reversed(epochs)):
+            start_cpu = time.process_time()
+            epochs[name]()
+            seconds[name].append((time.process_time() - start_cpu) / n_steps)
+    return seconds
+
+
 def profile_table(parts, batch_size, n_steps, top=12):
     """The operators with the most self CPU time, ms per step, by input shape."""
     from torch.profiler import ProfilerActivity, profile
@@ -65,15 +80,11 @@ def main():
     variants = {name: setup(X, params) for name, params in json.loads(args.variants).items()}
     n_steps = -(-len(X) // args.batch_size)
     load_start = os.getloadavg()[0]
-    for parts in variants.values():  # warm-up epoch
-        step_epoch(parts, args.batch_size)
-    seconds = {name: [] for name in variants}
-    for rep in range(args.reps):
-        order = list(variants) if rep % 2 == 0 else list(reversed(variants))
-        for name in order:
-            start_cpu = time.process_time()
-            step_epoch(variants[name], args.batch_size)
-            seconds[name].append((time.process_time() - start_cpu) / n_steps)
+    epochs = {
+        name: (lambda parts=parts: step_epoch(parts, args.batch_size))
+        for name, parts in variants.items()
+    }
+    seconds = interleaved_seconds(epochs, args.reps, n_steps)
     first = next(iter(variants))
     rows = []
     for name, values in seconds.items():

@@ -15,7 +15,6 @@ model per variant (same seed), interleaved, one thread, CPU ms per step::
 
 import os
 import sys
-import time
 from pathlib import Path
 from statistics import median
 
@@ -36,22 +35,15 @@ def main(modes, reps, n_steps, batch_size=128):
     models = {"mlp": conv_step.setup(X, {})}
     models.update({m: conv_step.setup(X, {"network": "conv"}) for m in modes})
 
-    def epoch_ms(name):
+    def epoch(name):
         conv.MODE = name if name != "mlp" else "A"
-        start = time.process_time()
         step_epoch(models[name], batch_size)
-        return (time.process_time() - start) / n_steps * 1e3
 
-    names = list(models)
-    for name in names:  # warm-up
-        epoch_ms(name)
-    times = {name: [] for name in names}
-    for rep in range(reps):
-        for name in names if rep % 2 == 0 else names[::-1]:
-            times[name].append(epoch_ms(name))
-    base = median(times["mlp"])
-    for name, values in times.items():
-        print(f"{name} {median(values):.2f} ms  ratio {median(values) / base:.3f}")
+    epochs = {name: (lambda name=name: epoch(name)) for name in models}
+    seconds = conv_step.interleaved_seconds(epochs, reps, n_steps)
+    base = median(seconds["mlp"])
+    for name, values in seconds.items():
+        print(f"{name} {1e3 * median(values):.2f} ms  ratio {median(values) / base:.3f}")
 
 
 if __name__ == "__main__":
