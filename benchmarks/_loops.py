@@ -15,6 +15,7 @@ from _common import HIDDEN, N_COMPONENTS, clocked, sync
 from torch import nn
 
 from skvsc import VariationalSparseCoder
+from skvsc._core.optim import _fused_kernel_exists
 
 
 class HandVSC(nn.Module):
@@ -121,13 +122,26 @@ def hand_epoch(model, opt, Xt, batch_size, spec):
         opt.step()
 
 
+def fused_adam(params, lr=1e-3):
+    """``torch.optim.Adam(params, lr, fused=True)``; a clear exit where this torch
+    has no fused kernel on the parameters' device (the CPU before torch 2.4)."""
+    params = list(params)
+    if not _fused_kernel_exists(params[0].device, params[0].dtype):
+        raise SystemExit(
+            f"torch {torch.__version__} has no fused Adam kernel on "
+            f"{params[0].device.type}, which this comparison needs (torch >= 2.4 on the CPU)"
+        )
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
 def hand_fit(X, batch_size, epochs, seed, fused=False):
     """A minimal training loop (torch defaults, global RNG): ``(wall, CPU seconds)``."""
     torch.manual_seed(seed)
     est = VariationalSparseCoder()
     spec = est._resolved(est._check_params(), X.shape[1])  # the defaults' ModelSpec
     model = hand_model(spec, X.shape[1]).to(_common.DEVICE)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
+    params = model.parameters()
+    opt = fused_adam(params) if fused else torch.optim.Adam(params, lr=1e-3)
 
     def train():
         Xt = torch.from_numpy(X).to(_common.DEVICE)

@@ -22,7 +22,7 @@ from statistics import median
 
 import torch
 from _common import add_common_args, load_data, start
-from _loops import hand_epoch, hand_model, step_epoch, step_setup
+from _loops import fused_adam, hand_epoch, hand_model, step_epoch, step_setup
 
 from skvsc import VariationalSparseCoder
 from skvsc._core.guard import StepGuard
@@ -34,13 +34,13 @@ def reference_runs(X, batch_size, core):
     """The runs the core loop is compared with by default: the same loop with
     torch's fused Adam, and the hand-written loop of ``_loops.py``."""
     theirs = step_setup(X, batch_size)
-    theirs["optimizer"] = torch.optim.Adam(theirs["model"].parameters(), lr=1e-3, fused=True)
+    theirs["optimizer"] = fused_adam(theirs["model"].parameters())
     theirs["guard"] = StepGuard(theirs["model"], theirs["optimizer"])
     est = VariationalSparseCoder()
     spec = est._resolved(est._check_params(), X.shape[1])
     torch.manual_seed(0)
     model = hand_model(spec, X.shape[1])
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    opt = fused_adam(model.parameters())
     Xt = torch.from_numpy(X)
 
     def hand(_):

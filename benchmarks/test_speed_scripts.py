@@ -6,10 +6,28 @@ Scripts that start processes or fit for many epochs are marked ``slow``."""
 from pathlib import Path
 
 import pytest
+import torch
+
+from skvsc._core.optim import _fused_kernel_exists
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: The scripts that compare with torch's fused Adam on the CPU need a torch that has it.
+needs_fused_adam_on_cpu = pytest.mark.skipif(
+    not _fused_kernel_exists(torch.device("cpu"), torch.float32),
+    reason="torch < 2.4 has no fused Adam kernel on the CPU",
+)
 
+
+def test_a_fused_adam_comparison_says_what_it_needs(monkeypatch):
+    import _loops
+
+    monkeypatch.setattr(_loops, "_fused_kernel_exists", lambda device, dtype: False)
+    with pytest.raises(SystemExit, match="no fused Adam kernel on cpu.*torch >= 2.4"):
+        _loops.fused_adam([torch.nn.Parameter(torch.zeros(2))])
+
+
+@needs_fused_adam_on_cpu
 def test_fit_vs_hand_loop(run, empty, tmp_path):
     out = tmp_path / "fit.json"
     run(
@@ -47,6 +65,7 @@ def test_step_profile(run, empty, tmp_path):
     assert row["batch_size"] == 16 and row["ms_per_step"] > 0 and row["top"]
 
 
+@needs_fused_adam_on_cpu
 def test_step_compare(run, empty, tmp_path):
     out = tmp_path / "step.jsonl"
 
@@ -196,6 +215,7 @@ def test_readme_grid(run, tmp_path):
 
 
 def test_sweep(run, capsys):
+    pytest.importorskip("psutil")  # sweep.py counts its workers' CPU time with it
     run(
         "sweep.py",
         "--dataset digits --n-samples 120 --hidden 8 --max-iter 1 --alpha 0.2 "

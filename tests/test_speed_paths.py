@@ -8,11 +8,13 @@ import torch
 
 from skvsc import VariationalSparseCoder
 from skvsc._core.optim import _fused_kernel_exists
+from tests.core.helpers import needs_fused_adam_on_cpu
 
 RNG = np.random.default_rng(0)
 X32 = RNG.random((60, 12), dtype=np.float32)
 
 
+@needs_fused_adam_on_cpu
 def test_adam_is_fused_on_the_cpu():
     est = VariationalSparseCoder(n_components=3, hidden_layer_sizes=(8,), max_iter=1)
     est.set_params(device="cpu", random_state=0).fit(X32)

@@ -27,6 +27,11 @@ _TORCH_GROUP_FIELDS = {
     "decoupled_weight_decay": False,
 }
 
+#: Of those, the fields that change the update: a state saved with one of them
+#: on is refused. The others (``foreach``, ``capturable``, ``differentiable``)
+#: choose how torch computes the same update.
+_UPDATE_FIELDS = ("weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
+
 
 class Adam:
     """Adam over a list of parameters: one parameter group, no weight decay.
@@ -176,7 +181,8 @@ class Adam:
                 f"parameters in {len(groups)} groups, not {len(params)} in one"
             )
         group = groups[0]
-        for field, off in _TORCH_GROUP_FIELDS.items():
+        for field in _UPDATE_FIELDS:
+            off = _TORCH_GROUP_FIELDS[field]
             if group.get(field, off) not in (off, None):
                 raise ValueError(f"the optimizer state uses {field}={group[field]!r}")
         self.param_groups[0].update(lr=group["lr"], betas=tuple(group["betas"]), eps=group["eps"])

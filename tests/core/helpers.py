@@ -1,5 +1,6 @@
 """Small models and weight comparisons for the tests (of the core and of faults)."""
 
+import pytest
 import torch
 
 from skvsc._core.vae import ModelConfig, build_vae
@@ -65,3 +66,18 @@ def assert_same_weights(a, b):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def fused_adam_on_cpu():
+    """Whether this torch has a fused Adam kernel on the CPU in float32 (torch
+    >= 2.4; older releases have it for CUDA only, and our Adam then takes the
+    plain update)."""
+    from skvsc._core.optim import _fused_kernel_exists
+
+    return _fused_kernel_exists(torch.device("cpu"), torch.float32)
+
+
+#: Skips a test of the fused update where this torch has no CPU kernel for it.
+needs_fused_adam_on_cpu = pytest.mark.skipif(
+    not fused_adam_on_cpu(), reason="torch < 2.4 has no fused Adam kernel on the CPU"
+)
