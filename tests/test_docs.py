@@ -15,7 +15,9 @@ ESTIMATORS = (VariationalSparseCoder, VAETransformer)
 
 def parameter_docs(cls):
     """``{name: (type line, description)}`` of the Parameters section."""
-    section = cls.__doc__.split("Parameters\n    ----------\n")[1].split("\n    Attributes\n")[0]
+    # cleandoc: Python 3.13 strips the docstring's indentation when compiling, earlier ones keep it
+    doc = inspect.cleandoc(cls.__doc__)
+    section = doc.split("\nParameters\n----------\n")[1].split("\nAttributes\n")[0]
     docs = {}
     for block in re.split(r"\n\s*\n", section.strip("\n")):
         lines = block.splitlines()
