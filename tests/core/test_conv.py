@@ -1,19 +1,24 @@
 """The convolutional network family against independent counts and the protocol."""
 
+import math
 from types import SimpleNamespace
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from skvsc._core.conv import FEW_CHANNELS, ConvNet, feature_map_sizes, transposed_conv
+from skvsc._core.conv import FEW_CHANNELS, ConvNet, _conv, feature_map_sizes, transposed_conv
 from skvsc._core.networks import NETWORKS
 
 SHAPES = [((28, 28), 784), ((28, 20), 560), ((7, 9, 3), 189), (None, 64), ((5, 5), 25)]
+#: One, two and three convolutions: the last one's width and map size make the
+#: dense layers' width, and the transposed convolutions' output paddings differ
+#: by layer for odd sizes (7 -> 4 -> 2 -> 1 and back).
+CHANNELS = [(4, 6), (5,), (3, 4, 6)]
 
 
-def build(shape, n_features, n_heads=3, seed=0):
-    family = ConvNet(image_shape=shape, conv_channels=(4, 6), hidden_layer_sizes=(10,))
+def build(shape, n_features, n_heads=3, seed=0, channels=(4, 6)):
+    family = ConvNet(image_shape=shape, conv_channels=channels, hidden_layer_sizes=(10,))
     return family, family.build(n_features, 5, n_heads, torch.Generator().manual_seed(seed))
 
 
@@ -22,9 +27,10 @@ def test_the_family_is_registered():
     assert ConvNet.parameters == ("image_shape", "conv_channels", "hidden_layer_sizes")
 
 
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("shape, n_features", SHAPES)
-def test_encoder_heads_and_decoder_output_have_the_contract_shapes(shape, n_features):
-    _, (encoder, decoder) = build(shape, n_features)
+def test_encoder_heads_and_decoder_output_have_the_contract_shapes(shape, n_features, channels):
+    _, (encoder, decoder) = build(shape, n_features, channels=channels)
     x = torch.rand(4, n_features)
     heads = encoder(x)
     assert [h.shape for h in heads] == [(4, 5)] * 3
@@ -36,9 +42,10 @@ def test_encoder_heads_and_decoder_output_have_the_contract_shapes(shape, n_feat
     assert decoder.first_layer().in_features == 5
 
 
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("shape, n_features", SHAPES)
-def test_sizes_and_flops_match_torchs_own_counts(shape, n_features):
-    family, (encoder, decoder) = build(shape, n_features)
+def test_sizes_and_flops_match_torchs_own_counts(shape, n_features, channels):
+    family, (encoder, decoder) = build(shape, n_features, channels=channels)
     n_weights = sum(p.numel() for m in (encoder, decoder) for p in m.parameters())
     assert family.n_parameters(n_features, 5, 3) == n_weights
     # On the meta device every layer runs torch's own modules, which the counter
@@ -67,6 +74,18 @@ def test_rows_are_images_in_channels_last_order():
 def test_the_resolution_halves_at_each_convolution():
     assert feature_map_sizes(28, 20, 2) == [(28, 20), (14, 10), (7, 5)]
     assert feature_map_sizes(7, 9, 2) == [(7, 9), (4, 5), (2, 3)]
+
+
+@pytest.mark.parametrize("cls", [torch.nn.Conv2d, torch.nn.ConvTranspose2d])
+def test_layers_start_from_torchs_default_initialisation(cls):
+    # torch's default: weights and biases uniform on +-1 / sqrt(fan_in), fan_in as
+    # torch computes it (a transposed layer's weight is (in, out, k, k)).
+    layer = _conv(cls, 64, 128, torch.Generator().manual_seed(0))
+    fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(layer.weight)
+    bound = 1 / math.sqrt(fan_in)
+    for values in (layer.weight, layer.bias):
+        assert values.abs().max() <= bound
+        assert values.min() < -0.9 * bound and values.max() > 0.9 * bound
 
 
 def test_initialisation_comes_from_the_generator_only():
