@@ -78,13 +78,18 @@ def test_gaussian_sample_has_the_posterior_moments():
 
 @pytest.mark.parametrize("gamma", [0.05, 0.3, 0.8])
 def test_relaxed_spike_is_off_with_probability_one_minus_gamma(gamma):
+    # z = T(eta - 1 + gamma) * slab: 0 with probability 1 - gamma, else the slab's value.
     n = 100_000
     eta = torch.rand(n, generator=torch_rng, dtype=torch.float64)
-    z = _elbo.spike_slab_sample(torch.ones(n, dtype=torch.float64), torch.tensor(gamma), eta, 1e4)
-    off = (z.abs() < 1e-3).double().mean().item()
+    slab = 2.0 + torch.rand(n, generator=torch_rng, dtype=torch.float64)  # in [2, 3]: never 0
+    z = _elbo.spike_slab_sample(slab, torch.tensor(gamma), eta, 1e4)
+    off = z.abs() < 1e-3
     # Binomial standard error; the relaxation at c = 1e4 adds a bias below 1e-3.
     tol = 5 * math.sqrt(gamma * (1 - gamma) / n) + 1e-3
-    assert abs(off - (1 - gamma)) < tol
+    assert abs(off.double().mean().item() - (1 - gamma)) < tol
+    on = (z - slab).abs() < 1e-3 * slab
+    # The rest are inside the relaxation, |eta - 1 + gamma| < log(999) / c: 0.14 % of them.
+    assert (off | on).double().mean().item() > 1 - 3e-3
 
 
 def test_relaxed_step_sharpens_with_c():
@@ -156,3 +161,17 @@ def test_straight_through_gate_passes_the_spikes_forward_and_gamma_s_gradient_ba
     assert gate.tolist() == [0.0, 1.0, 1.0] and gate.dtype == torch.float64
     gate.sum().backward()
     assert gamma.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("alpha, clamped", [(0.0, _elbo.EPS), (1.0, 1.0 - _elbo.EPS)])
+def test_the_spike_kls_clamp_alpha_into_the_open_interval(alpha, clamped):
+    # A per-unit alpha (the aggregate prior's) can reach 0 or 1 in floating point;
+    # the KL then stays finite, as at the nearest alpha inside (0, 1).
+    gamma = torch.tensor([0.0, 0.3, 1.0], dtype=torch.float64)
+    at_bound = _elbo.bernoulli_kl(gamma, torch.tensor(alpha, dtype=torch.float64))
+    assert torch.isfinite(at_bound).all()
+    torch.testing.assert_close(at_bound, _elbo.bernoulli_kl(gamma, clamped))
+    n_active = torch.tensor([0.0, 2.0, 5.0], dtype=torch.float64)
+    kl = _elbo.deterministic_spike_kl(n_active, 5, alpha)
+    assert torch.isfinite(kl).all()
+    torch.testing.assert_close(kl, _elbo.deterministic_spike_kl(n_active, 5, clamped))
