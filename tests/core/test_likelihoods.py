@@ -119,3 +119,23 @@ def test_every_likelihood_follows_the_protocol(name):
     low, high = cls.support
     cls.check_range(max(low, 0.0), min(high, 1.0))  # [0, 1] fits every support
     assert math.isinf(high) or high >= 1.0
+
+
+def test_the_mixed_encoder_sees_each_column_as_its_own_likelihood_does():
+    # Gaussian columns standardised, Poisson counts as log1p, Bernoulli as they are:
+    # what the Gaussian, Poisson and Bernoulli likelihoods each give the encoder.
+    shift, scale = np.array([1.0, 2.0, 3.0]), np.array([0.5, 4.0, 2.0])
+    likelihood = LIKELIHOODS["mixed"](3, shift=shift, scale=scale)
+    likelihood.set_kinds(["gaussian", "poisson", "bernoulli"])
+    x = torch.tensor([[0.0, 3.0, 1.0], [2.5, 0.0, 0.0]])
+    gaussian = LIKELIHOODS["gaussian"](1, shift=shift[:1], scale=scale[:1])
+    expected = torch.cat(
+        [
+            gaussian.encoder_input(x[:, :1]),
+            LIKELIHOODS["poisson"](1).encoder_input(x[:, 1:2]),
+            LIKELIHOODS["bernoulli"](1).encoder_input(x[:, 2:]),
+        ],
+        dim=1,
+    )
+    torch.testing.assert_close(likelihood.encoder_input(x), expected)
+    torch.testing.assert_close(expected[:, 0], torch.tensor([-2.0, 3.0]))  # (x - 1) / 0.5
