@@ -211,6 +211,9 @@ def test_a_state_of_torchs_adam_computed_another_way_loads(foreach):
     adam = Adam(_params(), lr=1e-3)
     adam.load_state_dict(reference.state_dict())
     assert adam.param_groups[0]["lr"] == 1e-2
+    for ours, theirs in zip(adam.param_groups[0]["params"], params):
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(adam.state[ours][key], reference.state[theirs][key])
 
 
 @pytest.mark.parametrize("option", [{"amsgrad": True}, {"maximize": True}, {"weight_decay": 0.1}])
