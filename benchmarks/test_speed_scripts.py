@@ -8,15 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from skvsc._core.optim import _fused_kernel_exists
+# The scripts that compare with torch's fused Adam on the CPU need a torch that has it.
+from tests.core.helpers import needs_fused_adam_on_cpu
 
 REPO = Path(__file__).resolve().parents[1]
-
-#: The scripts that compare with torch's fused Adam on the CPU need a torch that has it.
-needs_fused_adam_on_cpu = pytest.mark.skipif(
-    not _fused_kernel_exists(torch.device("cpu"), torch.float32),
-    reason="torch < 2.4 has no fused Adam kernel on the CPU",
-)
 
 
 def test_a_fused_adam_comparison_says_what_it_needs(monkeypatch):
