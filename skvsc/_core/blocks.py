@@ -46,13 +46,14 @@ def positive_ints(name, value, *, length=None):
     """``value`` as a tuple of positive ints (layer widths, channels, a shape;
     ``length``: the lengths allowed), or a TypeError or ValueError naming
     ``name``."""
-    message = f"{name} must be a tuple of positive ints, got {value!r}."
+    lengths = "" if length is None else f" of length {' or '.join(map(str, length))}"
+    message = f"{name} must be a tuple of positive ints{lengths}, got {value!r}."
     try:
         values = tuple(value)
     except TypeError:
         raise TypeError(message) from None
     if length is not None and len(values) not in length:
-        raise ValueError(message[:-1] + f" of length {' or '.join(map(str, length))}.")
+        raise ValueError(message)
     for v in values:
         if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
             raise ValueError(message)

@@ -1,8 +1,11 @@
 """The networks: initialisation, the fused heads and their layout, size and cost."""
 
+import math
+
 import pytest
 import torch
 
+from skvsc._core.blocks import _linear, positive_ints
 from skvsc._core.networks import NETWORKS, MLPEncoder, make_networks
 
 
@@ -74,3 +77,35 @@ def test_linear_networks_without_hidden_layers():
     encoder, decoder = networks(hidden=())
     assert len(encoder.trunk) == 0 and len(decoder.trunk) == 0
     assert encoder(torch.rand(2, 12))[0].shape == (2, 4)
+
+
+def test_linear_layers_start_from_torchs_default_initialisation():
+    # torch's default: weights and biases uniform on +-1 / sqrt(n_in), both signs.
+    layer = _linear(64, 128, torch.Generator().manual_seed(0))
+    bound = 1 / math.sqrt(64)
+    for values in (layer.weight, layer.bias):
+        assert values.abs().max() <= bound
+        assert values.min() < -0.9 * bound and values.max() > 0.9 * bound
+    # A layer that reads nothing (n_in = 0) has no weights; its bias starts at zero.
+    empty = _linear(0, 3, torch.Generator().manual_seed(0))
+    assert empty.weight.shape == (3, 0) and torch.equal(empty.bias, torch.zeros(3))
+
+
+def test_positive_ints_names_the_parameter_and_the_lengths_allowed():
+    assert positive_ints("sizes", [1, 2]) == (1, 2)
+    with pytest.raises(
+        ValueError, match=r"^shape must be a tuple of positive ints of length 2 or 3, got \(1,\)\.$"
+    ):
+        positive_ints("shape", (1,), length=(2, 3))
+
+
+def test_dropping_heads_keeps_the_first_rows_and_leaves_the_global_rng_alone():
+    encoder, _ = networks(n_heads=3)
+    weight, bias = encoder.heads.weight.detach().clone(), encoder.heads.bias.detach().clone()
+    before = torch.get_rng_state()
+    encoder.keep_heads(2)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert encoder.n_heads == 2 and encoder.heads.out_features == 8
+    assert torch.equal(encoder.heads.weight, weight[:8])
+    assert torch.equal(encoder.heads.bias, bias[:8])
+    assert len(encoder(torch.rand(2, 12))) == 2

@@ -20,14 +20,18 @@ def test_every_network_family_is_a_registered_class_with_its_protocol():
             getattr(NetworkFamily(), method)(*range(n_args))
 
 
+@pytest.mark.parametrize("missing", [False, True])
 @pytest.mark.parametrize("hidden", [(), (7,), (9, 5)])
 @pytest.mark.parametrize("latent", list(LATENTS))
-def test_the_mlp_counts_the_parameters_and_weights_it_builds(hidden, latent):
+def test_the_mlp_counts_the_parameters_and_weights_it_builds(hidden, latent, missing):
     latent_params = {} if latent == "normal" else {"alpha": 0.3, "usage": "prior"}
     config = ModelConfig(
-        12, 4, "gaussian", latent, latent_params, "mlp", {"hidden_layer_sizes": hidden}
-    )
+        12, 4, "gaussian", latent, latent_params, "mlp", {"hidden_layer_sizes": hidden},
+        missing=missing,
+    )  # fmt: skip
     model = build_vae(config, torch.Generator().manual_seed(0))
+    # A model of data with missing values reads the data and its mask.
+    assert model.encoder(torch.rand(3, 24 if missing else 12))[0].shape == (3, 4)
     networks = torch.nn.ModuleList([model.encoder, model.decoder])
     assert config.n_parameters() == sum(p.numel() for p in networks.parameters())
     weights = sum(p.numel() for p in model.parameters() if p.dim() >= 2)
@@ -46,6 +50,13 @@ def test_the_mlp_checks_its_options():
     ):
         with pytest.raises(error, match="hidden_layer_sizes must be a tuple of positive ints"):
             MLP(hidden_layer_sizes=bad)
+    assert MLP(hidden_layer_sizes=(1,)).hidden_layer_sizes == (1,)  # 1 is positive
+    assert MLP(decoder_layer_sizes=[3, 2]).decoder_layer_sizes == (3, 2)
+    assert MLP(hidden_layer_sizes=(4, 2)).decoder_sizes() == (2, 4)  # None mirrors
+    assert MLP(decoder_layer_sizes=()).decoder_sizes() == ()
+    for bad, error in ((5, TypeError), ((0,), ValueError)):
+        with pytest.raises(error, match="decoder_layer_sizes must be a tuple of positive ints"):
+            MLP(decoder_layer_sizes=bad)
 
 
 def test_the_latent_protocol_is_stubbed():
