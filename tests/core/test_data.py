@@ -7,7 +7,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from skvsc._core.data import HostSource, make_source, map_batches, to_tensor
+from skvsc._core import data
+from skvsc._core.data import CSRSource, DenseSource, HostSource, make_source, map_batches, to_tensor
 
 from .helpers import train_tiny
 
@@ -82,12 +83,41 @@ def test_csr_source_sums_duplicate_entries():
     np.testing.assert_array_equal(X.data, data)  # the caller's matrix is left as it was
 
 
-def test_sources_and_batches_come_in_the_requested_dtype():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("resident", [None, False])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_sources_and_batches_come_in_the_requested_dtype(dtype, resident, sparse):
+    # float32 data into float64 sources and the other way round: each path converts.
+    source_dtype = np.float32 if dtype == torch.float64 else np.float64
+    X = sp.random(9, 4, density=0.5, format="csr", random_state=0, dtype=source_dtype)
+    X = X if sparse else X.toarray()
+    source = make_source(X, "cpu", dtype, resident=resident)
+    # On the CPU everything fits: resident unless told otherwise.
+    expected_kind = (CSRSource if sparse else DenseSource) if resident is None else HostSource
+    assert type(source) is expected_kind
+    rows = source.take(torch.tensor([1, 2]))
+    assert rows.dtype == dtype and rows.device.type == "cpu"
+    np.testing.assert_array_equal(rows.numpy(), densify(X)[[1, 2]].astype(rows.numpy().dtype))
+    batch = to_tensor(X[2:5], "cpu", dtype)  # sparse rows are densified
+    assert batch.dtype == dtype
+    np.testing.assert_array_equal(batch.numpy(), densify(X[2:5]).astype(batch.numpy().dtype))
+
+
+def densify(X):
+    return X.toarray() if sp.issparse(X) else X
+
+
+def test_the_residency_rule_counts_the_bytes_of_the_copy(monkeypatch):
+    # On a GPU the training set stays on the device when its copy fits; the
+    # copy of a CSR matrix is its values plus 64-bit column and row indices.
+    seen = []
+    monkeypatch.setattr(data, "_fits_on_device", lambda nbytes, device: seen.append(nbytes))
     X = sp.random(9, 4, density=0.5, format="csr", random_state=0, dtype=np.float64)
-    assert make_source(X, "cpu", torch.float32).take(torch.tensor([1, 2])).dtype == torch.float32
-    dense = to_tensor(X[2:5], "cpu", torch.float32)  # sparse rows, densified
-    assert dense.dtype == torch.float32
-    np.testing.assert_array_equal(dense.numpy(), X[2:5].toarray().astype(np.float32))
+    make_source(X, "cpu", torch.float32)
+    make_source(X.toarray(), "cpu", torch.float64)
+    make_source(X.toarray(), "cpu", torch.float32)
+    make_source(X.toarray(), "cpu", torch.float32, resident=True)  # no question asked
+    assert seen == [X.data.nbytes + 16 * X.nnz, 9 * 4 * 8, 9 * 4 * 4]
 
 
 def test_map_batches_calls_fn_on_batches_and_fills_arrays_of_the_dtype():
@@ -103,5 +133,10 @@ def test_map_batches_calls_fn_on_batches_and_fills_arrays_of_the_dtype():
     )
     assert sizes == [4, 4, 2]
     assert total.dtype == doubled.dtype == np.float32
+    seen = []
+    double = map_batches(
+        lambda t: seen.append(t.dtype) or t, X, batch_size=4, device="cpu", dtype=torch.float64
+    )
+    assert double.dtype == np.float64 and set(seen) == {torch.float64}
     np.testing.assert_array_equal(total, X.sum(axis=1))
     np.testing.assert_array_equal(doubled, 2 * X)

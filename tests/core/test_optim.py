@@ -8,7 +8,13 @@ import sys
 import pytest
 import torch
 
-from skvsc._core.optim import _TORCH_GROUP_FIELDS, Adam, _fused_kernel_exists, make_optimizer
+from skvsc._core.optim import (
+    _TORCH_GROUP_FIELDS,
+    Adam,
+    _fused_kernel_exists,
+    _fused_kernel_runs_on,
+    make_optimizer,
+)
 from skvsc._core.shared_update import ALIGN, part_bounds
 from tests.core.helpers import fused_adam_on_cpu, needs_fused_adam_on_cpu
 
@@ -283,8 +289,36 @@ def test_load_state_dict_refuses_what_it_cannot_apply():
         Adam(_params(), lr=1e-2).load_state_dict(torch_adam.state_dict())
     with pytest.raises(ValueError, match="4 parameters"):
         Adam(_params()[:2], lr=1e-2).load_state_dict(Adam(_params(), lr=1e-2).state_dict())
-    with pytest.raises(ValueError, match="no parameters"):
+    with pytest.raises(ValueError, match="^Adam got no parameters"):
         Adam([], lr=1e-2)
+
+
+def test_a_state_with_integer_steps_loads_with_float32_steps():
+    # torch before 1.12 saved each step as a Python int; the fused kernel and the
+    # plain update both take a float32 step tensor.
+    params = _params()
+    adam = Adam(params, lr=1e-2)
+    _run(adam, params, range(3))
+    state = adam.state_dict()
+    for moments in state["state"].values():
+        moments["step"] = int(moments["step"].item())
+    other_params = _params()
+    other = Adam(other_params, lr=1e-2)
+    other.load_state_dict(state)
+    for p in other_params:
+        step = other.state[p]["step"]
+        assert step.dtype == torch.float32 and step.item() == 3
+    _run(other, other_params, range(3, 4))  # and training goes on
+    assert all(other.state[p]["step"].item() == 4 for p in other_params)
+
+
+def test_the_fused_kernel_takes_only_parameters_of_one_float_dtype_and_device():
+    floats = [torch.zeros(2), torch.zeros(3)]
+    mixed = [torch.zeros(2), torch.zeros(3, dtype=torch.float64)]
+    assert _fused_kernel_runs_on(floats) == _fused_kernel_exists(torch.device("cpu"), torch.float32)
+    assert not _fused_kernel_runs_on(mixed)
+    assert not _fused_kernel_runs_on(mixed[::-1])
+    assert not _fused_kernel_runs_on([torch.zeros(2, dtype=torch.int64)])
 
 
 @pytest.mark.parametrize("set_to_none", [False, True])
@@ -299,6 +333,10 @@ def test_zero_grad(set_to_none):
     assert params[0].grad is None
     for p in params[1:]:
         assert p.grad is None if set_to_none else torch.equal(p.grad, torch.zeros_like(p))
+    for p in params[1:]:
+        p.grad = torch.ones_like(p)
+    adam.zero_grad()  # torch's default: set to None
+    assert all(p.grad is None for p in params)
 
 
 def test_make_optimizer_is_our_adam():
