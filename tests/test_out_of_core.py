@@ -6,11 +6,9 @@ forced by patching the size thresholds of skvsc._chunked.
 
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import load_digits
 
 from skvsc import VariationalSparseCoder, _chunked, _interpret
-from skvsc._core.sources import StreamSource, file_ranges, share_of
 
 X_DIGITS = (load_digits().data / 16.0).astype(np.float32)
 PARAMS = dict(n_components=16, hidden_layer_sizes=(32,), max_iter=3, n_threads=1, random_state=0)
@@ -143,42 +141,6 @@ def test_streamed_fit_with_early_stopping(memmap, streaming, monkeypatch):
     X_val = X_DIGITS[rows_of(validation)]
     best = max(a.validation_scores_)
     np.testing.assert_allclose(a.score(X_val), best, rtol=1e-5)
-
-
-@pytest.mark.parametrize("world_size", [1, 2, 3])
-def test_stream_epoch_reads_every_row_once(world_size):
-    class Rows:
-        shape = (1003, 2)
-
-        def read_into(self, out, start, stop):
-            out[:, 0] = np.arange(start, stop)
-            out[:, 1] = 0
-
-    class Parallel:
-        def __init__(self, rank):
-            self.rank, self.world_size = rank, world_size
-
-    source = StreamSource(Rows(), "cpu", torch.float64, block_rows=37, buffer_rows=200)
-    seen, sizes = [], None
-    for rank in range(world_size):
-        generator = torch.Generator().manual_seed(5)
-        batches = list(source.epoch_batches(64, generator, Parallel(rank)))
-        parts = [b for b, _ in batches]
-        assert [len(p) for p in parts] == [
-            np.diff(share_of(n, rank, world_size)).item() for _, n in batches
-        ]
-        sizes = sizes or [n for _, n in batches]
-        assert [n for _, n in batches] == sizes
-        seen.append(torch.cat(parts)[:, 0])
-    rows = torch.cat(seen).long()
-    assert sorted(rows.tolist()) == list(range(1003))
-    assert rows.tolist() != list(range(1003))  # shuffled
-
-
-def test_file_ranges_cover_the_block_sequence():
-    order = [2, 0, 1]  # blocks of 4 rows over 10 rows: [8, 10), [0, 4), [4, 8)
-    assert file_ranges(order, 4, 10, 0, 10) == [(8, 10), (0, 4), (4, 8)]
-    assert file_ranges(order, 4, 10, 1, 5) == [(9, 10), (0, 3)]
 
 
 def test_dask_array_fit_and_lazy_inference(streaming):
