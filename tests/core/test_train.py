@@ -1,5 +1,7 @@
 """The training loop: validation, speed switches, the epoch-callback protocol, stopping."""
 
+import math
+
 import numpy as np
 import torch
 
@@ -179,3 +181,102 @@ def test_early_stopping_ignores_the_warm_up():
     stopping = ConvergenceStop(tol=0.0, n_iter_no_change=1)
     context = _context(warming_up=True)
     assert not any(stopping.on_epoch_end({"loss": 1.0}, context) for _ in range(5))
+
+
+class _Probe(torch.nn.Module):
+    """A model whose objective records what the loop gives it: the rows (their
+    index in the first column), the step values, the learning rate at the step
+    and the unit counts; its statistics are known per batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.calls = []
+        self.optimizer = None
+
+    @property
+    def device(self):
+        return self.weight.device
+
+    def objective(self, batch, values, generator, unit_counts=None):
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.calls.append((batch[:, 0].long().tolist(), values, lr, unit_counts))
+        loss = self.weight * batch.sum()
+        stats = torch.tensor([float(len(batch)), float(batch[:, 0].sum()), 1.0])
+        return loss, stats
+
+
+class _Steps:
+    """A schedule whose step values are the step, with a decaying rate."""
+
+    lr_decay = 0.5
+
+    def at(self, step):
+        return step
+
+    def learning_rate_scale(self, step):
+        return 1.0 / (1 + step)
+
+
+def test_an_epoch_visits_every_row_once_and_sums_the_batch_statistics():
+    X = np.arange(23, dtype=np.float32)[:, None] * np.ones((1, 3), dtype=np.float32)
+    model = _Probe()
+    model.optimizer = make_optimizer(model.parameters(), 0.1)
+    counts = torch.zeros(4, dtype=torch.int64)
+    sums, n_steps = train_epoch(
+        model,
+        model.optimizer,
+        make_source(X, "cpu"),
+        batch_size=5,
+        schedule=_Steps(),
+        step=7,
+        generator=torch.Generator().manual_seed(0),
+        unit_counts=counts,
+    )
+    rows = [r for r, *_ in model.calls]
+    assert [len(r) for r in rows] == [5, 5, 5, 5, 3] and n_steps == 5
+    assert sorted(i for r in rows for i in r) == list(range(23))
+    assert [i for r in rows for i in r] != list(range(23))  # one shuffled pass
+    # The statistics of every batch are summed (rows, the sum of the indices, steps).
+    assert sums.tolist() == [23.0, float(sum(range(23))), 5.0]
+    # Each step gets the schedule's values and rate at its own step number ...
+    assert [values for _, values, _, _ in model.calls] == [7, 8, 9, 10, 11]
+    lrs = [lr for _, _, lr, _ in model.calls]
+    np.testing.assert_allclose(lrs, [0.1 / (1 + s) for s in range(7, 12)])
+    assert all(c is counts for *_, c in model.calls)  # the unit counts reach the objective
+    # ... and the rate set for the fit is restored for the next epoch.
+    assert model.optimizer.param_groups[0]["lr"] == 0.1
+
+
+def test_early_stopping_counts_from_the_first_epoch_after_the_warm_up():
+    # A KL warm-up of 10 steps: the KL weight reaches 1 at step 9, so the epoch whose
+    # last step was 8 (context.step 9) is inside it and is not counted; the one whose
+    # last step was 9 is counted.
+    schedule = Schedule(100, kl_warmup=0.1)
+    model = small_vae(4, 2)
+    optimizer = make_optimizer(model.parameters(), 1e-3)
+    stopping = ConvergenceStop(tol=0.0, n_iter_no_change=1)
+    inside = TrainContext(model, optimizer, schedule, None, step=9)
+    assert not stopping.on_epoch_end({"loss": 1.0}, inside)
+    assert stopping.best_loss == math.inf and not stopping.stopped  # not counted
+    after = TrainContext(model, optimizer, schedule, None, step=10)
+    assert not stopping.on_epoch_end({"loss": 1.0}, after)  # the first counted epoch
+    assert stopping.on_epoch_end({"loss": 1.0}, after) and stopping.stopped
+
+
+def test_restoring_the_best_keeps_the_first_of_equal_scores():
+    stopping = ConvergenceStop(tol=0.0, n_iter_no_change=5, restore_best=True)
+    context = _context()
+    first = {k: v.clone() for k, v in context.model.state_dict().items()}
+    stopping.on_epoch_end({"loss": 1.0, "validation_score": -5.0}, context)
+    with torch.no_grad():
+        context.model.decoder.out.bias.add_(1.0)
+    stopping.on_epoch_end({"loss": 1.0, "validation_score": -5.0}, context)  # a tie
+    stopping.on_train_end(context)
+    for k, v in context.model.state_dict().items():
+        torch.testing.assert_close(v, first[k])
+
+
+def test_a_callback_that_returns_nothing_does_not_stop_training():
+    assert Callback().on_epoch_end({"loss": 1.0}, None) is False
+    assert not ConvergenceStop(tol=0.0, n_iter_no_change=1).stopped
