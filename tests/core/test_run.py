@@ -2,11 +2,13 @@
 load) and the Sync hook of data-parallel training."""
 
 import numpy as np
+import pytest
 import torch
 
 from skvsc._core.data import make_source
+from skvsc._core.guard import TrainingInterrupted
 from skvsc._core.run import ModelSpec, Run
-from skvsc._core.train import Sync, TrainConfig, Validation
+from skvsc._core.train import Callback, Sync, TrainConfig, Validation
 
 X = np.random.default_rng(0).random((40, 12), dtype=np.float32)
 
@@ -145,3 +147,82 @@ def test_sync_combines_the_epoch_statistics_and_the_validation_score():
     assert sync.statistics_calls == [40, 10]  # the epoch's sums, then the validation sum
     for name in ("reconstruction", "kl", "active_units", "validation_score"):
         np.testing.assert_allclose(got[name], 3 * expected[0][name], rtol=1e-6)
+
+
+def test_a_spec_makes_the_config_of_its_network_and_missing_values():
+    conv = spec(network="conv", network_params={"conv_channels": (2,)}, likelihood="auto")
+    config = conv.config(16, missing=True, likelihood="gaussian")
+    assert (config.network, config.network_params) == ("conv", {"conv_channels": (2,)})
+    assert config.likelihood == "gaussian" and config.n_features == 16
+    assert config.missing and not conv.config(16, likelihood="gaussian").missing
+    assert spec(network="conv").differences(spec()) == [("network family", "conv", "mlp")]
+
+
+def test_an_option_newer_than_the_saved_run_compares_with_its_default():
+    # A run saved before an option existed behaves as the option's default: the
+    # default matches it, another value is a difference from the default.
+    aggregate = {"alpha": 0.3, "usage": "prior"}
+    saved = spec(latent="spike_slab_aggregate", latent_params=aggregate)
+    same = spec(latent="spike_slab_aggregate", latent_params={**aggregate, "slab_kl_weight": 1.0})
+    other = spec(latent="spike_slab_aggregate", latent_params={**aggregate, "slab_kl_weight": 0.1})
+    assert same.differences(saved) == []
+    assert other.differences(saved) == [("slab_kl_weight", 0.1, 1.0)]
+    # An option the saved family does not have at all compares with None.
+    assert other.differences(spec(latent_params=aggregate)) == [
+        ("latent family", "spike_slab_aggregate", "spike_slab"),
+        ("slab_kl_weight", 0.1, None),
+    ]
+
+
+def test_loading_a_run_checks_its_generator_state_and_leaves_the_global_rng_alone():
+    run = start()
+    train(run, 1)
+    before = torch.get_rng_state()
+    loaded = Run.from_state_dict(run.state_dict(), device="cpu", learning_rate=1e-2)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(loaded.rng_state, run.rng_state)
+    for bad in (run.rng_state.long(), run.rng_state[None], run.rng_state.numpy()):
+        with pytest.raises(ValueError, match="generator state is not a 1-d uint8 tensor"):
+            Run.from_state_dict(
+                {**run.state_dict(), "rng_state": bad}, device="cpu", learning_rate=1
+            )
+
+
+def test_a_run_saved_without_step_or_optimizer_state_starts_them_afresh():
+    state = start().state_dict()
+    del state["step"]
+    state["optimizer_state"] = None
+    loaded = Run.from_state_dict(state, device="cpu", learning_rate=0.25)
+    assert loaded.step == 0
+    assert loaded.optimizer.param_groups[0]["lr"] == 0.25 and not loaded.optimizer.state
+
+
+def test_a_gaussian_run_standardises_with_the_shift_and_scale_it_is_given():
+    s = spec(likelihood="gaussian")
+    shift, scale = torch.arange(12.0), torch.linspace(1, 2, 12)
+    run = Run.start(
+        s.config(12), s.schedule(20), seed=0, device="cpu", learning_rate=1e-2,
+        shift=shift, scale=scale,
+    )  # fmt: skip
+    assert torch.equal(run.model.likelihood.shift, shift)
+    assert torch.equal(run.model.likelihood.scale, scale)
+
+
+def test_an_interrupted_run_keeps_the_steps_it_applied_and_its_generator():
+    class Interrupt(Callback):
+        def on_epoch_end(self, record, context):
+            if record["epoch"] == 2:
+                raise KeyboardInterrupt
+
+    run = start()
+    rng = run.rng_state.clone()
+    with pytest.raises(TrainingInterrupted) as caught:
+        train(run, n_epochs=5, callbacks=[Interrupt()])
+    assert [h["epoch"] for h in caught.value.history] == [1, 2]
+    assert caught.value.step == run.step == 2 * 5  # 40 rows in batches of 8, two epochs
+    assert not torch.equal(run.rng_state, rng)
+    # It goes on as a run that was trained for those two epochs and not interrupted.
+    whole = start()
+    train(whole, n_epochs=2)
+    assert torch.equal(run.rng_state, whole.rng_state)
+    assert same_weights(weights(run), weights(whole))

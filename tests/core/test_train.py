@@ -3,9 +3,12 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
+from skvsc._core import train
 from skvsc._core.data import make_source
+from skvsc._core.guard import NonFiniteLossError
 from skvsc._core.optim import make_optimizer
 from skvsc._core.schedule import Schedule
 from skvsc._core.train import (
@@ -280,3 +283,83 @@ def test_restoring_the_best_keeps_the_first_of_equal_scores():
 def test_a_callback_that_returns_nothing_does_not_stop_training():
     assert Callback().on_epoch_end({"loss": 1.0}, None) is False
     assert not ConvergenceStop(tol=0.0, n_iter_no_change=1).stopped
+
+
+def test_an_epochs_record_holds_the_per_sample_means_of_its_sums(monkeypatch):
+    # train_epoch's sums (reconstruction, KL, active units over the epoch's rows)
+    # become per-sample means; the loss is the -ELBO, reconstruction + KL.
+    seen = []
+
+    def fake_epoch(model, optimizer, source, **kwargs):
+        seen.append(kwargs)
+        return torch.tensor([60.0, 20.0, 100.0]), 4
+
+    class Counts(Callback):
+        def on_epoch_start(self, context):
+            context.unit_counts = torch.zeros(3, dtype=torch.int64)
+
+    monkeypatch.setattr(train, "train_epoch", fake_epoch)
+    model = small_vae(12, 3)
+    history, step = fit_model(
+        model,
+        make_optimizer(model.parameters(), 1e-2),
+        make_source(X32[:40], "cpu"),
+        n_epochs=2,
+        schedule=Schedule(8),
+        generator=torch.Generator().manual_seed(1),
+        config=TrainConfig(batch_size=10),
+        step=3,
+        callbacks=[Counts()],
+    )
+    assert [h["epoch"] for h in history] == [1, 2] and step == 3 + 2 * 4
+    for record in history:
+        assert (record["reconstruction"], record["kl"], record["active_units"]) == (1.5, 0.5, 2.5)
+        assert record["loss"] == 2.0
+        assert 0 <= record["time"] < 60
+    assert [kwargs["step"] for kwargs in seen] == [3, 7]  # each epoch starts where the last ended
+    assert all(kwargs["unit_counts"] is not None for kwargs in seen)
+
+
+def test_a_schedule_without_a_rate_decay_keeps_the_rate():
+    class Constant:  # a schedule of step values only (no lr_decay, no learning_rate_scale)
+        def at(self, step):
+            return step
+
+    model = _Probe()
+    model.optimizer = make_optimizer(model.parameters(), 0.1)
+    X = np.arange(10, dtype=np.float32)[:, None]
+    train_epoch(
+        model,
+        model.optimizer,
+        make_source(X, "cpu"),
+        batch_size=4,
+        schedule=Constant(),
+        step=0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert [lr for _, _, lr, _ in model.calls] == [0.1] * 3
+
+
+def test_a_non_finite_loss_reports_the_training_done_before_it():
+    class NaNAt(_Probe):
+        def objective(self, batch, values, generator, unit_counts=None):
+            loss, stats = super().objective(batch, values, generator, unit_counts)
+            return (loss * math.nan if len(self.calls) == 7 else loss), stats
+
+    model = NaNAt()
+    model.optimizer = make_optimizer(model.parameters(), 0.1)
+    X = np.arange(12, dtype=np.float32)[:, None]
+    with pytest.raises(NonFiniteLossError) as caught:
+        fit_model(
+            model,
+            model.optimizer,
+            make_source(X, "cpu"),
+            n_epochs=3,
+            schedule=_Steps(),
+            generator=torch.Generator().manual_seed(0),
+            config=TrainConfig(batch_size=4),
+            step=2,
+        )
+    # Epochs of 3 steps: the 7th step failed, in the third epoch.
+    assert [h["epoch"] for h in caught.value.history] == [1, 2]
+    assert caught.value.step == 2 + 6
