@@ -363,3 +363,30 @@ def test_a_non_finite_loss_reports_the_training_done_before_it():
     # Epochs of 3 steps: the 7th step failed, in the third epoch.
     assert [h["epoch"] for h in caught.value.history] == [1, 2]
     assert caught.value.step == 2 + 6
+
+
+def test_a_fault_pending_at_an_interrupt_wins_over_it():
+    # With a periodic check (the GPU mode) a non-finite step is found late; an
+    # interrupt before the check reports the fault, with the training before it.
+    class NaNThenInterrupt(_Probe):
+        def objective(self, batch, values, generator, unit_counts=None):
+            loss, stats = super().objective(batch, values, generator, unit_counts)
+            if len(self.calls) == 8:
+                raise KeyboardInterrupt
+            return (loss * math.nan if len(self.calls) == 7 else loss), stats
+
+    model = NaNThenInterrupt()
+    model.optimizer = make_optimizer(model.parameters(), 0.1)
+    with pytest.raises(NonFiniteLossError) as caught:
+        fit_model(
+            model,
+            model.optimizer,
+            make_source(np.arange(12, dtype=np.float32)[:, None], "cpu"),
+            n_epochs=3,
+            schedule=_Steps(),
+            generator=torch.Generator().manual_seed(0),
+            config=TrainConfig(batch_size=4, check_every=100),
+            step=2,
+        )
+    assert [h["epoch"] for h in caught.value.history] == [1, 2]
+    assert caught.value.step == 2 + 6  # the steps before the fault
