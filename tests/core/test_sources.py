@@ -18,6 +18,7 @@ class Rows:
         self.reads = []
 
     def read_into(self, out, start, stop):
+        assert out.shape == (stop - start, self.shape[1])  # a real dataset's read would fail
         self.reads.append((start, stop))
         out[:] = 0
         out[:, 0] = np.arange(start, stop)
@@ -86,6 +87,15 @@ def test_a_buffer_mixes_the_rows_of_its_blocks_only():
     assert sorted(rows.reads) == [(10 * b, 10 * b + 10) for b in range(10)]
 
 
+def test_buffers_alternate_between_two_slots():
+    # The next buffer is read while the current one trains: never into its slot.
+    source = StreamSource(Rows(100), "cpu", torch.float32, block_rows=10, buffer_rows=30)
+    slots, read = [], source._read
+    source._read = lambda ranges, slot: slots.append(slot) or read(ranges, slot)
+    epoch(source, batch_size=15)
+    assert slots == [0, 1, 0, 1]  # buffers of 30, 30, 30 and 10 rows
+
+
 def test_the_order_follows_the_training_generator_only():
     source = StreamSource(Rows(200), "cpu", torch.float32, block_rows=16, buffer_rows=64)
     state = torch.get_rng_state()
@@ -116,5 +126,6 @@ def test_take_reads_consecutive_rows_at_once_and_others_one_by_one(dtype):
     rows.reads.clear()
     taken = source.take(torch.tensor([30, 4, 12]))
     assert taken[:, 0].tolist() == [30, 4, 12]  # in the order asked for
+    assert taken.dtype == dtype
     assert sorted(rows.reads) == [(4, 5), (12, 13), (30, 31)]
     assert source.take(torch.tensor([], dtype=torch.int64)).shape == (0, 3)
