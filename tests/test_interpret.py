@@ -242,6 +242,20 @@ def test_unit_table_matches_an_oracle_computed_from_the_code(missing, target):
             )
 
 
+def test_unit_table_reads_the_code_transform_gives():
+    # With transform_n_nonzero_coefs the code is truncated; the table describes
+    # that code, not the untruncated one.
+    X, _ = load_breast_cancer(return_X_y=True)
+    vsc = VariationalSparseCoder(**FAST).fit(X)
+    full = vsc.unit_table(X).set_index("unit").sort_index()
+    assert full.activation_rate.sum() > 1.5  # more than one active unit per row
+    vsc.set_params(transform_n_nonzero_coefs=1)
+    Z = np.asarray(vsc.transform(X))
+    table = vsc.unit_table(X).set_index("unit").sort_index()
+    np.testing.assert_allclose(table.activation_rate, (Z != 0).mean(axis=0))
+    assert table.activation_rate.sum() <= 1
+
+
 def test_unit_table_without_pandas_says_so(iris_vsc, monkeypatch):
     vsc, X, _ = iris_vsc
     monkeypatch.setitem(sys.modules, "pandas", None)
