@@ -12,6 +12,8 @@
 # that section pointed at the estimator layer. For each mutant mutmut runs
 # only the tests that cover the mutated function. The kill rate is printed at
 # the end: (killed + timeout) / (killed + timeout + survived + no tests).
+# tools/mutant_check.sh runs chosen mutants against chosen tests (the estimator
+# tests of a core survivor, or the estimators scope one module at a time).
 # tools/hand_mutants.py re-runs the hand-made audit of issue 21.
 set -euo pipefail
 cd "$(dirname "$0")/.."
