@@ -130,22 +130,25 @@ def test_vae_with_missing_values_encodes_the_mask_and_masks_the_likelihood(likel
     torch.testing.assert_close(vae.likelihood.log_prob(other, vae.decoder(z), observed), expected)
 
 
-def test_training_loss_with_missing_values_has_finite_gradients():
+def training_batch():
+    """A model of data with missing values, a batch with NaN where ``observed`` is
+    False (and the batch, the mask), and mid-training step values."""
     vae, _ = model(True)
     x, _, observed = batch()
-    x = torch.where(observed, x, torch.full_like(x, float("nan")))
-    values = Schedule(10, sharpness=(50.0, 200.0)).at(5)
-    loss, stats = vae.objective(x, values, torch.Generator().manual_seed(0))
+    x_nan = torch.where(observed, x, torch.full_like(x, float("nan")))
+    return vae, x_nan, x, observed, Schedule(10, sharpness=(50.0, 200.0)).at(5)
+
+
+def test_training_loss_with_missing_values_has_finite_gradients():
+    vae, x_nan, _, _, values = training_batch()
+    loss, stats = vae.objective(x_nan, values, torch.Generator().manual_seed(0))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(stats).all()
     assert all(torch.isfinite(p.grad).all() for p in vae.parameters() if p.grad is not None)
 
 
 def test_training_hides_a_share_of_the_observed_entries_from_the_encoder_only():
-    vae, _ = model(True)
-    x, _, observed = batch()
-    x_nan = torch.where(observed, x, torch.full_like(x, float("nan")))
-    values = Schedule(10, sharpness=(50.0, 200.0)).at(5)
+    vae, x_nan, x, observed, values = training_batch()
     loss, stats = vae.objective(x_nan, values, torch.Generator().manual_seed(3))
     # The same draws by hand: the hiding draw, then the latent noise.
     g = torch.Generator().manual_seed(3)

@@ -167,14 +167,16 @@ def test_epoch_statistics_carry_no_autograd_graph():
     assert n_steps == 4 and sums.grad_fn is None and not sums.requires_grad
 
 
-def test_early_stopping_monitors_the_validation_score_and_restores_the_best():
+@pytest.mark.parametrize("second", [-6.0, -5.0])  # worse, or a tie: the first is kept
+def test_early_stopping_monitors_the_validation_score_and_restores_the_best(second):
     stopping = ConvergenceStop(tol=0.0, n_iter_no_change=5, restore_best=True)
     context = _context()
     best = {k: v.clone() for k, v in context.model.state_dict().items()}
     stopping.on_epoch_end({"loss": 1.0, "validation_score": -5.0}, context)
     with torch.no_grad():
         context.model.decoder.out.bias.add_(1.0)
-    stopping.on_epoch_end({"loss": 0.5, "validation_score": -6.0}, context)  # worse
+    # The training loss improves; the validation score, which is monitored, does not.
+    stopping.on_epoch_end({"loss": 0.5, "validation_score": second}, context)
     stopping.on_train_end(context)
     for k, v in context.model.state_dict().items():
         torch.testing.assert_close(v, best[k])
@@ -221,21 +223,42 @@ class _Steps:
         return 1.0 / (1 + step)
 
 
-def test_an_epoch_visits_every_row_once_and_sums_the_batch_statistics():
-    X = np.arange(23, dtype=np.float32)[:, None] * np.ones((1, 3), dtype=np.float32)
-    model = _Probe()
+def _probe_epoch(X, schedule, *, model=None, step=0, batch_size=4, **options):
+    """One ``train_epoch`` of a :class:`_Probe` (or ``model``) over the rows ``X``."""
+    model = model or _Probe()
     model.optimizer = make_optimizer(model.parameters(), 0.1)
-    counts = torch.zeros(4, dtype=torch.int64)
     sums, n_steps = train_epoch(
         model,
         model.optimizer,
         make_source(X, "cpu"),
-        batch_size=5,
-        schedule=_Steps(),
-        step=7,
+        batch_size=batch_size,
+        schedule=schedule,
+        step=step,
         generator=torch.Generator().manual_seed(0),
-        unit_counts=counts,
+        **options,
     )
+    return model, sums, n_steps
+
+
+def _probe_fit(model, n_epochs=3, **config):
+    """``fit_model`` of a :class:`_Probe` over 12 rows in batches of 4, from step 2."""
+    model.optimizer = make_optimizer(model.parameters(), 0.1)
+    return fit_model(
+        model,
+        model.optimizer,
+        make_source(np.arange(12, dtype=np.float32)[:, None], "cpu"),
+        n_epochs=n_epochs,
+        schedule=_Steps(),
+        generator=torch.Generator().manual_seed(0),
+        config=TrainConfig(batch_size=4, **config),
+        step=2,
+    )
+
+
+def test_an_epoch_visits_every_row_once_and_sums_the_batch_statistics():
+    X = np.arange(23, dtype=np.float32)[:, None] * np.ones((1, 3), dtype=np.float32)
+    counts = torch.zeros(4, dtype=torch.int64)
+    model, sums, n_steps = _probe_epoch(X, _Steps(), step=7, batch_size=5, unit_counts=counts)
     rows = [r for r, *_ in model.calls]
     assert [len(r) for r in rows] == [5, 5, 5, 5, 3] and n_steps == 5
     assert sorted(i for r in rows for i in r) == list(range(23))
@@ -265,19 +288,6 @@ def test_early_stopping_counts_from_the_first_epoch_after_the_warm_up():
     after = TrainContext(model, optimizer, schedule, None, step=10)
     assert not stopping.on_epoch_end({"loss": 1.0}, after)  # the first counted epoch
     assert stopping.on_epoch_end({"loss": 1.0}, after) and stopping.stopped
-
-
-def test_restoring_the_best_keeps_the_first_of_equal_scores():
-    stopping = ConvergenceStop(tol=0.0, n_iter_no_change=5, restore_best=True)
-    context = _context()
-    first = {k: v.clone() for k, v in context.model.state_dict().items()}
-    stopping.on_epoch_end({"loss": 1.0, "validation_score": -5.0}, context)
-    with torch.no_grad():
-        context.model.decoder.out.bias.add_(1.0)
-    stopping.on_epoch_end({"loss": 1.0, "validation_score": -5.0}, context)  # a tie
-    stopping.on_train_end(context)
-    for k, v in context.model.state_dict().items():
-        torch.testing.assert_close(v, first[k])
 
 
 def test_a_callback_that_returns_nothing_does_not_stop_training():
@@ -325,18 +335,7 @@ def test_a_schedule_without_a_rate_decay_keeps_the_rate():
         def at(self, step):
             return step
 
-    model = _Probe()
-    model.optimizer = make_optimizer(model.parameters(), 0.1)
-    X = np.arange(10, dtype=np.float32)[:, None]
-    train_epoch(
-        model,
-        model.optimizer,
-        make_source(X, "cpu"),
-        batch_size=4,
-        schedule=Constant(),
-        step=0,
-        generator=torch.Generator().manual_seed(0),
-    )
+    model, _, _ = _probe_epoch(np.arange(10, dtype=np.float32)[:, None], Constant())
     assert [lr for _, _, lr, _ in model.calls] == [0.1] * 3
 
 
@@ -346,20 +345,8 @@ def test_a_non_finite_loss_reports_the_training_done_before_it():
             loss, stats = super().objective(batch, values, generator, unit_counts)
             return (loss * math.nan if len(self.calls) == 7 else loss), stats
 
-    model = NaNAt()
-    model.optimizer = make_optimizer(model.parameters(), 0.1)
-    X = np.arange(12, dtype=np.float32)[:, None]
     with pytest.raises(NonFiniteLossError) as caught:
-        fit_model(
-            model,
-            model.optimizer,
-            make_source(X, "cpu"),
-            n_epochs=3,
-            schedule=_Steps(),
-            generator=torch.Generator().manual_seed(0),
-            config=TrainConfig(batch_size=4),
-            step=2,
-        )
+        _probe_fit(NaNAt())
     # Epochs of 3 steps: the 7th step failed, in the third epoch.
     assert [h["epoch"] for h in caught.value.history] == [1, 2]
     assert caught.value.step == 2 + 6
@@ -375,18 +362,7 @@ def test_a_fault_pending_at_an_interrupt_wins_over_it():
                 raise KeyboardInterrupt
             return (loss * math.nan if len(self.calls) == 7 else loss), stats
 
-    model = NaNThenInterrupt()
-    model.optimizer = make_optimizer(model.parameters(), 0.1)
     with pytest.raises(NonFiniteLossError) as caught:
-        fit_model(
-            model,
-            model.optimizer,
-            make_source(np.arange(12, dtype=np.float32)[:, None], "cpu"),
-            n_epochs=3,
-            schedule=_Steps(),
-            generator=torch.Generator().manual_seed(0),
-            config=TrainConfig(batch_size=4, check_every=100),
-            step=2,
-        )
+        _probe_fit(NaNThenInterrupt(), check_every=100)
     assert [h["epoch"] for h in caught.value.history] == [1, 2]
     assert caught.value.step == 2 + 6  # the steps before the fault
