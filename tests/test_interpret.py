@@ -256,6 +256,20 @@ def test_unit_table_reads_the_code_transform_gives():
     assert table.activation_rate.sum() <= 1
 
 
+def test_unit_table_takes_sparse_input_and_checks_y(iris_vsc):
+    import scipy.sparse as sp
+    from sklearn.exceptions import DataConversionWarning
+
+    vsc, X, y = iris_vsc
+    dense = vsc.unit_table(X.to_numpy(), y)
+    pd.testing.assert_frame_equal(vsc.unit_table(sp.csr_matrix(X.to_numpy()), y), dense)
+    with pytest.warns(DataConversionWarning):  # a column vector, as scikit-learn warns
+        column = vsc.unit_table(X.to_numpy(), y.to_numpy()[:, None])
+    pd.testing.assert_frame_equal(column, dense)
+    with pytest.raises(ValueError, match=r"^y has 149 samples, but X has 150\.$"):
+        vsc.unit_table(X, y[:-1])
+
+
 def test_unit_table_without_pandas_says_so(iris_vsc, monkeypatch):
     vsc, X, _ = iris_vsc
     monkeypatch.setitem(sys.modules, "pandas", None)
