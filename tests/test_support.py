@@ -90,6 +90,15 @@ def test_onto_support_clips_sparse_and_dense_alike_and_counts():
     assert onto_support(X, "gaussian", strict=True) is X
 
 
+def test_values_at_the_tolerance_are_clipped_silently_even_when_strict():
+    X = np.array([[-SUPPORT_TOLERANCE, 0.5], [0.2, 1.0 + SUPPORT_TOLERANCE]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clipped = onto_support(X, "bernoulli", strict=True)
+        np.testing.assert_array_equal(clipped, [[0.0, 0.5], [0.2, 1.0]])
+        np.testing.assert_array_equal(onto_support(X, "bernoulli", strict=False), clipped)
+
+
 @pytest.mark.parametrize("scaler", [MinMaxScaler, StandardScaler])
 @pytest.mark.parametrize("est", ESTIMATORS, ids=lambda e: type(e).__name__)
 def test_cross_validation_never_returns_nan(scaler, est):
