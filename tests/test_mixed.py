@@ -139,6 +139,19 @@ def test_kinds_given_per_column_by_list_index_or_name():
     np.testing.assert_allclose(by_index.module_.likelihood.shift[3].item(), X[:, 3].mean(), 1e-6)
 
 
+def test_a_column_named_twice_needs_one_kind():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(mixed_table(), columns=list("abcd"))
+    same = VAETransformer(likelihood={2: "gaussian", "c": "gaussian"}, **FAST).fit(X)
+    assert same.module_.likelihood.column_kinds()[2] == "gaussian"
+    with pytest.raises(
+        ValueError, match=r"gives column 2 \('c'\) two kinds, 'poisson' and 'gaussian'"
+    ):
+        VAETransformer(likelihood={2: "poisson", "c": "gaussian"}, **FAST).fit(X)
+    with pytest.raises(ValueError, match="names the column 'e', which X lacks"):
+        VAETransformer(likelihood={"e": "gaussian"}, **FAST).fit(X)
+
+
 @pytest.mark.parametrize(
     "likelihood, error, match",
     [
