@@ -26,13 +26,12 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_int(name, value, low, high=None):
-    """``value`` is an int in ``[low, high]``."""
+def check_int(name, value, low):
+    """``value`` is an int ``>= low``."""
     if not _is_int(value):
         raise TypeError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
-    if value < low or (high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}.")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}.")
 
 
 def check_real(name, value, low=None, high=None, *, open_low=False, open_high=False):

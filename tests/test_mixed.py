@@ -184,6 +184,19 @@ def test_column_kinds_that_do_not_fit_the_data_are_refused_naming_the_column(lik
         VAETransformer(likelihood=likelihood, **FAST).fit(X)
 
 
+def test_every_column_outside_its_kinds_support_is_named_in_one_message():
+    X = mixed_table()
+    X[0, 1], X[0, 2] = 2.0, -3.0  # a Bernoulli column above 1, a Poisson column below 0
+    with pytest.raises(ValueError) as caught:
+        VAETransformer(likelihood=["gaussian", "bernoulli", "poisson", "bernoulli"], **FAST).fit(X)
+    high = X[:, 2].max()
+    assert str(caught.value) == (
+        "Column 1 has the bernoulli likelihood and needs values in [0, 1], but ranges over "
+        f"[0, 2]; also outside their kind's support: column 2 (poisson, over [-3, {high:.4g}]). "
+        "Give them the 'gaussian' kind in likelihood, or transform the columns."
+    )
+
+
 def test_new_data_are_checked_per_column_by_name():
     pd = pytest.importorskip("pandas")
     frame = pd.DataFrame(mixed_table(), columns=list("abcd"))

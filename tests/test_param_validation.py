@@ -78,6 +78,20 @@ def test_a_bad_parameter_is_named_and_changes_nothing(name, param, value, error,
     np.testing.assert_array_equal(fitted.transform(X), before)
 
 
+@pytest.mark.parametrize(
+    "param, value, message",
+    [
+        ("verbose", "loud", "verbose must be an int, got 'loud' (str)."),
+        ("n_iter_no_change", 0, "n_iter_no_change must be >= 1, got 0."),
+        ("tol", "small", "tol must be a real number, got 'small' (str)."),
+    ],
+)
+def test_the_messages_give_the_value_its_type_and_the_bound(param, value, message):
+    with pytest.raises((TypeError, ValueError)) as caught:
+        clone(ESTIMATORS["vsc"]).set_params(**{param: value}).fit(X)
+    assert str(caught.value) == message
+
+
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 @pytest.mark.parametrize(
     "param, value",
