@@ -84,6 +84,13 @@ def test_a_bad_parameter_is_named_and_changes_nothing(name, param, value, error,
         ("verbose", "loud", "verbose must be an int, got 'loud' (str)."),
         ("n_iter_no_change", 0, "n_iter_no_change must be >= 1, got 0."),
         ("tol", "small", "tol must be a real number, got 'small' (str)."),
+        ("tol", -1.0, "tol must be a finite number in [0, inf), got -1.0."),
+        (
+            "validation_fraction",
+            1.0,
+            "validation_fraction must be a finite number in (0, 1), got 1.0.",
+        ),
+        ("spike_pretrain", 0.75, "spike_pretrain must be a finite number in [0, 0.5], got 0.75."),
     ],
 )
 def test_the_messages_give_the_value_its_type_and_the_bound(param, value, message):
