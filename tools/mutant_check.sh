@@ -4,8 +4,10 @@
 #   tools/mutant_check.sh DIR TEST... -- MUTANT...
 #
 # DIR is a mutmut working copy (mutants/ after `tools/mutation.sh core`, or
-# ${MUTATION_DIR:-/tmp/skvsc-mutation}/mutants after the estimators scope has
-# generated its mutants); MUTANT names as `mutmut results` prints them. Each
+# ${MUTATION_DIR:-/tmp/skvsc-mutation}/mutants once `tools/mutation.sh
+# estimators` has printed "done" for generating its mutants; it may be stopped
+# then); MUTANT names as `mutmut results` prints them, or the keys of
+# exit_code_by_key in DIR/skvsc/<module>.py.meta (JSON). Each
 # mutant is switched on as mutmut does it (MUTANT_UNDER_TEST) and the tests run
 # until the first failure; one line per mutant: "killed NAME (the failing
 # test)" or "SURVIVED NAME". Uses: the tests of a core module that live outside
