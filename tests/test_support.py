@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from skvsc import VAETransformer, VariationalSparseCoder
-from skvsc._data_checks import SUPPORT_TOLERANCE, auto_likelihood, onto_support
+from skvsc._data_checks import SUPPORT_TOLERANCE, auto_likelihood, data_range, onto_support
 
 FAST = dict(
     n_components=4, hidden_layer_sizes=(8,), max_iter=2, device="cpu", n_threads=1, random_state=0
@@ -88,6 +88,13 @@ def test_onto_support_clips_sparse_and_dense_alike_and_counts():
     with pytest.raises(ValueError, match="Poisson likelihood needs X >= 0"):
         onto_support(X, "poisson", strict=True)
     assert onto_support(X, "gaussian", strict=True) is X
+
+
+def test_the_range_of_sparse_data_counts_their_implicit_zeros():
+    # Stored values in [2, 5] and implicit zeros: the data range over [0, 5].
+    X = sp.csr_matrix(np.array([[2.0, 0.0, 0.0], [0.0, 5.0, 3.0]]))
+    assert data_range(X) == (0.0, 5.0)
+    assert data_range(sp.csr_matrix(np.array([[2.0, 4.0], [3.0, 5.0]]))) == (2.0, 5.0)
 
 
 def test_values_at_the_tolerance_are_clipped_silently_even_when_strict():
