@@ -6,8 +6,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.datasets import load_breast_cancer, load_iris
+from sklearn.exceptions import DataConversionWarning
 
 from skvsc import VAETransformer, VariationalSparseCoder, _interpret
 from skvsc._core.vae import VAE
@@ -257,9 +259,6 @@ def test_unit_table_reads_the_code_transform_gives():
 
 
 def test_unit_table_takes_sparse_input_and_checks_y(iris_vsc):
-    import scipy.sparse as sp
-    from sklearn.exceptions import DataConversionWarning
-
     vsc, X, y = iris_vsc
     dense = vsc.unit_table(X.to_numpy(), y)
     pd.testing.assert_frame_equal(vsc.unit_table(sp.csr_matrix(X.to_numpy()), y), dense)

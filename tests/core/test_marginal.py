@@ -6,8 +6,6 @@ recomputed from ``torch.distributions`` densities, for a mixture whose draws
 do not split evenly between its components.
 """
 
-import math
-
 import pytest
 import torch
 from torch.distributions import Normal
@@ -39,15 +37,15 @@ def test_each_draw_is_weighted_by_the_mixture_of_its_components(n_draws):
     z, log_ratio = proposal.sample(noise, 0, n_draws)
 
     active = z != 0
-    zs, std = z, torch.exp(0.5 * logvar).unsqueeze(1)
+    std = torch.exp(0.5 * logvar).unsqueeze(1)
     # Draws alternate between the components: 3 and 2 of 5, 3 and 3 of 6.
     counts = [len(range(m, n_draws, 2)) for m in range(2)]
     mixture = 0.0
     for (g, weight), count in zip(components, counts):
         density, prior = _unit_density(
-            zs, active, g.unsqueeze(1), weight, alpha, mu.unsqueeze(1), std
+            z, active, g.unsqueeze(1), weight, alpha, mu.unsqueeze(1), std
         )
         mixture = mixture + count / n_draws * density.prod(dim=2)
     expected = prior.prod(dim=2).log() - mixture.log()
     torch.testing.assert_close(log_ratio, expected)
-    assert math.isclose(sum(counts), n_draws)
+    assert sum(counts) == n_draws

@@ -26,9 +26,12 @@ def spec(**changes):
     return ModelSpec(**{**options, **changes})
 
 
-def start(seed=0, **changes):
+def start(seed=0, shift=None, scale=None, **changes):
     s = spec(**changes)
-    return Run.start(s.config(12), s.schedule(20), seed=seed, device="cpu", learning_rate=1e-2)
+    return Run.start(
+        s.config(12), s.schedule(20), seed=seed, device="cpu", learning_rate=1e-2,
+        shift=shift, scale=scale,
+    )  # fmt: skip
 
 
 def weights(run):
@@ -198,12 +201,8 @@ def test_a_run_saved_without_step_or_optimizer_state_starts_them_afresh():
 
 
 def test_a_gaussian_run_standardises_with_the_shift_and_scale_it_is_given():
-    s = spec(likelihood="gaussian")
     shift, scale = torch.arange(12.0), torch.linspace(1, 2, 12)
-    run = Run.start(
-        s.config(12), s.schedule(20), seed=0, device="cpu", learning_rate=1e-2,
-        shift=shift, scale=scale,
-    )  # fmt: skip
+    run = start(likelihood="gaussian", shift=shift, scale=scale)
     assert torch.equal(run.model.likelihood.shift, shift)
     assert torch.equal(run.model.likelihood.scale, scale)
 

@@ -223,9 +223,9 @@ class _Steps:
         return 1.0 / (1 + step)
 
 
-def _probe_epoch(X, schedule, *, model=None, step=0, batch_size=4, **options):
-    """One ``train_epoch`` of a :class:`_Probe` (or ``model``) over the rows ``X``."""
-    model = model or _Probe()
+def _probe_epoch(X, schedule, *, step=0, batch_size=4, **options):
+    """One ``train_epoch`` of a :class:`_Probe` over the rows ``X``."""
+    model = _Probe()
     model.optimizer = make_optimizer(model.parameters(), 0.1)
     sums, n_steps = train_epoch(
         model,
@@ -240,14 +240,15 @@ def _probe_epoch(X, schedule, *, model=None, step=0, batch_size=4, **options):
     return model, sums, n_steps
 
 
-def _probe_fit(model, n_epochs=3, **config):
-    """``fit_model`` of a :class:`_Probe` over 12 rows in batches of 4, from step 2."""
+def _probe_fit(model, **config):
+    """Three epochs of ``fit_model`` of a :class:`_Probe` over 12 rows in batches of 4
+    (three steps each), from step 2."""
     model.optimizer = make_optimizer(model.parameters(), 0.1)
     return fit_model(
         model,
         model.optimizer,
         make_source(np.arange(12, dtype=np.float32)[:, None], "cpu"),
-        n_epochs=n_epochs,
+        n_epochs=3,
         schedule=_Steps(),
         generator=torch.Generator().manual_seed(0),
         config=TrainConfig(batch_size=4, **config),
@@ -339,14 +340,17 @@ def test_a_schedule_without_a_rate_decay_keeps_the_rate():
     assert [lr for _, _, lr, _ in model.calls] == [0.1] * 3
 
 
-def test_a_non_finite_loss_reports_the_training_done_before_it():
-    class NaNAt(_Probe):
-        def objective(self, batch, values, generator, unit_counts=None):
-            loss, stats = super().objective(batch, values, generator, unit_counts)
-            return (loss * math.nan if len(self.calls) == 7 else loss), stats
+class _NaNAtStep7(_Probe):
+    """A probe whose loss is NaN at its 7th step (the first of the third epoch)."""
 
+    def objective(self, batch, values, generator, unit_counts=None):
+        loss, stats = super().objective(batch, values, generator, unit_counts)
+        return (loss * math.nan if len(self.calls) == 7 else loss), stats
+
+
+def test_a_non_finite_loss_reports_the_training_done_before_it():
     with pytest.raises(NonFiniteLossError) as caught:
-        _probe_fit(NaNAt())
+        _probe_fit(_NaNAtStep7())
     # Epochs of 3 steps: the 7th step failed, in the third epoch.
     assert [h["epoch"] for h in caught.value.history] == [1, 2]
     assert caught.value.step == 2 + 6
@@ -355,12 +359,11 @@ def test_a_non_finite_loss_reports_the_training_done_before_it():
 def test_a_fault_pending_at_an_interrupt_wins_over_it():
     # With a periodic check (the GPU mode) a non-finite step is found late; an
     # interrupt before the check reports the fault, with the training before it.
-    class NaNThenInterrupt(_Probe):
+    class NaNThenInterrupt(_NaNAtStep7):
         def objective(self, batch, values, generator, unit_counts=None):
-            loss, stats = super().objective(batch, values, generator, unit_counts)
-            if len(self.calls) == 8:
+            if len(self.calls) == 7:  # the step after the NaN
                 raise KeyboardInterrupt
-            return (loss * math.nan if len(self.calls) == 7 else loss), stats
+            return super().objective(batch, values, generator, unit_counts)
 
     with pytest.raises(NonFiniteLossError) as caught:
         _probe_fit(NaNThenInterrupt(), check_every=100)
